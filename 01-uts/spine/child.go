@@ -1,0 +1,302 @@
+//go:build linux
+
+package spine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// initArg is argv[0] of the re-executed binary: it tells Main to run the
+// child side instead of the command line.
+const initArg = "berth-init"
+
+// syncFd is where the child finds its end of the sync socket (ExtraFiles[0]).
+const syncFd = 3
+
+// envConfigFd names a memfd holding the config when the child re-executes
+// itself once more (see reexecAsRoot).
+const envConfigFd = "_BERTH_CONFIG_FD"
+
+func init() {
+	// Namespaces joined with setns belong to the calling thread. Keeping the
+	// main goroutine on the main thread means the thread that joins, mounts
+	// and finally calls execve is always the same one.
+	runtime.LockOSThread()
+}
+
+// IsInit reports whether this process is a re-executed container init.
+func IsInit() bool { return len(os.Args) > 0 && os.Args[0] == initArg }
+
+// runInit is the child side of the spine. It returns the exit code to use
+// when setup fails; on success it never returns (execve replaced it).
+func runInit() int {
+	sync := os.NewFile(syncFd, "sync")
+	ch := newChannel(sync)
+	fail := func(err error) int {
+		code := ExitCode(err)
+		// If the parent is gone there is no one to tell; stderr is the
+		// last resort.
+		if sendErr := ch.send(message{Type: msgError, Error: err.Error(), Code: code}); sendErr != nil {
+			fmt.Fprintf(os.Stderr, "berth-init: %v\n", err)
+		}
+		return code
+	}
+
+	c, steps, reexeced, err := readConfig(ch)
+	if err != nil {
+		return fail(err)
+	}
+	c.log = os.Stderr
+	c.Steps = steps
+	c.sync = sync
+
+	if !reexeced {
+		if _, err := ch.expect(msgGo); err != nil {
+			return fail(err)
+		}
+		if needsReexec(c) {
+			return fail(reexecAsRoot(c, steps))
+		}
+	}
+	if err := joinNamespaces(c); err != nil {
+		return fail(err)
+	}
+	for _, s := range steps {
+		if cs, ok := s.(Childer); ok {
+			if err := cs.Child(c); err != nil {
+				return fail(fmt.Errorf("%s: %w", s.Name(), err))
+			}
+		}
+	}
+	return fail(execCommand(c))
+}
+
+// readConfig gets the container either from the socket or, after a
+// re-exec, from the memfd the previous image left behind.
+func readConfig(ch *channel) (*Container, []Step, bool, error) {
+	var m message
+	reexeced := false
+	if fdStr := os.Getenv(envConfigFd); fdStr != "" {
+		fd, err := strconv.Atoi(fdStr)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("bad %s=%q", envConfigFd, fdStr)
+		}
+		f := os.NewFile(uintptr(fd), "config")
+		defer f.Close()
+		if err := json.NewDecoder(f).Decode(&m); err != nil {
+			return nil, nil, false, fmt.Errorf("read config after re-exec: %w", err)
+		}
+		os.Unsetenv(envConfigFd)
+		reexeced = true
+	} else {
+		var err error
+		if m, err = ch.expect(msgConfig); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if m.Container == nil || m.Container.Spec == nil || m.Container.Spec.Process == nil {
+		return nil, nil, false, errors.New("sync: config without a container spec")
+	}
+	steps, err := decodeSteps(m.Steps)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return m.Container, steps, reexeced, nil
+}
+
+// needsReexec: a process that enters a new user namespace runs execve before
+// its uid map exists, so the kernel gives it no capabilities in that
+// namespace. Once the parent has written the map, executing ourselves again
+// as the mapped root gives the full set (stage 05 explains this).
+func needsReexec(c *Container) bool {
+	path, ok := c.Namespace(specs.UserNamespace)
+	return ok && path == ""
+}
+
+func reexecAsRoot(c *Container, steps []Step) error {
+	wire, err := encodeSteps(steps)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.MemfdCreate("berth-config", 0) // no CLOEXEC: it must survive execve
+	if err != nil {
+		return fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "config")
+	if err := json.NewEncoder(f).Encode(message{Type: msgConfig, Container: c, Steps: wire}); err != nil {
+		return fmt.Errorf("write config to memfd: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind memfd: %w", err)
+	}
+	if err := unix.Setresuid(0, 0, 0); err != nil {
+		return fmt.Errorf("setresuid(0) in the user namespace (is uid 0 mapped?): %w", err)
+	}
+	if err := unix.Setresgid(0, 0, 0); err != nil {
+		return fmt.Errorf("setresgid(0) in the user namespace (is gid 0 mapped?): %w", err)
+	}
+	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
+	err = unix.Exec("/proc/self/exe", []string{initArg}, env)
+	return fmt.Errorf("re-exec /proc/self/exe: %w", err)
+}
+
+var nsFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+}
+
+// CloneFlags is the union of the namespaces the spec asks to create.
+func CloneFlags(spec *specs.Spec) (uintptr, error) {
+	var flags uintptr
+	for _, ns := range spec.Linux.Namespaces {
+		f, ok := nsFlags[ns.Type]
+		if !ok {
+			return 0, fmt.Errorf("unsupported namespace type %q", ns.Type)
+		}
+		if ns.Path == "" {
+			flags |= f
+		}
+	}
+	return flags, nil
+}
+
+// joinNamespaces enters the namespaces the spec names by path. The Go
+// runtime is multithreaded by now, and the kernel refuses setns into a
+// mount or user namespace for a multithreaded process; a network, UTS, IPC
+// or cgroup namespace is per thread and works on our locked main thread.
+// Stage 09 joins the others before the Go runtime starts.
+func joinNamespaces(c *Container) error {
+	for _, ns := range c.Spec.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		switch ns.Type {
+		case specs.NetworkNamespace, specs.UTSNamespace, specs.IPCNamespace, specs.CgroupNamespace:
+		default:
+			return fmt.Errorf("joining a %s namespace by path needs the single-threaded nsenter of stage 09", ns.Type)
+		}
+		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s namespace %s: %w", ns.Type, ns.Path, err)
+		}
+		err = unix.Setns(fd, int(nsFlags[ns.Type]))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("setns %s %s: %w", ns.Type, ns.Path, err)
+		}
+		c.Logf("joined %s namespace %s", ns.Type, ns.Path)
+	}
+	return nil
+}
+
+// execCommand ends the child: the last Execer step, or plain execve.
+func execCommand(c *Container) error {
+	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
+	if err != nil {
+		return err
+	}
+	if cwd := c.Spec.Process.Cwd; cwd != "" {
+		if err := os.Chdir(cwd); err != nil {
+			return fmt.Errorf("chdir to working directory %s: %w", cwd, err)
+		}
+	}
+	var execer Execer
+	for _, s := range c.Steps {
+		if e, ok := s.(Execer); ok {
+			execer = e
+		}
+	}
+	if execer != nil {
+		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
+	}
+	// A successful execve closes the sync socket (close-on-exec): the
+	// parent reads EOF and knows the command is running.
+	unix.CloseOnExec(syncFd)
+	err = unix.Exec(path, c.Spec.Process.Args, c.Spec.Process.Env)
+	return ExecError(path, err)
+}
+
+// Started tells the parent the command runs, for an Execer that starts it
+// as a child rather than replacing itself.
+func (c *Container) Started() error {
+	if c.sync == nil {
+		return nil
+	}
+	err := c.sync.Close()
+	c.sync = nil
+	return err
+}
+
+// LookPath finds file in the PATH of env, as a shell would, inside the
+// container's root. Errors carry exit code 127 or 126.
+func LookPath(file string, env []string) (string, error) {
+	if file == "" {
+		return "", Exitf(ExitNotFound, "exec: empty command")
+	}
+	if strings.Contains(file, "/") {
+		if err := checkExecutable(file); err != nil {
+			return "", ExecError(file, err)
+		}
+		return file, nil
+	}
+	pathEnv := DefaultPath
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			pathEnv = kv[len("PATH="):]
+		}
+	}
+	var firstErr error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			firstErr = ExecError(p, err)
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", Exitf(ExitNotFound, "exec: %q: executable file not found in $PATH", file)
+}
+
+func checkExecutable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return unix.EISDIR
+	}
+	return unix.Access(p, unix.X_OK)
+}
+
+// ExecError turns an execve failure into Docker's exit codes: 127 when the
+// file is missing, 126 when it exists but cannot be executed.
+func ExecError(path string, err error) error {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return Exitf(ExitNotFound, "exec %s: no such file or directory", path)
+	}
+	return Exitf(ExitNotExecutable, "exec %s: %v", path, err)
+}

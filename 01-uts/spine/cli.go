@@ -1,0 +1,134 @@
+//go:build linux
+
+package spine
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// A Program is one stage's command: its name, the options of every stage
+// up to it, and any extra verbs (cleanup, stats, diff...).
+type Program struct {
+	Name     string
+	Short    string
+	Options  []Option
+	Commands []*cobra.Command
+}
+
+// Main runs the program, or the container init when re-executed as one.
+// It never returns.
+func Main(p Program) {
+	if IsInit() {
+		os.Exit(runInit())
+	}
+	root := &cobra.Command{
+		Use:           p.Name,
+		Short:         p.Short,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(runCommand(p))
+	root.AddCommand(p.Commands...)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%v (see '%s --help')", err, cmd.CommandPath())
+	})
+	err := root.Execute()
+	if err != nil && err != errSilent && !isSilent(err) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+	}
+	os.Exit(ExitCode(err))
+}
+
+func runCommand(p Program) *cobra.Command {
+	var (
+		id, stateRoot, dataRoot string
+		verbose, tty            bool
+		env                     []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] COMMAND [ARG...]",
+		Short: "Run a command in a new container",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("run needs a command, for example: %s run sh", p.Name)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := NewContainer(p.Name, args)
+			c.Verbose = verbose
+			if id == "" {
+				id = RandomID()
+			}
+			c.ID = id
+			if stateRoot != "" {
+				c.State = stateRoot
+			}
+			if dataRoot != "" {
+				c.DataRoot = dataRoot
+			}
+			for _, kv := range env {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					v, ok = os.LookupEnv(k) // -e NAME passes the host's value, as Docker does
+					if !ok {
+						continue
+					}
+				}
+				c.SetEnv(k, v)
+			}
+			if tty {
+				c.Spec.Process.Terminal = true
+				c.SetEnv("TERM", envOr("TERM", "xterm"))
+			}
+			for _, o := range p.Options {
+				steps, err := o.Configure(c)
+				if err != nil {
+					return &ExitError{Code: ExitCode(err), Err: err}
+				}
+				c.Steps = append(c.Steps, steps...)
+			}
+			if os.Geteuid() != 0 && !rootless(c) {
+				return Exitf(ExitRuntime, "%s needs root for its namespaces: run it with sudo", p.Name)
+			}
+			code, err := Run(c, tty)
+			if err != nil {
+				return &ExitError{Code: code, Err: err}
+			}
+			if code != 0 {
+				return &ExitError{Code: code, Err: errSilent}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.SetInterspersed(false) // flags after COMMAND belong to COMMAND
+	fs.StringVar(&id, "id", "", "container id (default: 12 random hex digits)")
+	fs.BoolVarP(&verbose, "verbose", "v", false, "say what each step does")
+	fs.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-terminal")
+	fs.StringArrayVarP(&env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to pass the host's)")
+	fs.StringVar(&stateRoot, "root", "", "directory of live container state (default $BERTH_ROOT or "+DefaultState+")")
+	fs.StringVar(&dataRoot, "data-root", "", "directory of persistent data (default $BERTH_DATA_ROOT or "+DefaultDataRoot+")")
+	for _, o := range p.Options {
+		o.AddFlags(fs)
+	}
+	return cmd
+}
+
+// rootless: a container in a new user namespace may be started without root.
+func rootless(c *Container) bool {
+	path, ok := c.Namespace("user")
+	return ok && path == ""
+}
+
+// errSilent carries the command's own exit code: nothing more to say.
+var errSilent = fmt.Errorf("command exited non-zero")
+
+func isSilent(err error) bool {
+	e, ok := err.(*ExitError)
+	return ok && e.Err == errSilent
+}

@@ -1,0 +1,203 @@
+//go:build linux
+
+package spine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// forwarded are the signals the runtime passes on to the container's init,
+// as `docker run` does.
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
+
+// Run runs the container in the foreground and returns the exit code berth
+// should end with: the command's, or 125/126/127 when it could not start.
+// Whatever Prepare and Parent set up is cleaned up on every path.
+func Run(c *Container, tty bool) (code int, err error) {
+	if err := ValidID(c.ID); err != nil {
+		return ExitRuntime, err
+	}
+	flags, err := CloneFlags(c.Spec)
+	if err != nil {
+		return ExitRuntime, err
+	}
+	Collect(c.State, c.Verbose)
+
+	st, err := createState(c)
+	if err != nil {
+		return ExitRuntime, err
+	}
+	defer func() {
+		if cerr := cleanup(c, c.Steps); cerr != nil && err == nil {
+			code, err = ExitRuntime, cerr
+		}
+		if rerr := st.remove(); rerr != nil && err == nil {
+			code, err = ExitRuntime, rerr
+		}
+	}()
+
+	for _, s := range c.Steps {
+		if p, ok := s.(Preparer); ok {
+			if err := p.Prepare(c); err != nil {
+				return ExitCode(err), fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}
+	}
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return ExitRuntime, fmt.Errorf("socketpair: %w", err)
+	}
+	parentEnd := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childEnd := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer parentEnd.Close()
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{initArg},
+		Env:        os.Environ(),
+		ExtraFiles: []*os.File{childEnd},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: flags,
+			// If the runtime dies, the container dies with it, and the
+			// next run collects what was left (see Collect).
+			Pdeathsig: unix.SIGKILL,
+		},
+	}
+	var term *console
+	if tty {
+		if term, err = newConsole(cmd); err != nil {
+			childEnd.Close()
+			return ExitRuntime, err
+		}
+		defer term.close()
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	for _, s := range c.Steps {
+		if cs, ok := s.(CmdSetter); ok {
+			if err := cs.SetupCmd(c, cmd); err != nil {
+				childEnd.Close()
+				return ExitCode(err), fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}
+	}
+
+	// Catch signals before the child exists so none is lost in between.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		childEnd.Close()
+		return ExitRuntime, fmt.Errorf("start container init (clone flags %#x): %w", flags, err)
+	}
+	childEnd.Close()
+	c.Pid = cmd.Process.Pid
+	if err := st.setPid(c.Pid); err != nil {
+		killAndWait(cmd)
+		return ExitRuntime, err
+	}
+	if term != nil {
+		term.started()
+	}
+
+	if err := release(c, parentEnd); err != nil {
+		// The child may have reported its own failure; prefer that.
+		killAndWait(cmd)
+		return ExitCode(err), err
+	}
+
+	go func() {
+		for s := range sigs {
+			// ESRCH only means it has exited meanwhile.
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+	werr := cmd.Wait()
+	if term != nil {
+		term.wait()
+	}
+	return exitStatus(cmd, werr)
+}
+
+// release sends the config, runs the parent-side steps and says go; then
+// it waits until the command runs (EOF) or the child reports a failure.
+func release(c *Container, sock *os.File) error {
+	wire, err := encodeSteps(c.Steps)
+	if err != nil {
+		return err
+	}
+	ch := newChannel(sock)
+	if err := ch.send(message{Type: msgConfig, Container: c, Steps: wire}); err != nil {
+		return err
+	}
+	for _, s := range c.Steps {
+		if p, ok := s.(Parenter); ok {
+			if err := p.Parent(c, c.Pid); err != nil {
+				return fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}
+	}
+	if err := ch.send(message{Type: msgGo}); err != nil {
+		return childFailed(ch, err)
+	}
+	m, err := ch.recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil // execve closed the socket: the command runs
+	case err != nil:
+		return fmt.Errorf("sync: waiting for the command to start: %w", err)
+	case m.Type == msgError:
+		return &ExitError{Code: m.Code, Err: errors.New(m.Error)}
+	default:
+		return fmt.Errorf("sync: unexpected message %q", m.Type)
+	}
+}
+
+// childFailed prefers the child's own report over a broken pipe.
+func childFailed(ch *channel, err error) error {
+	if m, rerr := ch.recv(); rerr == nil && m.Type == msgError {
+		return &ExitError{Code: m.Code, Err: errors.New(m.Error)}
+	}
+	return err
+}
+
+func killAndWait(cmd *exec.Cmd) {
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// exitStatus maps how the init ended to a shell-style code: its exit code,
+// or 128+N when signal N killed it.
+func exitStatus(cmd *exec.Cmd, werr error) (int, error) {
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return ExitRuntime, fmt.Errorf("wait: %v", werr)
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// cleanup runs every Cleaner in reverse order and reports the first error.
+func cleanup(c *Container, steps []Step) error {
+	var first error
+	for i := len(steps) - 1; i >= 0; i-- {
+		if cl, ok := steps[i].(Cleaner); ok {
+			if err := cl.Cleanup(c); err != nil && first == nil {
+				first = fmt.Errorf("cleanup %s: %w", steps[i].Name(), err)
+			}
+		}
+	}
+	return first
+}

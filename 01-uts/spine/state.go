@@ -1,0 +1,190 @@
+//go:build linux
+
+package spine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every running container has a directory under the state root holding
+// state.json (who it is and which steps it ran) and a lock file. The
+// runtime holds an exclusive flock on the lock for as long as it lives; the
+// kernel drops that lock when the process dies, however it dies. So a later
+// run that can take the lock knows the owner is gone, and can rebuild the
+// steps from state.json and run their cleanups: a SIGKILLed run leaves
+// nothing behind for long.
+type stateFile struct {
+	Container  *Container `json:"container"`
+	Steps      []wireStep `json:"steps"`
+	Pid        int        `json:"pid"`        // the container's init on the host
+	RuntimePid int        `json:"runtimePid"` // the berth process that ran it
+}
+
+type state struct {
+	dir  string
+	lock *os.File
+	data stateFile
+}
+
+func createState(c *Container) (*state, error) {
+	if err := os.MkdirAll(c.State, 0o711); err != nil {
+		return nil, fmt.Errorf("create state root %s: %w", c.State, err)
+	}
+	dir := c.StateDir()
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	wire, err := encodeSteps(c.Steps)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	st := &state{dir: dir, lock: lock, data: stateFile{Container: c, Steps: wire, RuntimePid: os.Getpid()}}
+	if err := st.write(); err != nil {
+		st.remove()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *state) setPid(pid int) error {
+	st.data.Pid = pid
+	return st.write()
+}
+
+func (st *state) write() error {
+	b, err := json.MarshalIndent(st.data, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	tmp := filepath.Join(st.dir, "state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(st.dir, "state.json")); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// remove deletes the state directory, then drops the lock.
+func (st *state) remove() error {
+	defer st.lock.Close()
+	if err := os.RemoveAll(st.dir); err != nil {
+		return fmt.Errorf("remove state dir %s: %w", st.dir, err)
+	}
+	return nil
+}
+
+// ReadState returns the container recorded in dir and its init's pid,
+// whether or not its runtime still lives.
+func ReadState(dir string) (*Container, []Step, int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("read state: %w", err)
+	}
+	var sf stateFile
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return nil, nil, 0, fmt.Errorf("decode %s/state.json: %w", dir, err)
+	}
+	if sf.Container == nil {
+		return nil, nil, 0, fmt.Errorf("%s/state.json has no container", dir)
+	}
+	steps, err := decodeSteps(sf.Steps)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	sf.Container.Steps = steps
+	sf.Container.log = os.Stderr
+	return sf.Container, steps, sf.Pid, nil
+}
+
+// Live lists the ids of containers whose runtime still holds its lock.
+func Live(stateRoot string) ([]string, error) {
+	entries, err := os.ReadDir(stateRoot)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state root %s: %w", stateRoot, err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		lock, err := os.OpenFile(filepath.Join(stateRoot, e.Name(), "lock"), os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(lock.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil {
+			ids = append(ids, e.Name())
+		}
+		lock.Close()
+	}
+	return ids, nil
+}
+
+// Collect cleans up after runtimes that died without cleaning up (SIGKILL,
+// a crash, a power cut of /run's tmpfs aside). It is safe to run at any time
+// and from many processes at once: the flock decides who cleans what.
+func Collect(stateRoot string, verbose bool) {
+	entries, err := os.ReadDir(stateRoot)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			collectOne(filepath.Join(stateRoot, e.Name()), verbose)
+		}
+	}
+}
+
+func collectOne(dir string, verbose bool) {
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+	if err != nil {
+		return // being created or removed right now
+	}
+	defer lock.Close()
+	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return // its runtime is alive
+	}
+	c, steps, _, err := ReadState(dir)
+	if err != nil {
+		// Steps of a later stage this binary does not know: leave the
+		// directory to a binary that does.
+		if verbose {
+			fmt.Fprintf(os.Stderr, "berth: not collecting %s: %v\n", dir, err)
+		}
+		return
+	}
+	c.Verbose = verbose
+	if err := cleanup(c, steps); err != nil {
+		fmt.Fprintf(os.Stderr, "berth: collecting dead container %s: %v\n", c.ID, err)
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "berth: remove %s: %v\n", dir, err)
+		return
+	}
+	if verbose {
+		fmt.Fprintf(os.Stderr, "berth: collected %s, left by a runtime that died\n", c.ID)
+	}
+}

@@ -1,0 +1,155 @@
+// Package testenv helps the integration tests of every stage: build a stage
+// binary once, find the busybox root filesystem, run a command and collect
+// what a learner would see.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RequireRoot skips a test that needs root, saying why. CI runs as root,
+// so there every such test runs.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root (namespaces, mounts); run the suite with sudo make test")
+	}
+}
+
+// RepoRoot is the top of the berth source tree.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+	binDir  string
+)
+
+// Binary returns the path of a stage binary (for example "03-mount"),
+// building it once per test process with the current sources. $BERTH_BIN,
+// when set, names a directory of binaries already built (make test sets it).
+func Binary(t testing.TB, stage string) string {
+	t.Helper()
+	if dir := os.Getenv("BERTH_BIN"); dir != "" {
+		p := filepath.Join(dir, stage)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("BERTH_BIN=%s has no %s: run make build", dir, stage)
+		}
+		return p
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[stage]; ok {
+		return p
+	}
+	if binDir == "" {
+		d, err := os.MkdirTemp("", "berth-testbin-")
+		if err != nil {
+			t.Fatalf("mkdtemp: %v", err)
+		}
+		binDir = d
+	}
+	p := filepath.Join(binDir, stage)
+	cmd := exec.Command("go", "build", "-o", p, "./"+stage)
+	cmd.Dir = RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./%s: %v\n%s", stage, err, out)
+	}
+	built[stage] = p
+	return p
+}
+
+// Rootfs returns the busybox root filesystem that make rootfs builds
+// ($BERTH_ROOTFS, or /var/lib/berth/busybox). It fails, with the command
+// that fixes it, when the tree is missing: the suite depends on it.
+func Rootfs(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("BERTH_ROOTFS")
+	if p == "" {
+		p = "/var/lib/berth/busybox"
+	}
+	if _, err := os.Stat(filepath.Join(p, "bin", "busybox")); err != nil {
+		t.Fatalf("no busybox rootfs at %s: run sudo make rootfs", p)
+	}
+	return p
+}
+
+// CopyRootfs makes a private copy of the busybox tree for a test that
+// changes it (cp -a keeps owners, modes and the applet links).
+func CopyRootfs(t testing.TB) string {
+	t.Helper()
+	src := Rootfs(t)
+	dst := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a %s %s: %v\n%s", src, dst, err, out)
+	}
+	return dst
+}
+
+// Result is what a run printed and how it ended.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+// Run runs a command with a 2-minute safety limit and returns its output
+// and exit code; it fails the test only if the command could not start.
+func Run(t testing.TB, env []string, name string, args ...string) Result {
+	t.Helper()
+	return RunInput(t, env, "", name, args...)
+}
+
+// RunInput is Run with text on stdin.
+func RunInput(t testing.TB, env []string, stdin, name string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = bytes.NewBufferString(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Code = 128 + int(ws.Signal()) // as a shell reports it
+		}
+	default:
+		t.Fatalf("run %s %v: %v", name, args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("run %s %v: still running after 2 minutes\n%s", name, args, r)
+	}
+	return r
+}
+
+// StateEnv returns environment settings that give a test its own state
+// and data roots, so tests never share /run/berth or /var/lib/berth.
+func StateEnv(t testing.TB) []string {
+	t.Helper()
+	d := t.TempDir()
+	return []string{"BERTH_ROOT=" + filepath.Join(d, "run"), "BERTH_DATA_ROOT=" + filepath.Join(d, "lib")}
+}
