@@ -1,0 +1,379 @@
+//go:build linux
+
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A Group is one container's cgroup, on either version. The library
+// (containerd/cgroups) does the file work; this type only hides which of
+// its two packages is in use and adds what both lack for a runtime:
+// killing what is left, and numbers in one shape for `stats`.
+type Group struct {
+	mode Mode
+	path string          // "/berth/<id>", relative to each hierarchy's root
+	v1   cgroup1.Cgroup  // one directory per v1 hierarchy
+	v2   *cgroup2.Manager // one directory in the unified tree
+}
+
+// Mode and Path say where the group is.
+func (g *Group) Mode() Mode   { return g.mode }
+func (g *Group) Path() string { return g.path }
+
+// Create makes the group with every limit of res except the PID limit,
+// which SetPids writes once the container's init has joined (pids.max
+// counts threads, and the Go init has several). Whatever it created
+// before an error is left for Remove.
+func Create(mode Mode, path string, res *specs.LinuxResources) (*Group, error) {
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
+	g := &Group{mode: mode, path: path}
+	if mode.Unified() {
+		return g, g.createV2(res)
+	}
+	return g, g.createV1(res)
+}
+
+func (g *Group) createV1(res *specs.LinuxResources) error {
+	r := *res
+	r.Pids = nil
+	var weight *uint16
+	if res.BlockIO != nil && res.BlockIO.Weight != nil {
+		// The library writes only blkio.weight (CFQ, gone since 5.0);
+		// BFQ's blkio.bfq.weight is written below.
+		b := *res.BlockIO
+		weight, b.Weight = b.Weight, nil
+		r.BlockIO = &b
+	}
+	cg, err := cgroup1.New(cgroup1.StaticPath(g.path), &r)
+	if err != nil {
+		return fmt.Errorf("create cgroup %s: %w", g.path, err)
+	}
+	g.v1 = cg
+	if weight != nil {
+		dir := filepath.Join(Root, "blkio", g.path)
+		if err := writeFirst(dir, strconv.Itoa(int(*weight)), "blkio.weight", "blkio.bfq.weight"); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return errors.New("--blkio-weight: this kernel has neither blkio.weight nor blkio.bfq.weight (weights need the BFQ I/O scheduler with CONFIG_BFQ_GROUP_IOSCHED)")
+			}
+			return fmt.Errorf("--blkio-weight: %w", err)
+		}
+	}
+	return nil
+}
+
+// v2Wanted are the controllers a container's group gets, when the root
+// offers them: limits need them enabled in every ancestor's
+// cgroup.subtree_control, and stats need them even without limits.
+var v2Wanted = []string{"cpu", "cpuset", "io", "memory", "pids"}
+
+func (g *Group) createV2(res *specs.LinuxResources) error {
+	var enable []string
+	offered := V2Controllers()
+	for _, c := range v2Wanted {
+		if contains(offered, c) {
+			enable = append(enable, "+"+c)
+		}
+	}
+	parent := filepath.Join(Root, Parent)
+	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create %s: %w", parent, err)
+	}
+	for _, dir := range []string{Root, parent} {
+		f := filepath.Join(dir, "cgroup.subtree_control")
+		if err := writeFile(f, strings.Join(enable, " ")); err != nil {
+			return fmt.Errorf("enable controllers %v: %w", enable, err)
+		}
+	}
+	m, err := cgroup2.NewManager(Root, g.path, v2Resources(res))
+	if err != nil {
+		return fmt.Errorf("create cgroup %s: %w", g.path, err)
+	}
+	g.v2 = m
+	dir := filepath.Join(Root, g.path)
+	// What the library's v2 Resources cannot say, written as files.
+	if mem := res.Memory; mem != nil && mem.Swap != nil && mem.Limit != nil {
+		// v1 limits memory+swap; v2 limits swap alone (runc's conversion).
+		v := "max"
+		if *mem.Swap > 0 {
+			v = strconv.FormatInt(*mem.Swap-*mem.Limit, 10)
+		}
+		err := writeFile(filepath.Join(dir, "memory.swap.max"), v)
+		// Docker's default (swap = 2 x memory) is dropped quietly where
+		// the kernel has no swap accounting; an explicit value is not.
+		if err != nil && !(errors.Is(err, os.ErrNotExist) && *mem.Swap == 2**mem.Limit) {
+			return fmt.Errorf("--memory-swap: %w", err)
+		}
+	}
+	if b := res.BlockIO; b != nil && b.Weight != nil {
+		// BFQ takes Docker's 10-1000 as is; io.weight (1-10000) gets
+		// runc's linear conversion.
+		w := int(*b.Weight)
+		if err := writeFirst(dir, strconv.Itoa(w), "io.bfq.weight"); err != nil {
+			if err := writeFirst(dir, strconv.Itoa(1+(w-10)*9999/990), "io.weight"); err != nil {
+				return errors.New("--blkio-weight: this kernel has neither io.bfq.weight nor io.weight (weights need the BFQ scheduler or io.cost)")
+			}
+		}
+	}
+	for k, v := range res.Unified {
+		if err := writeFile(filepath.Join(dir, k), v); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("--cgroup-conf %s: no such file in %s", k, dir)
+			}
+			return fmt.Errorf("--cgroup-conf %s=%s: %w", k, v, err)
+		}
+	}
+	return nil
+}
+
+// v2Resources converts the OCI (v1-shaped) resources into the library's
+// v2 ones, as runc and crun do.
+func v2Resources(res *specs.LinuxResources) *cgroup2.Resources {
+	r := &cgroup2.Resources{Devices: res.Devices}
+	if cpu := res.CPU; cpu != nil {
+		r.CPU = &cgroup2.CPU{Cpus: cpu.Cpus, Mems: cpu.Mems}
+		if cpu.Shares != nil {
+			w := cgroup2.ConvertCPUSharesToCgroupV2Value(*cpu.Shares)
+			r.CPU.Weight = &w
+		}
+		if cpu.Quota != nil || cpu.Period != nil {
+			quota, period := "max", uint64(defaultPeriod)
+			if cpu.Quota != nil && *cpu.Quota > 0 {
+				quota = strconv.FormatInt(*cpu.Quota, 10)
+			}
+			if cpu.Period != nil {
+				period = *cpu.Period
+			}
+			r.CPU.Max = cgroup2.CPUMax(quota + " " + strconv.FormatUint(period, 10))
+		}
+	}
+	if mem := res.Memory; mem != nil {
+		r.Memory = &cgroup2.Memory{Max: mem.Limit, Low: mem.Reservation}
+	}
+	if b := res.BlockIO; b != nil {
+		r.IO = &cgroup2.IO{}
+		for _, d := range b.ThrottleReadBpsDevice {
+			r.IO.Max = append(r.IO.Max, cgroup2.Entry{Type: cgroup2.ReadBPS, Major: d.Major, Minor: d.Minor, Rate: d.Rate})
+		}
+		for _, d := range b.ThrottleWriteBpsDevice {
+			r.IO.Max = append(r.IO.Max, cgroup2.Entry{Type: cgroup2.WriteBPS, Major: d.Major, Minor: d.Minor, Rate: d.Rate})
+		}
+	}
+	return r
+}
+
+// Load finds an existing group; os.ErrNotExist when it is gone.
+func Load(mode Mode, path string) (*Group, error) {
+	g := &Group{mode: mode, path: path}
+	if mode.Unified() {
+		if _, err := os.Stat(filepath.Join(Root, path)); err != nil {
+			return nil, err
+		}
+		m, err := cgroup2.Load(path)
+		if err != nil {
+			return nil, fmt.Errorf("load cgroup %s: %w", path, err)
+		}
+		g.v2 = m
+		return g, nil
+	}
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path))
+	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return nil, fmt.Errorf("cgroup %s: %w", path, os.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load cgroup %s: %w", path, err)
+	}
+	g.v1 = cg
+	return g, nil
+}
+
+// Add moves a process (all its threads) into the group.
+func (g *Group) Add(pid int) error {
+	var err error
+	if g.v2 != nil {
+		err = g.v2.AddProc(uint64(pid))
+	} else {
+		err = g.v1.AddProc(uint64(pid))
+	}
+	if err != nil {
+		return fmt.Errorf("add pid %d to cgroup %s: %w", pid, g.path, err)
+	}
+	return nil
+}
+
+// SetPids writes pids.max.
+func (g *Group) SetPids(limit int64) error {
+	f := filepath.Join(Root, "pids", g.path, "pids.max")
+	if g.mode.Unified() {
+		f = filepath.Join(Root, g.path, "pids.max")
+	}
+	if err := writeFile(f, strconv.FormatInt(limit, 10)); err != nil {
+		return fmt.Errorf("--pids-limit: %w", err)
+	}
+	return nil
+}
+
+// Procs lists the processes in the group.
+func (g *Group) Procs() ([]int, error) {
+	var pids []int
+	if g.v2 != nil {
+		ps, err := g.v2.Procs(true)
+		for _, p := range ps {
+			pids = append(pids, int(p))
+		}
+		return pids, err
+	}
+	ps, err := g.v1.Processes(cgroup1.Pids, true)
+	if err != nil {
+		// Without a pids hierarchy, any other will do.
+		ps, err = g.v1.Processes(cgroup1.Freezer, true)
+	}
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	return pids, err
+}
+
+// Kill sends SIGKILL to every process left in the group and waits until
+// it is empty. Without a PID namespace, children of the container's init
+// outlive it; and a group with members cannot be removed.
+func (g *Group) Kill() error {
+	if g.v2 != nil {
+		if err := g.v2.Kill(); err != nil { // cgroup.kill (5.14+), else freeze+kill+thaw
+			return fmt.Errorf("kill cgroup %s: %w", g.path, err)
+		}
+	} else {
+		// Freeze first so nothing forks while we kill; frozen tasks die
+		// when thawed.
+		frozen := g.v1.Freeze() == nil
+		pids, err := g.Procs()
+		for _, pid := range pids {
+			_ = unix.Kill(pid, unix.SIGKILL) // ESRCH: already gone
+		}
+		if frozen {
+			if terr := g.v1.Thaw(); terr != nil && err == nil {
+				err = terr
+			}
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("kill cgroup %s: %w", g.path, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids, err := g.Procs()
+		if err != nil || len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroup %s: processes %v still alive 10s after SIGKILL", g.path, pids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Freeze stops every process of the group (v1 freezer.state, v2
+// cgroup.freeze); Thaw lets them go on.
+func (g *Group) Freeze() error {
+	if g.v2 != nil {
+		return g.v2.Freeze()
+	}
+	return g.v1.Freeze()
+}
+
+func (g *Group) Thaw() error {
+	if g.v2 != nil {
+		return g.v2.Thaw()
+	}
+	return g.v1.Thaw()
+}
+
+// Frozen reports whether the group is frozen.
+func (g *Group) Frozen() (bool, error) {
+	f, want := filepath.Join(Root, "freezer", g.path, "freezer.state"), "FROZEN"
+	if g.mode.Unified() {
+		f, want = filepath.Join(Root, g.path, "cgroup.freeze"), "1"
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(string(b)) == want, nil
+}
+
+// Delete removes the group (it must be empty: see Kill), then the berth
+// parent if no other container uses it. Gone already is fine.
+func (g *Group) Delete() error {
+	var err error
+	if g.v2 != nil {
+		err = g.v2.Delete()
+	} else {
+		err = g.v1.Delete()
+	}
+	if err != nil && !errors.Is(err, cgroup1.ErrCgroupDeleted) && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove cgroup %s: %w", g.path, err)
+	}
+	for _, d := range Dirs(g.mode, "/"+Parent) {
+		_ = unix.Rmdir(d) // EBUSY/ENOTEMPTY: another container's group is there
+	}
+	return nil
+}
+
+// Value reads one file of the group, for --verbose and the chapter.
+func (g *Group) Value(controller, file string) (string, error) {
+	dir := filepath.Join(Root, controller, g.path)
+	if g.mode.Unified() {
+		dir = filepath.Join(Root, g.path)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	return strings.TrimSpace(string(b)), err
+}
+
+// writeFirst writes value to the first of files that exists in dir.
+func writeFirst(dir, value string, files ...string) error {
+	var err error
+	for _, f := range files {
+		if err = writeFile(filepath.Join(dir, f), value); err == nil || !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+// writeFile writes an existing cgroup file (never creates one).
+func writeFile(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// unlimited turns the kernel's "no limit" values into 0.
+func unlimited(v uint64) uint64 {
+	if v >= math.MaxInt64/2 {
+		return 0
+	}
+	return v
+}

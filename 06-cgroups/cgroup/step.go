@@ -1,0 +1,284 @@
+//go:build linux
+
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	units "github.com/docker/go-units"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine"
+)
+
+func init() { spine.Register("cgroup", func() spine.Step { return &Step{} }) }
+
+// Step puts the container in its own group. The limits travel in the
+// spec (linux.resources); the group's path is derived from the id, so
+// that a later run can remove the group of a runtime that was killed.
+//
+//	Prepare   create /berth/<id> with its limits (the pids limit waits)
+//	SetupCmd  v2: start the init inside it (clone3 CLONE_INTO_CGROUP)
+//	Parent    v1: move the init in; then pids.max; --stats starts
+//	Child     unshare the cgroup namespace, now rooted at the group
+//	Cleanup   report an OOM kill, kill what is left, remove the group
+type Step struct {
+	Stats bool `json:"stats,omitempty"`
+
+	group *Group
+	dir   *os.File // v2: the group's directory, for CLONE_INTO_CGROUP
+	watch *watcher
+}
+
+func (*Step) Name() string { return "cgroup" }
+
+func (s *Step) Prepare(c *spine.Container) error {
+	path := GroupPath(c.ID)
+	if p := c.Spec.Linux.CgroupsPath; p != "" && p != path {
+		return fmt.Errorf("cgroupsPath %q: berth keeps each container's group at %s", p, path)
+	}
+	mode, err := DetectMode()
+	if err != nil {
+		return err
+	}
+	g, err := Create(mode, path, c.Spec.Linux.Resources)
+	s.group = g
+	if err != nil {
+		return err
+	}
+	c.Logf("cgroup: %s; group %s", mode, strings.Join(Dirs(mode, path), " "))
+	for _, line := range s.settings(c.Spec.Linux.Resources) {
+		c.Logf("cgroup:   %s", line)
+	}
+	return nil
+}
+
+// SetupCmd, on v2, has the kernel create the init inside the group:
+// clone3 with CLONE_INTO_CGROUP and the group directory's fd. No moment
+// exists when the container runs outside its limits. (v1 has no such
+// flag: Parent moves the init in before releasing it.)
+func (s *Step) SetupCmd(c *spine.Container, cmd *exec.Cmd) error {
+	if s.group == nil || !s.group.Mode().Unified() {
+		return nil
+	}
+	dir := filepath.Join(Root, s.group.Path())
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	s.dir = os.NewFile(uintptr(fd), dir)
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = fd
+	c.Logf("cgroup: the init starts inside %s (clone3 CLONE_INTO_CGROUP)", dir)
+	return nil
+}
+
+// Parent runs while the child waits at the sync point, before it has run
+// any of the container's code.
+func (s *Step) Parent(c *spine.Container, pid int) error {
+	if s.dir != nil {
+		s.dir.Close()
+		s.dir = nil
+	}
+	g := s.group
+	if !g.Mode().Unified() {
+		if err := g.Add(pid); err != nil {
+			return err
+		}
+		c.Logf("cgroup: moved pid %d into %s (cgroup.procs of each hierarchy)", pid, g.Path())
+	}
+	// pids.max counts threads: the Go init already has its threads, and
+	// after execve only the command's own tasks count.
+	if r := c.Spec.Linux.Resources; r != nil && r.Pids != nil && r.Pids.Limit != nil {
+		if err := g.SetPids(*r.Pids.Limit); err != nil {
+			return err
+		}
+		c.Logf("cgroup:   pids.max = %d", *r.Pids.Limit)
+	}
+	if c.Verbose {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
+			c.Logf("cgroup: /proc/%d/cgroup seen from the host:\n%s", pid, strings.TrimSpace(string(b)))
+		}
+	}
+	if s.Stats {
+		s.watch = startWatch(c.ID, g)
+	}
+	return nil
+}
+
+// Child gives the container a cgroup namespace rooted at its group, so
+// /proc/self/cgroup says "/" and the host's layout stays hidden. The
+// namespace's root is the creator's cgroup at creation time; the one the
+// spine creates at clone is rooted where the runtime was (and on v1 the
+// init was moved only afterwards), so the child makes a fresh one now,
+// from inside its group. unshare(CLONE_NEWCGROUP) is allowed to a
+// multithreaded process: the namespace belongs to the calling thread,
+// which is the locked main thread that goes on to execve.
+func (s *Step) Child(c *spine.Container) error {
+	if path, ok := c.Namespace(specs.CgroupNamespace); !ok || path != "" {
+		return nil
+	}
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare(CLONE_NEWCGROUP): %w", err)
+	}
+	return nil
+}
+
+// Cleanup says whether the OOM killer struck, kills whatever is left
+// in the group and removes it. Run by a later run for a runtime that was
+// killed, it works from the id alone.
+func (s *Step) Cleanup(c *spine.Container) error {
+	if s.dir != nil {
+		s.dir.Close()
+		s.dir = nil
+	}
+	s.watch.stop()
+	if spine.ValidID(c.ID) != nil {
+		return nil // never derive a path from a bad id
+	}
+	mode, err := DetectMode()
+	if err != nil {
+		return err
+	}
+	g, err := Load(mode, GroupPath(c.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.Pid != 0 { // this run started it (not a collection)
+		if smp, err := g.Sample(); err == nil && smp.OOMKills > 0 {
+			limit := "its memory limit"
+			if smp.MemLimit > 0 {
+				limit = "its memory limit of " + units.BytesSize(float64(smp.MemLimit))
+			}
+			fmt.Fprintf(os.Stderr, "%s: OOMKilled: the kernel killed %d process(es) of container %s at %s\n", c.Prog, smp.OOMKills, c.ID, limit)
+		}
+	}
+	if err := g.Kill(); err != nil {
+		return err
+	}
+	if err := g.Delete(); err != nil {
+		return err
+	}
+	c.Logf("cgroup: removed %s", g.Path())
+	return nil
+}
+
+// settings reads back, for --verbose, the files that res set.
+func (s *Step) settings(res *specs.LinuxResources) []string {
+	if res == nil {
+		return nil
+	}
+	g := s.group
+	type file struct{ ctrl, name string }
+	var files []file
+	add := func(ctrl string, names ...string) {
+		for _, n := range names {
+			files = append(files, file{ctrl, n})
+		}
+	}
+	v2 := g.Mode().Unified()
+	if res.Memory != nil {
+		if v2 {
+			add("", "memory.max", "memory.swap.max", "memory.low")
+		} else {
+			add("memory", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.swappiness", "memory.oom_control")
+		}
+	}
+	if res.CPU != nil {
+		if v2 {
+			add("", "cpu.weight", "cpu.max", "cpuset.cpus", "cpuset.mems")
+		} else {
+			add("cpu", "cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us")
+			add("cpuset", "cpuset.cpus", "cpuset.mems")
+		}
+	}
+	if res.BlockIO != nil {
+		if v2 {
+			add("", "io.bfq.weight", "io.weight", "io.max")
+		} else {
+			add("blkio", "blkio.weight", "blkio.bfq.weight", "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device")
+		}
+	}
+	if !v2 {
+		add("devices", "devices.list")
+	}
+	keys := make([]string, 0, len(res.Unified))
+	for k := range res.Unified {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	add("", keys...)
+	var out []string
+	for _, f := range files {
+		v, err := g.Value(f.ctrl, f.name)
+		if err != nil {
+			continue
+		}
+		v = strings.ReplaceAll(v, "\n", "; ")
+		out = append(out, f.name+" = "+v)
+	}
+	if v2 && len(res.Devices) > 0 {
+		out = append(out, fmt.Sprintf("devices: eBPF program attached (%d rules)", len(res.Devices)))
+	}
+	return out
+}
+
+// A watcher prints a stats row every second to stderr (--stats), and a
+// last one when the container ends.
+type watcher struct {
+	once sync.Once
+	quit chan struct{}
+	done chan struct{}
+}
+
+func startWatch(id string, g *Group) *watcher {
+	w := &watcher{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := NewTable(os.Stderr)
+		t.Header()
+		prev, err := g.Sample()
+		if err != nil {
+			return
+		}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for last := false; !last; {
+			select {
+			case <-tick.C:
+			case <-w.quit:
+				last = true
+			}
+			cur, err := g.Sample()
+			if err != nil {
+				return
+			}
+			cur.ID = id
+			cur.Since(prev)
+			t.Row(cur)
+			t.Flush()
+			prev = cur
+		}
+	}()
+	return w
+}
+
+func (w *watcher) stop() {
+	if w == nil {
+		return
+	}
+	w.once.Do(func() { close(w.quit) })
+	<-w.done
+}
