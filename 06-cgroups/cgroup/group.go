@@ -24,8 +24,8 @@ import (
 // killing what is left, and numbers in one shape for `stats`.
 type Group struct {
 	mode Mode
-	path string          // "/berth/<id>", relative to each hierarchy's root
-	v1   cgroup1.Cgroup  // one directory per v1 hierarchy
+	path string           // "/berth/<id>", relative to each hierarchy's root
+	v1   cgroup1.Cgroup   // one directory per v1 hierarchy
 	v2   *cgroup2.Manager // one directory in the unified tree
 }
 
