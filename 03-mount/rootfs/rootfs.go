@@ -70,13 +70,13 @@ func (*Step) Prepare(c *spine.Container) error {
 	root := c.Spec.Root.Path
 	st, err := os.Stat(root)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("rootfs %s does not exist: build the busybox tree with `sudo make rootfs`, or pass --rootfs DIR", root)
+		return fmt.Errorf("%s does not exist: build the busybox tree with `sudo make rootfs`, or pass --rootfs DIR", root)
 	}
 	if err != nil {
-		return fmt.Errorf("rootfs %s: %w", root, err)
+		return fmt.Errorf("%s: %w", root, err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("rootfs %s is not a directory", root)
+		return fmt.Errorf("%s is not a directory", root)
 	}
 	return nil
 }
