@@ -8,6 +8,7 @@ import (
 	"berth/01-uts/spine"
 	"berth/01-uts/uts"
 	"berth/02-pid/pid"
+	"berth/03-mount/rootfs"
 	"berth/07-unionfs/layer"
 )
 
@@ -18,6 +19,7 @@ func main() {
 		Options: []spine.Option{
 			&uts.Options{},
 			&pid.Options{},
+			&rootfs.Options{},
 			&layer.Options{},
 		},
 		Commands: layer.Commands(),

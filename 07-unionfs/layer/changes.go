@@ -122,19 +122,18 @@ func hiddenBelow(upperDir, rel string, below stackDir, out *[]Change) error {
 // reported as changed, as overlay's copy-up makes it appear in the upper
 // directory, so both drivers give the same list.
 func treeChanges(lower []string, tree string) ([]Change, error) {
-	out, _, err := walkTree(tree, "/", newStack(lower))
-	return out, err
+	return walkTree(tree, "/", newStack(lower))
 }
 
-func walkTree(dir, rel string, below stackDir) ([]Change, bool, error) {
+func walkTree(dir, rel string, below stackDir) ([]Change, error) {
 	names, err := readNames(dir)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	lower := map[string]entry{}
 	if len(below) > 0 {
 		if lower, err = below.entries(); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
 	all := map[string]bool{}
@@ -168,9 +167,9 @@ func walkTree(dir, rel string, below stackDir) ([]Change, bool, error) {
 		if !inLower {
 			out = append(out, Change{Kind: Added, Path: r, src: p})
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-				sub, _, err := walkTree(p, r, nil)
+				sub, err := walkTree(p, r, nil)
 				if err != nil {
-					return nil, false, err
+					return nil, err
 				}
 				out = append(out, sub...)
 			}
@@ -187,16 +186,16 @@ func walkTree(dir, rel string, below stackDir) ([]Change, bool, error) {
 		if le.isDir() {
 			next = below.child(name)
 		}
-		sub, _, err := walkTree(p, r, next)
+		sub, err := walkTree(p, r, next)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if differs || len(sub) > 0 {
 			out = append(out, Change{Kind: Changed, Path: r, src: p})
 			out = append(out, sub...)
 		}
 	}
-	return out, len(out) > 0, nil
+	return out, nil
 }
 
 // sameMeta compares what a tar entry would record: type, mode, owner, and

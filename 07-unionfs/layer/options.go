@@ -196,7 +196,7 @@ func chooseDriver(c *spine.Container, store Store, want string) (string, error) 
 	case want == DriverOverlay:
 		return "", fmt.Errorf("--storage-driver overlay: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "%s: overlay does not mount on %s (%v): using the copy driver (each container gets a full copy of its layers)\n",
+	fmt.Fprintf(os.Stderr, "%s: overlay does not mount on %s (mount: %v): using the copy driver (each container gets a full copy of its layers)\n",
 		c.Prog, store.Root, errors.Unwrap(err))
 	return DriverCopy, nil
 }

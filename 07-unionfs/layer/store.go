@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"berth/01-uts/spine"
 )
@@ -194,16 +195,21 @@ func (s Store) Remove(id string) error {
 	return nil
 }
 
-// Changes lists what the container changed, as docker diff does.
+// Changes lists what the container changed, as docker diff does, sorted
+// by path (a parent always comes before what is in it).
 func (s Store) Changes(id string) ([]Change, error) {
 	r, err := s.Load(id)
 	if err != nil {
 		return nil, err
 	}
+	var changes []Change
 	if r.Driver == DriverCopy {
-		return treeChanges(s.stack(r), s.diffDir(id))
+		changes, err = treeChanges(s.stack(r), s.diffDir(id))
+	} else {
+		changes, err = overlayChanges(s.stack(r), s.diffDir(id))
 	}
-	return overlayChanges(s.stack(r), s.diffDir(id))
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, err
 }
 
 // Commit writes the container layer as an OCI layer tarball.
