@@ -229,4 +229,7 @@ func TestCleanupKeepsStartedLayer(t *testing.T) {
 	s.Remove = true
 	require.NoError(t, s.Cleanup(c))
 	assert.False(t, exists(store.Dir("keep")))
+	names, err := readNames(filepath.Join(store.Root, "l"))
+	require.NoError(t, err)
+	assert.Empty(t, names, "the container's short links go with it")
 }

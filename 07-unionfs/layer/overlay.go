@@ -37,13 +37,12 @@ import (
 
 const linkDir = "l"
 
-// shortLink returns "l/<id>" for a layer directory, creating the symlink
-// under the storage root if needed. The id is derived from the target, so
-// every container on the same layer shares one link.
-func shortLink(root, target string) (string, error) {
-	sum := sha256.Sum256([]byte(target))
-	id := base32.StdEncoding.EncodeToString(sum[:])[:12]
-	rel := linkDir + "/" + id
+// shortLink returns "l/<short id>" for a layer directory of a container,
+// creating the symlink under the storage root if needed. Each container
+// has its own links, removed with it: --layers may name any directory of
+// the host, and a link must not outlive the container that made it.
+func shortLink(root, id, target string) (string, error) {
+	rel := linkName(id, target)
 	p := filepath.Join(root, rel)
 	if got, err := os.Readlink(p); err == nil {
 		if got == target {
@@ -66,6 +65,13 @@ func shortLink(root, target string) (string, error) {
 		return "", fmt.Errorf("create layer link: %w", err)
 	}
 	return rel, nil
+}
+
+// linkName is the short name of a container's layer directory: 12 base32
+// digits of the sha256 of both, unique enough for one store.
+func linkName(id, target string) string {
+	sum := sha256.Sum256([]byte(id + "\x00" + target))
+	return linkDir + "/" + base32.StdEncoding.EncodeToString(sum[:])[:12]
 }
 
 // overlayData builds the mount data. lowers are relative to the storage

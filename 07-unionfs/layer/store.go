@@ -160,7 +160,7 @@ func (s Store) Mount(r *Record) error {
 	}
 	var lowers []string
 	for _, l := range s.stack(r) {
-		rel, err := shortLink(s.Root, l)
+		rel, err := shortLink(s.Root, r.ID, l)
 		if err != nil {
 			return err
 		}
@@ -183,6 +183,12 @@ func (s Store) Unmount(id string) error {
 // while something is still mounted on it: removing through a live mount
 // would delete files of the layers below.
 func (s Store) Remove(id string) error {
+	var links []string
+	if r, err := s.Load(id); err == nil {
+		for _, l := range s.stack(r) {
+			links = append(links, filepath.Join(s.Root, linkName(id, l)))
+		}
+	}
 	if err := s.Unmount(id); err != nil {
 		return err
 	}
@@ -191,6 +197,11 @@ func (s Store) Remove(id string) error {
 	}
 	if err := os.RemoveAll(s.Dir(id)); err != nil {
 		return fmt.Errorf("remove container layer %s: %w", s.Dir(id), err)
+	}
+	for _, l := range links {
+		if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }
