@@ -266,7 +266,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return x.mkdir(parent, parts, base, hdr)
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old tars write TypeRegA
+	case tar.TypeReg: // the reader reports old TypeRegA entries as TypeReg
 		return x.file(tr, parent, base, hdr)
 	case tar.TypeSymlink:
 		if err := x.replace(parent, base); err != nil {

@@ -79,11 +79,15 @@ func linkName(id, target string) string {
 // index, redirect_dir and metacopy are turned off explicitly: with them the
 // upper directory is no longer a plain list of changes (a renamed directory
 // would be a redirect xattr, a chmod a metadata-only copy), and commit
-// could not turn it into a layer tarball.
+// could not turn it into a layer tarball. redirect_dir=nofollow rather
+// than off: where the module has redirect_always_follow=Y (Debian), "off"
+// means "follow", which a userxattr mount refuses; nofollow creates no
+// redirects and follows none (our layers never carry one: apply drops
+// overlay xattrs).
 func overlayData(lowers []string, upper, work string, userxattr bool) (string, error) {
 	data := "lowerdir=" + strings.Join(lowers, ":") +
 		",upperdir=" + upper + ",workdir=" + work +
-		",index=off,redirect_dir=off,metacopy=off"
+		",index=off,redirect_dir=nofollow,metacopy=off"
 	if userxattr {
 		data += ",userxattr"
 	}

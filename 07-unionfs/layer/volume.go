@@ -59,7 +59,7 @@ func ParseVolume(s string) (Volume, error) {
 	}
 	for _, p := range strings.Split(v.Dest, "/") {
 		if p == ".." {
-			return v, fmt.Errorf("invalid volume %q: the container path must not contain ..", s)
+			return v, fmt.Errorf("invalid volume %q: the container path must not contain \"..\" components", s)
 		}
 	}
 	v.Dest = path.Clean(v.Dest)
