@@ -37,8 +37,7 @@ type Options struct {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Layers, "layers", "", "read-only layers DIR1:DIR2:... (top first) under the container layer")
 	fs.StringVar(&o.Image, "image", "", "an image folder: layer tarballs and a file 'order' naming them, base first")
-	// -v is --verbose in the spine, so volumes are --volume only.
-	fs.StringArrayVar(&o.Volumes, "volume", nil, "bind mount HOSTDIR:CTRPATH[:ro], or CTRPATH for an anonymous volume (repeatable)")
+	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount HOSTDIR:CTRPATH[:ro], or CTRPATH for an anonymous volume (repeatable)")
 	fs.BoolVar(&o.Remove, "rm", false, "remove the container layer when the container exits")
 	fs.StringVar(&o.Driver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here, else copy)")
 }
