@@ -1,11 +1,13 @@
-// Command 06-cgroups runs a command in its own cgroup: memory, CPU, PIDs
-// and block I/O limits with docker run's flags, a cgroup namespace, live
-// stats, pause and resume. Chapter: docs/06-cgroups.md.
+// Command 06-cgroups is 03-mount plus a cgroup of its own: memory, CPU,
+// PIDs and block I/O limits with docker run's flags, a cgroup namespace,
+// live stats, pause and resume. Chapter: docs/06-cgroups.md.
 package main
 
 import (
 	"berth/01-uts/spine"
 	"berth/01-uts/uts"
+	"berth/02-pid/pid"
+	"berth/03-mount/rootfs"
 	"berth/06-cgroups/cgroup"
 )
 
@@ -15,6 +17,8 @@ func main() {
 		Short: "a command with resource limits, accounting and a freezer",
 		Options: []spine.Option{
 			&uts.Options{},
+			&pid.Options{},
+			&rootfs.Options{},
 			&cgroup.Options{},
 		},
 		Commands: cgroup.Commands(),

@@ -166,13 +166,19 @@ func (b *bg) expect(t *testing.T, want string) {
 	}
 }
 
-// wait lets the container end and returns its exit code.
+// wait lets the container end (closing its stdin) and returns its exit
+// code; after a minute it kills the runtime and fails the test.
 func (b *bg) wait(t *testing.T) int {
 	t.Helper()
 	b.stdin.Close()
+	timer := time.AfterFunc(time.Minute, func() { b.cmd.Process.Kill() })
+	defer timer.Stop()
 	for b.lines.Scan() {
 	}
 	err := b.cmd.Wait()
+	if !timer.Stop() {
+		t.Fatalf("%v: still running after a minute; killed", b.cmd.Args)
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	} else if err != nil {
@@ -266,7 +272,9 @@ func TestCpusetShowsInStatus(t *testing.T) {
 func TestPauseAndResume(t *testing.T) {
 	e := newTenv(t)
 	id := e.id()
-	c := e.start("run", "--id", id, "--cpus", "0.2", busybox, "sh", "-c", "echo ready; while :; do :; done")
+	// The shell is PID 1 of its PID namespace: without a handler, SIGTERM
+	// would not reach it (02-pid), so it traps it.
+	c := e.start("run", "--id", id, "--cpus", "0.2", busybox, "sh", "-c", "trap 'exit 143' TERM; echo ready; while :; do :; done")
 	c.expect(t, "ready")
 	if r := e.run("resume", id); r.Code != 1 || !strings.Contains(r.Stderr, "is not paused") {
 		t.Errorf("resume of a running container: %s", r)
@@ -301,7 +309,7 @@ func TestPauseAndResume(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM) // forwarded to the shell
+	c.cmd.Process.Signal(syscall.SIGTERM) // the runtime forwards it to the shell
 	if code := c.wait(t); code != 143 {
 		t.Errorf("SIGTERM: exit %d, want 143", code)
 	}
@@ -355,11 +363,10 @@ func TestStats(t *testing.T) {
 
 func TestDefaultDeviceAllowList(t *testing.T) {
 	e := newTenv(t)
-	id := e.id()
-	node := "/tmp/berth-mem-" + id // c 1:1 is /dev/mem
-	t.Cleanup(func() { os.Remove(node) })
-	script := fmt.Sprintf(`mknod %[1]s c 1 1 && echo mknod ok; head -c 1 %[1]s; rm -f %[1]s; echo x > /dev/null && echo null ok`, node)
-	r := e.run("run", "--id", id, busybox, "sh", "-c", script)
+	// The container's /dev is its own tmpfs (03-mount): make a /dev/mem
+	// node there; creating it is allowed, opening it is not.
+	script := `mknod /dev/mem c 1 1 && echo mknod ok; head -c 1 /dev/mem; echo x > /dev/null && echo null ok`
+	r := e.run("run", "--id", e.id(), busybox, "sh", "-c", script)
 	if !strings.Contains(r.Stdout, "mknod ok") || !strings.Contains(r.Stdout, "null ok") {
 		t.Errorf("mknod and /dev/null must be allowed: %s", r)
 	}
