@@ -36,16 +36,20 @@ func (g *Group) Path() string { return g.path }
 // Create makes the group with every limit of res except the PID limit,
 // which SetPids writes once the container's init has joined (pids.max
 // counts threads, and the Go init has several). Whatever it created
-// before an error is left for Remove.
+// before an error is left behind: Load and Delete remove it.
 func Create(mode Mode, path string, res *specs.LinuxResources) (*Group, error) {
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
 	g := &Group{mode: mode, path: path}
+	create := g.createV1
 	if mode.Unified() {
-		return g, g.createV2(res)
+		create = g.createV2
 	}
-	return g, g.createV1(res)
+	if err := create(res); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 func (g *Group) createV1(res *specs.LinuxResources) error {
@@ -252,6 +256,9 @@ func (g *Group) Procs() ([]int, error) {
 // it is empty. Without a PID namespace, children of the container's init
 // outlive it; and a group with members cannot be removed.
 func (g *Group) Kill() error {
+	if pids, err := g.Procs(); err == nil && len(pids) == 0 {
+		return nil // the usual case: nothing outlived the init
+	}
 	if g.v2 != nil {
 		if err := g.v2.Kill(); err != nil { // cgroup.kill (5.14+), else freeze+kill+thaw
 			return fmt.Errorf("kill cgroup %s: %w", g.path, err)
@@ -316,21 +323,58 @@ func (g *Group) Frozen() (bool, error) {
 }
 
 // Delete removes the group (it must be empty: see Kill), then the berth
-// parent if no other container uses it. Gone already is fine.
+// parent if no other container uses it. Gone already is fine. It is
+// rmdir(2) per directory, no more: the kernel itself refuses to remove a
+// group that still has members (EBUSY), which is the check the library's
+// Delete makes by reading every cgroup.procs first, a millisecond slower.
 func (g *Group) Delete() error {
-	var err error
-	if g.v2 != nil {
-		err = g.v2.Delete()
-	} else {
-		err = g.v1.Delete()
-	}
-	if err != nil && !errors.Is(err, cgroup1.ErrCgroupDeleted) && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove cgroup %s: %w", g.path, err)
+	for _, d := range Dirs(g.mode, g.path) {
+		if err := rmdir(d); err != nil {
+			return fmt.Errorf("remove cgroup %s: %w", g.path, err)
+		}
 	}
 	for _, d := range Dirs(g.mode, "/"+Parent) {
 		_ = unix.Rmdir(d) // EBUSY/ENOTEMPTY: another container's group is there
 	}
 	return nil
+}
+
+// rmdir removes a cgroup directory; a group whose last task has just
+// exited can stay busy for a moment, so EBUSY is retried for a while.
+func rmdir(dir string) error {
+	delay := time.Millisecond
+	for i := 0; ; i++ {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil || errors.Is(err, unix.ENOENT):
+			return nil
+		case !errors.Is(err, unix.EBUSY) || i == 12:
+			return fmt.Errorf("rmdir %s: %w", dir, err)
+		}
+		time.Sleep(delay)
+		if delay < 100*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// OOMKills is how many processes of the group the OOM killer killed
+// (v1 memory.oom_control, v2 memory.events: oom_kill).
+func (g *Group) OOMKills() (uint64, error) {
+	f := filepath.Join(Root, "memory", g.path, "memory.oom_control")
+	if g.mode.Unified() {
+		f = filepath.Join(Root, g.path, "memory.events")
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == "oom_kill" {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, nil
 }
 
 // Value reads one file of the group, for --verbose and the chapter.

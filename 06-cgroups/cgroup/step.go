@@ -51,10 +51,10 @@ func (s *Step) Prepare(c *spine.Container) error {
 		return err
 	}
 	g, err := Create(mode, path, c.Spec.Linux.Resources)
-	s.group = g
 	if err != nil {
-		return err
+		return err // Cleanup removes what was made
 	}
+	s.group = g
 	c.Logf("cgroup: %s; group %s", mode, strings.Join(Dirs(mode, path), " "))
 	for _, line := range s.settings(c.Spec.Linux.Resources) {
 		c.Logf("cgroup:   %s", line)
@@ -157,12 +157,12 @@ func (s *Step) Cleanup(c *spine.Container) error {
 		return err
 	}
 	if c.Pid != 0 { // this run started it (not a collection)
-		if smp, err := g.Sample(); err == nil && smp.OOMKills > 0 {
+		if n, err := g.OOMKills(); err == nil && n > 0 {
 			limit := "its memory limit"
-			if smp.MemLimit > 0 {
-				limit = "its memory limit of " + units.BytesSize(float64(smp.MemLimit))
+			if r := c.Spec.Linux.Resources; r != nil && r.Memory != nil && r.Memory.Limit != nil {
+				limit += " of " + units.BytesSize(float64(*r.Memory.Limit))
 			}
-			fmt.Fprintf(os.Stderr, "%s: OOMKilled: the kernel killed %d process(es) of container %s at %s\n", c.Prog, smp.OOMKills, c.ID, limit)
+			fmt.Fprintf(os.Stderr, "%s: OOMKilled: the kernel killed %d process(es) of container %s at %s\n", c.Prog, n, c.ID, limit)
 		}
 	}
 	if err := g.Kill(); err != nil {
