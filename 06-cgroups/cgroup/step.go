@@ -106,7 +106,10 @@ func (s *Step) Parent(c *spine.Container, pid int) error {
 	}
 	if c.Verbose {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
-			c.Logf("cgroup: /proc/%d/cgroup seen from the host:\n%s", pid, strings.TrimSpace(string(b)))
+			c.Logf("cgroup: /proc/%d/cgroup, seen from the host:", pid)
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				c.Logf("cgroup:   %s", line)
+			}
 		}
 	}
 	if s.Stats {
