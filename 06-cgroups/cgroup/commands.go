@@ -126,8 +126,7 @@ func statsCommand() *cobra.Command {
 					for _, s := range rows {
 						t.Row(s)
 					}
-					t.Flush()
-				} else {
+						} else {
 					enc := json.NewEncoder(out)
 					for _, s := range rows {
 						enc.Encode(s)

@@ -5,7 +5,7 @@ package cgroup
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -110,16 +110,17 @@ func (s *Sample) Since(prev Sample) {
 	s.CPUPercent = float64(s.CPUNanos-prev.CPUNanos) / float64(wall.Nanoseconds()) * 100
 }
 
-// A Table prints samples in docker stats' columns.
-type Table struct{ w *tabwriter.Writer }
+// A Table prints samples in docker stats' columns. The widths are fixed,
+// so that rows printed one at a time (run --stats) line up.
+type Table struct{ w io.Writer }
 
-func NewTable(w io.Writer) *Table {
-	return &Table{w: tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)}
-}
+func NewTable(w io.Writer) *Table { return &Table{w: w} }
 
-// Header prints the column names; Row prints one sample; Flush ends a block.
+const rowFormat = "%-12s   %-7s   %-20s   %-7s   %-17s   %s\n"
+
+// Header prints the column names; Row prints one sample.
 func (t *Table) Header() {
-	fmt.Fprintln(t.w, "CONTAINER ID\tCPU %\tMEM USAGE / LIMIT\tMEM %\tBLOCK I/O\tPIDS")
+	fmt.Fprintf(t.w, rowFormat, "CONTAINER ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS")
 }
 
 func (t *Table) Row(s Sample) {
@@ -131,12 +132,13 @@ func (t *Table) Row(s Sample) {
 	if len(id) > 12 {
 		id = id[:12]
 	}
-	fmt.Fprintf(t.w, "%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%d\n", id, s.CPUPercent,
-		units.BytesSize(float64(s.MemUsage)), units.BytesSize(float64(limit)), s.MemPercent,
-		units.HumanSizeWithPrecision(float64(s.BlkRead), 3), units.HumanSizeWithPrecision(float64(s.BlkWrite), 3), s.Pids)
+	fmt.Fprintf(t.w, rowFormat, id,
+		fmt.Sprintf("%.2f%%", s.CPUPercent),
+		units.BytesSize(float64(s.MemUsage))+" / "+units.BytesSize(float64(limit)),
+		fmt.Sprintf("%.2f%%", s.MemPercent),
+		units.HumanSizeWithPrecision(float64(s.BlkRead), 3)+" / "+units.HumanSizeWithPrecision(float64(s.BlkWrite), 3),
+		strconv.FormatUint(s.Pids, 10))
 }
-
-func (t *Table) Flush() error { return t.w.Flush() }
 
 func hostMemory() uint64 {
 	var si unix.Sysinfo_t

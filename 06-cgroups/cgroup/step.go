@@ -226,7 +226,7 @@ func (s *Step) settings(res *specs.LinuxResources) []string {
 	var out []string
 	for _, f := range files {
 		v, err := g.Value(f.ctrl, f.name)
-		if err != nil {
+		if err != nil || v == "" {
 			continue
 		}
 		v = strings.ReplaceAll(v, "\n", "; ")
@@ -271,7 +271,6 @@ func startWatch(id string, g *Group) *watcher {
 			cur.ID = id
 			cur.Since(prev)
 			t.Row(cur)
-			t.Flush()
 			prev = cur
 		}
 	}()
