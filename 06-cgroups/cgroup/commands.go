@@ -126,7 +126,7 @@ func statsCommand() *cobra.Command {
 					for _, s := range rows {
 						t.Row(s)
 					}
-						} else {
+				} else {
 					enc := json.NewEncoder(out)
 					for _, s := range rows {
 						enc.Encode(s)
