@@ -46,7 +46,15 @@ func Create(mode Mode, path string, res *specs.LinuxResources) (*Group, error) {
 	if mode.Unified() {
 		create = g.createV2
 	}
-	if err := create(res); err != nil {
+	// Another container's Delete may remove the berth parent between our
+	// mkdir of it and of our group (ENOENT): then just try again.
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = create(res); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return g, nil
