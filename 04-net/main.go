@@ -10,6 +10,7 @@ import (
 	"berth/01-uts/spine"
 	"berth/01-uts/uts"
 	"berth/02-pid/pid"
+	"berth/03-mount/rootfs"
 	"berth/04-net/network"
 )
 
@@ -20,6 +21,7 @@ func main() {
 		Options: []spine.Option{
 			&uts.Options{},
 			&pid.Options{},
+			&rootfs.Options{},
 			&network.Options{},
 		},
 		Commands: []*cobra.Command{network.CleanupCommand()},
