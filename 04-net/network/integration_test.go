@@ -153,7 +153,7 @@ func (h *host) assertNothingLeft() {
 	assert.NotContains(h.t, nft(h.t), `comment "container `, "no port rule may remain")
 	entries, _ := os.ReadDir(h.root)
 	for _, e := range entries {
-		assert.True(h.t, strings.HasPrefix(e.Name(), "."), "state of container %s remains", e.Name())
+		assert.Equal(h.t, ".network", e.Name(), "state of container %s remains", e.Name())
 	}
 }
 
@@ -274,7 +274,7 @@ func TestEtcFilesAreTheContainersOwn(t *testing.T) {
 
 func TestContainersTalkAndPublishedPorts(t *testing.T) {
 	h := newHost(t)
-	a := h.start(httpdArgs("a", "-p", "8080:80", "-p", "127.0.0.1:8081:80")...)
+	a := h.start(httpdArgs("a", "-p", "8080:80", "-p", "127.0.0.1:8081:80", "-p", "5353:53/udp")...)
 	pidA := testenv.ContainerPid(t, h.root, "a")
 	ipA := h.lease("a")
 	waitTCP(t, ipA+":80")
@@ -317,10 +317,14 @@ func TestContainersTalkAndPublishedPorts(t *testing.T) {
 	rules := nft(t)
 	assert.Contains(t, rules, fmt.Sprintf(`fib daddr type local tcp dport 8080 dnat to %s:80 comment "container a: *:8080 -> %s:80/tcp"`, ipA, ipA))
 	assert.Contains(t, rules, fmt.Sprintf(`ip daddr 127.0.0.1 tcp dport 8081 dnat to %s:80`, ipA))
+	assert.Contains(t, rules, fmt.Sprintf(`fib daddr type local udp dport 5353 dnat to %s:53`, ipA))
+	assert.Equal(t, 3, strings.Count(rules, "chain prerouting")+strings.Count(rules, "chain output")+strings.Count(rules, "chain postrouting"))
 
 	// The published host port is taken while a runs.
 	_, err = net.Listen("tcp", "127.0.0.1:8080")
 	assert.Error(t, err, "the runtime holds the published port")
+	_, err = net.ListenPacket("udp", "0.0.0.0:5353")
+	assert.Error(t, err, "and the published UDP port")
 
 	stop(t, a)
 	stop(t, b)
@@ -416,6 +420,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 		args []string
 		err  string
 	}{
+		{[]string{"--rootfs", "/nonexistent"}, "04-net: rootfs: /nonexistent does not exist"},
 		{[]string{"-p", "abc"}, `04-net: invalid -p "abc": want [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`},
 		{[]string{"-p", "0:80"}, `04-net: invalid -p "0:80": host port: 0 is out of range 1-65535`},
 		{[]string{"-p", "70000:80"}, `04-net: invalid -p "70000:80": host port: 70000 is out of range 1-65535`},
@@ -436,6 +441,33 @@ func TestBadInputLeavesNothing(t *testing.T) {
 			h.assertNothingLeft()
 		})
 	}
+}
+
+// A subnet the host already routes elsewhere is refused before any
+// bridge exists.
+func TestOverlappingSubnetIsRefused(t *testing.T) {
+	h := newHost(t)
+	link, err := netlink.LinkByName(standinLink)
+	require.NoError(t, err)
+	addr, err := netlink.ParseAddr("10.88.5.1/24")
+	require.NoError(t, err)
+	require.NoError(t, netlink.AddrAdd(link, addr))
+	require.NoError(t, netlink.LinkSetUp(link))
+	defer func() {
+		assert.NoError(t, netlink.AddrDel(link, addr))
+		assert.NoError(t, netlink.LinkSetDown(link))
+	}()
+
+	r := h.run("true")
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Equal(t, "04-net: network: subnet 10.88.0.0/16 overlaps the host's route to 10.88.5.0/24 dev standin0: choose another --subnet\n", r.Stderr)
+	h.assertNothingLeft()
+	_, err = netlink.LinkByName(network.DefaultBridge)
+	assert.Error(t, err, "no bridge was made")
+
+	r = h.run("--subnet", "10.89.0.0/16", "true")
+	assert.Equal(t, 0, r.Code, r.String())
+	h.assertNothingLeft()
 }
 
 func TestExhaustedSubnet(t *testing.T) {

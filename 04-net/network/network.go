@@ -292,6 +292,10 @@ func (s *Step) Cleanup(c *spine.Container) error {
 		return errors.Join(errs...)
 	}
 	errs = append(errs, deleteVeth(c.ID))
+	if _, err := os.Stat(Dir(c.State)); errors.Is(err, os.ErrNotExist) {
+		// Prepare stopped before the first lease: no lease, no rule.
+		return errors.Join(errs...)
+	}
 	unlock, err := lockFile(filepath.Join(Dir(c.State), "network.lock"))
 	if err != nil {
 		return errors.Join(append(errs, err)...)
