@@ -51,19 +51,13 @@ var (
 
 // ensureNAT creates the table, its chains and the shared postrouting rules
 // if they are missing, and drops shared rules left from another subnet.
+// Most runs find everything in place: two dumps and no transaction, since
+// each nftables commit costs milliseconds.
 func ensureNAT(bridge string, subnet *net.IPNet) error {
 	conn, err := newConn()
 	if err != nil {
 		return err
 	}
-	conn.AddTable(table)
-	conn.AddChain(preChain)
-	conn.AddChain(outChain)
-	conn.AddChain(postChain)
-	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("nftables: create table ip %s: %w", TableName, err)
-	}
-
 	want := []*nftables.Rule{
 		rule(postChain, "berth: outbound NAT for "+subnet.String(),
 			saddrIn(subnet), ifname(expr.CmpOpNeq, bridge), &expr.Masq{}),
@@ -72,10 +66,19 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 		rule(postChain, "berth: hairpin, a container reaching a published port",
 			ifname(expr.CmpOpEq, bridge), saddrIn(subnet), ctDNAT(), &expr.Masq{}),
 	}
-	have, err := conn.GetRules(table, postChain)
-	if err != nil {
-		return fmt.Errorf("nftables: list chain postrouting: %w", err)
+	var have []*nftables.Rule
+	if chainsExist(conn) {
+		if have, err = conn.GetRules(table, postChain); err != nil {
+			return fmt.Errorf("nftables: list chain postrouting: %w", err)
+		}
+	} else {
+		conn.AddTable(table)
+		conn.AddChain(preChain)
+		conn.AddChain(outChain)
+		conn.AddChain(postChain)
 	}
+
+	changed := false
 	haveComment := map[string]bool{}
 	for _, r := range have {
 		c := comment(r)
@@ -92,18 +95,38 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 			if err := conn.DelRule(r); err != nil {
 				return fmt.Errorf("nftables: delete stale rule %q: %w", c, err)
 			}
+			changed = true
 		}
 		haveComment[c] = true
 	}
 	for _, w := range want {
 		if !haveComment[comment(w)] {
 			conn.AddRule(w)
+			changed = true
 		}
 	}
+	if !changed {
+		return nil
+	}
 	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("nftables: add masquerade rules: %w", err)
+		return fmt.Errorf("nftables: set up table ip %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// chainsExist reports whether berth's table has its three chains.
+func chainsExist(conn *nftables.Conn) bool {
+	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, c := range chains {
+		if c.Table.Name == TableName && (c.Name == preChain.Name || c.Name == outChain.Name || c.Name == postChain.Name) {
+			n++
+		}
+	}
+	return n == 3
 }
 
 var loopbackNet = &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}
