@@ -5,10 +5,11 @@
 #   sudo bash bench/parts/04-net.sh        (BIN, RUNS, WARMUP as run.sh takes them)
 #
 # Every row runs inside a scratch network namespace, never on the host's
-# network: a sleeper process holds the namespace (nsenter joins it) and
-# dies with the script that started it (setpriv --pdeathsig), taking the
-# namespace, its bridges, berth's nftables table and its state root
-# (/run/berth-bench, a tmpfs like /run/berth) with it.
+# network, and a private mount namespace (so that `ip netns add` mounts
+# nothing on the host): a sleeper process holds both (nsenter joins them)
+# and dies with the script that started it (setpriv --pdeathsig), taking
+# the namespaces, their bridges, berth's nftables table and its state root
+# /run/berth-bench with it.
 #
 #   04-net                bin/04-net run /bin/true, bridge mode: veth, lease, etc files
 #   04-net --net none     the same without the veth and lease (only lo)
@@ -36,7 +37,7 @@ fi
 net_root=/run/berth-bench
 # The sleeper: a new network namespace with lo up and the bridge the ip
 # script uses; on SIGTERM (its parent died) it removes berth's bench state.
-setpriv --pdeathsig TERM unshare --net -- sh -c '
+setpriv --pdeathsig TERM unshare --net --mount --propagation private -- sh -c '
 	ip link set lo up
 	ip link add benchbr0 type bridge
 	ip addr add 10.77.0.1/16 dev benchbr0
@@ -50,7 +51,7 @@ for _ in $(seq 100); do
 	nsenter --net=/proc/$net_pid/ns/net ip link show benchbr0 >/dev/null 2>&1 && break
 	sleep 0.05
 done
-in_netns="nsenter --net=/proc/$net_pid/ns/net"
+in_netns="nsenter --net=/proc/$net_pid/ns/net --mount=/proc/$net_pid/ns/mnt"
 
 cat >"$work/ip-net.sh" <<'SCRIPT'
 set -e
