@@ -305,12 +305,16 @@ func TestContainersTalkAndPublishedPorts(t *testing.T) {
 	_, err := net.DialTimeout("tcp", "10.88.0.1:8081", 5*time.Second)
 	assert.Error(t, err, "a port published on 127.0.0.1 is not published on other addresses")
 
-	// A peer on the bridge reaches it too, through the gateway (hairpin).
-	r := h.run("--net=container:"+strconv.Itoa(pidB), "wget", "-qO-", "http://10.88.0.1:8080/hostname")
-	require.Equal(t, 0, r.Code, r.String())
-	assert.Equal(t, "a\n", r.Stdout)
+	// A peer on the bridge reaches it too, through the gateway, and so
+	// does a itself (both need the hairpin masquerade; a itself also the
+	// bridge port's hairpin mode).
+	for _, from := range []int{pidB, pidA} {
+		r := h.run("--net=container:"+strconv.Itoa(from), "wget", "-qO-", "http://10.88.0.1:8080/hostname")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "a\n", r.Stdout)
+	}
 	// And a new container as well.
-	r = h.run("wget", "-qO-", "http://10.88.0.1:8080/hostname")
+	r := h.run("wget", "-qO-", "http://10.88.0.1:8080/hostname")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "a\n", r.Stdout)
 

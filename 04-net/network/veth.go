@@ -73,6 +73,12 @@ func createVeth(bridge netlink.Link, id string, pid int, addr *net.IPNet, gw net
 	if err := netlink.LinkSetAlias(host, vethAlias(id)); err != nil {
 		return fmt.Errorf("set alias of %s: %w", name, err)
 	}
+	// Hairpin mode lets the bridge send a frame back out of the port it
+	// came in by: without it, a container cannot reach its own published
+	// port through the gateway (the DNATed packet goes back to it).
+	if err := netlink.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("set hairpin mode on %s: %w", name, err)
+	}
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
 	}
