@@ -256,7 +256,8 @@ func TestEtcFilesAreTheContainersOwn(t *testing.T) {
 	rootfsHosts, err := os.ReadFile(filepath.Join(testenv.Rootfs(t), "etc/hosts"))
 	require.NoError(t, err)
 
-	r := h.run("--id", "files", "--hostname", "files", "--dns", "192.0.2.53", "sh", "-c",
+	// An id too long for an interface name: the veth's name is hashed.
+	r := h.run("--id", "files-with-a-long-id", "--hostname", "files", "--dns", "192.0.2.53", "sh", "-c",
 		"cat /etc/hostname; grep files /etc/hosts; cat /etc/resolv.conf; hostname -i; echo changed >/etc/hosts")
 	require.Equal(t, 0, r.Code, r.String())
 	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
@@ -539,4 +540,25 @@ func TestCleanupVerb(t *testing.T) {
 	r = testenv.Run(t, h.env, h.bin, "cleanup")
 	require.Equal(t, 0, r.Code, "cleanup twice: %s", r)
 	assert.Empty(t, r.Stdout)
+
+	// A berth veth whose container is gone (its state lost) is swept too;
+	// a link that is not berth's is left alone.
+	for _, v := range []*netlink.Veth{
+		{LinkAttrs: netlink.LinkAttrs{Name: network.VethName("ghost"), Alias: "berth:ghost"}, PeerName: "ghostpeer"},
+		{LinkAttrs: netlink.LinkAttrs{Name: "bthmine"}, PeerName: "minepeer"},
+	} {
+		require.NoError(t, netlink.LinkAdd(v))
+		l, err := netlink.LinkByName(v.Name)
+		require.NoError(t, err)
+		if v.Alias != "" {
+			require.NoError(t, netlink.LinkSetAlias(l, v.Alias))
+		}
+	}
+	r = testenv.Run(t, h.env, h.bin, "cleanup")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "removed veth bthghost\n", r.Stdout)
+	assert.Equal(t, []string{"bthmine"}, vethLinks(t))
+	mine, err := netlink.LinkByName("bthmine")
+	require.NoError(t, err)
+	require.NoError(t, netlink.LinkDel(mine))
 }
