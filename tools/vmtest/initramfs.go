@@ -1,0 +1,287 @@
+package main
+
+// The guest's whole file system is one initramfs: busybox and its applet
+// links, the stage binaries, the test binaries with their testdata, the
+// busybox rootfs at its default place, the kernel modules, and /init.
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+//go:embed init.sh
+var initScript []byte
+
+// preload are the modules /init loads at boot, with their dependencies:
+// overlay (07), veth and bridge (04), loop (image files), tun, and the
+// nf_tables pieces NAT and port publishing use (04).
+var preload = []string{
+	"overlay", "veth", "bridge", "loop", "tun",
+	"nf_tables", "nft_chain_nat", "nft_nat", "nft_masq", "nft_ct", "nft_redir", "nft_fib_inet",
+}
+
+// autoload are module directories packed in as well, for the kernel to
+// load on demand through busybox modprobe (every netfilter expression,
+// br_netfilter...).
+var autoload = []string{
+	"kernel/net/netfilter", "kernel/net/ipv4/netfilter", "kernel/net/ipv6/netfilter",
+	"kernel/net/bridge", "kernel/net/sched",
+}
+
+// An image is what goes into one initramfs.
+type image struct {
+	Kernel      kernel
+	BinDir      string // stage binaries
+	Test2JSON   string
+	TestDir     string // compiled test binaries
+	Tests       []goPackage
+	Repo        string
+	Rootfs      string // the busybox tree for containers
+	TestTimeout string
+}
+
+// write builds the initramfs into out and returns its size in bytes.
+func (im image) write(out string) (int64, error) {
+	f, err := os.Create(out)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	a := newArchive(f)
+
+	// The host's own tools the tests call (ip, nft, unshare...), with
+	// their shared libraries, so a test sees the same userland in the
+	// guest as on the host; busybox-static provides everything else.
+	claimed, err := hostTools(a, hostToolNames)
+	if err != nil {
+		return 0, err
+	}
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return 0, err
+	}
+	if err := checkStatic(bb); err != nil {
+		return 0, fmt.Errorf("%v: install busybox-static", err)
+	}
+	a.file("bin/busybox", bb)
+	list, err := exec.Command(bb, "--list-full").Output()
+	if err != nil {
+		return 0, fmt.Errorf("busybox --list-full: %w", err)
+	}
+	applets := map[string]bool{}
+	for _, applet := range strings.Fields(string(list)) {
+		applets[applet] = true
+		if applet != "bin/busybox" && !claimed[applet] {
+			a.symlink(applet, "/bin/busybox")
+		}
+	}
+	// The host merges /bin into /usr/bin; the guest does not, so give
+	// each host tool its other name too (#!/bin/bash), unless busybox has it.
+	for p := range claimed {
+		if alias, ok := strings.CutPrefix(p, "usr/"); ok && !applets[alias] && !claimed[alias] {
+			a.symlink(alias, "/"+p)
+		}
+	}
+	a.bytes("init", 0o755, initScript)
+	a.chardev("dev/console", 0o600, 5, 1)
+	a.chardev("dev/null", 0o666, 1, 3)
+	for _, d := range []string{"proc", "sys", "dev", "run", "var/lib/berth", "root"} {
+		a.dir(d, 0o755, 0, 0)
+	}
+	a.dir("tmp", 0o1777, 0, 0)
+	// The host's users and subordinate id ranges, so a rootless test finds
+	// the same user in the guest.
+	for _, f := range []string{"etc/passwd", "etc/group", "etc/subuid", "etc/subgid"} {
+		if _, err := os.Stat("/" + f); err == nil {
+			a.file(f, "/"+f)
+		}
+	}
+	a.bytes("etc/hosts", 0o644, []byte("127.0.0.1\tlocalhost berth-vm\n::1\tlocalhost ip6-localhost ip6-loopback\n"))
+	a.bytes("etc/hostname", 0o644, []byte("berth-vm\n"))
+	a.bytes("etc/profile", 0o644, []byte(profile))
+	a.bytes("etc/motd", 0o644, []byte(motd))
+	// The book's commands start with sudo; in the guest everyone is root.
+	a.bytes("usr/bin/sudo", 0o755, []byte("#!/bin/sh\n# berth VM: already root; drop sudo's own options and run the command.\nwhile [ $# -gt 0 ]; do case $1 in --) shift; break ;; -*) shift ;; *) break ;; esac; done\nexec \"$@\"\n"))
+
+	// Modules.
+	if err := im.modules(a); err != nil {
+		return 0, err
+	}
+
+	// berth: bin/ (the stage binaries, as in the repo), the book, the
+	// tests, each with its package directory (and testdata) to run in.
+	a.tree("berth/bin", im.BinDir)
+	a.file("usr/bin/test2json", im.Test2JSON)
+	if _, err := os.Stat(filepath.Join(im.Repo, "docs")); err == nil {
+		a.tree("berth/docs", filepath.Join(im.Repo, "docs"))
+	}
+	var tl strings.Builder
+	for _, p := range im.Tests {
+		name := testBinaryName(p)
+		bin := filepath.Join(im.TestDir, name)
+		if _, err := os.Stat(bin); err != nil {
+			continue // it did not build: reported as a failure on the host
+		}
+		a.file("berth/tests/"+name, bin)
+		a.dir("berth/src/"+p.Dir, 0o755, 0, 0)
+		if td := filepath.Join(im.Repo, p.Dir, "testdata"); isDir(td) {
+			a.tree("berth/src/"+p.Dir+"/testdata", td)
+		}
+		fmt.Fprintf(&tl, "%s %s %s\n", name, p.ImportPath, p.Dir)
+	}
+	a.bytes("berth/tests.list", 0o644, []byte(tl.String()))
+	a.bytes("berth/vmtest.conf", 0o644, []byte(fmt.Sprintf("TEST_TIMEOUT=%s\n", im.TestTimeout)))
+
+	// The container root filesystem, where testenv.Rootfs and the
+	// stages look by default.
+	a.tree("var/lib/berth/busybox", im.Rootfs)
+
+	if err := a.close(); err != nil {
+		return 0, err
+	}
+	return a.n, f.Close()
+}
+
+// modules packs the chosen modules, a modules.dep (and alias, symbols,
+// builtin) cut down to them, and the load order for /init.
+func (im image) modules(a *archive) error {
+	dir := im.Kernel.modDir()
+	idx, err := readModIndex(dir)
+	if err != nil {
+		return err
+	}
+	order, err := idx.loadOrder(preload)
+	if err != nil {
+		return err
+	}
+	all, err := idx.loadOrder(append(append([]string{}, preload...), idx.under(autoload)...))
+	if err != nil {
+		return err
+	}
+	dest := path.Join("lib/modules", im.Kernel.Release)
+	packed := map[string]bool{}
+	for _, file := range all {
+		a.file(path.Join(dest, file), filepath.Join(dir, file))
+		packed[file] = true
+	}
+	a.bytes("lib/modules/load-order", 0o644, []byte(strings.Join(order, "\n")+"\n"))
+
+	// modprobe's indexes, with only what is packed (so a missing module
+	// is "not found", not a failed open).
+	for _, idx := range []string{"modules.dep", "modules.alias", "modules.symbols"} {
+		b, err := filterIndex(filepath.Join(dir, idx), idx, packed)
+		if err != nil {
+			return err
+		}
+		a.bytes(path.Join(dest, idx), 0o644, b)
+	}
+	for _, idx := range []string{"modules.builtin", "modules.order"} {
+		a.file(path.Join(dest, idx), filepath.Join(dir, idx))
+	}
+	return nil
+}
+
+// filterIndex keeps the lines of modules.dep / modules.alias /
+// modules.symbols that name a packed module.
+func filterIndex(file, kind string, packed map[string]bool) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	for p := range packed {
+		names[modName(p)] = true
+	}
+	var b strings.Builder
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		keep := false
+		switch kind {
+		case "modules.dep":
+			mod, _, _ := strings.Cut(line, ":")
+			keep = packed[mod]
+		default: // "alias NAME MODULE"
+			fields := strings.Fields(line)
+			keep = len(fields) == 3 && names[strings.ReplaceAll(fields[2], "-", "_")]
+		}
+		if keep {
+			b.WriteString(line + "\n")
+		}
+	}
+	return []byte(b.String()), sc.Err()
+}
+
+// hostToolNames are host commands packed into the guest when the host has them.
+var hostToolNames = []string{"bash", "ip", "nft", "unshare", "nsenter", "setpriv", "newuidmap", "newgidmap", "slirp4netns"}
+
+// hostTools packs each named host command at its path, with the shared
+// libraries ldd lists, and returns the paths it took.
+func hostTools(a *archive, names []string) (map[string]bool, error) {
+	claimed := map[string]bool{}
+	libs := map[string]bool{}
+	for _, name := range names {
+		bin, err := exec.LookPath(name)
+		if err != nil {
+			continue // not on this host: busybox's, if any, serves
+		}
+		bin, err = filepath.Abs(bin)
+		if err != nil {
+			return nil, err
+		}
+		dest := strings.TrimPrefix(bin, "/")
+		if strings.HasPrefix(dest, "bin/") || strings.HasPrefix(dest, "sbin/") {
+			if fi, err := os.Lstat("/" + strings.SplitN(dest, "/", 2)[0]); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				dest = "usr/" + dest // merged /usr: keep the real place
+			}
+		}
+		a.file(dest, bin)
+		claimed[dest] = true
+		out, err := exec.Command("ldd", bin).Output()
+		if err != nil {
+			continue // static ("not a dynamic executable")
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			var lib string
+			switch {
+			case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+				lib = f[2]
+			case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+				lib = f[0] // the loader
+			}
+			if lib != "" && !libs[lib] {
+				libs[lib] = true
+				a.file(strings.TrimPrefix(lib, "/"), lib)
+			}
+		}
+	}
+	return claimed, a.err
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+const profile = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+export PS1='berth-vm:\w# '
+alias ll='ls -l'
+`
+
+const motd = `
+berth test VM: Debian's kernel, pure cgroup v2, everything in RAM, no network card.
+You are root in /berth: bin/ holds every stage, docs/ the book, and the busybox
+rootfs is at /var/lib/berth/busybox, so the chapters' commands run as printed
+(sudo is a no-op). Nothing here touches your machine; 'exit' powers the VM off.
+
+`
