@@ -54,19 +54,29 @@ func goList(repo string, format string) ([]goPackage, error) {
 	return pkgs, nil
 }
 
-// stageCommands lists NN-name commands.
-func stageCommands(repo string) ([]goPackage, error) {
+// commands lists the stage commands (NN-name) and the helper programs
+// tests build and run (any other main package outside tools/, such as
+// 03-mount/breakout).
+func commands(repo string) (stages, helpers []goPackage, err error) {
 	all, err := goList(repo, `{{if eq .Name "main"}}{{.ImportPath}}{{"\t"}}{{.Dir}}{{end}}`)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var stages []goPackage
 	for _, p := range all {
-		if stageDir.MatchString(p.Dir) {
+		switch {
+		case stageDir.MatchString(p.Dir):
 			stages = append(stages, p)
+		case !strings.HasPrefix(p.Dir, "tools/"):
+			helpers = append(helpers, p)
 		}
 	}
-	return stages, nil
+	return stages, helpers, nil
+}
+
+// helperEnv is the variable that gives a test a prebuilt helper in the
+// VM, where there is no go to build it: 03-mount/breakout -> BERTH_BREAKOUT.
+func helperEnv(p goPackage) string {
+	return "BERTH_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(filepath.Base(p.Dir)))
 }
 
 // testPackages lists packages with tests, split into those that run in

@@ -20,11 +20,12 @@ import (
 // archive writes a newc cpio stream. Parent directories are emitted before
 // their children (the kernel's unpacker does not create them), each once.
 type archive struct {
-	w    *bufio.Writer
-	n    int64 // bytes written: the uncompressed size, for sizing -m
-	ino  uint32
-	dirs map[string]bool
-	err  error
+	merged bool // spell /bin /sbin /lib /lib64 under usr/ (see guestPath)
+	w      *bufio.Writer
+	n      int64 // bytes written: the uncompressed size, for sizing -m
+	ino    uint32
+	dirs   map[string]bool
+	err    error
 }
 
 func newArchive(w io.Writer) *archive {
@@ -66,7 +67,7 @@ func (a *archive) header(name string, mode, uid, gid uint32, size int64, major, 
 
 // mkdirAll emits every missing directory of p (mode 0755, root-owned).
 func (a *archive) mkdirAll(p string) {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	p = a.path(p)
 	if a.dirs[p] {
 		return
 	}
@@ -77,7 +78,7 @@ func (a *archive) mkdirAll(p string) {
 
 // dir emits a directory with the given permission bits.
 func (a *archive) dir(p string, perm uint32, uid, gid uint32) {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	p = a.path(p)
 	if a.dirs[p] {
 		return
 	}
@@ -88,6 +89,7 @@ func (a *archive) dir(p string, perm uint32, uid, gid uint32) {
 
 // bytes emits a regular file with the given content.
 func (a *archive) bytes(p string, perm uint32, data []byte) {
+	p = a.path(p)
 	a.mkdirAll(path.Dir(p))
 	a.header(p, syscall.S_IFREG|perm, 0, 0, int64(len(data)), 0, 0)
 	a.write(data)
@@ -108,6 +110,7 @@ func (a *archive) file(p, src string) {
 }
 
 func (a *archive) copyFile(p, src string, fi fs.FileInfo, uid, gid uint32) {
+	p = a.path(p)
 	f, err := os.Open(src)
 	if err != nil {
 		a.err = err
@@ -148,14 +151,16 @@ func modeBits(fi fs.FileInfo) uint32 {
 
 // symlink emits a symbolic link.
 func (a *archive) symlink(p, target string) {
+	p = a.path(p)
 	a.mkdirAll(path.Dir(p))
 	a.header(p, syscall.S_IFLNK|0o777, 0, 0, int64(len(target)), 0, 0)
 	a.write([]byte(target))
 	a.pad()
 }
 
-// node emits a character device.
+// chardev emits a character device.
 func (a *archive) chardev(p string, perm, major, minor uint32) {
+	p = a.path(p)
 	a.mkdirAll(path.Dir(p))
 	a.header(p, syscall.S_IFCHR|perm, 0, 0, 0, major, minor)
 }
@@ -198,6 +203,24 @@ func (a *archive) tree(dest, src string) {
 		}
 		return a.err
 	})
+}
+
+// path cleans p and, on a merged-/usr layout, moves it under usr/.
+func (a *archive) path(p string) string {
+	return guestPath(path.Clean("/"+p), a.merged)
+}
+
+// mergeUsr starts a merged-/usr layout: /bin /sbin /lib /lib64 are links
+// into /usr, as on the host, and every later path is spelled through them.
+func (a *archive) mergeUsr() {
+	a.merged = true
+	for _, d := range []string{"bin", "sbin", "lib", "lib64"} {
+		a.mkdirAll("usr/" + d)
+		a.header(d, syscall.S_IFLNK|0o777, 0, 0, int64(len("usr/"+d)), 0, 0)
+		a.write([]byte("usr/" + d))
+		a.pad()
+		a.dirs[d] = true
+	}
 }
 
 // close writes the trailer and flushes.

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/busybox sh
 # /init of the berth test VM: PID 1, busybox sh, everything in RAM.
 #
 # It makes the world the tests expect (proc, sys, dev, a pure cgroup v2
@@ -11,7 +11,9 @@
 # events, so kernel messages can never break them. The verdict leaves through
 # QEMU's isa-debug-exit port: QEMU exits with (rc<<1)|1, so 1 means every
 # package passed and 3 means one failed; 0 means this script never got there.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# /init itself uses busybox alone (every applet is linked in
+# /usr/libexec/vmtest); the tests get the host's commands first.
+PATH=/usr/libexec/vmtest
 export HOME=/root TMPDIR=/tmp
 
 # pivot_root(2) refuses to move the initramfs itself ("rootfs" has no
@@ -70,12 +72,17 @@ for w in $(cat /proc/cmdline); do
 	esac
 done
 export BERTH_VM=1 BERTH_BIN=/berth/bin BERTH_ROOTFS=/var/lib/berth/busybox
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/libexec/vmtest
 
 if [ "$shell" = 1 ]; then
 	[ -n "$cols" ] && stty cols "$cols" rows "$rows" 2>/dev/null
 	cd /berth || exit 1
 	cat /etc/motd
-	setsid cttyhack sh -l
+	# bash from the host if it is there: busybox sh would run its own
+	# applets before the host's commands on PATH.
+	sh=/usr/libexec/vmtest/sh
+	[ -x /bin/bash ] && sh=/bin/bash
+	setsid cttyhack "$sh" -l
 	echo "VMTEST-SHELL-EXIT uptime=$(up)"
 	poweroff -f
 fi

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -39,7 +40,9 @@ type image struct {
 	Kernel      kernel
 	BinDir      string // stage binaries
 	Test2JSON   string
-	TestDir     string // compiled test binaries
+	TestDir     string            // compiled test binaries
+	HelperDir   string            // helper programs
+	Helpers     map[string]string // $BERTH_NAME -> package dir
 	Tests       []goPackage
 	Repo        string
 	Rootfs      string // the busybox tree for containers
@@ -55,13 +58,6 @@ func (im image) write(out string) (int64, error) {
 	defer f.Close()
 	a := newArchive(f)
 
-	// The host's own tools the tests call (ip, nft, unshare...), with
-	// their shared libraries, so a test sees the same userland in the
-	// guest as on the host; busybox-static provides everything else.
-	claimed, err := hostTools(a, hostToolNames)
-	if err != nil {
-		return 0, err
-	}
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		return 0, err
@@ -69,23 +65,47 @@ func (im image) write(out string) (int64, error) {
 	if err := checkStatic(bb); err != nil {
 		return 0, fmt.Errorf("%v: install busybox-static", err)
 	}
-	a.file("bin/busybox", bb)
 	list, err := exec.Command(bb, "--list-full").Output()
 	if err != nil {
 		return 0, fmt.Errorf("busybox --list-full: %w", err)
 	}
-	applets := map[string]bool{}
-	for _, applet := range strings.Fields(string(list)) {
-		applets[applet] = true
-		if applet != "bin/busybox" && !claimed[applet] {
-			a.symlink(applet, "/bin/busybox")
+	applets := strings.Fields(string(list))
+	var names []string
+	for _, ap := range applets {
+		names = append(names, path.Base(ap))
+	}
+
+	// The host's userland for what the tests call, at the host's paths.
+	merged := mergedUsr()
+	if merged {
+		a.mergeUsr()
+	}
+	u, err := hostUserland(names, merged)
+	if err != nil {
+		return 0, err
+	}
+	for _, g := range sortedKeys(u.Files) {
+		a.file(g, u.Files[g])
+	}
+	for _, g := range sortedKeys(u.Links) {
+		a.symlink(g, u.Links[g])
+	}
+	// Terminal descriptions, for the shell of make vm-shell.
+	for _, d := range []string{"/lib/terminfo", "/usr/share/terminfo"} {
+		if isDir(d) {
+			a.tree(d, d)
 		}
 	}
-	// The host merges /bin into /usr/bin; the guest does not, so give
-	// each host tool its other name too (#!/bin/bash), unless busybox has it.
-	for p := range claimed {
-		if alias, ok := strings.CutPrefix(p, "usr/"); ok && !applets[alias] && !claimed[alias] {
-			a.symlink(alias, "/"+p)
+	// busybox-static for every other command, and all of them in one
+	// directory that /init alone puts on its PATH.
+	a.file("bin/busybox", bb)
+	for i, ap := range applets {
+		if ap == "bin/busybox" {
+			continue
+		}
+		a.symlink("usr/libexec/vmtest/"+names[i], "/bin/busybox")
+		if !u.Names[names[i]] {
+			a.symlink(ap, "/bin/busybox")
 		}
 	}
 	a.bytes("init", 0o755, initScript)
@@ -136,7 +156,13 @@ func (im image) write(out string) (int64, error) {
 		fmt.Fprintf(&tl, "%s %s %s\n", name, p.ImportPath, p.Dir)
 	}
 	a.bytes("berth/tests.list", 0o644, []byte(tl.String()))
-	a.bytes("berth/vmtest.conf", 0o644, []byte(fmt.Sprintf("TEST_TIMEOUT=%s\n", im.TestTimeout)))
+	conf := fmt.Sprintf("TEST_TIMEOUT=%s\n", im.TestTimeout)
+	for env, dir := range im.Helpers {
+		name := path.Base(dir)
+		a.file("berth/helpers/"+name, filepath.Join(im.HelperDir, name))
+		conf += fmt.Sprintf("export %s=/berth/helpers/%s\n", env, name)
+	}
+	a.bytes("berth/vmtest.conf", 0o644, []byte(conf))
 
 	// The container root filesystem, where testenv.Rootfs and the
 	// stages look by default.
@@ -220,51 +246,13 @@ func filterIndex(file, kind string, packed map[string]bool) ([]byte, error) {
 	return []byte(b.String()), sc.Err()
 }
 
-// hostToolNames are host commands packed into the guest when the host has them.
-var hostToolNames = []string{"bash", "ip", "nft", "unshare", "nsenter", "setpriv", "newuidmap", "newgidmap", "slirp4netns"}
-
-// hostTools packs each named host command at its path, with the shared
-// libraries ldd lists, and returns the paths it took.
-func hostTools(a *archive, names []string) (map[string]bool, error) {
-	claimed := map[string]bool{}
-	libs := map[string]bool{}
-	for _, name := range names {
-		bin, err := exec.LookPath(name)
-		if err != nil {
-			continue // not on this host: busybox's, if any, serves
-		}
-		bin, err = filepath.Abs(bin)
-		if err != nil {
-			return nil, err
-		}
-		dest := strings.TrimPrefix(bin, "/")
-		if strings.HasPrefix(dest, "bin/") || strings.HasPrefix(dest, "sbin/") {
-			if fi, err := os.Lstat("/" + strings.SplitN(dest, "/", 2)[0]); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-				dest = "usr/" + dest // merged /usr: keep the real place
-			}
-		}
-		a.file(dest, bin)
-		claimed[dest] = true
-		out, err := exec.Command("ldd", bin).Output()
-		if err != nil {
-			continue // static ("not a dynamic executable")
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			f := strings.Fields(line)
-			var lib string
-			switch {
-			case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
-				lib = f[2]
-			case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
-				lib = f[0] // the loader
-			}
-			if lib != "" && !libs[lib] {
-				libs[lib] = true
-				a.file(strings.TrimPrefix(lib, "/"), lib)
-			}
-		}
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return claimed, a.err
+	sort.Strings(keys)
+	return keys
 }
 
 func isDir(p string) bool {

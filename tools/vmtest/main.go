@@ -89,9 +89,9 @@ func vmtest(ctx context.Context) (int, error) {
 	}
 
 	// Binaries: every stage, test2json, and every package's tests.
-	im := image{Kernel: k, Repo: repo, BinDir: filepath.Join(tmp, "bin"), TestDir: filepath.Join(tmp, "tests"),
+	im := image{Kernel: k, Repo: repo, BinDir: filepath.Join(tmp, "bin"), TestDir: filepath.Join(tmp, "tests"), HelperDir: filepath.Join(tmp, "helpers"),
 		Test2JSON: filepath.Join(tmp, "test2json"), TestTimeout: flagTestTimeout.String()}
-	stages, err := stageCommands(repo)
+	stages, helpers, err := commands(repo)
 	if err != nil {
 		return 1, err
 	}
@@ -102,10 +102,21 @@ func vmtest(ctx context.Context) (int, error) {
 			return 1, err
 		}
 	}
+	im.Helpers = map[string]string{}
+	for _, h := range helpers {
+		env := helperEnv(h)
+		if im.Helpers[env] != "" {
+			return 1, fmt.Errorf("helpers %s and %s would both be $%s: rename one", im.Helpers[env], h.Dir, env)
+		}
+		im.Helpers[env] = h.Dir
+		if err := goBuild(repo, filepath.Join(tmp, "helpers", filepath.Base(h.Dir)), false, "./"+h.Dir); err != nil {
+			return 1, err
+		}
+	}
 	if err := goBuild(repo, im.Test2JSON, false, "cmd/test2json"); err != nil {
 		return 1, err
 	}
-	logf("built %d stage binaries: %s", len(stages), strings.Join(names, " "))
+	logf("built %d stage binaries: %s; %d helpers", len(stages), strings.Join(names, " "), len(helpers))
 	tests, notInVM, err := testPackages(repo, flagExclude)
 	if err != nil {
 		return 1, err
