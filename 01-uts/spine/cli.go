@@ -96,7 +96,7 @@ func runCommand(p Program) *cobra.Command {
 				c.Steps = append(c.Steps, steps...)
 			}
 			if os.Geteuid() != 0 && !rootless(c) {
-				return Exitf(ExitRuntime, "%s needs root for its namespaces: run it with sudo", p.Name)
+				return Exitf(ExitRuntime, "needs root for its namespaces: run it with sudo")
 			}
 			code, err := Run(c, tty)
 			if err != nil {
