@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -115,7 +116,7 @@ func testBinaryName(p goPackage) string {
 
 // goBuild builds a static binary: CGO_ENABLED=0 unless the package needs
 // cgo (a constructor such as runc's nsenter), then a static cgo build.
-func goBuild(repo, out string, test bool, pkg string) error {
+func goBuild(ctx context.Context, repo, out string, test bool, pkg string) error {
 	args := []string{"build"}
 	if test {
 		args = []string{"test", "-c"}
@@ -128,7 +129,7 @@ func goBuild(repo, out string, test bool, pkg string) error {
 		ldflags += " -linkmode external -extldflags -static"
 	}
 	args = append(args, "-ldflags", ldflags, "-o", out, pkg)
-	cmd := exec.Command("go", args...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = repo
 	cmd.Env = env
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -98,7 +98,7 @@ func vmtest(ctx context.Context) (int, error) {
 	var names []string
 	for _, s := range stages {
 		names = append(names, filepath.Base(s.Dir))
-		if err := goBuild(repo, filepath.Join(im.BinDir, filepath.Base(s.Dir)), false, "./"+s.Dir); err != nil {
+		if err := goBuild(ctx, repo, filepath.Join(im.BinDir, filepath.Base(s.Dir)), false, "./"+s.Dir); err != nil {
 			return 1, err
 		}
 	}
@@ -109,11 +109,11 @@ func vmtest(ctx context.Context) (int, error) {
 			return 1, fmt.Errorf("helpers %s and %s would both be $%s: rename one", im.Helpers[env], h.Dir, env)
 		}
 		im.Helpers[env] = h.Dir
-		if err := goBuild(repo, filepath.Join(tmp, "helpers", filepath.Base(h.Dir)), false, "./"+h.Dir); err != nil {
+		if err := goBuild(ctx, repo, filepath.Join(tmp, "helpers", filepath.Base(h.Dir)), false, "./"+h.Dir); err != nil {
 			return 1, err
 		}
 	}
-	if err := goBuild(repo, im.Test2JSON, false, "cmd/test2json"); err != nil {
+	if err := goBuild(ctx, repo, im.Test2JSON, false, "cmd/test2json"); err != nil {
 		return 1, err
 	}
 	logf("built %d stage binaries: %s; %d helpers", len(stages), strings.Join(names, " "), len(helpers))
@@ -127,7 +127,10 @@ func vmtest(ctx context.Context) (int, error) {
 			if ctx.Err() != nil {
 				return 1, ctx.Err()
 			}
-			if err := goBuild(repo, filepath.Join(im.TestDir, testBinaryName(p)), true, "./"+p.Dir); err != nil {
+			if err := goBuild(ctx, repo, filepath.Join(im.TestDir, testBinaryName(p)), true, "./"+p.Dir); err != nil {
+				if ctx.Err() != nil {
+					return 1, ctx.Err()
+				}
 				buildErr[p.ImportPath] = err.Error()
 			}
 		}

@@ -124,9 +124,12 @@ func (v vm) run(ctx context.Context, console io.Writer) (vmResult, error) {
 	}
 	err = cmd.Wait()
 	res.Wall = time.Since(start)
-	if ctx.Err() == context.DeadlineExceeded {
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
 		res.TimedOut = true
 		return res, fmt.Errorf("the VM did not power off within %v (killed)", v.Timeout)
+	case context.Canceled:
+		return res, fmt.Errorf("interrupted: the VM was stopped")
 	}
 	var ee *exec.ExitError
 	switch {
