@@ -147,7 +147,8 @@ func TestHostTools(t *testing.T) {
 	inVM(t)
 	for _, tool := range [][]string{
 		{"bash", "--version"}, {"ip", "-V"}, {"nft", "--version"}, {"unshare", "--version"},
-		{"readlink", "/proc/self/ns/uts", "/proc/self/ns/pid"}, {"ps", "--version"},
+		{"readlink", "/proc/self/ns/uts", "/proc/self/ns/pid"}, {"ps", "--version"}, {"curl", "--version"},
+		{"getpcaps", "1"},
 		{"nsenter", "--version"}, {"setpriv", "--version"}, {"slirp4netns", "--version"},
 	} {
 		p, err := exec.LookPath(tool[0])
