@@ -12,6 +12,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +43,7 @@ var (
 	flagAccel       = flag.String("accel", "auto", "tcg, kvm, or auto (kvm only where it runs a stock kernel at speed)")
 	flagKeep        = flag.Bool("keep", false, "keep the temporary build directory (initramfs, binaries) and print its path")
 	flagVerbose     = flag.Bool("v", false, "print every test's output from the VM, not only the failures'")
+	flagSummary     = flag.Bool("summary", false, "run nothing: print the table of the last VM run in -out beside -host-json, and fail as it failed")
 	flagExclude     stringList
 )
 
@@ -68,6 +71,13 @@ func vmtest(ctx context.Context) (int, error) {
 	repo, err := repoRoot()
 	if err != nil {
 		return 1, err
+	}
+	out := *flagOut
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(repo, out)
+	}
+	if *flagSummary {
+		return report(out, *flagHostJSON)
 	}
 	if err := ensurePackages(); err != nil {
 		return 1, err
@@ -180,15 +190,12 @@ func vmtest(ctx context.Context) (int, error) {
 		v.Append = append(v.Append, "vmtest.run="+*flagRun)
 	}
 
-	out := *flagOut
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(repo, out)
-	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return 1, err
 	}
 	v.Results = filepath.Join(out, "vm-test.json")
 	os.Remove(v.Results)
+	os.Remove(filepath.Join(out, "run.json"))
 	logPath := filepath.Join(out, "console.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -205,29 +212,76 @@ func vmtest(ctx context.Context) (int, error) {
 	}
 	logf("boot to poweroff: %.1fs wall%s; whole run %.1fs", res.Wall.Seconds(), guestUp, time.Since(start).Seconds())
 
-	guest, _ := readResults(v.Results)
+	rec := runRecord{NotInVM: notInVM, BuildErr: buildErr, GuestLabel: fmt.Sprintf("VM: cgroup v2, %s", k.Release),
+		ConsoleLog: logPath, Events: v.Results}
+	for _, p := range tests {
+		rec.Want = append(rec.Want, p.ImportPath)
+	}
+	switch {
+	case runErr != nil:
+		rec.Error = runErr.Error()
+	case res.DebugExit < 0 || !res.Done:
+		rec.Error = fmt.Sprintf("the VM powered off without finishing the tests (kernel panic or /init failure: see %s)", logPath)
+	case res.DebugExit != 0:
+		rec.Error = "FAIL in the VM"
+	}
+	if err := rec.save(filepath.Join(out, "run.json")); err != nil {
+		return 1, err
+	}
+	return report(out, *flagHostJSON)
+}
+
+// A runRecord is what a VM run leaves in -out beside its events, so that
+// -summary can print the table again later (after the host suite, say).
+type runRecord struct {
+	Want       []string          // packages run in the VM
+	NotInVM    map[string]string // package -> why not
+	BuildErr   map[string]string // package -> go test -c's error
+	GuestLabel string
+	ConsoleLog string
+	Events     string
+	Error      string // the run itself failed: panic, timeout, debug-exit code
+}
+
+func (r runRecord) save(file string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, append(b, '\n'), 0o644)
+}
+
+// report prints the side-by-side table of the last VM run in out and the
+// host run's events, and says whether the VM run passed.
+func report(out, hostJSON string) (int, error) {
+	var rec runRecord
+	b, err := os.ReadFile(filepath.Join(out, "run.json"))
+	if err != nil {
+		return 1, fmt.Errorf("no VM run to report on (%v): run make vm-test", err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return 1, fmt.Errorf("%s: %w", filepath.Join(out, "run.json"), err)
+	}
+	guest, _ := readResults(rec.Events)
 	var host results
-	if *flagHostJSON != "" {
-		if host, err = readResults(*flagHostJSON); err != nil {
+	if hostJSON != "" {
+		if host, err = readResults(hostJSON); err != nil {
 			logf("no host results: %v", err)
 			host = nil
 		}
 	}
-	var want []string
-	for _, p := range tests {
-		want = append(want, p.ImportPath)
-	}
 	hostLabel := fmt.Sprintf("host: %s, %s", cgroupMode(), kernelRelease())
-	guestLabel := fmt.Sprintf("VM: cgroup v2, %s", k.Release)
-	bad := summary(os.Stdout, host, hostLabel, guest, guestLabel, want, notInVM, buildErr)
-	logf("console log %s, test events %s", logPath, v.Results)
-
+	if fi, err := os.Stat(hostJSON); err == nil && host != nil {
+		logf("host results: %s, written %s ago", hostJSON, time.Since(fi.ModTime()).Round(time.Second))
+	}
+	bad := summary(os.Stdout, host, hostLabel, guest, rec.GuestLabel, rec.Want, rec.NotInVM, rec.BuildErr)
+	logf("console log %s, test events %s", rec.ConsoleLog, rec.Events)
 	switch {
-	case runErr != nil:
-		return 1, runErr
-	case res.DebugExit < 0 || !res.Done:
-		return 1, fmt.Errorf("the VM powered off without finishing the tests (kernel panic or /init failure: see %s)", logPath)
-	case len(bad) > 0 || res.DebugExit != 0:
+	case rec.Error != "" && len(bad) > 0:
+		return 1, fmt.Errorf("%s: %s", rec.Error, strings.Join(bad, " "))
+	case rec.Error != "":
+		return 1, errors.New(rec.Error)
+	case len(bad) > 0:
 		return 1, fmt.Errorf("FAIL in the VM: %s", strings.Join(bad, " "))
 	}
 	fmt.Println("vmtest: ok, every package passed in the VM")
