@@ -37,7 +37,6 @@ mount -t devtmpfs -o nosuid,mode=755 devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
 mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
 echo "VMTEST-BOOTED uptime=$(up) kernel=$(uname -r)"
 
@@ -48,6 +47,25 @@ echo /sbin/modprobe >/proc/sys/kernel/modprobe
 while read -r ko; do
 	insmod "/lib/modules/$(uname -r)/$ko" || echo "VMTEST-WARN insmod $ko failed"
 done </lib/modules/load-order
+
+# /tmp and /var/lib/berth on ext4, as on a host's disk: tmpfs differs
+# (before 6.6 it has no user.* xattrs, which overlay's userxattr and layer
+# tars use). The disk is a RAM disk (brd) of half the memory, allocated as
+# it fills.
+rd_kb=$(awk '/^MemTotal:/ { print int($2 / 2) }' /proc/meminfo)
+if modprobe brd rd_nr=1 rd_size="$rd_kb" max_part=0 &&
+	/sbin/mke2fs -q -t ext4 -m 0 -E lazy_itable_init=1,lazy_journal_init=1 /dev/ram0 &&
+	mkdir -p /scratch && mount -t ext4 /dev/ram0 /scratch; then
+	mkdir -p /scratch/tmp /scratch/berth
+	chmod 1777 /scratch/tmp
+	cp -a /var/lib/berth/. /scratch/berth/
+	rm -rf /var/lib/berth/*
+	mount --bind /scratch/tmp /tmp
+	mount --bind /scratch/berth /var/lib/berth
+	echo "VMTEST-DISK ext4 $((rd_kb / 1024)) MiB on /tmp and /var/lib/berth"
+else
+	echo "VMTEST-WARN no ext4 RAM disk: /tmp and /var/lib/berth stay on tmpfs"
+fi
 
 # Pure cgroup v2: only cgroup2 is mounted, with nsdelegate as systemd
 # mounts it, and every controller handed down from the root.

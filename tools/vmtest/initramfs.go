@@ -20,17 +20,18 @@ import (
 var initScript []byte
 
 // preload are the modules /init loads at boot, with their dependencies:
-// overlay (07), veth and bridge (04), loop (image files), tun, and the
-// nf_tables pieces NAT and port publishing use (04).
+// overlay (07), veth and bridge (04), loop (image files), tun, ext4 (the
+// scratch disk), and the nf_tables pieces NAT and port publishing use (04).
 var preload = []string{
-	"overlay", "veth", "bridge", "loop", "tun",
+	"overlay", "veth", "bridge", "loop", "tun", "ext4",
 	"nf_tables", "nft_chain_nat", "nft_nat", "nft_masq", "nft_ct", "nft_redir", "nft_fib_inet",
 }
 
-// autoload are module directories packed in as well, for the kernel to
-// load on demand through busybox modprobe (every netfilter expression,
-// br_netfilter...).
+// autoload are modules (files or directories) packed in as well, for the
+// kernel or /init to load on demand through busybox modprobe (brd with its
+// size, every netfilter expression, br_netfilter...).
 var autoload = []string{
+	"kernel/drivers/block/brd.ko",
 	"kernel/net/netfilter", "kernel/net/ipv4/netfilter", "kernel/net/ipv6/netfilter",
 	"kernel/net/bridge", "kernel/net/sched",
 }
@@ -117,7 +118,7 @@ func (im image) write(out string) (int64, error) {
 	a.dir("tmp", 0o1777, 0, 0)
 	// The host's users and subordinate id ranges, so a rootless test finds
 	// the same user in the guest.
-	for _, f := range []string{"etc/passwd", "etc/group", "etc/subuid", "etc/subgid"} {
+	for _, f := range []string{"etc/passwd", "etc/group", "etc/subuid", "etc/subgid", "etc/mke2fs.conf"} {
 		if _, err := os.Stat("/" + f); err == nil {
 			a.file(f, "/"+f)
 		}

@@ -358,12 +358,12 @@ func (m *modIndex) loadOrder(names []string) ([]string, error) {
 	return order, nil
 }
 
-// under lists the modules whose file lies below one of dirs.
+// under lists the modules whose file is, or lies below, one of dirs.
 func (m *modIndex) under(dirs []string) []string {
 	var names []string
 	for name, e := range m.deps {
 		for _, d := range dirs {
-			if strings.HasPrefix(e.File, strings.TrimSuffix(d, "/")+"/") {
+			if e.File == d || strings.HasPrefix(e.File, strings.TrimSuffix(d, "/")+"/") {
 				names = append(names, name)
 				break
 			}

@@ -316,11 +316,12 @@ func rootfs(repo, tmp string) (string, error) {
 }
 
 // memFor sizes guest memory: the initramfs is in RAM twice while the
-// kernel unpacks it, then once, beside the tests' own use.
+// kernel unpacks it, then once, beside the RAM disk (/tmp) and the tests'
+// own use. QEMU takes from the host only what the guest touches.
 func memFor(initrd int64) int {
-	mb := int(2*initrd>>20) + 768
+	mb := int(2*initrd>>20) + 1024
 	mb = (mb + 255) / 256 * 256
-	return max(mb, 1024)
+	return max(mb, 1536)
 }
 
 // terminalArgs passes the terminal's size and type to the guest's shell.

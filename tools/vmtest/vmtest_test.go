@@ -203,6 +203,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestMemFor(t *testing.T) {
-	assert.Equal(t, 1024, memFor(20<<20))
-	assert.Equal(t, 1280, memFor(200<<20))
+	assert.Equal(t, 1536, memFor(20<<20))
+	assert.Equal(t, 1536, memFor(200<<20))
+	assert.Equal(t, 2048, memFor(400<<20))
 }
