@@ -128,7 +128,7 @@ func (im image) write(out string) (int64, error) {
 	a.bytes("etc/profile", 0o644, []byte(profile))
 	a.bytes("etc/motd", 0o644, []byte(motd))
 	// The book's commands start with sudo; in the guest everyone is root.
-	a.bytes("usr/bin/sudo", 0o755, []byte("#!/bin/sh\n# berth VM: already root; drop sudo's own options and run the command.\nwhile [ $# -gt 0 ]; do case $1 in --) shift; break ;; -*) shift ;; *) break ;; esac; done\nexec \"$@\"\n"))
+	a.bytes("usr/bin/sudo", 0o755, []byte(sudo))
 
 	// Modules.
 	if err := im.modules(a); err != nil {
@@ -260,6 +260,20 @@ func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
 }
+
+// sudo in the guest: everyone is root already, so it drops sudo's own
+// options and runs the command; running as another user it refuses.
+const sudo = `#!/bin/sh
+while [ $# -gt 0 ]; do
+	case $1 in
+	-u | -g | --user=* | --group=* | -u?* | -g?*) echo "sudo: not in the berth VM: you are root; use setpriv --reuid/--regid" >&2; exit 1 ;;
+	--) shift; break ;;
+	-*) shift ;;
+	*) break ;;
+	esac
+done
+exec "$@"
+`
 
 const profile = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
