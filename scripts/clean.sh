@@ -31,7 +31,7 @@ rmdir "$data" 2>/dev/null && echo "clean: removed $data" || true
 # deleting what their cleanup needs.
 if [ -d "$state" ] && [ -n "$(ls -A "$state" 2>/dev/null)" ]; then
 	echo "clean: $state still holds container state: $(ls "$state" | tr '\n' ' ')"
-	echo "clean: stop those containers (or run any stage once: it collects dead ones), then run make clean again"
+	echo "clean: stop those containers, or let a stage collect dead ones (make build, then run any stage once), then run make clean again"
 else
 	rmdir "$state" 2>/dev/null && echo "clean: removed $state" || true
 fi
