@@ -102,6 +102,16 @@ for i in "${!names[@]}"; do
 	fi
 done
 
+# One plain run each first, so that a command that fails says why (hyperfine
+# only reports a non-zero status).
+for i in "${!names[@]}"; do
+	[ "${where[$i]}" = host ] || continue
+	# shellcheck disable=SC2086 # split on spaces, as hyperfine -N does
+	if ! msg=$(${cmds[$i]} 2>&1 </dev/null); then
+		die "${names[$i]}: '${cmds[$i]}' fails: $msg"
+	fi
+done
+
 echo "bench: ${#names[@]} commands, $warmup warm-up + $runs runs each; details in $out/"
 "${hf[@]}" --export-json "$out/host.json" "${host_args[@]}" >"$out/host.log"
 rm -f "$out/oci.json"

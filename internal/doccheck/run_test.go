@@ -121,7 +121,7 @@ func TestCheckTimeout(t *testing.T) {
 }
 
 // The chapters' runner puts each block in a network namespace of its own
-// with only lo, up.
+// with only lo, up; sudo -u really changes user.
 func TestChapterRunnerNetwork(t *testing.T) {
 	testenv.RequireRoot(t)
 	needBash(t)
@@ -132,6 +132,8 @@ func TestChapterRunnerNetwork(t *testing.T) {
 		"own netns\n"+
 		"$ pwd\n"+
 		"/\n"+
+		"$ sudo -u nobody id -un\n"+
+		"nobody\n"+
 		"```\n")
 	host, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
