@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -41,6 +42,13 @@ func IsInit() bool { return len(os.Args) > 0 && os.Args[0] == initArg }
 // runInit is the child side of the spine. It returns the exit code to use
 // when setup fails; on success it never returns (execve replaced it).
 func runInit() int {
+	// Nothing the container starts may inherit the sync socket: the parent
+	// waits for it to close.
+	unix.CloseOnExec(syncFd)
+	// ps shows "exe" for a binary run as /proc/self/exe; name it.
+	if name, err := unix.BytePtrFromString(initArg); err == nil {
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
+	}
 	sync := os.NewFile(syncFd, "sync")
 	ch := newChannel(sync)
 	fail := func(err error) int {
@@ -146,6 +154,10 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	if err := unix.Setresgid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresgid(0) in the user namespace (is gid 0 mapped?): %w", err)
 	}
+	// The socket must survive this one execve.
+	if _, err := unix.FcntlInt(syncFd, unix.F_SETFD, 0); err != nil {
+		return fmt.Errorf("keep sync socket across re-exec: %w", err)
+	}
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
 	err = unix.Exec("/proc/self/exe", []string{initArg}, env)
 	return fmt.Errorf("re-exec /proc/self/exe: %w", err)
@@ -225,11 +237,15 @@ func execCommand(c *Container) error {
 	if execer != nil {
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}
-	// A successful execve closes the sync socket (close-on-exec): the
-	// parent reads EOF and knows the command is running.
+	return Execve(path, c.Spec.Process.Args, c.Spec.Process.Env)
+}
+
+// Execve replaces the init with the command. A successful execve closes
+// the sync socket (close-on-exec): the parent reads EOF and knows the
+// command is running. It returns only on failure.
+func Execve(path string, argv, env []string) error {
 	unix.CloseOnExec(syncFd)
-	err = unix.Exec(path, c.Spec.Process.Args, c.Spec.Process.Env)
-	return ExecError(path, err)
+	return ExecError(path, unix.Exec(path, argv, env))
 }
 
 // Started tells the parent the command runs, for an Execer that starts it

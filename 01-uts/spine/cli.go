@@ -64,6 +64,9 @@ func runCommand(p Program) *cobra.Command {
 			if id == "" {
 				id = RandomID()
 			}
+			if err := ValidID(id); err != nil {
+				return err
+			}
 			c.ID = id
 			if stateRoot != "" {
 				c.State = stateRoot

@@ -6,12 +6,14 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -147,9 +149,111 @@ func RunInput(t testing.TB, env []string, stdin, name string, args ...string) Re
 }
 
 // StateEnv returns environment settings that give a test its own state
-// and data roots, so tests never share /run/berth or /var/lib/berth.
+// and data roots, so tests never share /run/berth or /var/lib/berth, and
+// that keep the shared busybox tree as the default rootfs.
 func StateEnv(t testing.TB) []string {
 	t.Helper()
 	d := t.TempDir()
-	return []string{"BERTH_ROOT=" + filepath.Join(d, "run"), "BERTH_DATA_ROOT=" + filepath.Join(d, "lib")}
+	rootfs := os.Getenv("BERTH_ROOTFS")
+	if rootfs == "" {
+		rootfs = "/var/lib/berth/busybox"
+	}
+	return []string{"BERTH_ROOT=" + filepath.Join(d, "run"), "BERTH_DATA_ROOT=" + filepath.Join(d, "lib"), "BERTH_ROOTFS=" + rootfs}
+}
+
+// Background is a command started with Start: wait for it with Wait.
+type Background struct {
+	Cmd         *exec.Cmd
+	out, errOut bytes.Buffer
+}
+
+// Start starts a command in the background; the test's cleanup kills it
+// (by its PID) if the test has not waited for it.
+func Start(t testing.TB, env []string, name string, args ...string) *Background {
+	t.Helper()
+	b := &Background{Cmd: exec.Command(name, args...)}
+	b.Cmd.Env = append(os.Environ(), env...)
+	b.Cmd.Stdout, b.Cmd.Stderr = &b.out, &b.errOut
+	if err := b.Cmd.Start(); err != nil {
+		t.Fatalf("start %s %v: %v", name, args, err)
+	}
+	t.Cleanup(func() {
+		if b.Cmd.ProcessState == nil {
+			_ = b.Cmd.Process.Kill()
+			_ = b.Cmd.Wait()
+		}
+	})
+	return b
+}
+
+// Wait waits for the command (at most 2 minutes) and returns its result.
+func (b *Background) Wait(t testing.TB) Result {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- b.Cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		_ = b.Cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v: still running after 2 minutes", b.Cmd.Args)
+	}
+	r := Result{Stdout: b.out.String(), Stderr: b.errOut.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Code = 128 + int(ws.Signal())
+		}
+	} else if err != nil {
+		t.Fatalf("wait %v: %v", b.Cmd.Args, err)
+	}
+	return r
+}
+
+// ContainerPid waits until the runtime has recorded the host PID of the
+// container's init in its state (<stateRoot>/<id>/state.json) and returns
+// it. It also waits until that process has left the berth init (it runs
+// the command, or with --init has started it).
+func ContainerPid(t testing.TB, stateRoot, id string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join(stateRoot, id, "state.json"))
+		if err == nil {
+			var st struct {
+				Pid int `json:"pid"`
+			}
+			if json.Unmarshal(b, &st) == nil && st.Pid > 0 && started(st.Pid) {
+				return st.Pid
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("container %s did not start within 30s (state root %s)", id, stateRoot)
+	return 0
+}
+
+// started: the init has executed the command, or (--init) has a child.
+func started(pid int) bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return false
+	}
+	if string(bytes.TrimSpace(comm)) != "berth-init" {
+		return true
+	}
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	return err == nil && len(bytes.TrimSpace(children)) > 0
+}
+
+// StateRoot returns the state root of an environment made by StateEnv.
+func StateRoot(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "BERTH_ROOT="); ok {
+			return v
+		}
+	}
+	return "/run/berth"
 }
