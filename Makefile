@@ -38,6 +38,9 @@ STATICCHECK_VERSION ?= v0.8.2
 # before go test, so that go test's summary stays the last lines CI reads.
 VM_SUITE :=
 
+# setup must finish before build and rootfs use what it installs.
+.NOTPARALLEL:
+
 .PHONY: build setup rootfs rootfs-force demo test lint bench clean
 
 build:
