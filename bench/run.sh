@@ -19,8 +19,9 @@
 # A stage adds rows with bench/parts/NN-name.sh, sourced here: it calls
 #   bench NAME COMMAND [oci]
 # (COMMAND is split on spaces, no shell; "oci" runs it with crun and runc).
-# It can use $bin, $rootfs and $work (a scratch directory removed at the
-# end). A built stage without a part gets the default row above.
+# It can use $repo, $bin, $rootfs, $work (a scratch directory removed at
+# the end) and $out (where results go; a part may write its own tables
+# there). A built stage without a part gets the default row above.
 #
 # Environment: BIN (default bin/), BERTH_ROOTFS, RUNS (20), WARMUP (3),
 # OUT (bench/results).
@@ -41,6 +42,7 @@ command -v jq >/dev/null || die "jq is missing: run sudo make setup"
 [ -x "$rootfs/bin/busybox" ] || die "no busybox rootfs at $rootfs: run sudo make rootfs"
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+mkdir -p "$out"
 oci_ids=()
 cleanup() {
 	for id in "${oci_ids[@]}"; do
@@ -91,7 +93,6 @@ else
 	echo "bench: runc not installed: no OCI rows (sudo make setup installs it)"
 fi
 
-mkdir -p "$out"
 hf=(hyperfine -N --warmup "$warmup" --runs "$runs" --style basic)
 host_args=() oci_args=()
 for i in "${!names[@]}"; do
@@ -113,23 +114,34 @@ for i in "${!names[@]}"; do
 done
 
 echo "bench: ${#names[@]} commands, $warmup warm-up + $runs runs each; details in $out/"
-"${hf[@]}" --export-json "$out/host.json" "${host_args[@]}" >"$out/host.log"
+# hyperfine's own report (and its warnings about outliers) go to a log,
+# shown when it fails.
+hyperfine_to() {
+	local log=$1
+	shift
+	if ! "$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		die "hyperfine failed (log: $log)"
+	fi
+}
+hyperfine_to "$out/host.log" "${hf[@]}" --export-json "$out/host.json" "${host_args[@]}"
 rm -f "$out/oci.json"
 if [ ${#oci_args[@]} -gt 0 ]; then
 	# A private mount namespace without the cgroup2 mount of the hybrid
 	# layout, which crun 1.8.1 refuses.
-	unshare --mount --propagation private -- bash -c '
+	hyperfine_to "$out/oci.log" unshare --mount --propagation private -- bash -c '
 		if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
-		exec "$@"' bash "${hf[@]}" --export-json "$out/oci.json" "${oci_args[@]}" >"$out/oci.log"
+		exec "$@"' bash "${hf[@]}" --export-json "$out/oci.json" "${oci_args[@]}"
 fi
 
 jq -s '[.[].results[]]' "$out/host.json" $([ -f "$out/oci.json" ] && echo "$out/oci.json") >"$out/results.json"
 {
 	echo "median start-to-exit time of /bin/true, $runs runs each ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg))"
-	printf '%-16s %10s %8s %8s %8s\n' what "median ms" "min ms" "max ms" "x floor"
+	w=$(jq -r 'map(.command | length) | max' "$out/results.json")
+	printf '%-*s %10s %8s %8s %8s\n' "$w" what "median ms" "min ms" "max ms" "x floor"
 	jq -r '(map(select(.command == "floor")) | .[0].median) as $floor
 		| .[] | [.command, .median * 1000, .min * 1000, .max * 1000, .median / $floor] | @tsv' "$out/results.json" |
 		while IFS=$'\t' read -r name median min max ratio; do
-			printf '%-16s %10.2f %8.2f %8.2f %8.2f\n' "$name" "$median" "$min" "$max" "$ratio"
+			printf '%-*s %10.2f %8.2f %8.2f %8.2f\n' "$w" "$name" "$median" "$min" "$max" "$ratio"
 		done
 } | tee "$out/summary.txt"

@@ -49,4 +49,6 @@ tour 02-pid "{} (the host has $host_procs)" \
 	run sh -c 'echo "echo \$\$ prints $$; ps sees $(ps -e --no-headers | wc -l) processes"'
 tour 03-mount "its root is the busybox tree: / holds {}" \
 	run ls /
+tour 07-unionfs "its / is an {} mount: what it writes lands in a layer of its own, over the busybox tree" \
+	run --rm sh -c 'echo x >/written-inside && awk "\$2 == \"/\" {print \$3}" /proc/mounts'
 exit $failed
