@@ -61,7 +61,7 @@ func TestNamespaceInodes(t *testing.T) {
 
 func TestVerboseShowsInodes(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := testenv.Run(t, testenv.StateEnv(t), testenv.Binary(t, "01-uts"), "run", "-v", "--hostname", "demo", "true")
+	r := testenv.Run(t, testenv.StateEnv(t), testenv.Binary(t, "01-uts"), "run", "--verbose", "--hostname", "demo", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	hostNS, err := os.Readlink("/proc/self/ns/uts")
 	require.NoError(t, err)
