@@ -91,8 +91,9 @@ func (im image) write(out string) (int64, error) {
 	for _, g := range sortedKeys(u.Links) {
 		a.symlink(g, u.Links[g])
 	}
-	// Terminal descriptions, for the shell of make vm-shell.
-	for _, d := range []string{"/lib/terminfo", "/usr/share/terminfo"} {
+	// The host's compiled locales (C.UTF-8 at least, which scripts set)
+	// and terminal descriptions, for the shell of make vm-shell.
+	for _, d := range []string{"/usr/lib/locale", "/lib/terminfo", "/usr/share/terminfo"} {
 		if isDir(d) {
 			a.tree(d, d)
 		}
@@ -261,18 +262,23 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// sudo in the guest: everyone is root already, so it drops sudo's own
-// options and runs the command; running as another user it refuses.
+// sudo in the guest, as the docs runner has it: everyone is root already,
+// so `sudo CMD` runs CMD and `sudo -u USER CMD` runs it as USER (with
+// setpriv: there is no PAM here for the real sudo or runuser).
 const sudo = `#!/bin/sh
-while [ $# -gt 0 ]; do
-	case $1 in
-	-u | -g | --user=* | --group=* | -u?* | -g?*) echo "sudo: not in the berth VM: you are root; use setpriv --reuid/--regid" >&2; exit 1 ;;
-	--) shift; break ;;
-	-*) shift ;;
-	*) break ;;
-	esac
-done
-exec "$@"
+case ${1-} in
+-u)
+	user=$2
+	shift 2
+	[ "${1-}" = -- ] && shift
+	exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups --reset-env -- "$@"
+	;;
+-*)
+	echo "sudo $1: not in the berth VM (you are root already; sudo -u USER works)" >&2
+	exit 1
+	;;
+esac
+exec env -- "$@"
 `
 
 const profile = `export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -285,6 +291,7 @@ const motd = `
 berth test VM: Debian's kernel, pure cgroup v2, everything in RAM, no network card.
 You are root in /berth: bin/ holds every stage, docs/ the book, and the busybox
 rootfs is at /var/lib/berth/busybox, so the chapters' commands run as printed
-(sudo is a no-op). Nothing here touches your machine; 'exit' powers the VM off.
+(sudo CMD just runs CMD; sudo -u USER CMD runs it as USER). Nothing here touches
+your machine; 'exit' powers the VM off.
 
 `

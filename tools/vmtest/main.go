@@ -44,6 +44,7 @@ var (
 	flagKeep        = flag.Bool("keep", false, "keep the temporary build directory (initramfs, binaries) and print its path")
 	flagVerbose     = flag.Bool("v", false, "print every test's output from the VM, not only the failures'")
 	flagSummary     = flag.Bool("summary", false, "run nothing: print the table of the last VM run in -out beside -host-json, and fail as it failed")
+	flagFormat      = flag.Bool("format", false, "run nothing: read go test -json on stdin, print what go test prints, fail if a test failed")
 	flagExclude     stringList
 )
 
@@ -68,6 +69,13 @@ func main() {
 
 func vmtest(ctx context.Context) (int, error) {
 	start := time.Now()
+	if *flagFormat {
+		failed, err := format(os.Stdin, os.Stdout)
+		if failed && err == nil {
+			return 1, nil
+		}
+		return map[bool]int{true: 1, false: 0}[failed], err
+	}
 	repo, err := repoRoot()
 	if err != nil {
 		return 1, err

@@ -276,3 +276,47 @@ func tailEvents(file string, verbose bool) (stop func()) {
 	}()
 	return func() { close(done); <-finished }
 }
+
+// format reads a go test -json stream and prints, as it comes, what go
+// test prints without -v: a line per package, and the output of the tests
+// that fail. So make test can keep the events for the side-by-side table
+// and still show the usual output. It reports whether anything failed.
+func format(rd io.Reader, w io.Writer) (failed bool, err error) {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	out := map[string]*strings.Builder{} // package + test -> its output
+	for sc.Scan() {
+		line := sc.Text()
+		var e event
+		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &e) != nil || e.Action == "" {
+			fmt.Fprintln(w, line)
+			continue
+		}
+		key := e.Package + " " + e.Test
+		switch {
+		case e.Test == "" && (e.Action == "output" || e.Action == "build-output"):
+			if e.Output != "PASS\n" {
+				fmt.Fprint(w, e.Output)
+			}
+		case e.Action == "output":
+			if strings.HasPrefix(e.Output, "=== ") {
+				continue
+			}
+			b := out[key]
+			if b == nil {
+				b = &strings.Builder{}
+				out[key] = b
+			}
+			b.WriteString(e.Output)
+		case e.Action == "fail" || e.Action == "build-fail":
+			failed = true
+			if b := out[key]; b != nil {
+				fmt.Fprint(w, b.String())
+			}
+			delete(out, key)
+		case e.Action == "pass" || e.Action == "skip":
+			delete(out, key)
+		}
+	}
+	return failed, sc.Err()
+}

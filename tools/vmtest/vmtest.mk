@@ -9,17 +9,19 @@
 #
 # The host column comes from the host suite's events:
 #   go test -json ... ./... > $(HOST_TEST_JSON)
-# so make test either runs the host suite first and vm-test after it, or
-# vm-test first and vm-summary after the host suite.
+# make test runs the host suite so, then $(VMTEST); run in the other order,
+# vm-summary prints the table once both are done.
 # Extra flags: make vm-test VMTEST_FLAGS='-run TestOOM -v' (go run ./tools/vmtest -h).
 
 GO ?= go
 HOST_TEST_JSON ?= tmp/host-test.json
 VMTEST_FLAGS ?=
 
+VMTEST = $(GO) run ./tools/vmtest -host-json $(HOST_TEST_JSON) $(VMTEST_FLAGS)
+
 .PHONY: vm-test vm-shell vm-summary
 vm-test:
-	$(GO) run ./tools/vmtest -host-json $(HOST_TEST_JSON) $(VMTEST_FLAGS)
+	$(VMTEST)
 
 vm-shell:
 	$(GO) run ./tools/vmtest -shell $(VMTEST_FLAGS)

@@ -207,3 +207,32 @@ func TestMemFor(t *testing.T) {
 	assert.Equal(t, 1536, memFor(200<<20))
 	assert.Equal(t, 2048, memFor(400<<20))
 }
+
+func TestFormat(t *testing.T) {
+	in := `{"Action":"start","Package":"berth/a"}
+{"Action":"run","Package":"berth/a","Test":"TestOK"}
+{"Action":"output","Package":"berth/a","Test":"TestOK","Output":"=== RUN   TestOK\n"}
+{"Action":"output","Package":"berth/a","Test":"TestOK","Output":"--- PASS: TestOK (0.00s)\n"}
+{"Action":"pass","Package":"berth/a","Test":"TestOK"}
+{"Action":"output","Package":"berth/a","Test":"TestBad","Output":"=== RUN   TestBad\n"}
+{"Action":"output","Package":"berth/a","Test":"TestBad","Output":"    a_test.go:9: wrong\n"}
+{"Action":"output","Package":"berth/a","Test":"TestBad","Output":"--- FAIL: TestBad (0.00s)\n"}
+{"Action":"fail","Package":"berth/a","Test":"TestBad"}
+{"Action":"output","Package":"berth/a","Output":"FAIL\n"}
+{"Action":"output","Package":"berth/a","Output":"FAIL\tberth/a\t0.1s\n"}
+{"Action":"fail","Package":"berth/a"}
+go: a line that is not an event
+{"Action":"output","Package":"berth/b","Output":"PASS\n"}
+{"Action":"output","Package":"berth/b","Output":"ok  \tberth/b\t0.2s\n"}
+{"Action":"pass","Package":"berth/b"}
+`
+	var out bytes.Buffer
+	failed, err := format(strings.NewReader(in), &out)
+	require.NoError(t, err)
+	assert.True(t, failed)
+	assert.Equal(t, "    a_test.go:9: wrong\n--- FAIL: TestBad (0.00s)\nFAIL\nFAIL\tberth/a\t0.1s\ngo: a line that is not an event\nok  \tberth/b\t0.2s\n", out.String())
+
+	failed, err = format(strings.NewReader(in[strings.Index(in, "go: a line"):]), &out)
+	require.NoError(t, err)
+	assert.False(t, failed)
+}
