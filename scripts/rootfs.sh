@@ -17,7 +17,9 @@ fi
 parent=$(dirname "$dest")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$parent/.busybox.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# --one-file-system: never delete through something mounted in the tree
+# (a /dev or /proc a crashed run left mounted there belongs to the host).
+trap 'rm -rf --one-file-system "$tmp"' EXIT
 
 mkdir -p "$tmp"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,home,var/log,run}
 chmod 1777 "$tmp/tmp"
@@ -48,9 +50,9 @@ GROUP
 : >"$tmp/etc/resolv.conf"
 echo 'berth busybox rootfs' >"$tmp/etc/motd"
 
-rm -rf "$dest.old"
+rm -rf --one-file-system "$dest.old"
 [ -e "$dest" ] && mv "$dest" "$dest.old"
 mv "$tmp" "$dest"
-rm -rf "$dest.old"
+rm -rf --one-file-system "$dest.old"
 trap - EXIT
 echo "rootfs: busybox tree ready in $dest ($(ls "$dest/bin" | wc -l) entries in /bin)"

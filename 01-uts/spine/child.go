@@ -219,14 +219,16 @@ func joinNamespaces(c *Container) error {
 
 // execCommand ends the child: the last Execer step, or plain execve.
 func execCommand(c *Container) error {
-	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
-	if err != nil {
-		return err
-	}
+	// Change directory first: a relative command (./run.sh) is relative to
+	// the container's working directory, as in a shell.
 	if cwd := c.Spec.Process.Cwd; cwd != "" {
 		if err := os.Chdir(cwd); err != nil {
 			return fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 		}
+	}
+	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
+	if err != nil {
+		return err
 	}
 	var execer Execer
 	for _, s := range c.Steps {
