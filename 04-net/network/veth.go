@@ -83,7 +83,9 @@ func createVeth(bridge netlink.Link, id string, pid int, addr *net.IPNet, gw net
 		return fmt.Errorf("set %s up: %w", name, err)
 	}
 
-	h, err := netlink.NewHandleAt(ns)
+	// Only rtnetlink: by default the handle would also open xfrm and
+	// netfilter sockets, which a kernel without those modules refuses.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink handle in the namespace of pid %d: %w", pid, err)
 	}
@@ -115,7 +117,7 @@ func loopbackUp(pid int) error {
 		return fmt.Errorf("open network namespace of pid %d: %w", pid, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink handle in the namespace of pid %d: %w", pid, err)
 	}
@@ -169,7 +171,7 @@ func firstAddress(pid int) (net.IP, error) {
 		return nil, fmt.Errorf("open network namespace of pid %d: %w", pid, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle in the namespace of pid %d: %w", pid, err)
 	}
