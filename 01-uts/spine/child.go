@@ -126,10 +126,22 @@ func readConfig(ch *channel) (*Container, []Step, bool, error) {
 // needsReexec: a process that enters a new user namespace runs execve before
 // its uid map exists, so the kernel gives it no capabilities in that
 // namespace. Once the parent has written the map, executing ourselves again
-// as the mapped root gives the full set (stage 05 explains this).
+// as the mapped root gives the full set (stage 05 explains this). An init
+// that already holds them (as root, os/exec wrote the map and switched to
+// uid 0 before the first execve) has nothing to gain from a second one.
 func needsReexec(c *Container) bool {
 	path, ok := c.Namespace(specs.UserNamespace)
-	return ok && path == ""
+	return ok && path == "" && !hasCapSysAdmin()
+}
+
+// hasCapSysAdmin reports whether CAP_SYS_ADMIN is in our effective set.
+func hasCapSysAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0
 }
 
 func reexecAsRoot(c *Container, steps []Step) error {
