@@ -76,6 +76,8 @@ func runInit() int {
 		if needsReexec(c) {
 			return fail(reexecAsRoot(c, steps))
 		}
+	} else if err := rearmDeathSignal(); err != nil {
+		return fail(err)
 	}
 	if err := joinNamespaces(c); err != nil {
 		return fail(err)
@@ -173,6 +175,21 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
 	err = unix.Exec("/proc/self/exe", []string{initArg}, env)
 	return fmt.Errorf("re-exec /proc/self/exe: %w", err)
+}
+
+// rearmDeathSignal restores the parent-death signal after reexecAsRoot: the
+// kernel clears it when an execve raises a process's capabilities, so the
+// container would outlive a SIGKILLed runtime. The runtime may have died
+// before it was set again: its end of the sync socket then reads as hung up.
+func rearmDeathSignal() error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
+	}
+	fds := []unix.PollFd{{Fd: syncFd, Events: unix.POLLRDHUP}}
+	if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
+		return errors.New("the runtime is gone")
+	}
+	return nil
 }
 
 var nsFlags = map[specs.LinuxNamespaceType]uintptr{
