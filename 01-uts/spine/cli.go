@@ -96,7 +96,7 @@ func runCommand(p Program) *cobra.Command {
 				c.Steps = append(c.Steps, steps...)
 			}
 			if os.Geteuid() != 0 && !rootless(c) {
-				return Exitf(ExitRuntime, "%s needs root for its namespaces: run it with sudo", p.Name)
+				return Exitf(ExitRuntime, "needs root for its namespaces: run it with sudo")
 			}
 			code, err := Run(c, tty)
 			if err != nil {
@@ -111,7 +111,7 @@ func runCommand(p Program) *cobra.Command {
 	fs := cmd.Flags()
 	fs.SetInterspersed(false) // flags after COMMAND belong to COMMAND
 	fs.StringVar(&id, "id", "", "container id (default: 12 random hex digits)")
-	fs.BoolVarP(&verbose, "verbose", "v", false, "say what each step does")
+	fs.BoolVar(&verbose, "verbose", false, "say what each step does")
 	fs.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.StringArrayVarP(&env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to pass the host's)")
 	fs.StringVar(&stateRoot, "root", "", "directory of live container state (default $BERTH_ROOT or "+DefaultState+")")

@@ -239,9 +239,14 @@ func makeTarget(source, dest string, bind bool) error {
 	return f.Close()
 }
 
-// mkdirIn makes sure root/name exists as a mount point.
+// mkdirIn makes sure root/name exists as a mount point. A symlink there is
+// refused, as runc does: the rootfs may come from an image, and proc
+// mounted through a link would land wherever the link points.
 func mkdirIn(root, name string) error {
 	p := filepath.Join(root, name)
+	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("/%s in rootfs %s is a symlink: refusing to mount over it", name, root)
+	}
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		return fmt.Errorf("create mount point %s: %w", p, err)
 	}

@@ -135,6 +135,9 @@ func TestExitCodesAndBadInput(t *testing.T) {
 	testenv.RequireRoot(t)
 	before := mountinfo(t)
 	empty := t.TempDir()
+	linked := t.TempDir()
+	victim := t.TempDir()
+	require.NoError(t, os.Symlink(victim, filepath.Join(linked, "proc")))
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -149,6 +152,7 @@ func TestExitCodesAndBadInput(t *testing.T) {
 		{"missing rootfs", []string{"--rootfs", "/nonexistent/rootfs", "sh"}, 125,
 			"03-mount: rootfs: /nonexistent/rootfs does not exist: build the busybox tree with `sudo make rootfs`, or pass --rootfs DIR\n"},
 		{"rootfs without the command", []string{"--rootfs", empty, "sh"}, 127, "03-mount: exec: \"sh\": executable file not found in $PATH\n"},
+		{"symlinked /proc", []string{"--rootfs", linked, "sh"}, 125, "03-mount: rootfs: /proc in rootfs " + linked + " is a symlink: refusing to mount over it\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.args...)
@@ -164,6 +168,9 @@ func TestExitCodesAndBadInput(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	assert.ElementsMatch(t, []string{"proc", "sys", "dev"}, names, "only mount points are created in a rootfs")
+	entries, err = os.ReadDir(victim)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing is mounted or created through a symlink")
 }
 
 func TestNotRoot(t *testing.T) {
@@ -176,7 +183,7 @@ func TestNotRoot(t *testing.T) {
 	require.NoError(t, err, string(out))
 	r := testenv.Run(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "run", "sh")
 	assert.Equal(t, 125, r.Code, r.String())
-	assert.Equal(t, "03-mount: 03-mount needs root for its namespaces: run it with sudo\n", r.Stderr)
+	assert.Equal(t, "03-mount: needs root for its namespaces: run it with sudo\n", r.Stderr)
 }
 
 func TestTTY(t *testing.T) {

@@ -1,0 +1,30 @@
+//go:build linux
+
+package layer
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func diffCommand() *cobra.Command {
+	var r roots
+	cmd := &cobra.Command{
+		Use:   "diff ID",
+		Short: "List what a container changed: A added, C changed, D deleted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			changes, err := r.store().Changes(args[0])
+			if err != nil {
+				return err
+			}
+			for _, c := range changes {
+				fmt.Fprintln(cmd.OutOrStdout(), c)
+			}
+			return nil
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}

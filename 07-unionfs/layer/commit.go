@@ -1,0 +1,141 @@
+//go:build linux
+
+package layer
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteLayer writes changes as an OCI layer tarball (image-spec,
+// layer.md): added and changed paths as ordinary entries with their
+// owners, modes, times, link targets and xattrs; a hardlinked inode once,
+// then as links to its first name; a deletion as an empty file .wh.NAME
+// beside it; an opaque directory as the directory followed by
+// DIR/.wh..wh..opq. Overlay's own format (0/0 devices, trusted.overlay.*
+// xattrs) never reaches the tarball: it means nothing to another driver.
+// It returns the bytes of file content written.
+func WriteLayer(w io.Writer, changes []Change) (int64, error) {
+	tw := tar.NewWriter(w)
+	var total int64
+	links := map[[2]uint64]string{}
+	for _, c := range changes {
+		name := strings.TrimPrefix(c.Path, "/")
+		if c.Kind == Deleted {
+			if c.hidden {
+				continue
+			}
+			wh := path.Join(path.Dir(name), whiteoutPrefix+path.Base(name))
+			if err := writeEmpty(tw, wh); err != nil {
+				return total, err
+			}
+			continue
+		}
+		n, err := writeEntry(tw, c.src, name, links)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if c.opaque {
+			if err := writeEmpty(tw, path.Join(name, opaqueMarker)); err != nil {
+				return total, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return total, fmt.Errorf("write tarball: %w", err)
+	}
+	return total, nil
+}
+
+// writeEmpty writes a whiteout marker: an empty regular file.
+func writeEmpty(tw *tar.Writer, name string) error {
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o600, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		return 0, &os.PathError{Op: "lstat", Path: src, Err: err}
+	}
+	hdr := &tar.Header{
+		Name:    name,
+		Mode:    int64(st.Mode & 07777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Unix()),
+		// PAX keeps nanosecond times and carries xattrs.
+		Format: tar.FormatPAX,
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case unix.S_IFREG:
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = st.Size
+	case unix.S_IFLNK:
+		hdr.Typeflag = tar.TypeSymlink
+		target, err := readlink(src)
+		if err != nil {
+			return 0, &os.PathError{Op: "readlink", Path: src, Err: err}
+		}
+		hdr.Linkname = target
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor = int64(unix.Major(st.Rdev))
+		hdr.Devminor = int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	case unix.S_IFSOCK:
+		return 0, nil // a socket is a live object, not content (tar cannot hold it)
+	}
+	if st.Nlink > 1 && hdr.Typeflag != tar.TypeDir {
+		key := [2]uint64{st.Dev, st.Ino}
+		if first, ok := links[key]; ok {
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+		} else {
+			links[key] = name
+		}
+	}
+	xs, err := listXattrs(src)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range xs {
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords["SCHILY.xattr."+k] = string(v)
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return 0, fmt.Errorf("write header %s: %w", name, err)
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return 0, nil
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := io.CopyN(tw, f, hdr.Size)
+	if err != nil {
+		return n, fmt.Errorf("archive %s: %w", src, err)
+	}
+	return n, nil
+}

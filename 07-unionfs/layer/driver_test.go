@@ -1,0 +1,235 @@
+//go:build linux
+
+package layer
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"berth/internal/testenv"
+)
+
+var drivers = []string{DriverOverlay, DriverCopy}
+
+// twoLayers makes a bottom and a top layer:
+//
+//	bottom: a.txt=A2 dir/{x,y} keep/k del
+//	top:    a.txt=A1 b.txt dir/z
+func twoLayers(t *testing.T) (top, bottom string) {
+	d := t.TempDir()
+	top, bottom = filepath.Join(d, "top"), filepath.Join(d, "bottom")
+	write(t, bottom, map[string]string{"a.txt": "A2", "dir/x": "x", "dir/y": "y", "keep/k": "k", "del": "d"})
+	write(t, top, map[string]string{"a.txt": "A1", "b.txt": "B1", "dir/z": "z"})
+	return top, bottom
+}
+
+// newContainer creates a container layer on lowers with a driver and
+// removes it when the test ends.
+func newContainer(t *testing.T, store Store, id, driver string, lowers ...string) string {
+	t.Helper()
+	rec := &Record{ID: id, Driver: driver, Lowers: lowers}
+	root, err := store.Create(rec, func(dir string, below []string) error {
+		return writeInit(dir, below, "box", nil)
+	})
+	t.Cleanup(func() { assert.NoError(t, store.Remove(id)) })
+	require.NoError(t, err)
+	return root
+}
+
+// act does to a container's root what a process inside would do.
+func act(t *testing.T, root string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a.txt"), []byte("new"), 0o644))
+	require.NoError(t, os.Remove(filepath.Join(root, "del")))
+	require.NoError(t, os.RemoveAll(filepath.Join(root, "dir")))
+	write(t, root, map[string]string{"dir/new": "n", "newdir/f": "f", "ln": "->a.txt", "h1": "hard"})
+	require.NoError(t, os.Link(filepath.Join(root, "h1"), filepath.Join(root, "h2")))
+	require.NoError(t, os.Chmod(filepath.Join(root, "keep/k"), 0o600))
+	require.NoError(t, unix.Lsetxattr(filepath.Join(root, "newdir/f"), "user.note", []byte("hello"), 0))
+}
+
+// The behaviour a learner checks by hand, for both drivers.
+func TestDriverBehaviour(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			top, bottom := twoLayers(t)
+			store := NewStore(t.TempDir())
+			root := newContainer(t, store, "c1", driver, top, bottom)
+
+			// A file from a lower layer is visible; the top layer wins.
+			assert.Equal(t, "A1", read(t, filepath.Join(root, "a.txt")))
+			assert.Equal(t, "y", read(t, filepath.Join(root, "dir/y")))
+			assert.Equal(t, "z", read(t, filepath.Join(root, "dir/z")))
+			// The init layer is there.
+			assert.Equal(t, "box\n", read(t, filepath.Join(root, "etc/hostname")))
+
+			act(t, root)
+
+			// Writes and deletes never reach a lower layer.
+			assert.Equal(t, "new", read(t, filepath.Join(root, "a.txt")))
+			assert.Equal(t, "A1", read(t, filepath.Join(top, "a.txt")), "lower file unchanged")
+			assert.False(t, exists(filepath.Join(root, "del")))
+			assert.Equal(t, "d", read(t, filepath.Join(bottom, "del")), "deleted lower file intact")
+			// The re-created directory hides what the lowers had in it.
+			names, err := readNames(filepath.Join(root, "dir"))
+			require.NoError(t, err)
+			assert.Equal(t, []string{"new"}, names)
+			assert.True(t, exists(filepath.Join(bottom, "dir/x")))
+
+			if driver == DriverOverlay {
+				upper := store.diffDir("c1")
+				var st unix.Stat_t
+				require.NoError(t, unix.Lstat(filepath.Join(upper, "del"), &st))
+				assert.True(t, isWhiteout(&st), "delete leaves a 0/0 character device in the upper dir")
+				assert.True(t, isOpaque(filepath.Join(upper, "dir")), "a re-created directory is opaque")
+				assert.Equal(t, "new", read(t, filepath.Join(upper, "a.txt")), "copy-up")
+			}
+
+			changes, err := store.Changes("c1")
+			require.NoError(t, err)
+			var got []string
+			for _, c := range changes {
+				got = append(got, c.String())
+			}
+			assert.Equal(t, []string{
+				"C /a.txt", "D /del", "C /dir", "A /dir/new", "D /dir/x", "D /dir/y", "D /dir/z",
+				"A /h1", "A /h2", "C /keep", "C /keep/k", "A /ln", "A /newdir", "A /newdir/f",
+			}, got)
+
+			var buf bytes.Buffer
+			_, err = store.Commit("c1", &buf)
+			require.NoError(t, err)
+			want := []string{"a.txt", ".wh.del", "dir/"}
+			if driver == DriverOverlay {
+				want = append(want, "dir/.wh..wh..opq", "dir/new")
+			} else {
+				want = append(want, "dir/new", "dir/.wh.x", "dir/.wh.y", "dir/.wh.z")
+			}
+			want = append(want, "h1", "h2 => h1", "keep/", "keep/k", "ln -> a.txt", "newdir/", "newdir/f")
+			assert.Equal(t, want, tarNames(t, buf.Bytes()))
+
+			// apply(commit) on the same lowers shows what the container saw.
+			applied := filepath.Join(t.TempDir(), "layer")
+			_, err = Apply(bytes.NewReader(buf.Bytes()), applied, ApplyOptions{})
+			require.NoError(t, err)
+			view := filepath.Join(t.TempDir(), "view")
+			require.NoError(t, materialize([]string{applied, top, bottom}, view))
+			assert.Equal(t, snapshot(t, root, "etc"), snapshot(t, view))
+		})
+	}
+}
+
+// Two containers on the same layers do not see each other's writes.
+func TestContainersAreIsolated(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			top, bottom := twoLayers(t)
+			store := NewStore(t.TempDir())
+			r1 := newContainer(t, store, "one", driver, top, bottom)
+			r2 := newContainer(t, store, "two", driver, top, bottom)
+			require.NoError(t, os.WriteFile(filepath.Join(r1, "a.txt"), []byte("one"), 0o644))
+			require.NoError(t, os.Remove(filepath.Join(r1, "b.txt")))
+			assert.Equal(t, "A1", read(t, filepath.Join(r2, "a.txt")))
+			assert.True(t, exists(filepath.Join(r2, "b.txt")))
+			c2, err := store.Changes("two")
+			require.NoError(t, err)
+			assert.Empty(t, c2)
+		})
+	}
+}
+
+// apply(commit(x)) reproduces x: the overlay upper directory of a
+// container, whiteouts, opaque mark, owners, modes, times, links, xattrs.
+func TestCommitApplyRoundTrip(t *testing.T) {
+	testenv.RequireRoot(t)
+	top, bottom := twoLayers(t)
+	store := NewStore(t.TempDir())
+	root := newContainer(t, store, "rt", DriverOverlay, top, bottom)
+	act(t, root)
+	write(t, root, map[string]string{"sub/deep/file": "deep", "fifo-dir/": ""})
+	require.NoError(t, unix.Mkfifo(filepath.Join(root, "fifo-dir/p"), 0o640))
+	require.NoError(t, os.Chown(filepath.Join(root, "sub/deep/file"), 1234, 5678))
+	require.NoError(t, unix.Chmod(filepath.Join(root, "sub/deep/file"), 0o4755))
+	require.NoError(t, unix.Mknod(filepath.Join(root, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	require.NoError(t, store.Unmount("rt"))
+
+	var buf bytes.Buffer
+	_, err := store.Commit("rt", &buf)
+	require.NoError(t, err)
+	applied := filepath.Join(t.TempDir(), "layer")
+	_, err = Apply(bytes.NewReader(buf.Bytes()), applied, ApplyOptions{Devices: DevicesCreate})
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, store.diffDir("rt"), "etc"), snapshot(t, applied))
+	assert.Contains(t, snapshot(t, applied)["sub/deep/file"], "mode=104755 uid=1234 gid=5678")
+}
+
+// 100 layers mount: the mount data stays under a page with short links.
+func TestHundredLayers(t *testing.T) {
+	testenv.RequireRoot(t)
+	base := t.TempDir()
+	var lowers []string
+	for i := 0; i < 100; i++ {
+		d := filepath.Join(base, fmt.Sprintf("layer-with-a-rather-long-name-%03d", i))
+		write(t, d, map[string]string{fmt.Sprintf("f%03d", i): fmt.Sprint(i), "who": fmt.Sprint(i)})
+		lowers = append([]string{d}, lowers...) // layer 99 on top
+	}
+	store := NewStore(filepath.Join(t.TempDir(), "a-data-root-with-a-long-path", strings.Repeat("x", 60)))
+	root := newContainer(t, store, "hundred", DriverOverlay, lowers...)
+	assert.True(t, isMountpoint(root))
+	for _, i := range []int{0, 42, 99} {
+		assert.Equal(t, fmt.Sprint(i), read(t, filepath.Join(root, fmt.Sprintf("f%03d", i))))
+	}
+	assert.Equal(t, "99", read(t, filepath.Join(root, "who")), "the top layer wins")
+
+	// With absolute paths the same stack would not fit in one page.
+	long := "lowerdir=" + strings.Join(lowers, ":")
+	assert.Greater(t, len(long), os.Getpagesize())
+}
+
+func TestOverlayDataLimit(t *testing.T) {
+	var lowers []string
+	for i := 0; i < 400; i++ {
+		lowers = append(lowers, "l/ABCDEFGHIJKL")
+	}
+	_, err := overlayData(lowers, "u", "w", false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "over the kernel's limit")
+	_, err = overlayData(lowers[:100], "u", "w", false)
+	assert.NoError(t, err)
+}
+
+// Cleanup is idempotent and removes the layer only on --rm or a failed
+// start; a kept layer survives and still diffs.
+func TestCleanupKeepsStartedLayer(t *testing.T) {
+	testenv.RequireRoot(t)
+	top, bottom := twoLayers(t)
+	store := NewStore(t.TempDir())
+	root := newContainer(t, store, "keep", DriverOverlay, top, bottom)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "b.txt"), []byte("b"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(store.Dir("keep"), "started"), nil, 0o600))
+	c := spineContainer(store, "keep")
+	s := &Step{}
+	require.NoError(t, s.Cleanup(c))
+	require.NoError(t, s.Cleanup(c), "twice")
+	assert.False(t, isMountpoint(root))
+	changes, err := store.Changes("keep")
+	require.NoError(t, err)
+	assert.Equal(t, "C /b.txt", changes[0].String())
+
+	s.Remove = true
+	require.NoError(t, s.Cleanup(c))
+	assert.False(t, exists(store.Dir("keep")))
+	names, err := readNames(filepath.Join(store.Root, "l"))
+	require.NoError(t, err)
+	assert.Empty(t, names, "the container's short links go with it")
+}

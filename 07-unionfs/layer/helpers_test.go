@@ -1,0 +1,196 @@
+//go:build linux
+
+package layer
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine"
+)
+
+// write creates files under dir: "path" -> content; a path ending in "/"
+// is a directory, "->target" a symlink.
+func write(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	keys := make([]string, 0, len(files))
+	for k := range files {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := filepath.Join(dir, k)
+		v := files[k]
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		switch {
+		case strings.HasSuffix(k, "/"):
+			require.NoError(t, os.MkdirAll(p, 0o755))
+		case strings.HasPrefix(v, "->"):
+			require.NoError(t, os.Symlink(v[2:], p))
+		default:
+			require.NoError(t, os.WriteFile(p, []byte(v), 0o644))
+		}
+	}
+}
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// snapshot describes a tree the way a layer must reproduce it: per path
+// its type, mode, owner, size, mtime (not for whiteouts), link target,
+// xattrs (overlay's own reduced to "opaque"), content hash and hardlink
+// group. The root itself and paths under skip are left out.
+func snapshot(t *testing.T, root string, skip ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	groups := map[[2]uint64]string{}
+	err := filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		for _, s := range skip {
+			if rel == s || strings.HasPrefix(rel, s+"/") {
+				return nil
+			}
+		}
+		var st unix.Stat_t
+		require.NoError(t, unix.Lstat(p, &st))
+		if isWhiteout(&st) {
+			out[rel] = "whiteout"
+			return nil
+		}
+		d := fmt.Sprintf("mode=%o uid=%d gid=%d mtime=%d.%09d", st.Mode, st.Uid, st.Gid, st.Mtim.Sec, st.Mtim.Nsec)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			sum := sha256.Sum256(b)
+			d += fmt.Sprintf(" size=%d sha=%s", st.Size, hex.EncodeToString(sum[:4]))
+			if st.Nlink > 1 {
+				key := [2]uint64{st.Dev, st.Ino}
+				if _, ok := groups[key]; !ok {
+					groups[key] = rel
+				}
+				d += " link=" + groups[key]
+			}
+		case unix.S_IFLNK:
+			target, _ := os.Readlink(p)
+			d += " -> " + target
+		case unix.S_IFDIR:
+			if isOpaque(p) {
+				d += " opaque"
+			}
+		}
+		xs, err := listXattrs(p)
+		require.NoError(t, err)
+		var names []string
+		for k, v := range xs {
+			names = append(names, k+"="+string(v))
+		}
+		sort.Strings(names)
+		if len(names) > 0 {
+			d += " xattrs=" + strings.Join(names, ",")
+		}
+		out[rel] = d
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// tarEntry is one entry of a test tarball.
+type tarEntry struct {
+	hdr  tar.Header
+	body string
+}
+
+func mkTar(t *testing.T, entries ...tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := e.hdr
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		require.NoError(t, tw.WriteHeader(&h))
+		if e.body != "" {
+			_, err := io.WriteString(tw, e.body)
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	return buf.Bytes()
+}
+
+func reg(name, body string) tarEntry { return tarEntry{hdr: tar.Header{Name: name}, body: body} }
+func dir(name string) tarEntry {
+	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}}
+}
+func symlink(name, target string) tarEntry {
+	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777}}
+}
+func hardlink(name, target string) tarEntry {
+	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}}
+}
+
+// tarNames lists a tarball's entries as "name" or "name -> link" (links),
+// "name => target" (hardlinks).
+func tarNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	var out []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		switch h.Typeflag {
+		case tar.TypeSymlink:
+			out = append(out, h.Name+" -> "+h.Linkname)
+		case tar.TypeLink:
+			out = append(out, h.Name+" => "+h.Linkname)
+		default:
+			out = append(out, h.Name)
+		}
+	}
+}
+
+func spineContainer(store Store, id string) *spine.Container {
+	c := spine.NewContainer("test", []string{"true"})
+	c.ID = id
+	c.DataRoot = filepath.Dir(store.Root)
+	return c
+}

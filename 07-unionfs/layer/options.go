@@ -1,0 +1,242 @@
+//go:build linux
+
+// Package layer gives a container a root filesystem made of layers, as
+// Docker's overlay2 driver does: read-only layers (an image's), an init
+// layer the runtime writes, and one writable layer per container that
+// outlives the run until it is removed. Overlay joins them with copy-up on
+// write and whiteouts on delete; a copy-based driver stands in where
+// overlay cannot be mounted. diff lists the container layer's changes,
+// commit writes them as an OCI layer tarball, apply extracts one safely.
+package layer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/pflag"
+
+	"berth/01-uts/spine"
+)
+
+func init() { spine.Register("layer", func() spine.Step { return &Step{} }) }
+
+// Options are the flags of the layered root.
+type Options struct {
+	Layers  string
+	Image   string
+	Volumes []string
+	Remove  bool
+	Driver  string
+}
+
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Layers, "layers", "", "read-only layers DIR1:DIR2:... (top first) under the container layer")
+	fs.StringVar(&o.Image, "image", "", "an image folder: layer tarballs and a file 'order' naming them, base first")
+	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount HOSTDIR:CTRPATH[:ro], or CTRPATH for an anonymous volume (repeatable)")
+	fs.BoolVar(&o.Remove, "rm", false, "remove the container layer when the container exits")
+	fs.StringVar(&o.Driver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here, else copy)")
+}
+
+func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
+	s := &Step{Image: o.Image, Remove: o.Remove, Driver: o.Driver}
+	switch o.Driver {
+	case "auto", DriverOverlay, DriverCopy:
+	default:
+		return nil, fmt.Errorf("invalid --storage-driver %q: use overlay, copy or auto", o.Driver)
+	}
+	if path, ok := c.Namespace(specs.UserNamespace); ok && path == "" && os.Geteuid() != 0 {
+		return nil, errors.New("layers for a rootless container need the mount made inside its user namespace (overlay with userxattr, kernel >= 5.11): that waits on stage 05; run with sudo")
+	}
+	if o.Layers != "" && o.Image != "" {
+		return nil, errors.New("--layers and --image both choose the read-only layers: give one")
+	}
+	switch {
+	case o.Layers != "":
+		for _, d := range strings.Split(o.Layers, ":") {
+			abs, err := layerDir(d)
+			if err != nil {
+				return nil, fmt.Errorf("--layers: %w", err)
+			}
+			s.Layers = append(s.Layers, abs)
+		}
+	case o.Image != "":
+		abs, err := filepath.Abs(o.Image)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(abs, OrderFile)); err != nil {
+			return nil, fmt.Errorf("--image %s: %w (an image folder has layer tarballs and a file %q naming them, base first)", o.Image, err, OrderFile)
+		}
+		s.Image = abs
+	default:
+		// The tree stage 03 chose (--rootfs, $BERTH_ROOTFS or the busybox
+		// tree) becomes a single read-only layer.
+		root := ""
+		if c.Spec.Root != nil {
+			root = c.Spec.Root.Path
+		}
+		if root == "" {
+			root = os.Getenv("BERTH_ROOTFS")
+		}
+		if root == "" {
+			root = filepath.Join(c.DataRoot, "busybox")
+		}
+		abs, err := layerDir(root)
+		if err != nil {
+			return nil, fmt.Errorf("rootfs: %w (build the busybox tree with: sudo scripts/rootfs.sh)", err)
+		}
+		s.Layers = []string{abs}
+	}
+	if NewStore(c.DataRoot).Exists(c.ID) {
+		return nil, fmt.Errorf("container %q already has a layer from an earlier run: inspect it with '%s diff %s', remove it with '%s rm %s', or pick another --id",
+			c.ID, c.Prog, c.ID, c.Prog, c.ID)
+	}
+	for i, arg := range o.Volumes {
+		v, err := ParseVolume(arg)
+		if err != nil {
+			return nil, err
+		}
+		if v.Anonymous {
+			v.Source = filepath.Join(c.StateDir(), "volumes", strconv.Itoa(i))
+		}
+		s.Volumes = append(s.Volumes, v)
+		c.Spec.Mounts = append(c.Spec.Mounts, v.Mount())
+	}
+	return []spine.Step{s}, nil
+}
+
+func layerDir(d string) (string, error) {
+	if d == "" {
+		return "", errors.New("empty layer path")
+	}
+	abs, err := filepath.Abs(d)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s is not a directory", abs)
+	}
+	return abs, nil
+}
+
+// Step builds the layered root in the parent, in the host's mount
+// namespace (as Docker's graph driver does): the child's new mount
+// namespace starts as a copy that already holds the overlay, and stage
+// 03's rootfs step pivots into c.Spec.Root.Path as usual.
+type Step struct {
+	Driver  string   `json:"driver"`
+	Layers  []string `json:"layers,omitempty"` // top first
+	Image   string   `json:"image,omitempty"`
+	Volumes []Volume `json:"volumes,omitempty"`
+	Remove  bool     `json:"remove,omitempty"`
+}
+
+func (*Step) Name() string { return "layer" }
+
+func (s *Step) Prepare(c *spine.Container) error {
+	store := NewStore(c.DataRoot)
+	if err := store.Init(); err != nil {
+		return err
+	}
+	lowers := s.Layers
+	if s.Image != "" {
+		var err error
+		if lowers, err = store.ImportImage(s.Image, ApplyOptions{}); err != nil {
+			return err
+		}
+	}
+	driver, err := chooseDriver(c, store, s.Driver)
+	if err != nil {
+		return err
+	}
+	rec := &Record{ID: c.ID, Driver: driver, Lowers: lowers}
+	root, err := store.Create(rec, func(dir string, below []string) error {
+		return writeInit(dir, below, c.Spec.Hostname, s.Volumes)
+	})
+	if err != nil {
+		return err
+	}
+	c.Logf("layer: %s root %s on %d layer(s) + init layer; container layer %s", driver, root, len(lowers), store.diffDir(c.ID))
+	for _, v := range s.Volumes {
+		if v.Anonymous {
+			if err := seedVolume(root, v); err != nil {
+				return err
+			}
+		}
+		c.Logf("layer: volume %s -> %s (bind, before pivot_root)", v.Source, v.Dest)
+	}
+	if c.Spec.Root == nil {
+		c.Spec.Root = &specs.Root{}
+	}
+	c.Spec.Root.Path = root
+	return nil
+}
+
+// chooseDriver: overlay when asked, or on auto when a probe mount works;
+// otherwise the copy driver, said in one line so the user knows why a
+// container start got slower.
+func chooseDriver(c *spine.Container, store Store, want string) (string, error) {
+	if want == DriverCopy {
+		return DriverCopy, nil
+	}
+	err := probeOverlay(store.Root, false)
+	switch {
+	case err == nil:
+		return DriverOverlay, nil
+	case want == DriverOverlay:
+		return "", fmt.Errorf("--storage-driver overlay: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: overlay does not mount on %s (mount: %v): using the copy driver (each container gets a full copy of its layers)\n",
+		c.Prog, store.Root, errors.Unwrap(err))
+	return DriverCopy, nil
+}
+
+// Parent marks the container layer as used: from now on only rm or --rm
+// removes it (a start that failed before this leaves nothing behind).
+func (s *Step) Parent(c *spine.Container, pid int) error {
+	return os.WriteFile(filepath.Join(NewStore(c.DataRoot).Dir(c.ID), "started"), nil, 0o600)
+}
+
+// Cleanup unmounts the overlay (idempotent; paths come from the id, so a
+// later run collecting a killed one does the same) and removes the layer
+// on --rm or after a failed start.
+func (s *Step) Cleanup(c *spine.Container) error {
+	store := NewStore(c.DataRoot)
+	if err := store.Unmount(c.ID); err != nil {
+		return err
+	}
+	_, err := os.Stat(filepath.Join(store.Dir(c.ID), "started"))
+	if s.Remove || errors.Is(err, os.ErrNotExist) {
+		return store.Remove(c.ID)
+	}
+	return nil
+}
+
+// seedVolume fills a new anonymous volume with what the image has at its
+// path, as Docker does, then the bind hides the original.
+func seedVolume(root string, v Volume) error {
+	if err := os.MkdirAll(v.Source, 0o755); err != nil {
+		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
+	}
+	src, err := openInRoot(root, v.Dest)
+	if err != nil {
+		return nil // nothing there in the image
+	}
+	defer src.Close()
+	if st, err := src.Stat(); err != nil || !st.IsDir() {
+		return nil
+	}
+	if err := copyTree(fmt.Sprintf("/proc/self/fd/%d", src.Fd()), v.Source); err != nil {
+		return fmt.Errorf("seed anonymous volume %s: %w", v.Dest, err)
+	}
+	return nil
+}

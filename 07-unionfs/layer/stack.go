@@ -1,0 +1,189 @@
+//go:build linux
+
+package layer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// A layer directory is stored in overlay's own format: a deleted name is a
+// character device 0/0 (a whiteout), and a directory whose lower contents
+// are hidden carries the xattr trusted.overlay.opaque=y (user.overlay.opaque
+// when the mount uses userxattr). The kernel reads this format when it
+// mounts; this file reads it in user space, for the copy driver and for
+// deciding whether a change in the container layer is an addition or a
+// modification.
+
+// Opaque xattr names: trusted.* for a mount made by real root, user.* for a
+// mount in a user namespace with the userxattr option.
+const (
+	xattrOpaqueTrusted = "trusted.overlay.opaque"
+	xattrOpaqueUser    = "user.overlay.opaque"
+)
+
+// isWhiteout: overlay's whiteout is a character device with number 0/0.
+func isWhiteout(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+}
+
+// isOpaque reports whether the directory at path hides the lower layers.
+func isOpaque(path string) bool {
+	for _, name := range []string{xattrOpaqueTrusted, xattrOpaqueUser} {
+		buf := make([]byte, 8)
+		n, err := unix.Lgetxattr(path, name, buf)
+		if err == nil && n == 1 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
+}
+
+// A stackDir is one directory as the union sees it: the same relative
+// directory in every layer that contributes to it, top layer first. A layer
+// stops contributing below a layer where the directory is opaque, or where
+// the name is a whiteout or not a directory.
+type stackDir []string
+
+// entry is one name in a merged directory: where it comes from.
+type entry struct {
+	name string
+	path string // absolute path in the layer that provides it
+	st   unix.Stat_t
+}
+
+func (e entry) isDir() bool { return e.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+
+// newStack returns the root directory of a stack of layers (top first).
+func newStack(layers []string) stackDir {
+	return stackDir(append([]string(nil), layers...))
+}
+
+// entries lists the merged directory: for each name the topmost layer
+// that has it, with whiteouts removed.
+func (s stackDir) entries() (map[string]entry, error) {
+	out := map[string]entry{}
+	hidden := map[string]bool{} // names whited out by a layer above
+	for _, dir := range s {
+		names, err := readNames(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			if _, ok := out[name]; ok || hidden[name] {
+				continue
+			}
+			p := filepath.Join(dir, name)
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil {
+				return nil, &os.PathError{Op: "lstat", Path: p, Err: err}
+			}
+			if isWhiteout(&st) {
+				hidden[name] = true
+				continue
+			}
+			out[name] = entry{name: name, path: p, st: st}
+		}
+		if isOpaque(dir) {
+			break
+		}
+	}
+	return out, nil
+}
+
+// child is the stackDir of sub-directory name, given that the topmost
+// entry for name is a directory.
+func (s stackDir) child(name string) stackDir {
+	var out stackDir
+	for _, dir := range s {
+		p := filepath.Join(dir, name)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				break // a file or a whiteout hides everything below
+			}
+			out = append(out, p)
+			if isOpaque(p) {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// lookup finds a relative path in the stack; ok is false when no layer
+// provides it (absent, or whited out).
+func (s stackDir) lookup(rel string) (entry, bool, error) {
+	dir := s
+	parts := splitPath(rel)
+	for i, name := range parts {
+		ents, err := dir.entries()
+		if err != nil {
+			return entry{}, false, err
+		}
+		e, ok := ents[name]
+		if !ok {
+			return entry{}, false, nil
+		}
+		if i == len(parts)-1 {
+			return e, true, nil
+		}
+		if !e.isDir() {
+			return entry{}, false, nil
+		}
+		dir = dir.child(name)
+	}
+	return entry{}, false, nil
+}
+
+// readNames lists a directory, sorted; a missing directory is empty.
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, &os.PathError{Op: "readdir", Path: dir, Err: err}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func sortedKeys(m map[string]entry) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// splitPath splits a clean relative path into its names.
+func splitPath(rel string) []string {
+	rel = filepath.Clean("/" + rel)[1:]
+	if rel == "" {
+		return nil
+	}
+	var parts []string
+	for rel != "" {
+		i := 0
+		for i < len(rel) && rel[i] != '/' {
+			i++
+		}
+		parts = append(parts, rel[:i])
+		if i == len(rel) {
+			break
+		}
+		rel = rel[i+1:]
+	}
+	return parts
+}

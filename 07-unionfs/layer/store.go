@@ -1,0 +1,233 @@
+//go:build linux
+
+package layer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"berth/01-uts/spine"
+)
+
+// The layer store lives under the data root, so it outlives a run:
+//
+//	<data-root>/layers/                 0700: layers may hold setuid files
+//	  l/<short id> -> a layer directory  short names for the mount data
+//	  sha256/<digest>/                   a tarball applied (--image), shared
+//	  containers/<id>/
+//	    layer.json                       driver and stack, for diff/commit/rm
+//	    init/                            the init layer: /etc/hosts, mount points
+//	    diff/                            overlay: the upper dir; copy: the full tree
+//	    work/                            overlay's work dir
+//	    merged/                          overlay's mount point
+//	    started                          the container ran (kept after exit)
+//
+// Every path derives from the data root and the container id, so a later
+// run that collects a killed one finds the same directories.
+
+// Driver names.
+const (
+	DriverOverlay = "overlay"
+	DriverCopy    = "copy"
+)
+
+// Store is the layer storage of one data root.
+type Store struct{ Root string }
+
+// NewStore returns the store under dataRoot.
+func NewStore(dataRoot string) Store { return Store{Root: filepath.Join(dataRoot, "layers")} }
+
+// Init creates the store directory, private to root.
+func (s Store) Init() error {
+	if err := os.MkdirAll(s.Root, 0o700); err != nil {
+		return fmt.Errorf("create layer store %s: %w", s.Root, err)
+	}
+	return nil
+}
+
+// Record is a container layer's description, kept beside it.
+type Record struct {
+	ID        string   `json:"id"`
+	Driver    string   `json:"driver"`
+	Lowers    []string `json:"lowers"` // read-only layers, top first, init layer excluded
+	Userxattr bool     `json:"userxattr,omitempty"`
+}
+
+// Paths of one container layer.
+func (s Store) Dir(id string) string       { return filepath.Join(s.Root, "containers", id) }
+func (s Store) initDir(id string) string   { return filepath.Join(s.Dir(id), "init") }
+func (s Store) diffDir(id string) string   { return filepath.Join(s.Dir(id), "diff") }
+func (s Store) workDir(id string) string   { return filepath.Join(s.Dir(id), "work") }
+func (s Store) mergedDir(id string) string { return filepath.Join(s.Dir(id), "merged") }
+
+// Exists reports whether a container layer exists for id.
+func (s Store) Exists(id string) bool {
+	_, err := os.Lstat(s.Dir(id))
+	return err == nil
+}
+
+// Load reads a container's record.
+func (s Store) Load(id string) (*Record, error) {
+	if err := spine.ValidID(id); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(id), "layer.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no container layer %q in %s", id, s.Root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode %s/layer.json: %w", s.Dir(id), err)
+	}
+	return &r, nil
+}
+
+func (s Store) save(r *Record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.Dir(r.ID), "layer.json"), b, 0o600)
+}
+
+// stack is what the container layer sits on: the init layer, then the
+// image's layers.
+func (s Store) stack(r *Record) []string {
+	return append([]string{s.initDir(r.ID)}, r.Lowers...)
+}
+
+// RootPath is the container's root directory for a driver.
+func (s Store) RootPath(r *Record) string {
+	if r.Driver == DriverCopy {
+		return s.diffDir(r.ID)
+	}
+	return s.mergedDir(r.ID)
+}
+
+// Create makes a new container layer on lowers (top first) and mounts it
+// (overlay) or fills it (copy); writeInit fills the init layer first. It
+// returns the container's root directory.
+func (s Store) Create(r *Record, writeInit func(initDir string, below []string) error) (string, error) {
+	if err := s.Init(); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Join(s.Root, "containers"), 0o700); err != nil {
+		return "", err
+	}
+	dir := s.Dir(r.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("container layer %q already exists: remove it first", r.ID)
+		}
+		return "", err
+	}
+	if err := s.save(r); err != nil {
+		return "", err
+	}
+	for _, d := range []string{s.initDir(r.ID), s.diffDir(r.ID)} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	if writeInit != nil {
+		if err := writeInit(s.initDir(r.ID), r.Lowers); err != nil {
+			return "", fmt.Errorf("init layer: %w", err)
+		}
+	}
+	if r.Driver == DriverCopy {
+		if err := materialize(s.stack(r), s.diffDir(r.ID)); err != nil {
+			return "", fmt.Errorf("copy layers into %s: %w", s.diffDir(r.ID), err)
+		}
+		return s.diffDir(r.ID), nil
+	}
+	return s.mergedDir(r.ID), s.Mount(r)
+}
+
+// Mount mounts a container's overlay on its merged directory.
+func (s Store) Mount(r *Record) error {
+	for _, d := range []string{s.workDir(r.ID), s.mergedDir(r.ID)} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	var lowers []string
+	for _, l := range s.stack(r) {
+		rel, err := shortLink(s.Root, r.ID, l)
+		if err != nil {
+			return err
+		}
+		lowers = append(lowers, rel)
+	}
+	c := filepath.Join("containers", r.ID)
+	data, err := overlayData(lowers, filepath.Join(c, "diff"), filepath.Join(c, "work"), r.Userxattr)
+	if err != nil {
+		return err
+	}
+	return mountOverlay(s.Root, s.mergedDir(r.ID), data)
+}
+
+// Unmount unmounts a container's overlay if it is mounted; idempotent.
+func (s Store) Unmount(id string) error {
+	return unmount(s.mergedDir(id))
+}
+
+// Remove unmounts and deletes a container layer. It refuses to delete
+// while something is still mounted on it: removing through a live mount
+// would delete files of the layers below.
+func (s Store) Remove(id string) error {
+	var links []string
+	if r, err := s.Load(id); err == nil {
+		for _, l := range s.stack(r) {
+			links = append(links, filepath.Join(s.Root, linkName(id, l)))
+		}
+	}
+	if err := s.Unmount(id); err != nil {
+		return err
+	}
+	if isMountpoint(s.mergedDir(id)) {
+		return fmt.Errorf("%s is still mounted: not removing it", s.mergedDir(id))
+	}
+	if err := os.RemoveAll(s.Dir(id)); err != nil {
+		return fmt.Errorf("remove container layer %s: %w", s.Dir(id), err)
+	}
+	for _, l := range links {
+		if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Changes lists what the container changed, as docker diff does, sorted
+// by path (a parent always comes before what is in it).
+func (s Store) Changes(id string) ([]Change, error) {
+	r, err := s.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	if r.Driver == DriverCopy {
+		changes, err = treeChanges(s.stack(r), s.diffDir(id))
+	} else {
+		changes, err = overlayChanges(s.stack(r), s.diffDir(id))
+	}
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, err
+}
+
+// Commit writes the container layer as an OCI layer tarball.
+func (s Store) Commit(id string, w io.Writer) (int64, error) {
+	changes, err := s.Changes(id)
+	if err != nil {
+		return 0, err
+	}
+	return WriteLayer(w, changes)
+}
