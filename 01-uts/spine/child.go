@@ -172,6 +172,7 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	if _, err := unix.FcntlInt(syncFd, unix.F_SETFD, 0); err != nil {
 		return fmt.Errorf("keep sync socket across re-exec: %w", err)
 	}
+	c.Logf("spine: uid %d in the user namespace, but no capabilities since its execve: executing itself again", os.Getuid())
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
 	err = unix.Exec("/proc/self/exe", []string{initArg}, env)
 	return fmt.Errorf("re-exec /proc/self/exe: %w", err)
