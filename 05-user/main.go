@@ -1,4 +1,4 @@
-// Command 05-user is 04-net plus a user namespace: root inside the
+// Command 05-user adds a user namespace to the earlier stages: root inside the
 // container is an ordinary user outside, and the whole container runs
 // without sudo. Chapter: docs/05-user.md.
 package main
