@@ -129,17 +129,23 @@ func TestRootless(t *testing.T) {
 		hostDir := t.TempDir()
 		require.NoError(t, os.Chmod(hostDir, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(hostDir, "secret"), []byte("root only\n"), 0o600))
-		mnt := filepath.Join(rootfs, "hostdir")
+		// And one of the user's, where the container's root may write.
+		userDir := t.TempDir()
+		sh(t, "chown", fmt.Sprintf("%d:%d", a.UID, a.GID), userDir)
+		mnt, umnt := filepath.Join(rootfs, "hostdir"), filepath.Join(rootfs, "userdir")
 		require.NoError(t, os.MkdirAll(mnt, 0o755))
-		argv := append([]string{"unshare", "-m", "--", "sh", "-c", `mount --bind "$1" "$2" && shift 2 && exec "$@"`, "sh", hostDir, mnt},
+		require.NoError(t, os.MkdirAll(umnt, 0o755))
+		argv := append([]string{"unshare", "-m", "--", "sh", "-c", `mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 && exec "$@"`, "sh", hostDir, mnt, userDir, umnt},
 			a.argv(nil, a.Bin, "run", "--rootfs", rootfs, "sh", "-c",
-				"ls -ln /hostdir/secret; cat /hostdir/secret; touch /hostdir/new; echo done")...)
+				"ls -ln /hostdir/secret; cat /hostdir/secret; touch /hostdir/new; echo x > /userdir/new && ls -ln /userdir/new")...)
 		r := testenv.Run(t, nil, argv[0], argv[1:]...)
 		require.Equal(t, 0, r.Code, r.String())
 		assert.Regexp(t, `-rw------- +1 65534 +65534 .*secret`, r.Stdout, "unmapped root shows as nobody")
 		assert.Contains(t, r.Stderr, "cat: can't open '/hostdir/secret': Permission denied")
 		assert.Contains(t, r.Stderr, "touch: /hostdir/new: Permission denied")
 		assert.NoFileExists(t, filepath.Join(hostDir, "new"))
+		assert.Regexp(t, `-rw-r--r-- +1 0 +0 .*/userdir/new`, r.Stdout, "root's file inside")
+		assertOwner(t, filepath.Join(userDir, "new"), uint32(a.UID), uint32(a.GID))
 	})
 
 	t.Run("default rootfs", func(t *testing.T) {

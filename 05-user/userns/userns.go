@@ -110,10 +110,11 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 			}
 		}
 	} else {
-		for kind, m := range map[string][]specs.LinuxIDMapping{"uid": uids, "gid": gids} {
-			if _, ok := ToHost(m, 0); !ok {
-				return nil, fmt.Errorf("the %s map must map container id 0 (the container's root)", kind)
-			}
+		if _, ok := ToHost(uids, 0); !ok {
+			return nil, errors.New("the uid map must map container id 0 (the container's root)")
+		}
+		if _, ok := ToHost(gids, 0); !ok {
+			return nil, errors.New("the gid map must map container id 0 (the container's root)")
 		}
 		if err := rootReachable(c, uids, gids); err != nil {
 			return nil, err
