@@ -20,6 +20,10 @@ tmp=$(mktemp -d "$parent/.busybox.XXXXXX")
 # --one-file-system: never delete through something mounted in the tree
 # (a /dev or /proc a crashed run left mounted there belongs to the host).
 trap 'rm -rf --one-file-system "$tmp"' EXIT
+# mktemp -d makes it 0700; a root directory is 0755, or no one but root
+# could walk it: not a non-root user in the container, nor a rootless
+# container (stage 05) that uses this shared tree.
+chmod 755 "$tmp"
 
 mkdir -p "$tmp"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,home,var/log,run}
 chmod 1777 "$tmp/tmp"
