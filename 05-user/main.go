@@ -4,10 +4,13 @@
 package main
 
 import (
+	"github.com/spf13/cobra"
+
 	"berth/01-uts/spine"
 	"berth/01-uts/uts"
 	"berth/02-pid/pid"
 	"berth/03-mount/rootfs"
+	"berth/04-net/network"
 	"berth/05-user/userns"
 )
 
@@ -19,7 +22,9 @@ func main() {
 			&uts.Options{},
 			&pid.Options{},
 			&rootfs.Options{},
+			&network.Options{OtherModes: []string{userns.SlirpMode}},
 			&userns.Options{},
 		},
+		Commands: []*cobra.Command{network.CleanupCommand()},
 	})
 }

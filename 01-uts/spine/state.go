@@ -38,7 +38,10 @@ func createState(c *Container) (*state, error) {
 		return nil, fmt.Errorf("create state root %s: %w", c.State, err)
 	}
 	dir := c.StateDir()
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	// 0711: others may not list it, but may reach a file in it by name; the
+	// container's root may be another uid (stage 05) and still needs the
+	// files the runtime bind-mounts for it (/etc/hosts of stage 04).
+	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)

@@ -107,7 +107,10 @@ func checkOverlap(subnet *net.IPNet) error {
 		return fmt.Errorf("list routes: %w", err)
 	}
 	for _, r := range routes {
-		if r.Dst == nil || !overlaps(subnet, r.Dst) {
+		// The default route (nil, or 0.0.0.0/0 in newer netlink) covers
+		// every address; it is where container traffic is masqueraded
+		// to, not a network the subnet could shadow.
+		if r.Dst == nil || isDefault(r.Dst) || !overlaps(subnet, r.Dst) {
 			continue
 		}
 		dev := ""
@@ -160,4 +163,9 @@ func bridgeLink(name string) (netlink.Link, error) {
 		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
 	}
 	return link, nil
+}
+
+func isDefault(n *net.IPNet) bool {
+	ones, _ := n.Mask.Size()
+	return ones == 0
 }

@@ -20,11 +20,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/pflag"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
@@ -46,10 +48,18 @@ type Options struct {
 	Subnet  string
 	Publish []string
 	DNS     []string
+	// OtherModes are --net modes a later stage's option carries out
+	// (05-user adds slirp4netns). This stage accepts them, gives them a
+	// network namespace with lo up, and leaves the rest to that stage.
+	OtherModes []string
+
+	fs *pflag.FlagSet
 }
 
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Net, "net", ModeBridge, "network mode: bridge, none, host or container:PID")
+	o.fs = fs
+	modes := strings.Join(append([]string{"bridge", "none", "host"}, o.OtherModes...), ", ")
+	fs.StringVar(&o.Net, "net", ModeBridge, "network mode: "+modes+" or container:PID (without root: none by default)")
 	fs.StringVar(&o.Subnet, "subnet", DefaultSubnet, "IPv4 subnet of the bridge "+DefaultBridge+" (its first address is the gateway)")
 	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a container port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable)")
 	fs.StringArrayVar(&o.DNS, "dns", nil, "nameserver for the container's /etc/resolv.conf (repeatable; default: the host's)")
@@ -59,7 +69,17 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // nothing behind) and asks the spine for the right network namespace.
 func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	s := &Step{Bridge: DefaultBridge}
+	rootless := os.Geteuid() != 0
+	if rootless && (o.fs == nil || !o.fs.Changed("net")) {
+		// A bridge, veth pairs and nftables rules change the host's
+		// network: only root may. Without root the default is lo alone.
+		o.Net = ModeNone
+	}
 	mode, arg, _ := strings.Cut(o.Net, ":")
+	if rootless && (o.Net == ModeBridge || mode == ModeContainer) {
+		return nil, fmt.Errorf("--net=%s needs root (it changes the host's network); without root use --net=%s",
+			o.Net, strings.Join(append([]string{ModeNone}, o.OtherModes...), " or --net="))
+	}
 	switch {
 	case o.Net == ModeBridge:
 		subnet, err := ParseSubnet(o.Subnet)
@@ -87,8 +107,11 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		s.Pid = pid
 		c.AddNamespace(specs.NetworkNamespace, path)
 		mode = ModeContainer
+	case slices.Contains(o.OtherModes, o.Net):
+		c.AddNamespace(specs.NetworkNamespace, "")
 	default:
-		return nil, fmt.Errorf("unknown network mode --net %q: use bridge, none, host or container:PID", o.Net)
+		return nil, fmt.Errorf("unknown network mode --net %q: use %s or container:PID", o.Net,
+			strings.Join(append([]string{ModeBridge, ModeNone, ModeHost}, o.OtherModes...), ", "))
 	}
 	s.Mode = mode
 	if len(o.Publish) > 0 && s.Mode != ModeBridge {
@@ -101,7 +124,6 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		}
 		s.DNS = append(s.DNS, ip.String())
 	}
-	c.Spec.Mounts = append(c.Spec.Mounts, etcMounts(c.StateDir())...)
 	return []spine.Step{s}, nil
 }
 
@@ -163,6 +185,9 @@ func (s *Step) ipam(c *spine.Container) (*IPAM, error) {
 // checks that can fail on bad input (a port in use, an exhausted subnet)
 // before the bridge exists, so they leave nothing behind.
 func (s *Step) Prepare(c *spine.Container) error {
+	// Mounted from the state directory, which is final only now: a later
+	// stage's Configure may move it (05-user, without root).
+	c.Spec.Mounts = append(c.Spec.Mounts, etcMounts(c.StateDir())...)
 	var hosts []byte
 	switch s.Mode {
 	case ModeBridge:
@@ -170,8 +195,6 @@ func (s *Step) Prepare(c *spine.Container) error {
 			return err
 		}
 		hosts = HostsFile(c.Spec.Hostname, s.addr.IP)
-	case ModeNone:
-		hosts = HostsFile(c.Spec.Hostname, nil)
 	case ModeHost:
 		h, err := os.ReadFile("/etc/hosts")
 		if err != nil {
@@ -187,6 +210,8 @@ func (s *Step) Prepare(c *spine.Container) error {
 			return err
 		}
 		hosts = HostsFile(c.Spec.Hostname, ip)
+	default: // none, or a mode of a later stage
+		hosts = HostsFile(c.Spec.Hostname, nil)
 	}
 	return writeEtcFiles(c.StateDir(), c.Spec.Hostname, hosts, s.DNS, s.Mode == ModeHost)
 }
@@ -266,16 +291,31 @@ func (s *Step) Parent(c *spine.Container, pid int) error {
 			return err
 		}
 		c.Logf("network: %s on %s <-> eth0 %s in pid %d's namespace, default via %s", VethName(c.ID), s.Bridge, s.addr, pid, Gateway(subnet))
-	case ModeNone:
-		if err := loopbackUp(pid); err != nil {
-			return err
-		}
-		c.Logf("network: only lo, up")
 	case ModeContainer:
 		c.Logf("network: joins the network namespace of pid %d", s.Pid)
 	case ModeHost:
 		c.Logf("network: the host's")
 	}
+	return nil
+}
+
+// Child brings lo up when the container has a namespace of its own but no
+// bridge (none, or a mode a later stage carries out). It is done from
+// inside: a rootless runtime (stage 05) may not enter the namespace from
+// the parent, since setns needs CAP_SYS_ADMIN in its own user namespace too.
+func (s *Step) Child(c *spine.Container) error {
+	switch s.Mode {
+	case ModeBridge, ModeHost, ModeContainer:
+		return nil
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("look up lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	c.Logf("network: only lo, up")
 	return nil
 }
 

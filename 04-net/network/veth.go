@@ -109,22 +109,6 @@ func createVeth(bridge netlink.Link, id string, pid int, addr *net.IPNet, gw net
 	return nil
 }
 
-// loopbackUp brings lo up in the namespace of pid: a new network
-// namespace starts with lo down, so even 127.0.0.1 would not answer.
-func loopbackUp(pid int) error {
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return fmt.Errorf("open network namespace of pid %d: %w", pid, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink handle in the namespace of pid %d: %w", pid, err)
-	}
-	defer h.Close()
-	return loUp(h)
-}
-
 func loUp(h *netlink.Handle) error {
 	lo, err := h.LinkByName("lo")
 	if err != nil {

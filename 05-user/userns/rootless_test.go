@@ -218,8 +218,12 @@ func TestRootlessBadInput(t *testing.T) {
 			"choose one of --map-root-user, --map-subids and --uidmap/--gidmap"},
 		{"unreadable rootfs", nil, []string{"--rootfs", private},
 			"rootfs " + private + " is not readable by uid " + strconv.Itoa(a.UID)},
-		{"unknown network", nil, []string{"--net", "bridge"},
-			`unknown --net mode "bridge"`},
+		{"bridge network", nil, []string{"--net", "bridge"},
+			"--net=bridge needs root (it changes the host's network); without root use --net=none or --net=slirp4netns"},
+		{"published port", nil, []string{"-p", "8080:80"},
+			"-p publishes ports through the bridge: it needs --net=bridge, not --net=none"},
+		{"unknown network", nil, []string{"--net", "carrier-pigeon"},
+			`unknown network mode --net "carrier-pigeon"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

@@ -35,6 +35,15 @@ func TestExplicitMapAsRoot(t *testing.T) {
 	for d := filepath.Dir(rootfs); d != os.TempDir(); d = filepath.Dir(d) {
 		require.NoError(t, os.Chmod(d, 0o711)) // let host uid 100000 through
 	}
+	// and through the state directory, where /etc/hosts comes from
+	run := func(t *testing.T, args ...string) testenv.Result {
+		env := testenv.StateEnv(t)
+		for d := testenv.StateRoot(env); d != os.TempDir(); d = filepath.Dir(d) {
+			require.NoError(t, os.MkdirAll(d, 0o711))
+			require.NoError(t, os.Chmod(d, 0o711))
+		}
+		return testenv.Run(t, env, testenv.Binary(t, "05-user"), append([]string{"run"}, args...)...)
+	}
 	r = run(t, "--rootfs", rootfs, "--uidmap", "0:100000:65536", "--gidmap", "0:200000:65536", "sh", "-c",
 		"id; cat /proc/self/uid_map /proc/self/gid_map; grep CapEff /proc/self/status; touch /tmp/f && chown 1000:1000 /tmp/f; ls -ld /")
 	require.Equal(t, 0, r.Code, r.String())
