@@ -7,7 +7,8 @@
 #
 #   tour STAGE "TEXT" ARGS...
 #
-# runs bin/STAGE ARGS... (as root, stdin empty) and prints TEXT with {}
+# runs bin/STAGE ARGS... (as root, stdin empty; under $TOUR_WRAP if set) and
+# prints TEXT with {}
 # replaced by what the command printed, its lines joined by spaces. A stage
 # that is not built yet gets a note instead; a stage that fails is shown
 # with its output, and the tour then ends with status 1.
@@ -28,7 +29,7 @@ tour() {
 		printf '%-11s (not built yet: no stage %s in this tree)\n' "$stage" "$stage"
 		return
 	fi
-	out=$("$bin/$stage" "$@" 2>&1 </dev/null)
+	out=$(${TOUR_WRAP:-} "$bin/$stage" "$@" 2>&1 </dev/null)
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		printf '%-11s FAILED with status %d: bin/%s %s\n' "$stage" "$rc" "$stage" "$*"
@@ -49,6 +50,12 @@ tour 02-pid "{} (the host has $host_procs)" \
 	run sh -c 'echo "echo \$\$ prints $$; ps sees $(ps -e --no-headers | wc -l) processes"'
 tour 03-mount "its root is the busybox tree: / holds {}" \
 	run ls /
+# 04-net runs in a network namespace standing in for the host, so that its
+# bridge and nftables rules vanish with it and the real host is untouched.
+TOUR_WRAP="$repo/scripts/standin-host.sh" tour 04-net "its own network: {}" \
+	run sh -c 'ip -4 -o addr show eth0 | awk "{print \$2, \$4}"; ip route | head -n 1'
+tour 05-user "{}: root inside, not on the host" \
+	run --uidmap 0:100000:65536 sh -c 'echo "uid $(id -u) inside, uid_map" $(cat /proc/self/uid_map)'
 tour 07-unionfs "its / is an {} mount: what it writes lands in a layer of its own, over the busybox tree" \
 	run --rm sh -c 'echo x >/written-inside && awk "\$2 == \"/\" {print \$3}" /proc/mounts'
 exit $failed
