@@ -13,14 +13,12 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
 )
 
 func init() {
-	spine.Register("loopback", func() spine.Step { return &Loopback{} })
 	spine.Register("slirp4netns", func() spine.Step { return &Slirp{} })
 }
 
@@ -42,84 +40,22 @@ const (
 	SlirpDNS     = "10.0.2.3"   // slirp4netns forwards it to the host's resolver
 )
 
-// addNetFlag gives this stage a --net flag of its own only when no earlier
-// stage's options (04-net) did.
-func addNetFlag(o *Options, fs *pflag.FlagSet) {
-	if fs.Lookup("net") != nil {
-		return
+// netSteps adds slirp4netns when --net asks for it. Stage 04's option owns
+// --net: it accepts slirp4netns as a mode of this stage (OtherModes in
+// 05-user/main.go), gives it a network namespace and brings lo up.
+func netSteps(o *Options) ([]spine.Step, error) {
+	if o.fs == nil {
+		return nil, nil
 	}
-	o.ownNet = true
-	fs.StringVar(&o.Net, "net", "", "network: host (share the host's; the default with root), none (lo only; the default without root), "+SlirpMode+" (lo, and outbound through slirp4netns)")
-}
-
-// netMode is the value of --net, whoever defined it.
-func (o *Options) netMode() string {
-	if o.ownNet || o.fs == nil {
-		return o.Net
-	}
-	if f := o.fs.Lookup("net"); f != nil {
-		return f.Value.String()
-	}
-	return ""
-}
-
-// netSteps: what the network of this container needs from this package.
-func netSteps(o *Options, c *spine.Container, rootless bool) ([]spine.Step, error) {
-	mode := o.netMode()
-	if o.ownNet {
-		switch mode {
-		case "":
-			if !rootless {
-				return nil, nil // as stages 01-03: the host's network
-			}
-			mode = "none"
-		case "host":
-			c.RemoveNamespace(specs.NetworkNamespace)
-			return nil, nil
-		case "none", SlirpMode:
-		default:
-			return nil, fmt.Errorf("unknown --net mode %q: use host, none or %s", mode, SlirpMode)
-		}
-		c.AddNamespace(specs.NetworkNamespace, "")
-		if mode == "none" {
-			return []spine.Step{&Loopback{}}, nil
-		}
-	} else if mode != SlirpMode {
-		return nil, nil // 04-net's mode
+	f := o.fs.Lookup("net")
+	if f == nil || f.Value.String() != SlirpMode {
+		return nil, nil
 	}
 	path, err := exec.LookPath("slirp4netns")
 	if err != nil {
 		return nil, errors.New("--net=slirp4netns: slirp4netns not found in $PATH: install it (sudo apt-get install slirp4netns)")
 	}
-	c.AddNamespace(specs.NetworkNamespace, "")
-	return []spine.Step{&Loopback{}, &Slirp{Path: path}}, nil
-}
-
-// Loopback brings lo up inside the container's new network namespace
-// (it starts down).
-type Loopback struct{}
-
-func (*Loopback) Name() string { return "loopback" }
-
-func (*Loopback) Child(c *spine.Container) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("get flags of lo: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring lo up: %w", err)
-	}
-	c.Logf("net: lo is up")
-	return nil
+	return []spine.Step{&Slirp{Path: path}}, nil
 }
 
 // Slirp runs slirp4netns for the life of the container.

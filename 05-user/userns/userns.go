@@ -43,10 +43,8 @@ type Options struct {
 	MapSubIDs   bool
 	UIDMaps     []string
 	GIDMaps     []string
-	Net         string // only when no earlier stage defines --net
 
-	fs     *pflag.FlagSet // to tell a flag given from a default
-	ownNet bool           // --net is ours (no 04-net before us)
+	fs *pflag.FlagSet // to tell a flag given from a default, and to read --net
 }
 
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
@@ -55,7 +53,6 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.MapSubIDs, "map-subids", false, "new user namespace; container root is you, ids 1-65536 are your ranges in /etc/subuid and /etc/subgid (via newuidmap/newgidmap)")
 	fs.StringArrayVar(&o.UIDMaps, "uidmap", nil, "new user namespace with this uid map line CONTAINER:HOST:SIZE (repeatable)")
 	fs.StringArrayVar(&o.GIDMaps, "gidmap", nil, "gid map line CONTAINER:HOST:SIZE (repeatable; default: the same as --uidmap)")
-	addNetFlag(o, fs)
 }
 
 func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
@@ -71,7 +68,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	}
 	if modes == 0 && !rootless {
 		// As root, no user namespace unless asked for, as with docker run.
-		return netSteps(o, c, false)
+		return netSteps(o)
 	}
 	if rootless {
 		if err := rootlessDefaults(o, c); err != nil {
@@ -124,7 +121,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	c.Spec.Linux.GIDMappings = gids
 	c.AddNamespace(specs.UserNamespace, "")
 
-	steps, err := netSteps(o, c, rootless)
+	steps, err := netSteps(o)
 	if err != nil {
 		return nil, err
 	}
