@@ -119,7 +119,7 @@ func (im image) write(out string) (int64, error) {
 	a.dir("tmp", 0o1777, 0, 0)
 	// The host's users and subordinate id ranges, so a rootless test finds
 	// the same user in the guest.
-	for _, f := range []string{"etc/passwd", "etc/group", "etc/subuid", "etc/subgid", "etc/mke2fs.conf"} {
+	for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/subuid", "etc/subgid", "etc/login.defs", "etc/default/useradd", "etc/mke2fs.conf"} {
 		if _, err := os.Stat("/" + f); err == nil {
 			a.file(f, "/"+f)
 		}

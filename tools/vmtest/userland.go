@@ -21,7 +21,7 @@ import (
 var hostPackages = []string{
 	"coreutils", "util-linux", "mount", "procps", "psmisc", "iproute2", "nftables",
 	"dash", "bash", "grep", "sed", "mawk", "findutils", "diffutils", "tar", "gzip",
-	"hostname", "uidmap", "slirp4netns", "e2fsprogs", "curl", "libcap2-bin", "iputils-ping", "attr", "netcat-openbsd",
+	"hostname", "passwd", "uidmap", "slirp4netns", "e2fsprogs", "curl", "libcap2-bin", "iputils-ping", "attr", "netcat-openbsd",
 }
 
 // notFromHost stay busybox's: they need PAM, a login setup or a real init.
