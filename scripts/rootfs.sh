@@ -17,7 +17,13 @@ fi
 parent=$(dirname "$dest")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$parent/.busybox.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# --one-file-system: never delete through something mounted in the tree
+# (a /dev or /proc a crashed run left mounted there belongs to the host).
+trap 'rm -rf --one-file-system "$tmp"' EXIT
+# mktemp -d makes it 0700; a root directory is 0755, or no one but root
+# could walk it: not a non-root user in the container, nor a rootless
+# container (stage 05) that uses this shared tree.
+chmod 755 "$tmp"
 
 mkdir -p "$tmp"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,home,var/log,run}
 chmod 1777 "$tmp/tmp"
@@ -48,9 +54,9 @@ GROUP
 : >"$tmp/etc/resolv.conf"
 echo 'berth busybox rootfs' >"$tmp/etc/motd"
 
-rm -rf "$dest.old"
+rm -rf --one-file-system "$dest.old"
 [ -e "$dest" ] && mv "$dest" "$dest.old"
 mv "$tmp" "$dest"
-rm -rf "$dest.old"
+rm -rf --one-file-system "$dest.old"
 trap - EXIT
 echo "rootfs: busybox tree ready in $dest ($(ls "$dest/bin" | wc -l) entries in /bin)"

@@ -76,6 +76,8 @@ func runInit() int {
 		if needsReexec(c) {
 			return fail(reexecAsRoot(c, steps))
 		}
+	} else if err := rearmDeathSignal(); err != nil {
+		return fail(err)
 	}
 	if err := joinNamespaces(c); err != nil {
 		return fail(err)
@@ -126,10 +128,22 @@ func readConfig(ch *channel) (*Container, []Step, bool, error) {
 // needsReexec: a process that enters a new user namespace runs execve before
 // its uid map exists, so the kernel gives it no capabilities in that
 // namespace. Once the parent has written the map, executing ourselves again
-// as the mapped root gives the full set (stage 05 explains this).
+// as the mapped root gives the full set (stage 05 explains this). An init
+// that already holds them (as root, os/exec wrote the map and switched to
+// uid 0 before the first execve) has nothing to gain from a second one.
 func needsReexec(c *Container) bool {
 	path, ok := c.Namespace(specs.UserNamespace)
-	return ok && path == ""
+	return ok && path == "" && !hasCapSysAdmin()
+}
+
+// hasCapSysAdmin reports whether CAP_SYS_ADMIN is in our effective set.
+func hasCapSysAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0
 }
 
 func reexecAsRoot(c *Container, steps []Step) error {
@@ -158,9 +172,25 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	if _, err := unix.FcntlInt(syncFd, unix.F_SETFD, 0); err != nil {
 		return fmt.Errorf("keep sync socket across re-exec: %w", err)
 	}
+	c.Logf("spine: uid %d in the user namespace, but no capabilities since its execve: executing itself again", os.Getuid())
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
 	err = unix.Exec("/proc/self/exe", []string{initArg}, env)
 	return fmt.Errorf("re-exec /proc/self/exe: %w", err)
+}
+
+// rearmDeathSignal restores the parent-death signal after reexecAsRoot: the
+// kernel clears it when an execve raises a process's capabilities, so the
+// container would outlive a SIGKILLed runtime. The runtime may have died
+// before it was set again: its end of the sync socket then reads as hung up.
+func rearmDeathSignal() error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
+	}
+	fds := []unix.PollFd{{Fd: syncFd, Events: unix.POLLRDHUP}}
+	if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
+		return errors.New("the runtime is gone")
+	}
+	return nil
 }
 
 var nsFlags = map[specs.LinuxNamespaceType]uintptr{
@@ -219,14 +249,16 @@ func joinNamespaces(c *Container) error {
 
 // execCommand ends the child: the last Execer step, or plain execve.
 func execCommand(c *Container) error {
-	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
-	if err != nil {
-		return err
-	}
+	// Change directory first: a relative command (./run.sh) is relative to
+	// the container's working directory, as in a shell.
 	if cwd := c.Spec.Process.Cwd; cwd != "" {
 		if err := os.Chdir(cwd); err != nil {
 			return fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 		}
+	}
+	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
+	if err != nil {
+		return err
 	}
 	var execer Execer
 	for _, s := range c.Steps {

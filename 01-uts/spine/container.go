@@ -50,8 +50,14 @@ type Container struct {
 	sync *os.File // child side: the sync socket until the command runs
 }
 
-// NewContainer returns a container with an empty spec that runs args.
+// NewContainer returns a container with an empty spec that runs args. Its
+// working directory is the caller's until a stage gives it a root of its
+// own (03-mount sets "/").
 func NewContainer(prog string, args []string) *Container {
+	cwd, err := os.Getwd()
+	if err != nil {
+		cwd = "/"
+	}
 	return &Container{
 		Prog:     prog,
 		DataRoot: envOr("BERTH_DATA_ROOT", DefaultDataRoot),
@@ -61,7 +67,7 @@ func NewContainer(prog string, args []string) *Container {
 			Process: &specs.Process{
 				Args: args,
 				Env:  []string{"PATH=" + DefaultPath},
-				Cwd:  "/",
+				Cwd:  cwd,
 			},
 			Linux: &specs.Linux{},
 		},

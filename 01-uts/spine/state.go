@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,14 +38,17 @@ func createState(c *Container) (*state, error) {
 		return nil, fmt.Errorf("create state root %s: %w", c.State, err)
 	}
 	dir := c.StateDir()
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	// 0711: others may not list it, but may reach a file in it by name; the
+	// container's root may be another uid (stage 05) and still needs the
+	// files the runtime bind-mounts for it (/etc/hosts of stage 04).
+	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockOwn(lock, dir); err != nil {
 		lock.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
@@ -62,6 +66,23 @@ func createState(c *Container) (*state, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// lockOwn takes the container's lock. A running container holds it and
+// has written state.json; without state.json the holder can only be a
+// Collect of another run that is looking at this directory for a moment
+// (it lets go when it finds no state), so wait for it rather than fail.
+func lockOwn(lock *os.File, dir string) error {
+	for i := 0; ; i++ {
+		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || i == 400 {
+			return err
+		}
+		if _, serr := os.Stat(filepath.Join(dir, "state.json")); serr == nil {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (st *state) setPid(pid int) error {

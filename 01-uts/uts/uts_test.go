@@ -61,7 +61,7 @@ func TestNamespaceInodes(t *testing.T) {
 
 func TestVerboseShowsInodes(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := testenv.Run(t, testenv.StateEnv(t), testenv.Binary(t, "01-uts"), "run", "-v", "--hostname", "demo", "true")
+	r := testenv.Run(t, testenv.StateEnv(t), testenv.Binary(t, "01-uts"), "run", "--verbose", "--hostname", "demo", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	hostNS, err := os.Readlink("/proc/self/ns/uts")
 	require.NoError(t, err)
@@ -74,6 +74,10 @@ func TestVerboseShowsInodes(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := testenv.Binary(t, "01-uts")
+	// 01-uts keeps the host's filesystem and working directory, so a
+	// script next to the test is found as ./name.
+	require.NoError(t, os.WriteFile("uts-test-script.sh", []byte("#!/bin/sh\nexit 7\n"), 0o755))
+	t.Cleanup(func() { os.Remove("uts-test-script.sh") })
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -81,6 +85,7 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{"success", []string{"true"}, 0, ""},
+		{"relative to the working directory", []string{"./uts-test-script.sh"}, 7, ""},
 		{"failure", []string{"false"}, 1, ""},
 		{"exit 42", []string{"sh", "-c", "exit 42"}, 42, ""},
 		{"not executable", []string{"/etc/passwd"}, 126, "01-uts: exec /etc/passwd: permission denied\n"},

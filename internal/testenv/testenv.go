@@ -59,17 +59,24 @@ func Binary(t testing.TB, stage string) string {
 		return p
 	}
 	if binDir == "" {
-		d, err := os.MkdirTemp("", "berth-testbin-")
-		if err != nil {
-			t.Fatalf("mkdtemp: %v", err)
+		// One fixed directory, reused by every run: go build is cached,
+		// and nothing piles up in /tmp.
+		binDir = filepath.Join(os.TempDir(), fmt.Sprintf("berth-testbin-%d", os.Geteuid()))
+		if err := os.MkdirAll(binDir, 0o755); err != nil {
+			t.Fatalf("mkdir %s: %v", binDir, err)
 		}
-		binDir = d
 	}
 	p := filepath.Join(binDir, stage)
-	cmd := exec.Command("go", "build", "-o", p, "./"+stage)
+	tmp := fmt.Sprintf("%s.%d", p, os.Getpid())
+	cmd := exec.Command("go", "build", "-o", tmp, "./"+stage)
 	cmd.Dir = RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./%s: %v\n%s", stage, err, out)
+	}
+	// Rename is atomic: a test process of another package never runs a
+	// half-written binary.
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatalf("rename %s: %v", tmp, err)
 	}
 	built[stage] = p
 	return p

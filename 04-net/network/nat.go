@@ -1,0 +1,319 @@
+//go:build linux
+
+package network
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// All of berth's packet rewriting lives in one nftables table, `ip berth`,
+// so that `nft list table ip berth` shows all of it and deleting the table
+// removes all of it. The rules are built as netlink messages by
+// github.com/google/nftables (what `nft` itself sends: compare with
+// `nft --debug=netlink list table ip berth`); nothing runs iptables.
+//
+//	table ip berth {
+//	  chain prerouting  { type nat hook prerouting priority dstnat   # packets arriving
+//	    fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80 comment "container ID: ..." }
+//	  chain output      { type nat hook output priority -100         # packets the host sends
+//	    fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80 comment "container ID: ..." }
+//	  chain postrouting { type nat hook postrouting priority srcnat  # packets leaving
+//	    ip saddr 10.88.0.0/16 oifname != "berth0" masquerade      # outbound NAT
+//	    oifname "berth0" ip saddr 127.0.0.0/8 masquerade          # published port via 127.0.0.1
+//	    oifname "berth0" ip saddr 10.88.0.0/16 ct status dnat masquerade  # hairpin
+//	  }
+//	}
+//
+// Each rule carries a comment (nftables "userdata"): shared rules start
+// with "berth:", a container's port rules with "container ID:", which is
+// how a later run finds the rules of a killed runtime from its id alone.
+const TableName = "berth"
+
+var table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+
+var (
+	preChain = &nftables.Chain{Name: "prerouting", Table: table, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest}
+	outChain = &nftables.Chain{Name: "output", Table: table, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest}
+	postChain = &nftables.Chain{Name: "postrouting", Table: table, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
+)
+
+// ensureNAT creates the table, its chains and the shared postrouting rules
+// if they are missing, and drops shared rules left from another subnet.
+// Most runs find everything in place: two dumps and no transaction, since
+// each nftables commit costs milliseconds.
+func ensureNAT(bridge string, subnet *net.IPNet) error {
+	conn, err := newConn()
+	if err != nil {
+		return err
+	}
+	want := []*nftables.Rule{
+		rule(postChain, "berth: outbound NAT for "+subnet.String(),
+			saddrIn(subnet), ifname(expr.CmpOpNeq, bridge), &expr.Masq{}),
+		rule(postChain, "berth: published ports reached from the host's loopback",
+			ifname(expr.CmpOpEq, bridge), saddrIn(loopbackNet), &expr.Masq{}),
+		rule(postChain, "berth: hairpin, a container reaching a published port",
+			ifname(expr.CmpOpEq, bridge), saddrIn(subnet), ctDNAT(), &expr.Masq{}),
+	}
+	var have []*nftables.Rule
+	if chainsExist(conn) {
+		if have, err = conn.GetRules(table, postChain); err != nil {
+			return fmt.Errorf("nftables: list chain postrouting: %w", err)
+		}
+	} else {
+		conn.AddTable(table)
+		conn.AddChain(preChain)
+		conn.AddChain(outChain)
+		conn.AddChain(postChain)
+	}
+
+	changed := false
+	haveComment := map[string]bool{}
+	for _, r := range have {
+		c := comment(r)
+		if !strings.HasPrefix(c, "berth:") {
+			continue
+		}
+		stale := true
+		for _, w := range want {
+			if comment(w) == c {
+				stale = false
+			}
+		}
+		if stale {
+			if err := conn.DelRule(r); err != nil {
+				return fmt.Errorf("nftables: delete stale rule %q: %w", c, err)
+			}
+			changed = true
+		}
+		haveComment[c] = true
+	}
+	for _, w := range want {
+		if !haveComment[comment(w)] {
+			conn.AddRule(w)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: set up table ip %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// chainsExist reports whether berth's table has its three chains.
+func chainsExist(conn *nftables.Conn) bool {
+	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, c := range chains {
+		if c.Table.Name == TableName && (c.Name == preChain.Name || c.Name == outChain.Name || c.Name == postChain.Name) {
+			n++
+		}
+	}
+	return n == 3
+}
+
+var loopbackNet = &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}
+
+// addPortRules adds, for each published port, the same DNAT rule to
+// prerouting (packets from elsewhere, containers included) and to output
+// (packets the host itself sends, to 127.0.0.1 or any of its addresses).
+func addPortRules(id string, ports []Port, ctrIP net.IP) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	conn, err := newConn()
+	if err != nil {
+		return err
+	}
+	for _, p := range ports {
+		for _, ch := range []*nftables.Chain{preChain, outChain} {
+			conn.AddRule(rule(ch, portComment(id, p, ctrIP), dnatExprs(p, ctrIP)))
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: add port rules: %w", err)
+	}
+	return nil
+}
+
+func portComment(id string, p Port, ctrIP net.IP) string {
+	host := p.HostIP
+	if host == "" {
+		host = "*"
+	}
+	return fmt.Sprintf("container %s: %s:%d -> %s:%d/%s", id, host, p.HostPort, ctrIP, p.CtrPort, p.Proto)
+}
+
+// deletePortRules removes every rule tagged with the container's id. A
+// missing table means there is nothing to remove.
+func deletePortRules(id string) error {
+	conn, err := newConn()
+	if err != nil {
+		return err
+	}
+	if ok, err := tableExists(conn); err != nil || !ok {
+		return err
+	}
+	prefix := "container " + id + ":"
+	n := 0
+	for _, ch := range []*nftables.Chain{preChain, outChain} {
+		rules, err := conn.GetRules(table, ch)
+		if err != nil {
+			return fmt.Errorf("nftables: list chain %s: %w", ch.Name, err)
+		}
+		for _, r := range rules {
+			if strings.HasPrefix(comment(r), prefix) {
+				if err := conn.DelRule(r); err != nil {
+					return fmt.Errorf("nftables: delete rule %q: %w", comment(r), err)
+				}
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete port rules of %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteNAT removes berth's table and everything in it.
+func deleteNAT() error {
+	conn, err := newConn()
+	if err != nil {
+		return err
+	}
+	if ok, err := tableExists(conn); err != nil || !ok {
+		return err
+	}
+	conn.DelTable(table)
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete table ip %s: %w", TableName, err)
+	}
+	return nil
+}
+
+func newConn() (*nftables.Conn, error) {
+	conn, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return conn, nil
+}
+
+func tableExists(conn *nftables.Conn) (bool, error) {
+	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false, fmt.Errorf("nftables: list tables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == TableName {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func rule(ch *nftables.Chain, text string, exprs ...any) *nftables.Rule {
+	var flat []expr.Any
+	for _, e := range exprs {
+		switch v := e.(type) {
+		case []expr.Any:
+			flat = append(flat, v...)
+		case expr.Any:
+			flat = append(flat, v)
+		}
+	}
+	return &nftables.Rule{
+		Table:    table,
+		Chain:    ch,
+		Exprs:    flat,
+		UserData: userdata.AppendString(nil, userdata.TypeComment, text),
+	}
+}
+
+func comment(r *nftables.Rule) string {
+	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	return s
+}
+
+// ip saddr NET
+func saddrIn(n *net.IPNet) []expr.Any { return addrIn(12, n) }
+
+func addrIn(offset uint32, n *net.IPNet) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(n.Mask), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.IP.To4().Mask(n.Mask)},
+	}
+}
+
+// oifname ==/!= NAME (interface names compare as 16 NUL-padded bytes)
+func ifname(op expr.CmpOp, name string) []expr.Any {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: op, Register: 1, Data: b},
+	}
+}
+
+// ipsDstNAT is IPS_DST_NAT of linux/netfilter/nf_conntrack_common.h.
+const ipsDstNAT = 1 << 5
+
+// ct status dnat: the connection was destination-NATed (a published port)
+func ctDNAT() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+// [ip daddr HOSTIP | fib daddr type local] PROTO dport HOSTPORT dnat to CTRIP:CTRPORT
+func dnatExprs(p Port, ctrIP net.IP) []expr.Any {
+	var e []expr.Any
+	if p.HostIP != "" {
+		e = addrIn(16, &net.IPNet{IP: net.ParseIP(p.HostIP).To4(), Mask: net.CIDRMask(32, 32)})
+	} else {
+		e = []expr.Any{
+			&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		}
+	}
+	proto := byte(unix.IPPROTO_TCP)
+	if p.Proto == "udp" {
+		proto = unix.IPPROTO_UDP
+	}
+	return append(e,
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(p.HostPort)},
+		&expr.Immediate{Register: 1, Data: ctrIP.To4()},
+		&expr.Immediate{Register: 2, Data: be16(p.CtrPort)},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+	)
+}
+
+func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }

@@ -1,0 +1,92 @@
+# berth: build, test, benchmark and clean up.
+#
+#   sudo make demo    install what is missing, build every stage, take the tour
+#   sudo make test    the whole suite as CI runs it (.ci/run calls exactly this)
+#
+# Other targets: build, setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
+# lint, bench, clean. Everything that touches namespaces needs root.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# Go: on PATH, or where go.dev's tarball puts it. sudo's secure_path leaves
+# /usr/local/go/bin out, so `sudo make` would not find it otherwise.
+GO ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; } || echo go)
+ifneq ($(findstring /,$(GO)),)
+# Tests and scripts that call plain `go` find the same one.
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
+endif
+GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
+# VCS stamping runs git, which refuses a checkout owned by another user
+# (sudo make in your own clone): the binaries do not need the stamp.
+export GOFLAGS ?= -buildvcs=false
+
+# Every numbered folder with a main.go is a stage: 01-uts -> bin/01-uts.
+STAGES := $(sort $(patsubst %/main.go,%,$(wildcard [0-9][0-9]-*/main.go)))
+
+# The busybox root filesystem (make rootfs). The stages find it at the same
+# default place: $BERTH_ROOTFS, else <data root>/busybox.
+ROOTFS ?= $(or $(BERTH_ROOTFS),$(or $(BERTH_DATA_ROOT),/var/lib/berth)/busybox)
+export BERTH_ROOTFS := $(ROOTFS)
+
+TEST_TIMEOUT ?= 30m
+STATICCHECK_VERSION ?= v0.8.2
+
+# The VM suite (tools/vmtest/vmtest.mk: every package's tests again on a
+# second kernel with pure cgroup v2) runs after the host suite, whose events
+# it reads from $(HOST_TEST_JSON), and ends with both side by side: that
+# table is the last thing CI prints. make test VM_SUITE= leaves it out.
+VM_SUITE ?= 1
+include tools/vmtest/vmtest.mk
+
+# setup must finish before build and rootfs use what it installs.
+.NOTPARALLEL:
+
+.PHONY: build setup rootfs rootfs-force demo test lint bench clean
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ $(addprefix ./,$(STAGES))
+
+setup:
+	GO=$(GO) scripts/setup.sh
+
+rootfs:
+	@if [ -n "$(FORCE)" ] || [ ! -x "$(ROOTFS)/bin/busybox" ]; then \
+		scripts/rootfs.sh "$(ROOTFS)"; \
+	else \
+		echo "rootfs: $(ROOTFS) is there (make rootfs FORCE=1 rebuilds it)"; \
+	fi
+
+rootfs-force:
+	$(MAKE) rootfs FORCE=1
+
+demo: setup build rootfs
+	scripts/tour.sh
+
+# The host suite prints as go test does (vmtest -format) and keeps its
+# events; the VM suite runs even when the host suite failed, so that both
+# columns show, and either failing fails make test. The host suite runs in
+# a network namespace standing in for the host (scripts/standin-host.sh):
+# no test can reach a network outside this machine.
+test: setup build rootfs
+	@[ "$$(id -u)" -eq 0 ] || echo "make test: not root: the integration tests and the chapters will skip (run sudo make test)"
+	@mkdir -p $(dir $(HOST_TEST_JSON))
+	status=0; \
+	BERTH_BIN=$(CURDIR)/bin scripts/standin-host.sh $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) -json ./... \
+		| tee $(HOST_TEST_JSON) | $(GO) run ./tools/vmtest -format || status=1; \
+	$(if $(VM_SUITE),$(VMTEST) || status=1;) \
+	exit $$status
+
+lint:
+	@out=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*')); \
+	if [ -n "$$out" ]; then echo "gofmt: run gofmt -w on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench: setup build rootfs
+	BIN=$(CURDIR)/bin bench/run.sh
+
+clean:
+	scripts/clean.sh

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Removes what berth's make targets created: the binaries in bin/, the
+# benchmark results, and the busybox root filesystem. Debian packages and
+# Go modules that setup installed stay. A stage that keeps other data adds
+# its lines here.
+#
+#   sudo make clean
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+data=${BERTH_DATA_ROOT:-/var/lib/berth}
+rootfs=${BERTH_ROOTFS:-$data/busybox}
+state=${BERTH_ROOT:-/run/berth}
+
+remove() {
+	if [ -e "$1" ]; then
+		# --one-file-system: never follow into something still mounted there.
+		rm -rf --one-file-system "$1"
+		echo "clean: removed $1"
+	fi
+}
+
+remove "$repo/bin"
+remove "$repo/bench/results"
+remove "$rootfs"
+# The data root too, if the rootfs was all it held.
+rmdir "$data" 2>/dev/null && echo "clean: removed $data" || true
+
+# Containers still running, or left by a killed runtime, keep their state
+# here until their stage's next run collects them: say so rather than
+# deleting what their cleanup needs.
+if [ -d "$state" ] && [ -n "$(ls -A "$state" 2>/dev/null)" ]; then
+	echo "clean: $state still holds container state: $(ls "$state" | tr '\n' ' ')"
+	echo "clean: stop those containers, or let a stage collect dead ones (make build, then run any stage once), then run make clean again"
+else
+	rmdir "$state" 2>/dev/null && echo "clean: removed $state" || true
+fi

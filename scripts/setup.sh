@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a fresh Debian 12 or Ubuntu machine, then
+# downloads the Go modules. Idempotent: a package already installed is left
+# alone, and apt-get runs (with its update) only when one is missing, so a
+# second run touches nothing. Needs root only when it has to install.
+#
+#   sudo scripts/setup.sh        (make setup, make demo and make test call it)
+#
+# Go itself is not a Debian package here (Debian 12's is too old): install
+# Go >= 1.26 from https://go.dev/dl into /usr/local/go, or put it on PATH.
+set -euo pipefail
+
+# The Debian packages berth uses, one line each with why. A stage that needs
+# another package adds its line here.
+PACKAGES=(
+	ca-certificates # Go fetches modules over HTTPS
+	busybox-static  # the default root filesystem (scripts/rootfs.sh)
+	util-linux      # unshare, nsenter, lsns, flock: the chapters' host-side tools
+	procps          # ps, pgrep
+	iproute2        # ip: links, addresses, routes (04-net)
+	nftables        # nft: NAT and port publishing (04-net)
+	uidmap          # newuidmap, newgidmap: rootless containers (05-user)
+	slirp4netns     # user-mode networking for rootless containers (05-user)
+	e2fsprogs       # mkfs.ext4: scratch file systems (07-unionfs, benchmarks)
+	curl            # the chapters reach published ports with it (04-net)
+	jq              # bench/run.sh reads hyperfine's JSON and edits OCI configs
+	hyperfine       # make bench
+	runc            # make bench: reference OCI runtime
+	crun            # make bench: reference OCI runtime
+	qemu-system-x86 # make vm-test: a second kernel with pure cgroup v2
+)
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+
+installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages: ${missing[*]}" >&2
+		echo "setup: installing them needs root: run sudo make setup" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt_opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+	apt-get "${apt_opts[@]}" update
+	apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" </dev/null
+	for p in "${missing[@]}"; do
+		installed "$p" || { echo "setup: $p is still not installed" >&2; exit 1; }
+	done
+else
+	echo "setup: all ${#PACKAGES[@]} Debian packages present"
+fi
+
+# Go: on PATH, or where go.dev's tarball puts it (sudo's secure_path leaves
+# /usr/local/go/bin out, so look there too).
+go=${GO:-$(command -v go || true)}
+if [ -z "$go" ] && [ -x /usr/local/go/bin/go ]; then
+	go=/usr/local/go/bin/go
+fi
+if [ -z "$go" ] || [ ! -x "$go" ]; then
+	echo "setup: no Go toolchain found (PATH, /usr/local/go/bin): install Go >= 1.26 from https://go.dev/dl into /usr/local/go" >&2
+	exit 1
+fi
+cd "$repo"
+# Inside the module, go picks the toolchain go.mod asks for (or says why not).
+version=$("$go" env GOVERSION)
+case "$version" in
+go1.2[6-9]* | go1.[3-9][0-9]* | go[2-9]*) ;;
+*)
+	echo "setup: $go is $version; berth needs Go >= 1.26 (https://go.dev/dl)" >&2
+	exit 1
+	;;
+esac
+"$go" mod download
+echo "setup: Go modules ready ($version, $go)"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The tour of `make demo`: every stage that is built in bin/ runs once on
+# the busybox root filesystem and prints one line that proves what it
+# adds. It builds nothing: make demo has done that.
+#
+# A stage joins the tour with one line at the end of the list below:
+#
+#   tour STAGE "TEXT" ARGS...
+#
+# runs bin/STAGE ARGS... (as root, stdin empty; under $TOUR_WRAP if set) and
+# prints TEXT with {}
+# replaced by what the command printed, its lines joined by spaces. A stage
+# that is not built yet gets a note instead; a stage that fails is shown
+# with its output, and the tour then ends with status 1.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=${BIN:-$repo/bin}
+if [ "$(id -u)" -ne 0 ]; then
+	echo "tour: the stages need root: run sudo make demo" >&2
+	exit 1
+fi
+
+failed=0
+tour() {
+	local stage=$1 text=$2 out rc
+	shift 2
+	if [ ! -x "$bin/$stage" ]; then
+		printf '%-11s (not built yet: no stage %s in this tree)\n' "$stage" "$stage"
+		return
+	fi
+	out=$(${TOUR_WRAP:-} "$bin/$stage" "$@" 2>&1 </dev/null)
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		printf '%-11s FAILED with status %d: bin/%s %s\n' "$stage" "$rc" "$stage" "$*"
+		sed 's/^/            /' <<<"$out"
+		failed=1
+		return
+	fi
+	out=$(tr '\n' ' ' <<<"$out")
+	out=${out% }
+	printf '%-11s %s\n' "$stage" "${text//\{\}/"$out"}"
+}
+
+host_procs=$(ps -e --no-headers | wc -l)
+echo "berth tour: each stage once, as root (rootfs: ${BERTH_ROOTFS:-/var/lib/berth/busybox})"
+tour 01-uts "its own hostname: {}; the host is still $(hostname)" \
+	run --hostname berth-tour hostname
+tour 02-pid "{} (the host has $host_procs)" \
+	run sh -c 'echo "echo \$\$ prints $$; ps sees $(ps -e --no-headers | wc -l) processes"'
+tour 03-mount "its root is the busybox tree: / holds {}" \
+	run ls /
+# 04-net runs in a network namespace standing in for the host, so that its
+# bridge and nftables rules vanish with it and the real host is untouched.
+TOUR_WRAP="$repo/scripts/standin-host.sh" tour 04-net "its own network: {}" \
+	run sh -c 'ip -4 -o addr show eth0 | awk "{print \$2, \$4}"; ip route | head -n 1'
+tour 05-user "{}: root inside, not on the host" \
+	run --uidmap 0:100000:65536 sh -c 'echo "uid $(id -u) inside, uid_map" $(cat /proc/self/uid_map)'
+tour 07-unionfs "its / is an {} mount: what it writes lands in a layer of its own, over the busybox tree" \
+	run --rm sh -c 'echo x >/written-inside && awk "\$2 == \"/\" {print \$3}" /proc/mounts'
+exit $failed
