@@ -51,7 +51,16 @@ func newTenv(t *testing.T) *tenv {
 // run runs bin/06-cgroups VERB ARGS... to the end.
 func (e *tenv) run(args ...string) testenv.Result {
 	e.t.Helper()
-	return testenv.Run(e.t, e.env, e.bin, args...)
+	return testenv.Run(e.t, e.env, e.bin, noNet(args)...)
+}
+
+// noNet adds --net none to a run: these tests are about cgroups, and
+// stage 04's default bridge would change the host's network.
+func noNet(args []string) []string {
+	if len(args) == 0 || args[0] != "run" {
+		return args
+	}
+	return append([]string{"run", "--net", "none"}, args[1:]...)
 }
 
 // id returns a fresh container id; the test fails if its group outlives it.
@@ -125,7 +134,7 @@ func (b *bg) stderr() string {
 
 func (e *tenv) start(args ...string) *bg {
 	e.t.Helper()
-	b := &bg{cmd: exec.Command(e.bin, args...)}
+	b := &bg{cmd: exec.Command(e.bin, noNet(args)...)}
 	b.cmd.Env = append(os.Environ(), e.env...)
 	b.errOut = filepath.Join(e.t.TempDir(), "stderr")
 	errf, err := os.Create(b.errOut)
@@ -456,5 +465,39 @@ func TestBadInput(t *testing.T) {
 		if r.Code != 125 || len(lines) != 1 || !strings.Contains(r.Stderr, tt.want) {
 			t.Errorf("%v: want exit 125 and one line with %q, got %s", tt.args, tt.want, r)
 		}
+	}
+}
+
+func TestUserNamespace(t *testing.T) {
+	e := newTenv(t)
+	// Root inside is uid 100000 outside (stage 05): the group is still
+	// the runtime's to make, and the namespace is made inside it. Stage
+	// 04 binds files of the state directory into the container, so that
+	// uid must be able to reach it (t.TempDir is private to root).
+	state, err := os.MkdirTemp("", "berth-06-userns-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
+	if err := os.Chmod(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "BERTH_ROOT="+state)
+	r := e.run("run", "--id", e.id(), "--uidmap", "0:100000:65536", "--memory", "32m", "--pids-limit", "20",
+		busybox, "sh", "-c", "cut -d: -f3 /proc/self/cgroup | sort -u; "+busybox+" dd if=/dev/zero of=/dev/null bs=64M count=1")
+	if r.Code != 137 || strings.TrimSpace(r.Stdout) != "/" || !strings.Contains(r.Stderr, "OOMKilled") {
+		t.Fatalf("in a user namespace: want / and an OOM kill with exit 137, got %s", r)
+	}
+}
+
+func TestWithoutRootLimitsAreRefused(t *testing.T) {
+	e := newTenv(t)
+	cmd := exec.Command(e.bin, "run", "--memory", "32m", "true")
+	cmd.Env = append(os.Environ(), e.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "resource limits need root") {
+		t.Fatalf("--memory as nobody: want exit 125 and \"resource limits need root\", got %v: %s", err, out)
 	}
 }
