@@ -303,18 +303,51 @@ func (g *Group) Kill() error {
 
 // Freeze stops every process of the group (v1 freezer.state, v2
 // cgroup.freeze); Thaw lets them go on.
+//
+// v1's freezer.state reads FREEZING until every task is frozen, and the
+// library waits for FROZEN. v2's cgroup.freeze reads back what was asked
+// at once; the tasks are frozen when cgroup.events says "frozen 1", so
+// that is what v2 waits for.
 func (g *Group) Freeze() error {
-	if g.v2 != nil {
-		return g.v2.Freeze()
+	if g.v2 == nil {
+		return g.v1.Freeze()
 	}
-	return g.v1.Freeze()
+	if err := g.v2.Freeze(); err != nil {
+		return err
+	}
+	return g.waitFrozen(true)
 }
 
 func (g *Group) Thaw() error {
-	if g.v2 != nil {
-		return g.v2.Thaw()
+	if g.v2 == nil {
+		return g.v1.Thaw()
 	}
-	return g.v1.Thaw()
+	if err := g.v2.Thaw(); err != nil {
+		return err
+	}
+	return g.waitFrozen(false)
+}
+
+func (g *Group) waitFrozen(want bool) error {
+	f := filepath.Join(Root, g.path, "cgroup.events")
+	line := "frozen 0"
+	if want {
+		line = "frozen 1"
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), line) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no %q after 10s", f, line)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Frozen reports whether the group is frozen.
