@@ -22,7 +22,13 @@ import (
 //	child  → parent (EOF)    the socket closed on execve: the command runs
 //
 // The child's end is close-on-exec, so a successful execve closes it and the
-// parent reads EOF: that is how the parent knows the command started.
+// parent reads EOF: that is how the parent knows the command started. So
+// the child must leave nothing unread: the kernel reports the close of a
+// unix socket with unread data to the other end as ECONNRESET, not EOF.
+// That is why a message is its JSON object and nothing else, without the
+// newline json.Encoder would add after it: the decoder needs no delimiter
+// after a closing brace, and would stop before the newline if its read
+// happened to end there.
 //
 // A console message carries a file descriptor, which a unix socket passes
 // as ancillary data (SCM_RIGHTS) beside the bytes of the message, exactly
@@ -47,19 +53,22 @@ const (
 
 type channel struct {
 	sock  *os.File
-	enc   *json.Encoder
 	dec   *json.Decoder
 	files []*os.File // descriptors received, oldest first, not yet taken
 }
 
 func newChannel(sock *os.File) *channel {
-	ch := &channel{sock: sock, enc: json.NewEncoder(sock)}
+	ch := &channel{sock: sock}
 	ch.dec = json.NewDecoder(rightsReader{ch})
 	return ch
 }
 
 func (ch *channel) send(m message) error {
-	if err := ch.enc.Encode(m); err != nil {
+	b, err := json.Marshal(m)
+	if err == nil {
+		_, err = ch.sock.Write(b)
+	}
+	if err != nil {
 		return fmt.Errorf("sync: send %s: %w", m.Type, err)
 	}
 	return nil
@@ -72,7 +81,6 @@ func (ch *channel) sendFile(m message, f *os.File) error {
 	if err != nil {
 		return fmt.Errorf("sync: send %s: %w", m.Type, err)
 	}
-	b = append(b, '\n')
 	rc, err := ch.sock.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("sync: send %s: %w", m.Type, err)

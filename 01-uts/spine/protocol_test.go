@@ -5,6 +5,7 @@ package spine
 import (
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,4 +74,25 @@ func TestChannelCloseClosesUntakenFiles(t *testing.T) {
 	got, err := io.ReadAll(r)
 	require.NoError(t, err)
 	assert.Empty(t, got)
+}
+
+// The child executes the command right after decoding "go": whatever of
+// the parent's messages it left unread would make the kernel report the
+// close to the parent as ECONNRESET instead of EOF. For every size of
+// config, nothing is left.
+func TestNothingLeftUnreadAfterGo(t *testing.T) {
+	for pad := 0; pad < 2100; pad++ {
+		parent, child := socketPair(t)
+		config := message{Type: msgConfig, Error: strings.Repeat("x", pad)}
+		require.NoError(t, parent.send(config))
+		require.NoError(t, parent.send(message{Type: msgGo}))
+		_, err := child.expect(msgConfig)
+		require.NoError(t, err)
+		_, err = child.expect(msgGo)
+		require.NoError(t, err)
+		child.sock.Close() // as execve does
+		_, err = parent.recv()
+		require.ErrorIs(t, err, io.EOF, "config of %d bytes", pad)
+		parent.sock.Close()
+	}
 }
