@@ -11,15 +11,17 @@ import (
 )
 
 // runTTY runs 03-mount on a 40x100 terminal of the test's, as a learner
-// would from a shell.
+// would from a shell, with TERM=vt100.
 func runTTY(t *testing.T, args ...string) *testenv.Terminal {
 	t.Helper()
-	return testenv.StartTerminal(t, testenv.StateEnv(t), 40, 100, testenv.Binary(t, "03-mount"), append([]string{"run"}, args...)...)
+	env := append(testenv.StateEnv(t), "TERM=vt100")
+	return testenv.StartTerminal(t, env, 40, 100, testenv.Binary(t, "03-mount"), append([]string{"run"}, args...)...)
 }
 
 // With -t the command's terminal comes from the container's own devpts, as
 // with `docker run -t busybox tty`: the first pty there, /dev/pts/0, on
-// stdin, stdout and stderr, and bound onto /dev/console.
+// stdin, stdout and stderr, and bound onto /dev/console. TERM is the
+// runtime's.
 func TestTTYIsTheContainersOwn(t *testing.T) {
 	testenv.RequireRoot(t)
 	out, code := runTTY(t, "-t", "tty").Wait()
@@ -30,7 +32,7 @@ func TestTTYIsTheContainersOwn(t *testing.T) {
 		"test -t 0 && test -t 1 && test -t 2 && echo ok; for fd in 0 1 2; do readlink /proc/self/fd/$fd; done; "+
 			"ls -1 /dev/pts; test /dev/console -ef /dev/pts/0 && echo console-is-pts0; echo TERM=$TERM").Wait()
 	assert.Equal(t, 0, code, out)
-	assert.Equal(t, "ok\n/dev/pts/0\n/dev/pts/0\n/dev/pts/0\n0\nptmx\nconsole-is-pts0\nTERM=xterm\n", out)
+	assert.Equal(t, "ok\n/dev/pts/0\n/dev/pts/0\n/dev/pts/0\n0\nptmx\nconsole-is-pts0\nTERM=vt100\n", out)
 }
 
 // The runtime need not sit on a terminal itself: it copies the container's
