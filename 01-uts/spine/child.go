@@ -89,6 +89,12 @@ func runInit() int {
 			}
 		}
 	}
+	// Last, inside every namespace and mount: the terminal (see tty.go).
+	if c.Spec.Process.Terminal {
+		if err := openConsole(c, ch); err != nil {
+			return fail(fmt.Errorf("console: %w", err))
+		}
+	}
 	return fail(execCommand(c))
 }
 

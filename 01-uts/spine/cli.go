@@ -98,7 +98,7 @@ func runCommand(p Program) *cobra.Command {
 			if os.Geteuid() != 0 && !rootless(c) {
 				return Exitf(ExitRuntime, "needs root for its namespaces: run it with sudo")
 			}
-			code, err := Run(c, tty)
+			code, err := Run(c)
 			if err != nil {
 				return &ExitError{Code: code, Err: err}
 			}

@@ -21,7 +21,7 @@ var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT
 // Run runs the container in the foreground and returns the exit code berth
 // should end with: the command's, or 125/126/127 when it could not start.
 // Whatever Prepare and Parent set up is cleaned up on every path.
-func Run(c *Container, tty bool) (code int, err error) {
+func Run(c *Container) (code int, err error) {
 	if err := ValidID(c.ID); err != nil {
 		return ExitRuntime, err
 	}
@@ -74,15 +74,13 @@ func Run(c *Container, tty bool) (code int, err error) {
 			Pdeathsig: unix.SIGKILL,
 		},
 	}
+	// With -t these are the child's only until it has opened its console;
+	// until then, whatever it reports goes straight to ours.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	var term *console
-	if tty {
-		if term, err = newConsole(cmd); err != nil {
-			childEnd.Close()
-			return ExitRuntime, err
-		}
+	if c.Spec.Process.Terminal {
+		term = newConsole(c)
 		defer term.close()
-	} else {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	for _, s := range c.Steps {
 		if cs, ok := s.(CmdSetter); ok {
@@ -108,11 +106,7 @@ func Run(c *Container, tty bool) (code int, err error) {
 		killAndWait(cmd)
 		return ExitRuntime, err
 	}
-	if term != nil {
-		term.started()
-	}
-
-	if err := release(c, parentEnd); err != nil {
+	if err := release(c, parentEnd, term); err != nil {
 		// The child may have reported its own failure; prefer that.
 		killAndWait(cmd)
 		return ExitCode(err), err
@@ -132,13 +126,15 @@ func Run(c *Container, tty bool) (code int, err error) {
 }
 
 // release sends the config, runs the parent-side steps and says go; then
-// it waits until the command runs (EOF) or the child reports a failure.
-func release(c *Container, sock *os.File) error {
+// it waits until the command runs (EOF) or the child reports a failure. With
+// a terminal, the child first sends the pty's master for term to copy.
+func release(c *Container, sock *os.File, term *console) error {
 	wire, err := encodeSteps(c.Steps)
 	if err != nil {
 		return err
 	}
 	ch := newChannel(sock)
+	defer ch.close()
 	if err := ch.send(message{Type: msgConfig, Container: c, Steps: wire}); err != nil {
 		return err
 	}
@@ -152,16 +148,26 @@ func release(c *Container, sock *os.File) error {
 	if err := ch.send(message{Type: msgGo}); err != nil {
 		return childFailed(ch, err)
 	}
-	m, err := ch.recv()
-	switch {
-	case errors.Is(err, io.EOF):
-		return nil // execve closed the socket: the command runs
-	case err != nil:
-		return fmt.Errorf("sync: waiting for the command to start: %w", err)
-	case m.Type == msgError:
-		return &ExitError{Code: m.Code, Err: errors.New(m.Error)}
-	default:
-		return fmt.Errorf("sync: unexpected message %q", m.Type)
+	for {
+		m, err := ch.recv()
+		switch {
+		case errors.Is(err, io.EOF) && term != nil && term.master == nil:
+			return errors.New("sync: the container's init closed the socket without sending its console")
+		case errors.Is(err, io.EOF):
+			return nil // execve closed the socket: the command runs
+		case err != nil:
+			return fmt.Errorf("sync: waiting for the command to start: %w", err)
+		case m.Type == msgError:
+			return &ExitError{Code: m.Code, Err: errors.New(m.Error)}
+		case m.Type == msgConsole && term != nil && term.master == nil:
+			master, err := ch.takeFile()
+			if err != nil {
+				return err
+			}
+			term.attach(master)
+		default:
+			return fmt.Errorf("sync: unexpected message %q", m.Type)
+		}
 	}
 }
 

@@ -129,3 +129,20 @@ func TestStateRemovedAfterRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "no state may remain after the container exits")
 }
+
+// Without a root of its own the container shares the host's devpts: its
+// terminal is a new /dev/pts/N there, opened by the container's init, with
+// the size of the learner's terminal. Nothing is mounted on the host's
+// /dev/console.
+func TestTTY(t *testing.T) {
+	testenv.RequireRoot(t)
+	term := testenv.StartTerminal(t, testenv.StateEnv(t), 40, 100, testenv.Binary(t, "01-uts"),
+		"run", "-t", "--hostname", "box", "sh", "-c", "test -t 0 && test -t 1 && test -t 2 && echo ok; tty; stty size; hostname")
+	out, code := term.Wait()
+	require.Equal(t, 0, code, out)
+	assert.Regexp(t, regexp.MustCompile(`^ok\n/dev/pts/[0-9]+\n40 100\nbox\n$`), out)
+
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	assert.NotContains(t, string(mi), " /dev/console ")
+}

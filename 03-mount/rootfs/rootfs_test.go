@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/creack/pty"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -184,26 +183,4 @@ func TestNotRoot(t *testing.T) {
 	r := testenv.Run(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "run", "sh")
 	assert.Equal(t, 125, r.Code, r.String())
 	assert.Equal(t, "03-mount: needs root for its namespaces: run it with sudo\n", r.Stderr)
-}
-
-func TestTTY(t *testing.T) {
-	testenv.RequireRoot(t)
-	env := testenv.StateEnv(t)
-	cmd := exec.Command(testenv.Binary(t, "03-mount"), "run", "-t", "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; echo TERM=$TERM")
-	cmd.Env = append(os.Environ(), env...)
-	f, err := pty.Start(cmd)
-	require.NoError(t, err)
-	defer f.Close()
-	var out strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := f.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	require.NoError(t, cmd.Wait())
-	assert.Contains(t, out.String(), "is-a-tty")
-	assert.Contains(t, out.String(), "TERM=")
 }

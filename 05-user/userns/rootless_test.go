@@ -60,6 +60,14 @@ func TestRootless(t *testing.T) {
 		assert.NoDirExists(t, filepath.Join(stateRoot, "seen"), "state removed on exit")
 	})
 
+	t.Run("a terminal from the container's own devpts", func(t *testing.T) {
+		// The init opens it after executing itself again as the mapped
+		// root (see reexecAsRoot), and sends the master to the runtime.
+		r := a.berth(t, nil, "run", "-t", "--rootfs", rootfs, "sh", "-c", "tty; test /dev/console -ef /dev/pts/0 && echo console-is-pts0")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "/dev/pts/0\r\nconsole-is-pts0\r\n", r.Stdout) // the pty's line discipline writes \r\n
+	})
+
 	t.Run("range map through newuidmap", func(t *testing.T) {
 		// container 0 is the user, 1..65536 the subordinate range.
 		r := a.berth(t, nil, "run", "--map-subids", "--rootfs", rootfs, "sh", "-c",
