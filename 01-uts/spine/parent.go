@@ -154,6 +154,11 @@ func release(c *Container, sock *os.File) error {
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil // execve closed the socket: the command runs
+	case errors.Is(err, unix.ECONNRESET):
+		// The same, when the child's JSON decoder stopped at the end of
+		// "go" and left the encoder's newline after it unread: closing a
+		// unix socket with unread data resets it instead of a plain EOF.
+		return nil
 	case err != nil:
 		return fmt.Errorf("sync: waiting for the command to start: %w", err)
 	case m.Type == msgError:
