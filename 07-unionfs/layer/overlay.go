@@ -158,7 +158,7 @@ func isMountpoint(p string) bool {
 // userXattrs checks that dir's filesystem takes user.* extended
 // attributes, where an overlay mounted with userxattr marks opaque
 // directories. Without them (tmpfs before Linux 6.6) overlay still mounts
-// but cannot mark one: deleting and re-creating a directory then fails.
+// but cannot mark one: re-creating a deleted directory then fails with EIO.
 func userXattrs(dir string) error {
 	const probe = "user.berth.probe"
 	if err := unix.Lsetxattr(dir, probe, []byte("y"), 0); err != nil {

@@ -192,6 +192,40 @@ func TestRootlessFallback(t *testing.T) {
 	assert.Empty(t, string(out))
 }
 
+// tmpfs takes user.* xattrs only from Linux 6.6: before, overlay in a user
+// namespace mounts on it but cannot mark an opaque directory (`rm -r /home;
+// mkdir /home` fails with EIO, seen on 6.1), so the copy driver is used;
+// from 6.6 on, overlay.
+func TestRootlessOnTmpfs(t *testing.T) {
+	u := newUser(t, "berth07c")
+	rootfs := u.Rootfs(t)
+	m := filepath.Join(u.Home, "tmpfs")
+	require.NoError(t, os.Mkdir(m, 0o755))
+	require.NoError(t, unix.Mount("tmpfs", m, "tmpfs", 0, fmt.Sprintf("size=64m,mode=0755,uid=%d,gid=%d", u.UID, u.GID)))
+	t.Cleanup(func() { assert.NoError(t, unix.Unmount(m, unix.MNT_DETACH)) })
+
+	r := u.run(t, "run", "--data-root", m, "--id", "tm", "--rootfs", rootfs, "sh", "-c", learnerScript)
+	require.Equal(t, 0, r.Code, r.String())
+	if kernelAtLeast(t, 6, 6) {
+		assert.Empty(t, r.Stderr)
+		assert.Contains(t, string(must(os.ReadFile(filepath.Join(m, "layers/containers/tm/layer.json")))), `"driver": "overlay"`)
+	} else {
+		assert.Regexp(t, `^07-unionfs: overlay does not mount in a user namespace on .*/tmpfs/layers \(no user\.\* extended attributes: operation not supported\): using the copy driver`, r.Stderr)
+	}
+	assert.Equal(t, "C /bin\nD /bin/vi\nC /etc\nC /etc/motd\nC /home\nA /home/new\n", u.ok(t, "diff", "--data-root", m, "tm"))
+	u.ok(t, "rm", "--data-root", m, "tm")
+}
+
+// kernelAtLeast: is the running kernel major.minor or later?
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	var uts unix.Utsname
+	require.NoError(t, unix.Uname(&uts))
+	var ma, mi int
+	_, err := fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &ma, &mi)
+	require.NoError(t, err)
+	return ma > major || ma == major && mi >= minor
+}
+
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
