@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Removes what berth's make targets created: the binaries in bin/, the
-# benchmark results, and the busybox root filesystem. Debian packages and
+# benchmark results, the busybox root filesystem, and 04-net's bridge and
+# nftables table. Debian packages and
 # Go modules that setup installed stay. A stage that keeps other data adds
 # its lines here.
 #
@@ -19,6 +20,13 @@ remove() {
 		echo "clean: removed $1"
 	fi
 }
+
+# 04-net's shared pieces (the bridge berth0, the nftables table ip berth,
+# the leases; ip_forward back as it was): its cleanup verb knows them, and
+# refuses while a container still uses them. Run it while bin/ is there.
+if [ -x "$repo/bin/04-net" ]; then
+	"$repo/bin/04-net" cleanup || echo "clean: 04-net cleanup failed: the bridge and rules stay until it succeeds"
+fi
 
 remove "$repo/bin"
 remove "$repo/bench/results"

@@ -19,7 +19,9 @@ PACKAGES=(
 	procps          # ps, pgrep
 	iproute2        # ip: links, addresses, routes (04-net)
 	nftables        # nft: NAT and port publishing (04-net)
+	passwd          # useradd, usermod: the rootless tests' unprivileged user (05-user)
 	uidmap          # newuidmap, newgidmap: rootless containers (05-user)
+	libcap2-bin     # capsh: reading capability sets in the chapters (05-user)
 	slirp4netns     # user-mode networking for rootless containers (05-user)
 	e2fsprogs       # mkfs.ext4: scratch file systems (07-unionfs, benchmarks)
 	curl            # the chapters reach published ports with it (04-net)

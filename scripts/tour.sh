@@ -55,7 +55,7 @@ tour 03-mount "its root is the busybox tree: / holds {}" \
 TOUR_WRAP="$repo/scripts/standin-host.sh" tour 04-net "its own network: {}" \
 	run sh -c 'ip -4 -o addr show eth0 | awk "{print \$2, \$4}"; ip route | head -n 1'
 tour 05-user "{}: root inside, not on the host" \
-	run --uidmap 0:100000:65536 sh -c 'echo "uid $(id -u) inside, uid_map" $(cat /proc/self/uid_map)'
+	run --net none --uidmap 0:100000:65536 sh -c 'echo "uid $(id -u) inside, uid_map" $(cat /proc/self/uid_map)'
 tour 06-cgroups "under --memory 32m a 64 MiB dd {}" \
 	run --net none --memory 32m sh -c 'dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo "ends with status $?;"'
 tour 07-unionfs "its / is an {} mount: what it writes lands in a layer of its own, over the busybox tree" \

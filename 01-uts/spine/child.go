@@ -273,6 +273,13 @@ func execCommand(c *Container) error {
 			execer = e
 		}
 	}
+	for _, s := range c.Steps {
+		if p, ok := s.(PreExecer); ok {
+			if err := p.PreExec(c); err != nil {
+				return fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}
+	}
 	if execer != nil {
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}

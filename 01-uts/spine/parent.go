@@ -61,9 +61,11 @@ func Run(c *Container, tty bool) (code int, err error) {
 	defer parentEnd.Close()
 
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{initArg},
-		Env:        os.Environ(),
+		Path: "/proc/self/exe",
+		Args: []string{initArg},
+		// One P is plenty for the init, and keeps its thread count low:
+		// pids.max (stage 06) counts threads.
+		Env:        append(os.Environ(), "GOMAXPROCS=1"),
 		ExtraFiles: []*os.File{childEnd},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,

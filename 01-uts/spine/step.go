@@ -63,6 +63,14 @@ type Execer interface {
 	Exec(c *Container, path string, argv, env []string) error
 }
 
+// PreExecer runs inside the container after every Childer step, as the
+// very last thing before the command is executed (or, with --init,
+// started): for what must not bind berth's own init while it sets up.
+// pids.max counts threads, and the Go init has several.
+type PreExecer interface {
+	PreExec(c *Container) error
+}
+
 // Cleaner undoes what Prepare and Parent did. It runs after the container
 // exits, after a failed start, and from a later run that finds the state of
 // a runtime that was killed; so it must be idempotent and must not assume

@@ -475,6 +475,31 @@ func TestOverlappingSubnetIsRefused(t *testing.T) {
 	h.assertNothingLeft()
 }
 
+// A real host has a default route, and it covers every address: it must
+// not count as a network the subnet would shadow. (The stand-in host has an
+// uplink-less stand-in link; its default route leads nowhere.)
+func TestDefaultRouteIsNoOverlap(t *testing.T) {
+	h := newHost(t)
+	link, err := netlink.LinkByName(standinLink)
+	require.NoError(t, err)
+	addr, err := netlink.ParseAddr("192.0.2.1/24")
+	require.NoError(t, err)
+	require.NoError(t, netlink.AddrAdd(link, addr))
+	require.NoError(t, netlink.LinkSetUp(link))
+	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.ParseIP("192.0.2.254")}
+	require.NoError(t, netlink.RouteAdd(route))
+	defer func() {
+		assert.NoError(t, netlink.RouteDel(route))
+		assert.NoError(t, netlink.AddrDel(link, addr))
+		assert.NoError(t, netlink.LinkSetDown(link))
+	}()
+
+	r := h.run("sh", "-c", "ip route | head -n 1")
+	assert.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "default via 10.88.0.1 dev eth0 \n", r.Stdout)
+	h.assertNothingLeft()
+}
+
 func TestExhaustedSubnet(t *testing.T) {
 	h := newHost(t)
 	// A /30 holds the gateway and one container.

@@ -76,6 +76,9 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		o.Net = ModeNone
 	}
 	mode, arg, _ := strings.Cut(o.Net, ":")
+	if rootless && len(o.Publish) > 0 {
+		return nil, errors.New("-p needs root: published ports are nftables rules on the host's network")
+	}
 	if rootless && (o.Net == ModeBridge || mode == ModeContainer) {
 		return nil, fmt.Errorf("--net=%s needs root (it changes the host's network); without root use --net=%s",
 			o.Net, strings.Join(append([]string{ModeNone}, o.OtherModes...), " or --net="))

@@ -222,7 +222,7 @@ func TestRootlessBadInput(t *testing.T) {
 		{"bridge network", nil, []string{"--net", "bridge"},
 			"--net=bridge needs root (it changes the host's network); without root use --net=none or --net=slirp4netns"},
 		{"published port", nil, []string{"-p", "8080:80"},
-			"-p publishes ports through the bridge: it needs --net=bridge, not --net=none"},
+			"-p needs root: published ports are nftables rules on the host's network"},
 		{"unknown network", nil, []string{"--net", "carrier-pigeon"},
 			`unknown network mode --net "carrier-pigeon"`},
 	} {

@@ -20,7 +20,19 @@ import (
 
 func run(t *testing.T, args ...string) testenv.Result {
 	t.Helper()
-	return testenv.Run(t, testenv.StateEnv(t), testenv.Binary(t, "05-user"), append([]string{"run"}, args...)...)
+	return testenv.Run(t, testenv.StateEnv(t), testenv.Binary(t, "05-user"), noNet(args)...)
+}
+
+// noNet runs with --net none unless the test picks a network: these tests
+// are about users, and as root stage 04's default bridge would change the
+// host's network.
+func noNet(args []string) []string {
+	for _, a := range args {
+		if a == "--net" || strings.HasPrefix(a, "--net=") {
+			return append([]string{"run"}, args...)
+		}
+	}
+	return append([]string{"run", "--net", "none"}, args...)
 }
 
 // As root, --uidmap puts the container's root anywhere: here on host uid
@@ -42,7 +54,7 @@ func TestExplicitMapAsRoot(t *testing.T) {
 			require.NoError(t, os.MkdirAll(d, 0o711))
 			require.NoError(t, os.Chmod(d, 0o711))
 		}
-		return testenv.Run(t, env, testenv.Binary(t, "05-user"), append([]string{"run"}, args...)...)
+		return testenv.Run(t, env, testenv.Binary(t, "05-user"), noNet(args)...)
 	}
 	r = run(t, "--rootfs", rootfs, "--uidmap", "0:100000:65536", "--gidmap", "0:200000:65536", "sh", "-c",
 		"id; cat /proc/self/uid_map /proc/self/gid_map; grep CapEff /proc/self/status; touch /tmp/f && chown 1000:1000 /tmp/f; ls -ld /")

@@ -199,12 +199,19 @@ func parseList(s string) ([]int, error) {
 				return nil, fmt.Errorf("bad list %q: use numbers and ranges, for example 0-2,4", s)
 			}
 		}
+		// The kernel's own bound (NR_CPUS is at most 8192): a list past
+		// it names no machine, and expanding it would only eat memory.
+		if b >= maxListID || len(out)+b-a >= maxListID {
+			return nil, fmt.Errorf("bad list %q: ids go up to %d", s, maxListID-1)
+		}
 		for i := a; i <= b; i++ {
 			out = append(out, i)
 		}
 	}
 	return out, nil
 }
+
+const maxListID = 8192
 
 // checkSubset refuses members of want that are not in have, as Docker
 // says it: "Requested CPUs are not available - requested 4, available: 0-1".

@@ -34,8 +34,9 @@ func (g *Group) Mode() Mode   { return g.mode }
 func (g *Group) Path() string { return g.path }
 
 // Create makes the group with every limit of res except the PID limit,
-// which SetPids writes once the container's init has joined (pids.max
-// counts threads, and the Go init has several). Whatever it created
+// which the init itself writes just before the command runs, through a
+// file the parent opened (Step.PreExec: pids.max counts threads, and the
+// Go init has several). Whatever it created
 // before an error is left behind: Load and Delete remove it.
 func Create(mode Mode, path string, res *specs.LinuxResources) (*Group, error) {
 	if res == nil {
@@ -229,14 +230,18 @@ func (g *Group) Add(pid int) error {
 
 // SetPids writes pids.max.
 func (g *Group) SetPids(limit int64) error {
-	f := filepath.Join(Root, "pids", g.path, "pids.max")
-	if g.mode.Unified() {
-		f = filepath.Join(Root, g.path, "pids.max")
-	}
-	if err := writeFile(f, strconv.FormatInt(limit, 10)); err != nil {
+	if err := writeFile(g.PidsMax(), strconv.FormatInt(limit, 10)); err != nil {
 		return fmt.Errorf("--pids-limit: %w", err)
 	}
 	return nil
+}
+
+// PidsMax is the path of the group's pids.max.
+func (g *Group) PidsMax() string {
+	if g.mode.Unified() {
+		return filepath.Join(Root, g.path, "pids.max")
+	}
+	return filepath.Join(Root, "pids", g.path, "pids.max")
 }
 
 // Procs lists the processes in the group.

@@ -456,6 +456,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--memory-swap", "64m"}, "--memory-swap needs --memory"},
 		{[]string{"--pids-limit", "many"}, `invalid argument "many"`},
 		{[]string{"--blkio-weight", "5"}, "range is 10-1000"},
+		{[]string{"--init", "--pids-limit", "5"}, "--pids-limit 5 is too small with --init"},
 		{foreign, foreignWant},
 	}
 	for _, tt := range tests {
@@ -465,6 +466,22 @@ func TestBadInput(t *testing.T) {
 		if r.Code != 125 || len(lines) != 1 || !strings.Contains(r.Stderr, tt.want) {
 			t.Errorf("%v: want exit 125 and one line with %q, got %s", tt.args, tt.want, r)
 		}
+	}
+}
+
+// pids.max counts threads, and berth's own init is a multithreaded Go
+// program: a tiny limit must bind the command, never crash the runtime.
+func TestTinyPidsLimit(t *testing.T) {
+	e := newTenv(t)
+	for i := 0; i < 5; i++ {
+		r := e.run("run", "--id", e.id(), "--pids-limit", "1", "sh", "-c", "echo one; true & wait")
+		if r.Code != 2 || r.Stdout != "one\n" || !strings.Contains(r.Stderr, "can't fork") || strings.Contains(r.Stderr, "goroutine") {
+			t.Fatalf("--pids-limit 1: want the shell alone, its fork refused (exit 2), got %s", r)
+		}
+	}
+	r := e.run("run", "--id", e.id(), "--init", "--pids-limit", "12", "sh", "-c", "echo fine")
+	if r.Code != 0 || r.Stdout != "fine\n" {
+		t.Fatalf("--init --pids-limit 12: want it to run, got %s", r)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"berth/01-uts/spine"
+	"berth/02-pid/pid"
 )
 
 // Options are docker run's resource flags, with Docker's names and
@@ -87,9 +88,32 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "%s: WARNING: %s\n", c.Prog, w)
 	}
+	if err := checkInitRoom(c, o.PidsLimit); err != nil {
+		return nil, err
+	}
 	c.Spec.Linux.Resources = res
 	c.Spec.Linux.CgroupsPath = GroupPath(c.ID)
 	return []spine.Step{&Step{Stats: o.Stats}}, nil
+}
+
+// initThreads is what berth's --init, a Go program run with GOMAXPROCS=1,
+// keeps in the group: 7 threads measured, and a spare. pids.max counts
+// threads, so with --init a limit must leave the command room beyond them
+// (docker's tini, single-threaded C, takes one).
+const initThreads = 8
+
+// checkInitRoom refuses, before anything exists, a --pids-limit that the
+// Go init of --init (stage 02's step, earlier in the list) would use up.
+func checkInitRoom(c *spine.Container, limit int64) error {
+	if limit <= 0 {
+		return nil
+	}
+	for _, st := range c.Steps {
+		if p, ok := st.(*pid.Step); ok && p.Init && limit <= initThreads {
+			return fmt.Errorf("--pids-limit %d is too small with --init: berth's init is a Go program whose threads (about %d) count against pids.max; use more than %d, or run without --init", limit, initThreads, initThreads)
+		}
+	}
+	return nil
 }
 
 func (o *Options) anySet() bool {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,14 +29,19 @@ func init() { spine.Register("cgroup", func() spine.Step { return &Step{} }) }
 //
 //	Prepare   create /berth/<id> with its limits (the pids limit waits)
 //	SetupCmd  v2: start the init inside it (clone3 CLONE_INTO_CGROUP)
-//	Parent    v1: move the init in; then pids.max; --stats starts
+//	Parent    v1: move the init in; --stats starts
 //	Child     unshare the cgroup namespace, now rooted at the group
+//	PreExec   write pids.max, just before the command runs
 //	Cleanup   report an OOM kill, kill what is left, remove the group
 type Step struct {
 	Stats bool `json:"stats,omitempty"`
+	// PidsFd is the child's fd of pids.max, opened by the parent for
+	// PreExec (the container cannot reach the cgroupfs itself).
+	PidsFd int `json:"pidsFd,omitempty"`
 
 	group *Group
 	dir   *os.File // v2: the group's directory, for CLONE_INTO_CGROUP
+	pids  *os.File // pids.max, passed to the child
 	watch *watcher
 }
 
@@ -67,7 +73,19 @@ func (s *Step) Prepare(c *spine.Container) error {
 // exists when the container runs outside its limits. (v1 has no such
 // flag: Parent moves the init in before releasing it.)
 func (s *Step) SetupCmd(c *spine.Container, cmd *exec.Cmd) error {
-	if s.group == nil || !s.group.Mode().Unified() {
+	if s.group == nil {
+		return nil
+	}
+	if r := c.Spec.Linux.Resources; r != nil && r.Pids != nil && r.Pids.Limit != nil {
+		f, err := os.OpenFile(s.group.PidsMax(), os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("--pids-limit: open %s: %w", s.group.PidsMax(), err)
+		}
+		s.pids = f
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		s.PidsFd = 2 + len(cmd.ExtraFiles) // ExtraFiles[i] is fd 3+i in the child
+	}
+	if !s.group.Mode().Unified() {
 		return nil
 	}
 	dir := filepath.Join(Root, s.group.Path())
@@ -89,20 +107,16 @@ func (s *Step) Parent(c *spine.Container, pid int) error {
 		s.dir.Close()
 		s.dir = nil
 	}
+	if s.pids != nil { // the child has its own copy now
+		s.pids.Close()
+		s.pids = nil
+	}
 	g := s.group
 	if !g.Mode().Unified() {
 		if err := g.Add(pid); err != nil {
 			return err
 		}
 		c.Logf("cgroup: moved pid %d into %s (cgroup.procs of each hierarchy)", pid, g.Path())
-	}
-	// pids.max counts threads: the Go init already has its threads, and
-	// after execve only the command's own tasks count.
-	if r := c.Spec.Linux.Resources; r != nil && r.Pids != nil && r.Pids.Limit != nil {
-		if err := g.SetPids(*r.Pids.Limit); err != nil {
-			return err
-		}
-		c.Logf("cgroup:   pids.max = %d", *r.Pids.Limit)
 	}
 	if c.Verbose {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
@@ -115,6 +129,27 @@ func (s *Step) Parent(c *spine.Container, pid int) error {
 	if s.Stats {
 		s.watch = startWatch(c.ID, g)
 	}
+	return nil
+}
+
+// PreExec writes pids.max from inside, through the file the parent opened
+// for it (PidsFd), as the last thing before the command runs. pids.max
+// counts threads, and berth's init is a Go program with several: set
+// earlier, a small limit would stop the Go runtime itself from starting a
+// thread while it sets the container up. After execve only the command's
+// own tasks count; with --init the init stays, and Configure made sure the
+// limit leaves the command room beyond its threads.
+func (s *Step) PreExec(c *spine.Container) error {
+	if s.PidsFd == 0 {
+		return nil
+	}
+	f := os.NewFile(uintptr(s.PidsFd), "pids.max")
+	defer f.Close()
+	limit := strconv.FormatInt(*c.Spec.Linux.Resources.Pids.Limit, 10)
+	if _, err := f.WriteString(limit); err != nil {
+		return fmt.Errorf("--pids-limit: write pids.max: %w", err)
+	}
+	c.Logf("cgroup:   pids.max = %s, written just before the command runs", limit)
 	return nil
 }
 

@@ -293,7 +293,20 @@ func report(out, hostJSON string) (int, error) {
 		return 1, fmt.Errorf("FAIL in the VM: %s", strings.Join(bad, " "))
 	}
 	fmt.Println("vmtest: ok, every package passed in the VM")
+	fmt.Println(totals(host, guest))
 	return 0, nil
+}
+
+// totals is the closing line: every top-level test of both runs, counted
+// the way CI reads a plain summary ("total: N passed, N failed, N skipped").
+func totals(sides ...results) string {
+	var pass, fail, skip int
+	for _, r := range sides {
+		for _, p := range r {
+			pass, fail, skip = pass+p.Pass, fail+p.Fail, skip+p.Skip
+		}
+	}
+	return fmt.Sprintf("total: %d passed, %d failed, %d skipped", pass, fail, skip)
 }
 
 func repoRoot() (string, error) {
