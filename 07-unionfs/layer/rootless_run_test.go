@@ -124,6 +124,38 @@ func TestRootlessRun(t *testing.T) {
 		assert.NoDirExists(t, filepath.Join(u.store, "containers/s1"))
 	})
 
+	t.Run("an image and volumes", func(t *testing.T) {
+		// The image's tarballs are applied as the user (owners become
+		// the user's, the container's root; the opaque mark a user.*
+		// xattr); a volume's writes land in the user's directory.
+		img := filepath.Join(u.Home, "img")
+		top := filepath.Join(u.Home, "top")
+		require.NoError(t, os.MkdirAll(img, 0o755))
+		for _, f := range []string{"etc/motd", "home/.wh..wh..opq", "home/in-image", "bin/.wh.vi"} {
+			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(top, f)), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(top, f), []byte("image\n"), 0o644))
+		}
+		for _, c := range [][]string{
+			{"tar", "-C", rootfs, "-cf", filepath.Join(img, "base.tar"), "."},
+			{"tar", "-C", top, "-cf", filepath.Join(img, "top.tar"), "."},
+		} {
+			out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(img, "order"), []byte("base.tar\ntop.tar\n"), 0o644))
+		vol := filepath.Join(u.Home, "vol")
+		require.NoError(t, os.MkdirAll(vol, 0o755))
+		out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", u.UID, u.GID), img, vol).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+
+		got := u.ok(t, "run", "--id", "im", "--image", img, "-v", vol+":/data", "-v", "/etc", "sh", "-c",
+			"cat /etc/motd; ls /home; ls /bin/vi 2>&1; stat -c %u:%g /etc/passwd; echo w > /data/w; echo x > /etc/x")
+		assert.Equal(t, "image\nin-image\nls: /bin/vi: No such file or directory\n0:0\n", got)
+		assert.Equal(t, "w\n", string(must(os.ReadFile(filepath.Join(vol, "w")))))
+		assert.Equal(t, "", u.ok(t, "diff", "im"), "volume writes are not changes")
+		u.ok(t, "rm", "im")
+	})
+
 	t.Run("the shared busybox tree", func(t *testing.T) {
 		// BERTH_ROOTFS (or the default) is root's tree: read-only to the
 		// user, a fine lower layer all the same.
