@@ -59,5 +59,5 @@ tour 05-user "{}: root inside, not on the host" \
 tour 06-cgroups "under --memory 32m a 64 MiB dd {}" \
 	run --net none --memory 32m sh -c 'dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo "ends with status $?;"'
 tour 07-unionfs "its / is an {} mount: what it writes lands in a layer of its own, over the busybox tree" \
-	run --rm sh -c 'echo x >/written-inside && awk "\$2 == \"/\" {print \$3}" /proc/mounts'
+	run --rm --net none sh -c 'echo x >/written-inside && awk "\$2 == \"/\" {print \$3}" /proc/mounts'
 exit $failed

@@ -83,6 +83,13 @@ func runInit() int {
 		return fail(err)
 	}
 	for _, s := range steps {
+		if ps, ok := s.(PreChilder); ok {
+			if err := ps.PreChild(c); err != nil {
+				return fail(fmt.Errorf("%s: %w", s.Name(), err))
+			}
+		}
+	}
+	for _, s := range steps {
 		if cs, ok := s.(Childer); ok {
 			if err := cs.Child(c); err != nil {
 				return fail(fmt.Errorf("%s: %w", s.Name(), err))

@@ -41,6 +41,15 @@ type Parenter interface {
 	Parent(c *Container, pid int) error
 }
 
+// PreChilder runs inside the container, in list order, before any step's
+// Child: it makes what an earlier step's Child will use. Stage 07 mounts a
+// rootless container's overlay here, in the container's own user and mount
+// namespaces (only there may it), before 03's rootfs step pivots into
+// c.Spec.Root.Path.
+type PreChilder interface {
+	PreChild(c *Container) error
+}
+
 // Childer runs inside the container, in list order, before the command is
 // executed: set the hostname, mount, pivot_root.
 type Childer interface {

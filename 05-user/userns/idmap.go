@@ -97,6 +97,17 @@ func ToHost(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 	return 0, false
 }
 
+// FromHost is ToHost the other way round: the id inside the namespace of
+// a host id, if the map has it.
+func FromHost(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
+	for _, l := range m {
+		if id >= l.HostID && uint64(id) < uint64(l.HostID)+uint64(l.Size) {
+			return l.ContainerID + (id - l.HostID), true
+		}
+	}
+	return 0, false
+}
+
 // Size is the number of ids a map gives the container.
 func Size(m []specs.LinuxIDMapping) uint64 {
 	var n uint64

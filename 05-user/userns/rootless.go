@@ -23,20 +23,41 @@ import (
 // environment variable still wins.
 func rootlessDefaults(o *Options, c *spine.Container) error {
 	if !o.changed("root") && os.Getenv("BERTH_ROOT") == "" {
-		dir, err := runtimeDir()
+		dir, err := RootlessStateRoot()
 		if err != nil {
 			return err
 		}
-		c.State = filepath.Join(dir, "berth")
+		c.State = dir
 	}
 	if !o.changed("data-root") && os.Getenv("BERTH_DATA_ROOT") == "" {
-		dir, err := dataHome()
+		dir, err := RootlessDataRoot()
 		if err != nil {
 			return err
 		}
-		c.DataRoot = filepath.Join(dir, "berth")
+		c.DataRoot = dir
 	}
 	return rootlessRootfs(o, c)
+}
+
+// RootlessStateRoot is where a user without root keeps live state:
+// $XDG_RUNTIME_DIR/berth. A later stage's verbs (07's diff, rm) look for
+// the user's containers there too.
+func RootlessStateRoot() (string, error) {
+	dir, err := runtimeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "berth"), nil
+}
+
+// RootlessDataRoot is where a user without root keeps data (07's layers):
+// ~/.local/share/berth.
+func RootlessDataRoot() (string, error) {
+	dir, err := dataHome()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "berth"), nil
 }
 
 // rootlessRootfs picks the root filesystem: your own busybox tree in your
@@ -189,8 +210,8 @@ func rootReachable(c *spine.Container, uids, gids []specs.LinuxIDMapping) error 
 	uid, _ := ToHost(uids, 0)
 	gid, _ := ToHost(gids, 0)
 	mapped := func(u, g uint32) bool {
-		_, uok := fromHost(uids, u)
-		_, gok := fromHost(gids, g)
+		_, uok := FromHost(uids, u)
+		_, gok := FromHost(gids, g)
 		return uok && gok
 	}
 	root := filepath.Clean(c.Spec.Root.Path)
@@ -221,14 +242,4 @@ func rootReachable(c *spine.Container, uids, gids []specs.LinuxIDMapping) error 
 		}
 	}
 	return nil
-}
-
-// fromHost is ToHost the other way round.
-func fromHost(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
-	for _, l := range m {
-		if id >= l.HostID && uint64(id) < uint64(l.HostID)+uint64(l.Size) {
-			return l.ContainerID + (id - l.HostID), true
-		}
-	}
-	return 0, false
 }

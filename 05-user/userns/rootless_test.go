@@ -24,11 +24,11 @@ import (
 func TestRootless(t *testing.T) {
 	testenv.RequireRoot(t)
 	a := newAccount(t, "berth05a", true)
-	rootfs := a.rootfs(t)
+	rootfs := a.Rootfs(t)
 	fullCaps := fullCapSet(t)
 
 	t.Run("the harness has no privilege", func(t *testing.T) {
-		argv := a.argv(nil, "sh", "-c", "id -u; grep CapEff /proc/self/status")
+		argv := a.Argv(nil, "sh", "-c", "id -u; grep CapEff /proc/self/status")
 		r := testenv.Run(t, nil, argv[0], argv[1:]...)
 		require.Equal(t, 0, r.Code, r.String())
 		assert.Equal(t, fmt.Sprintf("%d\nCapEff:\t0000000000000000\n", a.UID), r.Stdout)
@@ -46,7 +46,7 @@ func TestRootless(t *testing.T) {
 
 	t.Run("the host sees the user's uid", func(t *testing.T) {
 		stop := filepath.Join(rootfs, "tmp", "stop")
-		argv := a.argv(nil, a.Bin, "run", "--id", "seen", "--rootfs", rootfs, "sh", "-c", "until [ -e /tmp/stop ]; do sleep 0.05; done")
+		argv := a.Argv(nil, a.Bin, "run", "--id", "seen", "--rootfs", rootfs, "sh", "-c", "until [ -e /tmp/stop ]; do sleep 0.05; done")
 		bg := testenv.Start(t, nil, argv[0], argv[1:]...)
 		stateRoot := filepath.Join(a.Runtime, "berth")
 		pid := testenv.ContainerPid(t, stateRoot, "seen")
@@ -144,7 +144,7 @@ func TestRootless(t *testing.T) {
 		require.NoError(t, os.MkdirAll(mnt, 0o755))
 		require.NoError(t, os.MkdirAll(umnt, 0o755))
 		argv := append([]string{"unshare", "-m", "--", "sh", "-c", `mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 && exec "$@"`, "sh", hostDir, mnt, userDir, umnt},
-			a.argv(nil, a.Bin, "run", "--rootfs", rootfs, "sh", "-c",
+			a.Argv(nil, a.Bin, "run", "--rootfs", rootfs, "sh", "-c",
 				"ls -ln /hostdir/secret; cat /hostdir/secret; touch /hostdir/new; echo x > /userdir/new && ls -ln /userdir/new")...)
 		r := testenv.Run(t, nil, argv[0], argv[1:]...)
 		require.Equal(t, 0, r.Code, r.String())
@@ -180,7 +180,7 @@ func TestRootless(t *testing.T) {
 	})
 
 	t.Run("a killed runtime is collected by the next run", func(t *testing.T) {
-		argv := a.argv(nil, a.Bin, "run", "--id", "killed", "--rootfs", rootfs, "sleep", "1000")
+		argv := a.Argv(nil, a.Bin, "run", "--id", "killed", "--rootfs", rootfs, "sleep", "1000")
 		bg := testenv.Start(t, nil, argv[0], argv[1:]...)
 		stateRoot := filepath.Join(a.Runtime, "berth")
 		pid := testenv.ContainerPid(t, stateRoot, "killed")
@@ -204,7 +204,7 @@ func TestRootless(t *testing.T) {
 func TestRootlessBadInput(t *testing.T) {
 	testenv.RequireRoot(t)
 	a := newAccount(t, "berth05b", false) // no subordinate ids
-	rootfs := a.rootfs(t)
+	rootfs := a.Rootfs(t)
 	private := testenv.CopyRootfs(t) // root's, 0700: not for the user
 	require.NoError(t, os.Chmod(private, 0o700))
 	for _, tc := range []struct {
@@ -279,7 +279,7 @@ func fullCapSet(t *testing.T) string {
 
 // unixAccessAs: may the user read and enter dir?
 func unixAccessAs(a *account, dir string) bool {
-	argv := a.argv(nil, "test", "-r", dir, "-a", "-x", dir)
+	argv := a.Argv(nil, "test", "-r", dir, "-a", "-x", dir)
 	return exec.Command(argv[0], argv[1:]...).Run() == nil
 }
 

@@ -137,7 +137,7 @@ func TestSlirp4netns(t *testing.T) {
 		}
 	}
 	a := newAccount(t, "berth05c", false)
-	rootfs := a.rootfs(t)
+	rootfs := a.Rootfs(t)
 	www := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(www, "hello"), []byte("hello from the stand-in host\n"), 0o644))
 	tun := filepath.Join(t.TempDir(), "tun")
@@ -159,7 +159,7 @@ shift 2
 	inside := "ip -o link | cut -d: -f2 | tr -d ' \\n'; echo; ip -4 -o addr show tap0 | grep -o 'inet [0-9./]*'; ip route | grep default; " +
 		"cat /etc/resolv.conf; wget -qO- http://192.0.2.1:8080/hello; wget -qO- http://10.0.2.2:8081/hello 2>&1 || echo no host loopback"
 	argv := append([]string{"unshare", "-m", "-n", "--", "sh", "-c", script, "sh", tun, www},
-		a.argv(nil, a.Bin, "run", "--rootfs", rootfs, "--net=slirp4netns", "sh", "-c", inside)...)
+		a.Argv(nil, a.Bin, "run", "--rootfs", rootfs, "--net=slirp4netns", "sh", "-c", inside)...)
 	r := testenv.Run(t, nil, argv[0], argv[1:]...)
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "lotap0\n"+
@@ -171,7 +171,7 @@ shift 2
 	assert.NotContains(t, r.Stdout, "hello from the stand-in host\nhello from the stand-in host")
 
 	// Without --net, a rootless container has lo only.
-	argv = append([]string{"unshare", "-n", "--"}, a.argv(nil, a.Bin, "run", "--rootfs", rootfs, "sh", "-c", "ip -o link | cut -d: -f2; ip -o addr show lo | grep -c 'inet 127.0.0.1'")...)
+	argv = append([]string{"unshare", "-n", "--"}, a.Argv(nil, a.Bin, "run", "--rootfs", rootfs, "sh", "-c", "ip -o link | cut -d: -f2; ip -o addr show lo | grep -c 'inet 127.0.0.1'")...)
 	r = testenv.Run(t, nil, argv[0], argv[1:]...)
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, " lo\n1\n", r.Stdout, "lo only, and up")
@@ -185,7 +185,7 @@ func TestSlirp4netnsEndsWithKilledRuntime(t *testing.T) {
 		t.Skip("skipped: slirp4netns not found (Debian package slirp4netns)")
 	}
 	a := newAccount(t, "berth05d", false)
-	rootfs := a.rootfs(t)
+	rootfs := a.Rootfs(t)
 	tun := filepath.Join(t.TempDir(), "tun")
 	// Start the runtime, find its slirp4netns child, SIGKILL the runtime,
 	// and wait (at most 30 s) for slirp4netns to be gone.
@@ -203,7 +203,7 @@ while [ -e /proc/$s ] && ! grep -q '^State:.*Z' /proc/$s/status 2>/dev/null; do
 done
 echo slirp4netns gone`
 	argv := append([]string{"unshare", "-m", "-n", "--", "sh", "-c", script, "sh", tun},
-		a.argv(nil, a.Bin, "run", "--rootfs", rootfs, "--net=slirp4netns", "sleep", "1000")...)
+		a.Argv(nil, a.Bin, "run", "--rootfs", rootfs, "--net=slirp4netns", "sleep", "1000")...)
 	r := testenv.Run(t, nil, argv[0], argv[1:]...)
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "slirp4netns gone\n", r.Stdout)

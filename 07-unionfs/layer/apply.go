@@ -51,6 +51,7 @@ type ApplyOptions struct {
 	Devices    DevicePolicy // "": DevicesRefuse
 	NoSetuid   bool         // clear setuid/setgid bits instead of keeping them
 	Userxattr  bool         // mark opaque directories with user.overlay.opaque (rootless overlay)
+	Rootless   bool         // without root: owners and xattrs the user may not give are left out (see copier)
 }
 
 // ApplyStats counts what an extraction did.
@@ -464,7 +465,7 @@ func (x *extractor) replace(parent int, name string) error {
 // metadata sets owner, mode, xattrs and times of a non-directory. fd is
 // the open file for a regular file, -1 otherwise.
 func (x *extractor) metadata(parent int, base string, hdr *tar.Header, fd int) error {
-	if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !x.mayNot(err) {
 		return fmt.Errorf("chown %d:%d: %w", hdr.Uid, hdr.Gid, err)
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
@@ -524,10 +525,18 @@ func (x *extractor) xattrs(path string, hdr *tar.Header) error {
 			if errors.Is(err, unix.ENOTSUP) && hdr.Typeflag == tar.TypeSymlink {
 				continue // user.* xattrs are not allowed on symlinks
 			}
+			if x.mayNot(err) {
+				continue
+			}
 			return fmt.Errorf("set xattr %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// mayNot: without root, an owner or xattr the user may not give.
+func (x *extractor) mayNot(err error) bool {
+	return x.opt.Rootless && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL))
 }
 
 func setTimes(parent int, base string, hdr *tar.Header) error {

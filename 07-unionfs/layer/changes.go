@@ -4,6 +4,8 @@ package layer
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -32,9 +34,10 @@ type Change struct {
 
 func (c Change) String() string { return string(c.Kind) + " " + c.Path }
 
-// initPaths are the init layer's files: the runtime writes them for each
-// run, so a change to them is never part of the container's changes
-// (Docker leaves them out of diff and commit the same way).
+// initPaths are the init layer's files: stage 04 binds the files it
+// writes for each run over them, so they are never part of the container's
+// changes (Docker leaves them out of diff and commit the same way), not even
+// when a container without those mounts wrote them.
 var initPaths = map[string]bool{"/etc/hostname": true, "/etc/hosts": true, "/etc/resolv.conf": true}
 
 // overlayChanges reads an overlay upper directory: everything in it is a
@@ -120,19 +123,31 @@ func hiddenBelow(upperDir, rel string, below stackDir, out *[]Change) error {
 // treeChanges compares a full copy (the copy driver's container tree)
 // with the layers it was copied from. A directory with changes below it is
 // reported as changed, as overlay's copy-up makes it appear in the upper
-// directory, so both drivers give the same list.
-func treeChanges(lower []string, tree string) ([]Change, error) {
-	return walkTree(tree, "/", newStack(lower))
+// directory, so both drivers give the same list. A copy made without root
+// (rootless) gave the container's root what it could not give its owner
+// (see copier): that is how it was copied, not a change.
+func treeChanges(lower []string, tree string, rootless bool, o owners) ([]Change, error) {
+	t := treeWalk{rootless: rootless, owners: o}
+	return t.walk(tree, "/", newStack(lower))
 }
 
-func walkTree(dir, rel string, below stackDir) ([]Change, error) {
+type treeWalk struct {
+	rootless bool
+	owners   owners
+}
+
+func (t treeWalk) walk(dir, rel string, below stackDir) ([]Change, error) {
 	names, err := readNames(dir)
 	if err != nil {
 		return nil, err
 	}
 	lower := map[string]entry{}
 	if len(below) > 0 {
-		if lower, err = below.entries(); err != nil {
+		lower, err = below.entries()
+		if t.rootless && errors.Is(err, os.ErrPermission) {
+			lower, err = map[string]entry{}, nil // copied empty (see copier)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -167,7 +182,7 @@ func walkTree(dir, rel string, below stackDir) ([]Change, error) {
 		if !inLower {
 			out = append(out, Change{Kind: Added, Path: r, src: p})
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-				sub, err := walkTree(p, r, nil)
+				sub, err := t.walk(p, r, nil)
 				if err != nil {
 					return nil, err
 				}
@@ -175,7 +190,7 @@ func walkTree(dir, rel string, below stackDir) ([]Change, error) {
 			}
 			continue
 		}
-		differs := !sameMeta(p, &st, le)
+		differs := !t.sameMeta(p, &st, le)
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			if differs {
 				out = append(out, Change{Kind: Changed, Path: r, src: p})
@@ -186,7 +201,7 @@ func walkTree(dir, rel string, below stackDir) ([]Change, error) {
 		if le.isDir() {
 			next = below.child(name)
 		}
-		sub, err := walkTree(p, r, next)
+		sub, err := t.walk(p, r, next)
 		if err != nil {
 			return nil, err
 		}
@@ -201,9 +216,13 @@ func walkTree(dir, rel string, below stackDir) ([]Change, error) {
 // sameMeta compares what a tar entry would record: type, mode, owner, and
 // for non-directories size, mtime, device number, link target; xattrs.
 // (Docker's naive diff driver compares the same; contents are not read.)
-func sameMeta(p string, st *unix.Stat_t, le entry) bool {
+func (t treeWalk) sameMeta(p string, st *unix.Stat_t, le entry) bool {
 	l := &le.st
-	if st.Mode != l.Mode || st.Uid != l.Uid || st.Gid != l.Gid {
+	uid, gid := l.Uid, l.Gid
+	if t.rootless {
+		uid, gid = t.owners.copied(uid, gid)
+	}
+	if st.Mode != l.Mode || st.Uid != uid || st.Gid != gid {
 		return false
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {

@@ -18,8 +18,15 @@ func commitCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, out := args[0], args[1]
+			store, err := r.store()
+			if err != nil {
+				return err
+			}
+			if done, err := store.unshare(id, "commit", id, out); done {
+				return err
+			}
 			if out == "-" {
-				_, err := r.store().Commit(id, cmd.OutOrStdout())
+				_, err := store.Commit(id, cmd.OutOrStdout())
 				return err
 			}
 			// Written beside OUT and renamed: a failed commit leaves no
@@ -29,7 +36,7 @@ func commitCommand() *cobra.Command {
 				return err
 			}
 			defer os.Remove(tmp.Name())
-			if _, err := r.store().Commit(id, tmp); err != nil {
+			if _, err := store.Commit(id, tmp); err != nil {
 				tmp.Close()
 				return err
 			}

@@ -15,7 +15,14 @@ func diffCommand() *cobra.Command {
 		Short: "List what a container changed: A added, C changed, D deleted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			changes, err := r.store().Changes(args[0])
+			store, err := r.store()
+			if err != nil {
+				return err
+			}
+			if done, err := store.unshare(args[0], "diff", args[0]); done {
+				return err
+			}
+			changes, err := store.Changes(args[0])
 			if err != nil {
 				return err
 			}

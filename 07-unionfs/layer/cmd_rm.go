@@ -18,14 +18,21 @@ func rmCommand() *cobra.Command {
 		Short: "Remove stopped containers' layers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// A runtime killed with SIGKILL left its overlay mounted:
-			// collecting it first unmounts it.
-			spine.Collect(r.stateRoot(), false)
-			live, err := spine.Live(r.stateRoot())
+			stateRoot, err := r.stateRoot()
 			if err != nil {
 				return err
 			}
-			store := r.store()
+			store, err := r.store()
+			if err != nil {
+				return err
+			}
+			// A runtime killed with SIGKILL left its overlay mounted:
+			// collecting it first unmounts it.
+			spine.Collect(stateRoot, false)
+			live, err := spine.Live(stateRoot)
+			if err != nil {
+				return err
+			}
 			for _, id := range args {
 				if err := spine.ValidID(id); err != nil {
 					return err

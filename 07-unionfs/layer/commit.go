@@ -23,6 +23,12 @@ import (
 // xattrs) never reaches the tarball: it means nothing to another driver.
 // It returns the bytes of file content written.
 func WriteLayer(w io.Writer, changes []Change) (int64, error) {
+	return writeLayer(w, changes, owners{})
+}
+
+// writeLayer is WriteLayer with owners translated into the container's
+// ids (see owners).
+func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
 	tw := tar.NewWriter(w)
 	var total int64
 	links := map[[2]uint64]string{}
@@ -38,7 +44,7 @@ func WriteLayer(w io.Writer, changes []Change) (int64, error) {
 			}
 			continue
 		}
-		n, err := writeEntry(tw, c.src, name, links)
+		n, err := writeEntry(tw, c.src, name, links, o)
 		total += n
 		if err != nil {
 			return total, err
@@ -64,16 +70,17 @@ func writeEmpty(tw *tar.Writer, name string) error {
 	return nil
 }
 
-func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string) (int64, error) {
+func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string, o owners) (int64, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return 0, &os.PathError{Op: "lstat", Path: src, Err: err}
 	}
+	uid, gid := o.container(st.Uid, st.Gid)
 	hdr := &tar.Header{
 		Name:    name,
 		Mode:    int64(st.Mode & 07777),
-		Uid:     int(st.Uid),
-		Gid:     int(st.Gid),
+		Uid:     int(uid),
+		Gid:     int(gid),
 		ModTime: time.Unix(st.Mtim.Unix()),
 		// PAX keeps nanosecond times and carries xattrs.
 		Format: tar.FormatPAX,

@@ -24,13 +24,14 @@ import (
 // materialize copies the merged view of a stack of layers (top first)
 // into dst, which must be empty or missing: whiteouts and opaque
 // directories are applied, so dst holds exactly what a container on an
-// overlay mount would see.
-func materialize(layers []string, dst string) error {
+// overlay mount would see. rootless: see copier.
+func materialize(layers []string, dst string, rootless bool) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
 	s := newStack(layers)
-	if err := copyMerged(s, dst, hardlinks{}); err != nil {
+	cp := newCopier(rootless)
+	if err := cp.copyMerged(s, dst); err != nil {
 		return err
 	}
 	if len(s) == 0 {
@@ -41,11 +42,35 @@ func materialize(layers []string, dst string) error {
 	if err := unix.Lstat(s[0], &st); err != nil {
 		return &os.PathError{Op: "lstat", Path: s[0], Err: err}
 	}
-	return setMeta(s[0], dst, &st)
+	return cp.setMeta(s[0], dst, &st)
 }
 
-func copyMerged(s stackDir, dst string, links hardlinks) error {
+// A copier copies files with their metadata. As root it copies all of it
+// or fails. Without root (a rootless container: the copy driver's copy
+// made inside the container's user namespace, or the init layer written
+// by the user) it keeps what it may, as rootless Docker and podman do: an
+// owner it cannot give (an id outside the namespace's map) stays the
+// copier's, that is the container's root; an extended attribute it may
+// not set (trusted.*, security.*) is left out; a device node, which only
+// the host's root may create, is skipped; and what the user may not read
+// (the shared busybox tree's /root) is left out, as the container could
+// not read it either.
+type copier struct {
+	rootless bool
+	// links remembers the first copy of each multiply-linked inode, so a
+	// second name becomes a link to it rather than a second file.
+	links map[[2]uint64]string
+}
+
+func newCopier(rootless bool) *copier {
+	return &copier{rootless: rootless, links: map[[2]uint64]string{}}
+}
+
+func (cp *copier) copyMerged(s stackDir, dst string) error {
 	ents, err := s.entries()
+	if cp.rootless && errors.Is(err, os.ErrPermission) {
+		return nil // the user may not read it, nor could the container: it stays empty
+	}
 	if err != nil {
 		return err
 	}
@@ -56,47 +81,51 @@ func copyMerged(s stackDir, dst string, links hardlinks) error {
 			if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 				return err
 			}
-			if err := copyMerged(s.child(name), target, links); err != nil {
+			if err := cp.copyMerged(s.child(name), target); err != nil {
 				return err
 			}
 			// After the children, so creating them does not move its mtime.
-			if err := setMeta(e.path, target, &e.st); err != nil {
+			if err := cp.setMeta(e.path, target, &e.st); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := copyEntry(e.path, &e.st, target, links); err != nil {
+		if err := cp.copyEntry(e.path, &e.st, target); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// copyTree copies a directory tree as it is (no union semantics): used to
-// seed an anonymous volume with what the image has at its path.
-func copyTree(src, dst string) error {
-	return copyMerged(stackDir{src}, dst, hardlinks{})
+// copyMergedAt copies the merged directory rel of a stack of layers into
+// dst: used to seed an anonymous volume with what the image has there.
+func copyMergedAt(layers []string, rel, dst string, rootless bool) error {
+	s := newStack(layers)
+	for _, name := range splitPath(rel) {
+		s = s.child(name)
+	}
+	return newCopier(rootless).copyMerged(s, dst)
 }
 
-// hardlinks remembers the first copy of each multiply-linked inode, so a
-// second name becomes a link to it rather than a second file.
-type hardlinks map[[2]uint64]string
-
 // copyEntry copies one non-directory: contents, owner, mode, xattrs, times.
-func copyEntry(src string, st *unix.Stat_t, dst string, links hardlinks) error {
+func (cp *copier) copyEntry(src string, st *unix.Stat_t, dst string) error {
 	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		key := [2]uint64{st.Dev, st.Ino}
-		if first, ok := links[key]; ok {
+		if first, ok := cp.links[key]; ok {
 			if err := os.Link(first, dst); err != nil {
 				return fmt.Errorf("link %s: %w", dst, err)
 			}
 			return nil
 		}
-		links[key] = dst
+		cp.links[key] = dst
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		if err := copyFile(src, dst); err != nil {
+		err := copyFile(src, dst)
+		if cp.rootless && errors.Is(err, os.ErrPermission) {
+			return nil // unreadable to the user, and so to the container
+		}
+		if err != nil {
 			return err
 		}
 	case unix.S_IFLNK:
@@ -108,13 +137,17 @@ func copyEntry(src string, st *unix.Stat_t, dst string, links hardlinks) error {
 			return err
 		}
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
+		isDev := st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK
+		if cp.rootless && isDev {
+			return nil
+		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
 			return &os.PathError{Op: "mknod", Path: dst, Err: err}
 		}
 	default:
 		return fmt.Errorf("copy %s: unknown file type %#o", src, st.Mode&unix.S_IFMT)
 	}
-	return setMeta(src, dst, st)
+	return cp.setMeta(src, dst, st)
 }
 
 func copyFile(src, dst string) error {
@@ -138,8 +171,8 @@ func copyFile(src, dst string) error {
 
 // setMeta gives dst the owner, mode, xattrs and times of src (st).
 // chown comes first because it clears the setuid and setgid bits.
-func setMeta(src, dst string, st *unix.Stat_t) error {
-	if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+func (cp *copier) setMeta(src, dst string, st *unix.Stat_t) error {
+	if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil && !cp.mayNot(err) {
 		return &os.PathError{Op: "lchown", Path: dst, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
@@ -147,7 +180,7 @@ func setMeta(src, dst string, st *unix.Stat_t) error {
 			return &os.PathError{Op: "chmod", Path: dst, Err: err}
 		}
 	}
-	if err := copyXattrs(src, dst); err != nil {
+	if err := cp.copyXattrs(src, dst); err != nil {
 		return err
 	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
@@ -157,15 +190,21 @@ func setMeta(src, dst string, st *unix.Stat_t) error {
 	return nil
 }
 
+// mayNot: without root, EPERM (not ours to give) and EINVAL (an id the
+// user namespace does not map) are what may not be kept, not failures.
+func (cp *copier) mayNot(err error) bool {
+	return cp.rootless && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL))
+}
+
 // copyXattrs copies extended attributes, except overlay's own: those
 // describe the layer a file came from, not the file.
-func copyXattrs(src, dst string) error {
+func (cp *copier) copyXattrs(src, dst string) error {
 	xs, err := listXattrs(src)
 	if err != nil {
 		return err
 	}
 	for name, val := range xs {
-		if err := unix.Lsetxattr(dst, name, val, 0); err != nil {
+		if err := unix.Lsetxattr(dst, name, val, 0); err != nil && !cp.mayNot(err) {
 			return fmt.Errorf("set xattr %s on %s: %w", name, dst, err)
 		}
 	}

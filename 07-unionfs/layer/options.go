@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/pflag"
 
@@ -43,14 +44,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 }
 
 func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
-	s := &Step{Image: o.Image, Remove: o.Remove, Driver: o.Driver}
+	// Without root (stage 05 has put the container in a user namespace
+	// of its own) the layer can only be mounted from inside: see PreChild.
+	s := &Step{Image: o.Image, Remove: o.Remove, Driver: o.Driver, Rootless: os.Geteuid() != 0}
 	switch o.Driver {
 	case "auto", DriverOverlay, DriverCopy:
 	default:
 		return nil, fmt.Errorf("invalid --storage-driver %q: use overlay, copy or auto", o.Driver)
-	}
-	if path, ok := c.Namespace(specs.UserNamespace); ok && path == "" && os.Geteuid() != 0 {
-		return nil, errors.New("layers for a rootless container need the mount made inside its user namespace (overlay with userxattr, kernel >= 5.11): that waits on stage 05; run with sudo")
 	}
 	if o.Layers != "" && o.Image != "" {
 		return nil, errors.New("--layers and --image both choose the read-only layers: give one")
@@ -128,16 +128,18 @@ func layerDir(d string) (string, error) {
 	return abs, nil
 }
 
-// Step builds the layered root in the parent, in the host's mount
-// namespace (as Docker's graph driver does): the child's new mount
-// namespace starts as a copy that already holds the overlay, and stage
-// 03's rootfs step pivots into c.Spec.Root.Path as usual.
+// Step builds the layered root. As root it does so in the parent, in the
+// host's mount namespace (as Docker's graph driver does): the child's new
+// mount namespace starts as a copy that already holds the overlay, and
+// stage 03's rootfs step pivots into c.Spec.Root.Path as usual. Without
+// root the parent prepares the directories and the child mounts (PreChild).
 type Step struct {
-	Driver  string   `json:"driver"`
-	Layers  []string `json:"layers,omitempty"` // top first
-	Image   string   `json:"image,omitempty"`
-	Volumes []Volume `json:"volumes,omitempty"`
-	Remove  bool     `json:"remove,omitempty"`
+	Driver   string   `json:"driver"`
+	Layers   []string `json:"layers,omitempty"` // top first
+	Image    string   `json:"image,omitempty"`
+	Volumes  []Volume `json:"volumes,omitempty"`
+	Remove   bool     `json:"remove,omitempty"`
+	Rootless bool     `json:"rootless,omitempty"`
 }
 
 func (*Step) Name() string { return "layer" }
@@ -150,29 +152,51 @@ func (s *Step) Prepare(c *spine.Container) error {
 	lowers := s.Layers
 	if s.Image != "" {
 		var err error
-		if lowers, err = store.ImportImage(s.Image, ApplyOptions{}); err != nil {
+		if lowers, err = store.ImportImage(s.Image, ApplyOptions{Userxattr: s.Rootless, Rootless: s.Rootless}); err != nil {
 			return err
 		}
 	}
-	driver, err := chooseDriver(c, store, s.Driver)
-	if err != nil {
-		return err
+	rec := &Record{ID: c.ID, Lowers: lowers}
+	if path, ok := c.Namespace(specs.UserNamespace); ok && path == "" {
+		rec.UIDMap, rec.GIDMap = c.Spec.Linux.UIDMappings, c.Spec.Linux.GIDMappings
 	}
-	rec := &Record{ID: c.ID, Driver: driver, Lowers: lowers}
-	root, err := store.Create(rec, func(dir string, below []string) error {
-		return writeInit(dir, below, c.Spec.Hostname, s.Volumes)
+	if s.Rootless {
+		// Only the container's user namespace may mount this overlay, and
+		// only there can we learn whether it mounts: PreChild decides.
+		rec.Driver, rec.Userxattr, rec.Rootless = DriverOverlay, true, true
+		if s.Driver == DriverCopy {
+			rec.Driver = DriverCopy
+		}
+	} else {
+		driver, err := chooseDriver(c, store, s.Driver)
+		if err != nil {
+			return err
+		}
+		rec.Driver = driver
+	}
+	err := store.New(rec, func(dir string, below []string) error {
+		return writeInit(dir, below, s.Volumes, s.Rootless)
 	})
 	if err != nil {
 		return err
 	}
-	c.Logf("layer: %s root %s on %d layer(s) + init layer; container layer %s", driver, root, len(lowers), store.diffDir(c.ID))
 	for _, v := range s.Volumes {
 		if v.Anonymous {
-			if err := seedVolume(root, v); err != nil {
+			if err := seedVolume(store.stack(rec), v, s.Rootless); err != nil {
 				return err
 			}
 		}
 		c.Logf("layer: volume %s -> %s (bind, before pivot_root)", v.Source, v.Dest)
+	}
+	root := store.RootPath(rec)
+	if s.Rootless {
+		c.Logf("layer: %s root %s on %d layer(s) + init layer, made inside the container's user namespace; container layer %s",
+			rec.Driver, root, len(lowers), store.diffDir(c.ID))
+	} else {
+		if root, err = store.Attach(rec); err != nil {
+			return err
+		}
+		c.Logf("layer: %s root %s on %d layer(s) + init layer; container layer %s", rec.Driver, root, len(lowers), store.diffDir(c.ID))
 	}
 	if c.Spec.Root == nil {
 		c.Spec.Root = &specs.Root{}
@@ -196,14 +220,78 @@ func chooseDriver(c *spine.Container, store Store, want string) (string, error) 
 		return "", fmt.Errorf("--storage-driver overlay: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "%s: overlay does not mount on %s (mount: %v): using the copy driver (each container gets a full copy of its layers)\n",
-		c.Prog, store.Root, errors.Unwrap(err))
+		c.Prog, store.Root, cause(err))
 	return DriverCopy, nil
+}
+
+// cause is the innermost error (an errno), for a one-line message.
+func cause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// PreChild attaches a rootless container's layer, inside the container
+// before any step's Child: 03's rootfs step pivots into c.Spec.Root.Path
+// next. An unprivileged user may mount overlay only in a mount namespace
+// owned by a user namespace of their own (Linux 5.11 and later), with
+// userxattr: its marks go in user.overlay.* xattrs, since trusted.* is for
+// the host's root alone. Where that fails (an older kernel, an upper
+// directory on overlay or on tmpfs without user.* xattrs), the copy driver
+// takes over, here too, with one line saying so. The mount lives and dies
+// with the container's mount namespace: nothing to unmount afterwards.
+func (s *Step) PreChild(c *spine.Container) error {
+	if !s.Rootless {
+		return nil
+	}
+	store := NewStore(c.DataRoot)
+	rec, err := store.Load(c.ID)
+	if err != nil {
+		return err
+	}
+	if rec.Driver == DriverOverlay {
+		why := "no user.* extended attributes"
+		err := userXattrs(store.diffDir(c.ID))
+		if err == nil {
+			why = "mount"
+			err = store.Mount(rec)
+		}
+		if err == nil {
+			c.Spec.Root.Path = store.mergedDir(c.ID)
+			c.Logf("layer: overlay mounted with userxattr in the container's mount namespace")
+			return store.markStarted(c.ID)
+		}
+		if s.Driver == DriverOverlay {
+			return fmt.Errorf("--storage-driver overlay: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: overlay does not mount in a user namespace on %s (%s: %v): using the copy driver (each container gets a full copy of its layers)\n",
+			c.Prog, store.Root, why, cause(err))
+		rec.Driver = DriverCopy
+		if err := store.save(rec); err != nil {
+			return err
+		}
+	}
+	root, err := store.Attach(rec)
+	if err != nil {
+		return err
+	}
+	c.Spec.Root.Path = root
+	c.Logf("layer: copied the layers into %s", root)
+	return store.markStarted(c.ID)
 }
 
 // Parent marks the container layer as used: from now on only rm or --rm
 // removes it (a start that failed before this leaves nothing behind).
+// Without root the child marks it once the layer is attached.
 func (s *Step) Parent(c *spine.Container, pid int) error {
-	return os.WriteFile(filepath.Join(NewStore(c.DataRoot).Dir(c.ID), "started"), nil, 0o600)
+	if s.Rootless {
+		return nil
+	}
+	return NewStore(c.DataRoot).markStarted(c.ID)
 }
 
 // Cleanup unmounts the overlay (idempotent; paths come from the id, so a
@@ -214,28 +302,30 @@ func (s *Step) Cleanup(c *spine.Container) error {
 	if err := store.Unmount(c.ID); err != nil {
 		return err
 	}
-	_, err := os.Stat(filepath.Join(store.Dir(c.ID), "started"))
-	if s.Remove || errors.Is(err, os.ErrNotExist) {
+	if s.Remove || !store.started(c.ID) {
 		return store.Remove(c.ID)
 	}
 	return nil
 }
 
 // seedVolume fills a new anonymous volume with what the image has at its
-// path, as Docker does, then the bind hides the original.
-func seedVolume(root string, v Volume) error {
+// path, as Docker does, then the bind hides the original. The path is
+// resolved as the container will see it (securejoin over the stack, as for
+// the mount points) and copied from the layers, which works before the
+// root is attached, as a rootless container's is.
+func seedVolume(layers []string, v Volume, rootless bool) error {
 	if err := os.MkdirAll(v.Source, 0o755); err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	src, err := openInRoot(root, v.Dest)
+	stack := newStack(layers)
+	resolved, err := securejoin.SecureJoinVFS("/", v.Dest, stackVFS{stack})
 	if err != nil {
-		return nil // nothing there in the image
+		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	defer src.Close()
-	if st, err := src.Stat(); err != nil || !st.IsDir() {
-		return nil
+	if e, ok, err := stack.lookup(resolved); err != nil || !ok || !e.isDir() {
+		return err // nothing there in the image (or not a directory)
 	}
-	if err := copyTree(fmt.Sprintf("/proc/self/fd/%d", src.Fd()), v.Source); err != nil {
+	if err := copyMergedAt(layers, resolved, v.Source, rootless); err != nil {
 		return fmt.Errorf("seed anonymous volume %s: %w", v.Dest, err)
 	}
 	return nil

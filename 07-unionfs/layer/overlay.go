@@ -155,6 +155,18 @@ func isMountpoint(p string) bool {
 	return a.Dev != b.Dev
 }
 
+// userXattrs checks that dir's filesystem takes user.* extended
+// attributes, where an overlay mounted with userxattr marks opaque
+// directories. Without them (tmpfs before Linux 6.6) overlay still mounts
+// but cannot mark one: re-creating a deleted directory then fails with EIO.
+func userXattrs(dir string) error {
+	const probe = "user.berth.probe"
+	if err := unix.Lsetxattr(dir, probe, []byte("y"), 0); err != nil {
+		return fmt.Errorf("set %s on %s: %w", probe, dir, err)
+	}
+	return unix.Lremovexattr(dir, probe)
+}
+
 // probeOverlay mounts a one-layer overlay under root and unmounts it:
 // the only reliable test that overlay works with upper directories on this
 // filesystem (it does not on overlay itself before 5.x tricks, nor on 9p).

@@ -15,12 +15,11 @@ import (
 	"berth/internal/testenv"
 )
 
-// The rootless half of the store, without stage 05: an ordinary user
+// The rootless half of the store alone, without run: an ordinary user
 // (nobody) in a user and mount namespace of its own (unshare -Urm) mounts a
 // container layer with userxattr, deletes and re-creates through it, and
-// the upper directory holds a whiteout and user.overlay.opaque. Wiring
-// this into run waits on stage 05 (the mount must happen inside the
-// container's user namespace, not in the parent).
+// the upper directory holds a whiteout and user.overlay.opaque. (run does
+// the same from Step.PreChild: rootless_run_test.go.)
 func TestRootlessOverlayUserxattr(t *testing.T) {
 	if dir := os.Getenv("BERTH_TEST_USERNS_DIR"); dir != "" {
 		rootlessHelper(t, dir)

@@ -19,6 +19,8 @@ import (
 	"berth/internal/testenv"
 )
 
+// The tests pass --net none unless they test the network: as root the
+// default is stage 04's bridge, which they do not need.
 type env struct {
 	t    *testing.T
 	bin  string
@@ -82,7 +84,7 @@ func TestRunDiffCommitRm(t *testing.T) {
 			motd, err := os.ReadFile(filepath.Join(rootfs, "etc/motd"))
 			require.NoError(t, err)
 
-			out := e.ok("run", "--id", "c1", "--hostname", "box", "--storage-driver", driver, "sh", "-c",
+			out := e.ok("run", "--net", "none", "--id", "c1", "--hostname", "box", "--storage-driver", driver, "sh", "-c",
 				"cat /etc/hostname; echo changed > /etc/motd; rm /bin/vi; echo 10.0.0.9 extra >> /etc/hosts; rm -r /home; mkdir /home; touch /home/new; cat /etc/motd")
 			assert.Equal(t, "box\nchanged\n", out)
 
@@ -100,7 +102,7 @@ func TestRunDiffCommitRm(t *testing.T) {
 			assert.Equal(t, append(want, "home/new"), tarList(t, tarball))
 
 			// The layer outlives the run; the same id cannot run again.
-			r := e.run("run", "--id", "c1", "true")
+			r := e.run("run", "--net", "none", "--id", "c1", "true")
 			assert.Equal(t, 125, r.Code)
 			assert.Contains(t, r.Stderr, "07-unionfs: container \"c1\" already has a layer from an earlier run")
 			e.ok("rm", "c1")
@@ -120,7 +122,7 @@ func TestVolumesBypassTheUnion(t *testing.T) {
 	host := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(host, "from-host"), []byte("h\n"), 0o644))
 	ro := t.TempDir()
-	out := e.ok("run", "--id", "v1", "--volume", host+":/data", "--volume", ro+":/srv/ro:ro", "--volume", "/etc",
+	out := e.ok("run", "--net", "none", "--id", "v1", "--volume", host+":/data", "--volume", ro+":/srv/ro:ro", "--volume", "/etc",
 		"sh", "-c", "cat /data/from-host; echo w > /data/from-ctr; touch /srv/ro/x 2>/dev/null || echo ro refused; ls /etc/motd; echo a > /etc/anon")
 	assert.Equal(t, "h\nro refused\n/etc/motd\n", out)
 	assert.Equal(t, "w\n", string(must(os.ReadFile(filepath.Join(host, "from-ctr")))))
@@ -132,10 +134,55 @@ func TestVolumesBypassTheUnion(t *testing.T) {
 	e.ok("rm", "v1")
 }
 
+// Stage 04 binds /etc/hostname, /etc/hosts and /etc/resolv.conf from the
+// state directory over the init layer's empty files: the container sees
+// 04's files, a write to them lands in the state directory, and the
+// container layer has none of them, so diff and commit show nothing.
+func TestEtcFilesOverInitLayer(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ net, hosts string }{
+		{"none", `127\.0\.1\.1\tbox`},
+		{"bridge", `10\.88\.\d+\.\d+\tbox`}, // the default as root
+	} {
+		t.Run(tc.net, func(t *testing.T) {
+			id := "etc-" + tc.net
+			out := e.ok("run", "--net", tc.net, "--id", id, "--hostname", "box", "sh", "-c",
+				"cat /etc/hostname; grep box /etc/hosts; grep -c '^nameserver' /etc/resolv.conf; "+
+					"echo 10.0.0.9 extra >> /etc/hosts; echo written > /etc/hostname; "+
+					`grep -cE ' /etc/(hosts|hostname|resolv\.conf) ' /proc/self/mountinfo`)
+			assert.Regexp(t, "^box\n"+tc.hosts+"\n[1-9]\n3\n$", out)
+			layer := filepath.Join(e.data, "layers/containers", id)
+			for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+				assert.NoFileExists(t, filepath.Join(layer, "diff/etc", f), "nothing in the container layer")
+				assert.Equal(t, "", string(must(os.ReadFile(filepath.Join(layer, "init/etc", f)))), "an empty mount point in the init layer")
+			}
+			assert.Equal(t, "", e.ok("diff", id))
+			tarball := filepath.Join(t.TempDir(), id+".tar")
+			e.ok("commit", id, tarball)
+			assert.Empty(t, tarList(t, tarball))
+			e.ok("rm", id)
+		})
+	}
+}
+
+// Stage 06's cgroup holds a container on an overlay root: --memory kills
+// at the limit, and the layer keeps what was written before.
+func TestCgroupOnOverlayRoot(t *testing.T) {
+	e := newEnv(t)
+	r := e.run("run", "--net", "none", "--id", "cg", "--memory", "32m", "sh", "-c",
+		"echo kept > /before; awk '$2 == \"/\" {print $3}' /proc/mounts; dd if=/dev/zero of=/dev/null bs=64M count=1")
+	assert.Equal(t, 137, r.Code, r.String())
+	assert.Equal(t, "overlay\n", r.Stdout)
+	assert.Contains(t, r.Stderr, "OOMKilled: the kernel killed")
+	assert.False(t, mounted(t, filepath.Join(e.data, "layers/containers/cg/merged")))
+	assert.Equal(t, "A /before\n", e.ok("diff", "cg"))
+	e.ok("rm", "cg")
+}
+
 // --rm removes the container layer on exit.
 func TestRmOnExit(t *testing.T) {
 	e := newEnv(t)
-	e.ok("run", "--rm", "--id", "gone", "touch", "/x")
+	e.ok("run", "--net", "none", "--rm", "--id", "gone", "touch", "/x")
 	assert.NoDirExists(t, filepath.Join(e.data, "layers/containers/gone"))
 }
 
@@ -143,7 +190,7 @@ func TestRmOnExit(t *testing.T) {
 // (here rm) collects it: unmounted, then removed.
 func TestKilledRuntimeCollected(t *testing.T) {
 	e := newEnv(t)
-	b := testenv.Start(t, e.vars, e.bin, "run", "--id", "k1", "sleep", "60")
+	b := testenv.Start(t, e.vars, e.bin, "run", "--net", "none", "--id", "k1", "sleep", "60")
 	testenv.ContainerPid(t, testenv.StateRoot(e.vars), "k1")
 	merged := filepath.Join(e.data, "layers/containers/k1/merged")
 	require.True(t, mounted(t, merged))
@@ -163,7 +210,7 @@ func TestLayersAndImage(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(top, "motd-top"), []byte("top\n"), 0o644))
 	require.NoError(t, os.MkdirAll(filepath.Join(top, "etc"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(top, "etc/motd"), []byte("from top\n"), 0o644))
-	out := e.ok("run", "--rm", "--layers", top+":"+rootfs, "sh", "-c", "cat /motd-top /etc/motd")
+	out := e.ok("run", "--net", "none", "--rm", "--layers", top+":"+rootfs, "sh", "-c", "cat /motd-top /etc/motd")
 	assert.Equal(t, "top\nfrom top\n", out)
 
 	img := t.TempDir()
@@ -185,7 +232,7 @@ func TestLayersAndImage(t *testing.T) {
 	require.NoError(t, tw.Close())
 	require.NoError(t, os.WriteFile(filepath.Join(img, "top.tar"), buf.Bytes(), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(img, "order"), []byte("base.tar\ntop.tar\n"), 0o644))
-	out = e.ok("run", "--rm", "--image", img, "sh", "-c", "cat /etc/motd; ls /bin/vi 2>&1 || true")
+	out = e.ok("run", "--net", "none", "--rm", "--image", img, "sh", "-c", "cat /etc/motd; ls /bin/vi 2>&1 || true")
 	assert.Equal(t, "image\nls: /bin/vi: No such file or directory\n", out)
 }
 
@@ -202,7 +249,7 @@ func TestFallbackSelectedAutomatically(t *testing.T) {
 	require.NoError(t, unix.Mount("overlay", m, "overlay", 0,
 		"lowerdir="+filepath.Join(d, "l")+",upperdir="+filepath.Join(d, "u")+",workdir="+filepath.Join(d, "w")))
 	t.Cleanup(func() { assert.NoError(t, unix.Unmount(m, unix.MNT_DETACH)) })
-	r := e.run("run", "--data-root", m, "--id", "fb", "sh", "-c", "echo x > /etc/motd; echo ran")
+	r := e.run("run", "--net", "none", "--data-root", m, "--id", "fb", "sh", "-c", "echo x > /etc/motd; echo ran")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "ran\n", r.Stdout)
 	assert.Regexp(t, `^07-unionfs: overlay does not mount on .*/m/layers \(mount: invalid argument\): using the copy driver`, r.Stderr)

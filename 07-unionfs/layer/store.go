@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"berth/01-uts/spine"
 )
 
@@ -37,7 +39,12 @@ const (
 )
 
 // Store is the layer storage of one data root.
-type Store struct{ Root string }
+type Store struct {
+	Root string
+	// inside: a verb runs inside the container's user namespace (see
+	// unshare.go), and the ids it sees are the container's already.
+	inside bool
+}
 
 // NewStore returns the store under dataRoot.
 func NewStore(dataRoot string) Store { return Store{Root: filepath.Join(dataRoot, "layers")} }
@@ -54,8 +61,13 @@ func (s Store) Init() error {
 type Record struct {
 	ID        string   `json:"id"`
 	Driver    string   `json:"driver"`
-	Lowers    []string `json:"lowers"` // read-only layers, top first, init layer excluded
-	Userxattr bool     `json:"userxattr,omitempty"`
+	Lowers    []string `json:"lowers"`              // read-only layers, top first, init layer excluded
+	Userxattr bool     `json:"userxattr,omitempty"` // overlay in a user namespace: user.overlay.* xattrs
+	Rootless  bool     `json:"rootless,omitempty"`  // made without root: copies keep what they may (see copier)
+	// The container's user namespace maps, if it had one of its own: its
+	// layer holds host ids, a commit the ids the container saw.
+	UIDMap []specs.LinuxIDMapping `json:"uidMap,omitempty"`
+	GIDMap []specs.LinuxIDMapping `json:"gidMap,omitempty"`
 }
 
 // Paths of one container layer.
@@ -98,6 +110,11 @@ func (s Store) save(r *Record) error {
 	return os.WriteFile(filepath.Join(s.Dir(r.ID), "layer.json"), b, 0o600)
 }
 
+// owners translates the ids of a container's layer (see owners).
+func (s Store) owners(r *Record) owners {
+	return owners{uids: r.UIDMap, gids: r.GIDMap, inside: s.inside}
+}
+
 // stack is what the container layer sits on: the init layer, then the
 // image's layers.
 func (s Store) stack(r *Record) []string {
@@ -112,38 +129,54 @@ func (s Store) RootPath(r *Record) string {
 	return s.mergedDir(r.ID)
 }
 
-// Create makes a new container layer on lowers (top first) and mounts it
-// (overlay) or fills it (copy); writeInit fills the init layer first. It
-// returns the container's root directory.
+// Create makes a new container layer on lowers (top first) and attaches
+// it; writeInit fills the init layer first. It returns the container's
+// root directory.
 func (s Store) Create(r *Record, writeInit func(initDir string, below []string) error) (string, error) {
-	if err := s.Init(); err != nil {
+	if err := s.New(r, writeInit); err != nil {
 		return "", err
 	}
+	return s.Attach(r)
+}
+
+// New makes the directories of a new container layer, its record and its
+// init layer, without attaching it.
+func (s Store) New(r *Record, writeInit func(initDir string, below []string) error) error {
+	if err := s.Init(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(s.Root, "containers"), 0o700); err != nil {
-		return "", err
+		return err
 	}
 	dir := s.Dir(r.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("container layer %q already exists: remove it first", r.ID)
+			return fmt.Errorf("container layer %q already exists: remove it first", r.ID)
 		}
-		return "", err
+		return err
 	}
 	if err := s.save(r); err != nil {
-		return "", err
+		return err
 	}
 	for _, d := range []string{s.initDir(r.ID), s.diffDir(r.ID)} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if writeInit != nil {
 		if err := writeInit(s.initDir(r.ID), r.Lowers); err != nil {
-			return "", fmt.Errorf("init layer: %w", err)
+			return fmt.Errorf("init layer: %w", err)
 		}
 	}
+	return nil
+}
+
+// Attach makes a new container layer the container's root: it mounts the
+// overlay (on the merged directory) or fills the copy (the diff directory),
+// and returns that root.
+func (s Store) Attach(r *Record) (string, error) {
 	if r.Driver == DriverCopy {
-		if err := materialize(s.stack(r), s.diffDir(r.ID)); err != nil {
+		if err := materialize(s.stack(r), s.diffDir(r.ID), r.Rootless); err != nil {
 			return "", fmt.Errorf("copy layers into %s: %w", s.diffDir(r.ID), err)
 		}
 		return s.diffDir(r.ID), nil
@@ -174,8 +207,14 @@ func (s Store) Mount(r *Record) error {
 	return mountOverlay(s.Root, s.mergedDir(r.ID), data)
 }
 
-// Unmount unmounts a container's overlay if it is mounted; idempotent.
+// Unmount unmounts a container's overlay if it is mounted here;
+// idempotent. A rootless container's overlay is never mounted here: it
+// lives in the container's own mount namespace and goes with it (and a
+// user may not even try umount(2) in the host's).
 func (s Store) Unmount(id string) error {
+	if !isMountpoint(s.mergedDir(id)) {
+		return nil
+	}
 	return unmount(s.mergedDir(id))
 }
 
@@ -184,7 +223,8 @@ func (s Store) Unmount(id string) error {
 // would delete files of the layers below.
 func (s Store) Remove(id string) error {
 	var links []string
-	if r, err := s.Load(id); err == nil {
+	r, err := s.Load(id)
+	if err == nil {
 		for _, l := range s.stack(r) {
 			links = append(links, filepath.Join(s.Root, linkName(id, l)))
 		}
@@ -195,15 +235,35 @@ func (s Store) Remove(id string) error {
 	if isMountpoint(s.mergedDir(id)) {
 		return fmt.Errorf("%s is still mounted: not removing it", s.mergedDir(id))
 	}
-	if err := os.RemoveAll(s.Dir(id)); err != nil {
+	// Overlay leaves its work directory mode 000, and may keep a spare
+	// whiteout in it: its owner (a rootless user) must open it up first.
+	if err := os.Chmod(filepath.Join(s.workDir(id), "work"), 0o700); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove container layer %s: %w", s.Dir(id), err)
 	}
+	// The links first: the record that names them goes with the rest.
 	for _, l := range links {
 		if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
+	if r != nil && needsUserns(r) {
+		return s.removeInUserns(r)
+	}
+	if err := os.RemoveAll(s.Dir(id)); err != nil {
+		return fmt.Errorf("remove container layer %s: %w", s.Dir(id), err)
+	}
 	return nil
+}
+
+// markStarted records that the container ran: from then on only rm or
+// --rm removes its layer.
+func (s Store) markStarted(id string) error {
+	return os.WriteFile(filepath.Join(s.Dir(id), "started"), nil, 0o600)
+}
+
+func (s Store) started(id string) bool {
+	_, err := os.Stat(filepath.Join(s.Dir(id), "started"))
+	return err == nil
 }
 
 // Changes lists what the container changed, as docker diff does, sorted
@@ -215,7 +275,7 @@ func (s Store) Changes(id string) ([]Change, error) {
 	}
 	var changes []Change
 	if r.Driver == DriverCopy {
-		changes, err = treeChanges(s.stack(r), s.diffDir(id))
+		changes, err = treeChanges(s.stack(r), s.diffDir(id), r.Rootless, s.owners(r))
 	} else {
 		changes, err = overlayChanges(s.stack(r), s.diffDir(id))
 	}
@@ -225,9 +285,13 @@ func (s Store) Changes(id string) ([]Change, error) {
 
 // Commit writes the container layer as an OCI layer tarball.
 func (s Store) Commit(id string, w io.Writer) (int64, error) {
+	r, err := s.Load(id)
+	if err != nil {
+		return 0, err
+	}
 	changes, err := s.Changes(id)
 	if err != nil {
 		return 0, err
 	}
-	return WriteLayer(w, changes)
+	return writeLayer(w, changes, s.owners(r))
 }

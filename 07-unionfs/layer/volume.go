@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -80,8 +79,3 @@ func (v Volume) isFile() bool {
 	st, err := os.Stat(v.Source)
 	return err == nil && st.Mode().IsRegular()
 }
-
-// openInRoot opens a path inside root the way the container would see it,
-// symlinks resolved but never out of root (filepath-securejoin's
-// openat2(RESOLVE_IN_ROOT) with a fallback for older kernels).
-func openInRoot(root, p string) (*os.File, error) { return pathrs.OpenInRoot(root, p) }

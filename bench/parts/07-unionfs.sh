@@ -1,8 +1,12 @@
 # Stage 07's rows for bench/run.sh (sourced; uses $bin, $rootfs, $work, $out).
 #
-# Main table (hyperfine, start to exit of /bin/true, layer removed on exit):
-#   07-unionfs             busybox as one layer + init layer + container layer
-#   07-unionfs 100 layers  99 small layers on top of busybox
+# Main table (hyperfine, start to exit of /bin/true, layer removed on exit;
+# --net none keeps the rows off the host's network, as 06's):
+#   07-unionfs --net none             busybox as one layer + init layer + container layer
+#   07-unionfs 100 layers --net none  99 small layers on top of busybox
+#   07-unionfs rootless               as nobody (stage 05 without root: lo only),
+#                                     the overlay mounted in the container's user namespace
+#   setpriv as nobody                 what becoming nobody costs in that row (setpriv, env)
 #
 # Own table, $out/07-unionfs.txt, all on a fresh tmpfs (the root disk is
 # ext4 without a journal, which slows file creation for minutes after a
@@ -12,14 +16,29 @@
 #   - commit vs `tar -cf` and apply vs `tar -xf` of one ~100 MB layer, MB/s;
 #   - apply vs `tar -xf` of a layer of 1,000 nested directories.
 
-bench 07-unionfs "$bin/07-unionfs run --rm /bin/true"
+bench "07-unionfs --net none" "$bin/07-unionfs run --rm --net none /bin/true"
 u7_layers=$rootfs
 for i in $(seq 1 99); do
 	mkdir -p "$work/u7-layers/$i"
 	echo "$i" >"$work/u7-layers/$i/layer-$i"
 	u7_layers=$work/u7-layers/$i:$u7_layers
 done
-bench "07-unionfs 100 layers" "$bin/07-unionfs run --rm --layers $u7_layers /bin/true"
+bench "07-unionfs 100 layers --net none" "$bin/07-unionfs run --rm --net none --layers $u7_layers /bin/true"
+
+# nobody's home and runtime directory in $work, and a copy of the binary
+# it may run (the repository may be out of its reach); its data root is
+# then $work/u7-user/home/.local/share/berth, its lower layer the shared
+# busybox tree.
+u7_user=$work/u7-user
+mkdir -p "$u7_user/home" "$u7_user/run"
+cp "$bin/07-unionfs" "$u7_user/"
+chown 65534:65534 "$u7_user/home" "$u7_user/run"
+chmod 700 "$u7_user/home" "$u7_user/run"
+chmod 755 "$u7_user"
+chmod 711 "$work"
+u7_as="setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=$u7_user/home XDG_RUNTIME_DIR=$u7_user/run"
+bench "07-unionfs rootless" "$u7_as $u7_user/07-unionfs run --rm /bin/true"
+bench "setpriv as nobody" "$u7_as /bin/true"
 
 u7_bench() {
 	local t=$work/u7-tmpfs
@@ -35,7 +54,7 @@ u7_bench() {
 	# in 40 directories, 200 symlinks. It is put in the upper directory of
 	# a stopped container, so commit reads what a container would leave.
 	local data=$t/data
-	BERTH_DATA_ROOT=$data BERTH_ROOT=$t/run "$bin/07-unionfs" run --id big /bin/true
+	BERTH_DATA_ROOT=$data BERTH_ROOT=$t/run "$bin/07-unionfs" run --net none --id big /bin/true
 	local upper=$data/layers/containers/big/diff
 	for d in $(seq 1 40); do
 		mkdir -p "$upper/small/$d"

@@ -243,12 +243,14 @@ func ContainerPid(t testing.TB, stateRoot, id string) int {
 }
 
 // started: the init has executed the command, or (--init) has a child.
+// Until it names itself berth-init, a re-executed init (stage 05 without
+// root runs /proc/self/exe once more) is called exe.
 func started(pid int) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {
 		return false
 	}
-	if string(bytes.TrimSpace(comm)) != "berth-init" {
+	if c := string(bytes.TrimSpace(comm)); c != "berth-init" && c != "exe" {
 		return true
 	}
 	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
