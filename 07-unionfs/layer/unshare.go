@@ -95,5 +95,5 @@ func (s Store) inUserns(r *Record, argv []string, cwd func() (string, error)) (i
 	c.Spec.Linux.UIDMappings, c.Spec.Linux.GIDMappings = r.UIDMap, r.GIDMap
 	c.AddNamespace(specs.UserNamespace, "")
 	c.Steps = []spine.Step{step}
-	return spine.Run(c, false)
+	return spine.Run(c)
 }
