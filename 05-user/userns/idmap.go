@@ -179,23 +179,27 @@ func parseSubIDs(r io.Reader, name string, id uint32) ([]SubRange, error) {
 	return out, sc.Err()
 }
 
-// RangeMap is the map of --map-subids, laid out as podman lays out a
-// rootless container: container 0 is the user's own id, and container 1..N
-// are the first N (at most 65536) ids of the user's subordinate range. The
-// user's own id must be container root: berth's init runs as that user, and
-// only a process that is root in the namespace regains its capabilities
-// when it executes itself again (see the spine's reexecAsRoot).
+// RangeMap is the map of --map-subids: container ids 0–65535 on the user's
+// subordinate range, id for id (container 1000 is the range's start+1000),
+// except container 0, which is the user's own id. The user's own id must be
+// container root: berth's init runs as that user, and only a process that
+// is root in the namespace regains its capabilities when it executes
+// itself again (see the spine's reexecAsRoot). So the range's first id
+// stays unused, and 65536 ids are mapped in all. Several ranges are joined,
+// in file order, as if they were one.
 func RangeMap(own uint32, ranges []SubRange) []specs.LinuxIDMapping {
+	const end = 65536 // container ids 0..65535
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: own, Size: 1}}
-	next, want := uint32(1), uint32(65536)
+	pos := uint32(0) // position of the range's first id in the joined ranges
 	for _, r := range ranges {
-		if want == 0 {
+		lo, hi := max(pos, 1), min(pos+r.Count, end) // container ids this range serves
+		if lo < hi {
+			m = append(m, specs.LinuxIDMapping{ContainerID: lo, HostID: r.Start + (lo - pos), Size: hi - lo})
+		}
+		pos += r.Count
+		if pos >= end {
 			break
 		}
-		n := min(r.Count, want)
-		m = append(m, specs.LinuxIDMapping{ContainerID: next, HostID: r.Start, Size: n})
-		next += n
-		want -= n
 	}
 	return m
 }

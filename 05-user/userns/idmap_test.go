@@ -115,10 +115,12 @@ alice:500000:0
 }
 
 func TestRangeMap(t *testing.T) {
-	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 100000, 65536)},
-		RangeMap(1000, []SubRange{{100000, 65536}}), "container root is you, then 65536 subordinate ids")
-	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 100000, 65536)},
-		RangeMap(1000, []SubRange{{100000, 200000}}), "at most 65536 of a large range")
-	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 100000, 1000), m(1001, 300000, 64536)},
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 100001, 65535)},
+		RangeMap(1000, []SubRange{{100000, 65536}}), "container root is you, then container N is start+N")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 100001, 65535)},
+		RangeMap(1000, []SubRange{{100000, 200000}}), "65536 ids in all from a large range")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 100001, 999), m(1000, 300000, 64536)},
 		RangeMap(1000, []SubRange{{100000, 1000}, {300000, 65536}, {500000, 65536}}), "small ranges are joined")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 300000, 65535)},
+		RangeMap(1000, []SubRange{{100000, 1}, {300000, 65536}}), "a range of one id is only the unused first")
 }

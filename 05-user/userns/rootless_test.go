@@ -69,21 +69,22 @@ func TestRootless(t *testing.T) {
 	})
 
 	t.Run("range map through newuidmap", func(t *testing.T) {
-		// container 0 is the user, 1..65536 the subordinate range.
+		// container 0 is the user, container N (1..65535) is start+N:
+		// 65536 ids in all.
 		r := a.berth(t, nil, "run", "--map-subids", "--rootfs", rootfs, "sh", "-c",
 			"cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; "+
-				"rm -f /tmp/f /tmp/g; touch /tmp/f /tmp/g && chown 1000:1000 /tmp/f && chown 65536:65536 /tmp/g && "+
-				"chown 65537 /tmp/g 2>&1; id")
+				"rm -f /tmp/f /tmp/g; touch /tmp/f /tmp/g && chown 1000:1000 /tmp/f && chown 65535:65535 /tmp/g && "+
+				"chown 65536 /tmp/g 2>&1; id")
 		require.Equal(t, 0, r.Code, r.String())
 		want := []string{
-			"0", strconv.Itoa(a.UID), "1", "1", strconv.Itoa(int(a.SubUID)), "65536",
-			"0", strconv.Itoa(a.GID), "1", "1", strconv.Itoa(int(a.SubGID)), "65536",
+			"0", strconv.Itoa(a.UID), "1", "1", strconv.Itoa(int(a.SubUID) + 1), "65535",
+			"0", strconv.Itoa(a.GID), "1", "1", strconv.Itoa(int(a.SubGID) + 1), "65535",
 			"allow",
 		}
 		require.GreaterOrEqual(t, len(strings.Fields(r.Stdout)), len(want), r.String())
 		assert.Equal(t, want, strings.Fields(r.Stdout)[:len(want)])
 		assert.Contains(t, r.Stdout, "chown: /tmp/g: Invalid argument")
-		assertOwner(t, filepath.Join(rootfs, "tmp", "f"), a.SubUID+999, a.SubGID+999)
+		assertOwner(t, filepath.Join(rootfs, "tmp", "f"), a.SubUID+1000, a.SubGID+1000)
 		assertOwner(t, filepath.Join(rootfs, "tmp", "g"), a.SubUID+65535, a.SubGID+65535)
 	})
 

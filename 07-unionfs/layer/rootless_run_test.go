@@ -115,7 +115,7 @@ func TestRootlessRun(t *testing.T) {
 			"mkdir /d && touch /d/x && chown -R 1000:1000 /d && chmod 700 /d; touch /f && chown 7:8 /f")
 		var st unix.Stat_t
 		require.NoError(t, unix.Lstat(filepath.Join(u.store, "containers/s1/diff/d/x"), &st))
-		assert.Equal(t, u.SubUID+999, st.Uid, "container uid 1000 is the 1000th subordinate id")
+		assert.Equal(t, u.SubUID+1000, st.Uid, "container uid 1000 is the range's start+1000")
 		assert.Equal(t, "A /d\nA /d/x\nA /f\n", u.ok(t, "diff", "s1"))
 		tarball := filepath.Join(u.Home, "s1.tar")
 		u.ok(t, "commit", "s1", tarball)

@@ -16,7 +16,7 @@ import (
 
 // A rootless container run with --map-subids (or --uidmap) writes its
 // layer with the user's subordinate ids as well as the user's own: a
-// `chown 1000 /d` inside is host uid 100999 outside. The user may not read
+// `chown 1000 /d` inside is host uid 101000 outside. The user may not read
 // what only such an id may, nor delete what is in its directories; root
 // may, and so may the container's root, inside a user namespace with the
 // same maps. So, as `podman unshare` does, diff, commit and rm of such a
