@@ -30,7 +30,8 @@ if ! declare -F bench >/dev/null; then
 	bench() { names+=("$1"); cmds+=("$2"); }
 fi
 
-[ -x "$bin/05-user" ] && bench "05-user --net none" "$bin/05-user run --net none /bin/true"
+# (bench/run.sh measures 05-user --net none itself; standalone, the part does)
+[ -n "$standalone" ] && [ -x "$bin/05-user" ] && bench "05-user --net none" "$bin/05-user run --net none /bin/true"
 bench "06-cgroups --net none" "$bin/06-cgroups run --net none /bin/true"
 bench "06-cgroups --net none, limits" "$bin/06-cgroups run --net none --memory 64m --cpus 1 --pids-limit 100 /bin/true"
 
