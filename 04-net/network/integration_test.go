@@ -448,26 +448,34 @@ func TestBadInputLeavesNothing(t *testing.T) {
 	}
 }
 
+// standinAddress gives the stand-in host's link an address, up, for the
+// length of the test: the host then routes that network through it.
+func standinAddress(t *testing.T, cidr string) netlink.Link {
+	t.Helper()
+	link, err := netlink.LinkByName(standinLink)
+	require.NoError(t, err)
+	addr, err := netlink.ParseAddr(cidr)
+	require.NoError(t, err)
+	require.NoError(t, netlink.AddrAdd(link, addr))
+	require.NoError(t, netlink.LinkSetUp(link))
+	t.Cleanup(func() {
+		assert.NoError(t, netlink.AddrDel(link, addr))
+		assert.NoError(t, netlink.LinkSetDown(link))
+	})
+	return link
+}
+
 // A subnet the host already routes elsewhere is refused before any
 // bridge exists.
 func TestOverlappingSubnetIsRefused(t *testing.T) {
 	h := newHost(t)
-	link, err := netlink.LinkByName(standinLink)
-	require.NoError(t, err)
-	addr, err := netlink.ParseAddr("10.88.5.1/24")
-	require.NoError(t, err)
-	require.NoError(t, netlink.AddrAdd(link, addr))
-	require.NoError(t, netlink.LinkSetUp(link))
-	defer func() {
-		assert.NoError(t, netlink.AddrDel(link, addr))
-		assert.NoError(t, netlink.LinkSetDown(link))
-	}()
+	standinAddress(t, "10.88.5.1/24")
 
 	r := h.run("true")
 	assert.Equal(t, 125, r.Code, r.String())
 	assert.Equal(t, "04-net: network: subnet 10.88.0.0/16 overlaps the host's route to 10.88.5.0/24 dev standin0: choose another --subnet\n", r.Stderr)
 	h.assertNothingLeft()
-	_, err = netlink.LinkByName(network.DefaultBridge)
+	_, err := netlink.LinkByName(network.DefaultBridge)
 	assert.Error(t, err, "no bridge was made")
 
 	r = h.run("--subnet", "10.89.0.0/16", "true")
@@ -480,19 +488,10 @@ func TestOverlappingSubnetIsRefused(t *testing.T) {
 // uplink-less stand-in link; its default route leads nowhere.)
 func TestDefaultRouteIsNoOverlap(t *testing.T) {
 	h := newHost(t)
-	link, err := netlink.LinkByName(standinLink)
-	require.NoError(t, err)
-	addr, err := netlink.ParseAddr("192.0.2.1/24")
-	require.NoError(t, err)
-	require.NoError(t, netlink.AddrAdd(link, addr))
-	require.NoError(t, netlink.LinkSetUp(link))
+	link := standinAddress(t, "192.0.2.1/24")
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.ParseIP("192.0.2.254")}
 	require.NoError(t, netlink.RouteAdd(route))
-	defer func() {
-		assert.NoError(t, netlink.RouteDel(route))
-		assert.NoError(t, netlink.AddrDel(link, addr))
-		assert.NoError(t, netlink.LinkSetDown(link))
-	}()
+	t.Cleanup(func() { assert.NoError(t, netlink.RouteDel(route)) })
 
 	r := h.run("sh", "-c", "ip route | head -n 1")
 	assert.Equal(t, 0, r.Code, r.String())
