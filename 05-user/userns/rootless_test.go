@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -186,7 +185,7 @@ func TestRootless(t *testing.T) {
 		stateRoot := filepath.Join(a.Runtime, "berth")
 		pid := testenv.ContainerPid(t, stateRoot, "killed")
 		require.NoError(t, bg.Cmd.Process.Signal(syscall.SIGKILL))
-		waitGone(t, pid) // the container dies with its runtime
+		testenv.WaitGone(t, pid) // the container dies with its runtime
 		bg.Wait(t)
 		assert.DirExists(t, filepath.Join(stateRoot, "killed"), "left behind by the killed runtime")
 		r := a.berth(t, nil, "run", "--rootfs", rootfs, "true")
@@ -282,15 +281,4 @@ func fullCapSet(t *testing.T) string {
 func unixAccessAs(a *account, dir string) bool {
 	argv := a.Argv(nil, "test", "-r", dir, "-a", "-x", dir)
 	return exec.Command(argv[0], argv[1:]...).Run() == nil
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
-			return
-		}
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL) // ours: do not leave it running
-	t.Fatalf("process %d still there 30s after its runtime was killed", pid)
 }

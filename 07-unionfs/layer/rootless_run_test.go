@@ -10,9 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -168,7 +166,7 @@ func TestRootlessRun(t *testing.T) {
 		pid := testenv.ContainerPid(t, filepath.Join(u.Runtime, "berth"), "k1")
 		require.NoError(t, bg.Cmd.Process.Kill())
 		bg.Wait(t)
-		waitGone(t, pid) // the container dies with its runtime, and its overlay with it
+		testenv.WaitGone(t, pid) // the container dies with its runtime, and its overlay with it
 		u.ok(t, "rm", "k1")
 		assert.NoDirExists(t, filepath.Join(u.store, "containers/k1"))
 		assert.NoDirExists(t, filepath.Join(u.Runtime, "berth/k1"), "its state collected")
@@ -256,15 +254,4 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 	_, err := fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &ma, &mi)
 	require.NoError(t, err)
 	return ma > major || ma == major && mi >= minor
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
-			return
-		}
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL) // ours: do not leave it running
-	t.Fatalf("process %d still there 30s after its runtime was killed", pid)
 }

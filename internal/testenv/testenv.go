@@ -266,3 +266,17 @@ func StateRoot(env []string) string {
 	}
 	return "/run/berth"
 }
+
+// WaitGone waits until process pid has exited: a container must die with
+// its runtime (Pdeathsig). It fails the test after 30 seconds, killing the
+// process first, since the test started it.
+func WaitGone(t testing.TB, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			return
+		}
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	t.Fatalf("process %d still there 30s after its runtime was killed", pid)
+}
