@@ -102,7 +102,11 @@ func (r *Runner) Run(b Block) Report {
 	args := append(append([]string{}, r.Wrap...), "bash", "--noprofile", "--norc", "-c", s.String(), "bash")
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = r.Dir
-	cmd.Env = append(cleanEnv(os.Environ()), "LC_ALL=C.UTF-8", "TERM=dumb")
+	// SHELL=/bin/sh: what a program that starts "$SHELL -c" (script, for
+	// one) gets on a machine whose root has no login shell set, as in CI;
+	// there the block's sudo function is not seen, so a chapter must not
+	// rely on it inside such a command.
+	cmd.Env = append(cleanEnv(os.Environ()), "LC_ALL=C.UTF-8", "TERM=dumb", "SHELL=/bin/sh")
 	cmd.Env = append(cmd.Env, r.Env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out // one pipe: the order is kept
