@@ -17,6 +17,11 @@ type Program struct {
 	Short    string
 	Options  []Option
 	Commands []*cobra.Command
+	// CommandOptional: run may be given no COMMAND, because an option
+	// supplies one (stage 08: the image's ENTRYPOINT and CMD). RunUse is
+	// then run's usage line.
+	CommandOptional bool
+	RunUse          string
 }
 
 // Main runs the program, or the container init when re-executed as one.
@@ -49,11 +54,15 @@ func runCommand(p Program) *cobra.Command {
 		verbose, tty            bool
 		env                     []string
 	)
+	use := "run [flags] COMMAND [ARG...]"
+	if p.RunUse != "" {
+		use = p.RunUse
+	}
 	cmd := &cobra.Command{
-		Use:   "run [flags] COMMAND [ARG...]",
+		Use:   use,
 		Short: "Run a command in a new container",
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && !p.CommandOptional {
 				return fmt.Errorf("run needs a command, for example: %s run sh", p.Name)
 			}
 			return nil
@@ -74,16 +83,6 @@ func runCommand(p Program) *cobra.Command {
 			if dataRoot != "" {
 				c.DataRoot = dataRoot
 			}
-			for _, kv := range env {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					v, ok = os.LookupEnv(k) // -e NAME passes the host's value, as Docker does
-					if !ok {
-						continue
-					}
-				}
-				c.SetEnv(k, v)
-			}
 			if tty {
 				c.Spec.Process.Terminal = true
 				c.SetEnv("TERM", envOr("TERM", "xterm"))
@@ -94,6 +93,21 @@ func runCommand(p Program) *cobra.Command {
 					return &ExitError{Code: ExitCode(err), Err: err}
 				}
 				c.Steps = append(c.Steps, steps...)
+			}
+			if len(c.Spec.Process.Args) == 0 {
+				return Exitf(ExitRuntime, "run needs a command, for example: %s run sh", p.Name)
+			}
+			// -e last: it overrides what the options set (an image's ENV), as
+			// docker run -e does.
+			for _, kv := range env {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					v, ok = os.LookupEnv(k) // -e NAME passes the host's value, as Docker does
+					if !ok {
+						continue
+					}
+				}
+				c.SetEnv(k, v)
 			}
 			if os.Geteuid() != 0 && !rootless(c) {
 				return Exitf(ExitRuntime, "needs root for its namespaces: run it with sudo")

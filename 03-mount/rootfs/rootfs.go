@@ -68,6 +68,9 @@ func (*Step) Name() string { return "rootfs" }
 // when the child runs: a later stage (07's overlay) may replace it.
 func (*Step) Prepare(c *spine.Container) error {
 	root := c.Spec.Root.Path
+	if root == "" {
+		return nil // a later stage's step makes the root (07's layers)
+	}
 	st, err := os.Stat(root)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s does not exist: build the busybox tree with `sudo make rootfs`, or pass --rootfs DIR", root)

@@ -134,6 +134,7 @@ func treeChanges(lower []string, tree string, rootless bool, o owners) ([]Change
 type treeWalk struct {
 	rootless bool
 	owners   owners
+	all      bool // keep the init layer's paths too (a whole tree, WriteTree)
 }
 
 func (t treeWalk) walk(dir, rel string, below stackDir) ([]Change, error) {
@@ -168,7 +169,7 @@ func (t treeWalk) walk(dir, rel string, below stackDir) ([]Change, error) {
 	for _, name := range sorted {
 		p := filepath.Join(dir, name)
 		r := path.Join(rel, name)
-		if initPaths[r] {
+		if initPaths[r] && !t.all {
 			continue
 		}
 		le, inLower := lower[name]

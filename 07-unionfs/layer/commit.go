@@ -26,6 +26,17 @@ func WriteLayer(w io.Writer, changes []Change) (int64, error) {
 	return writeLayer(w, changes, owners{})
 }
 
+// WriteTree writes every file under dir as a base layer tarball (as
+// docker import makes an image of a root filesystem). It returns the bytes
+// of file content written.
+func WriteTree(w io.Writer, dir string) (int64, error) {
+	changes, err := treeWalk{all: true}.walk(dir, "/", nil)
+	if err != nil {
+		return 0, fmt.Errorf("walk %s: %w", dir, err)
+	}
+	return WriteLayer(w, changes)
+}
+
 // writeLayer is WriteLayer with owners translated into the container's
 // ids (see owners).
 func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {

@@ -92,6 +92,11 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		}
 		s.Layers = []string{abs}
 	}
+	// The layers make the root now (Prepare says where): stage 03 has no
+	// directory of its own to check.
+	if c.Spec.Root != nil {
+		c.Spec.Root.Path = ""
+	}
 	if NewStore(c.DataRoot).Exists(c.ID) {
 		return nil, fmt.Errorf("container %q already has a layer from an earlier run: inspect it with '%s diff %s', remove it with '%s rm %s', or pick another --id",
 			c.ID, c.Prog, c.ID, c.Prog, c.ID)

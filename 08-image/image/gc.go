@@ -1,0 +1,150 @@
+//go:build linux
+
+package image
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/layer"
+)
+
+// Hold keeps GC away while new blobs are written and not yet named (a
+// pull, a load, a build): a shared lock that GC takes exclusively.
+func (s *Store) Hold() (release func(), err error) {
+	return s.flock("gc.lock", unix.LOCK_SH)
+}
+
+func (s *Store) flock(name string, how int) (func(), error) {
+	if err := s.Init(); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(s.Root, name)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", p, err)
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// GCResult says what GC removed.
+type GCResult struct {
+	Blobs  []digest.Digest
+	Layers []digest.Digest // unpacked layers (diff ids)
+}
+
+// GC removes the blobs no named or unnamed image reaches, and the
+// unpacked layers that no image lists and no container layer (stage 07's
+// records) stands on: a mark and sweep, as containerd's garbage collector.
+func (s *Store) GC() (GCResult, error) {
+	var res GCResult
+	release, err := s.flock("gc.lock", unix.LOCK_EX)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	idx, err := s.readIndex()
+	if err != nil {
+		return res, err
+	}
+	blobs := map[digest.Digest]bool{}
+	diffIDs := map[string]bool{}
+	for _, d := range idx.Manifests {
+		img, err := s.load("", d)
+		if err != nil {
+			return res, fmt.Errorf("gc: %w", err)
+		}
+		blobs[d.Digest], blobs[img.Manifest.Config.Digest] = true, true
+		for _, l := range img.Manifest.Layers {
+			blobs[l.Digest] = true
+		}
+		for _, id := range img.Config.RootFS.DiffIDs {
+			diffIDs[id.Encoded()] = true
+		}
+	}
+	dir := filepath.Join(s.Root, "blobs", "sha256")
+	names, err := readDirNames(dir)
+	if err != nil {
+		return res, err
+	}
+	for _, n := range names {
+		d := digest.NewDigestFromEncoded(digest.SHA256, n)
+		if d.Validate() != nil || blobs[d] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			return res, fmt.Errorf("gc: %w", err)
+		}
+		res.Blobs = append(res.Blobs, d)
+	}
+	used, err := containerLowers(s.Layers)
+	if err != nil {
+		return res, err
+	}
+	ldir := filepath.Join(s.Layers.Root, "sha256")
+	names, err = readDirNames(ldir)
+	if err != nil {
+		return res, err
+	}
+	for _, n := range names {
+		p := filepath.Join(ldir, n)
+		if strings.HasPrefix(n, ".") || diffIDs[n] || used[p] || digest.NewDigestFromEncoded(digest.SHA256, n).Validate() != nil {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return res, fmt.Errorf("gc: remove layer %s: %w", p, err)
+		}
+		res.Layers = append(res.Layers, digest.NewDigestFromEncoded(digest.SHA256, n))
+	}
+	return res, nil
+}
+
+// containerLowers is every layer directory a container layer stands on.
+func containerLowers(ls layer.Store) (map[string]bool, error) {
+	used := map[string]bool{}
+	dir := filepath.Join(ls.Root, "containers")
+	names, err := readDirNames(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n, "layer.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var r layer.Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("gc: decode %s: %w", filepath.Join(dir, n, "layer.json"), err)
+		}
+		for _, l := range r.Lowers {
+			used[filepath.Clean(l)] = true
+		}
+	}
+	return used, nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}

@@ -1,0 +1,364 @@
+//go:build linux
+
+package image
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Docker's media types: a registry or a docker save may use them instead
+// of the OCI ones; the JSON is the same shape.
+const (
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
+	MediaTypeDockerLayer        = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	MediaTypeDockerLayerTar     = "application/vnd.docker.image.rootfs.diff.tar"
+)
+
+// Image is one image of the store: a manifest, its config, and the name
+// that points at it (empty for an image reached by its id alone).
+type Image struct {
+	Name       string             // normalized: docker.io/library/busybox:latest
+	Descriptor ocispec.Descriptor // the manifest's
+	Manifest   ocispec.Manifest
+	Config     ocispec.Image
+}
+
+// ID is the image's id, the digest of its config, as docker images shows.
+func (i *Image) ID() digest.Digest { return i.Manifest.Config.Digest }
+
+// ShortID is the first 12 hex digits of the id.
+func (i *Image) ShortID() string { return ShortID(i.ID()) }
+
+// ShortID shortens a digest to 12 hex digits.
+func ShortID(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		e = e[:12]
+	}
+	return e
+}
+
+// Size is what the image's layers take as stored (compressed where they
+// are), plus its config.
+func (i *Image) Size() int64 {
+	n := i.Manifest.Config.Size
+	for _, l := range i.Manifest.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// FamiliarName is the name as a Docker user writes it: busybox:latest.
+func (i *Image) FamiliarName() string { return FamiliarName(i.Name) }
+
+// FamiliarName shortens a normalized name as docker does (drops
+// docker.io/library/); an empty name prints as <none>.
+func FamiliarName(name string) string {
+	if name == "" {
+		return "<none>"
+	}
+	r, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return name
+	}
+	return reference.FamiliarString(r)
+}
+
+// NormalizeName turns what a user typed into the full name the store
+// keeps: "busybox" is docker.io/library/busybox:latest, as for docker.
+func NormalizeName(s string) (string, error) {
+	r, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid image name %q: %w", s, err)
+	}
+	return reference.TagNameOnly(r).String(), nil
+}
+
+// SplitName splits a normalized name into registry host, repository path
+// and tag or digest, as a registry client needs them.
+func SplitName(name string) (host, repo, ref string, err error) {
+	r, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return "", "", "", fmt.Errorf("invalid image name %q: %w", name, err)
+	}
+	r = reference.TagNameOnly(r)
+	host, repo = reference.Domain(r), reference.Path(r)
+	if d, ok := r.(reference.Digested); ok {
+		return host, repo, d.Digest().String(), nil
+	}
+	return host, repo, r.(reference.Tagged).Tag(), nil
+}
+
+// load reads an image's manifest and config from their blobs.
+func (s *Store) load(name string, desc ocispec.Descriptor) (*Image, error) {
+	b, err := s.ReadBlob(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{Name: name, Descriptor: desc}
+	if err := json.Unmarshal(b, &img.Manifest); err != nil {
+		return nil, fmt.Errorf("decode manifest %s: %w", desc.Digest, err)
+	}
+	if img.Manifest.Config.Digest == "" {
+		return nil, fmt.Errorf("manifest %s has no config: not an image manifest", desc.Digest)
+	}
+	cb, err := s.ReadBlob(img.Manifest.Config.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(cb, &img.Config); err != nil {
+		return nil, fmt.Errorf("decode config %s: %w", img.Manifest.Config.Digest, err)
+	}
+	if len(img.Config.RootFS.DiffIDs) != len(img.Manifest.Layers) {
+		return nil, fmt.Errorf("image %s: config lists %d diff ids for %d layers", img.ShortID(), len(img.Config.RootFS.DiffIDs), len(img.Manifest.Layers))
+	}
+	return img, nil
+}
+
+// List returns every named image, sorted by name.
+func (s *Store) List() ([]*Image, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Image
+	for _, d := range idx.Manifests {
+		img, err := s.load(d.Annotations[RefAnnotation], d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+// ErrNotFound: no image has that name or id.
+var ErrNotFound = errors.New("no such image")
+
+// Get finds an image by name (busybox, busybox:1.36, a full name), by id
+// (sha256:…, or at least 4 hex digits of it, as docker accepts), or by
+// manifest digest (name@sha256:…).
+func (s *Store) Get(nameOrID string) (*Image, error) {
+	imgs, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	if id := strings.TrimPrefix(nameOrID, "sha256:"); isHexPrefix(id) {
+		var found *Image
+		for _, img := range imgs {
+			if strings.HasPrefix(img.ID().Encoded(), id) {
+				if found != nil && found.ID() != img.ID() {
+					return nil, fmt.Errorf("%q matches more than one image id: give more digits", nameOrID)
+				}
+				found = img
+			}
+		}
+		if found != nil {
+			return found, nil
+		}
+	}
+	name, err := NormalizeName(nameOrID)
+	if err != nil {
+		return nil, err
+	}
+	if r, err := reference.ParseNormalizedNamed(name); err == nil {
+		if d, ok := r.(reference.Digested); ok {
+			for _, img := range imgs {
+				if img.Descriptor.Digest == d.Digest() {
+					return img, nil
+				}
+			}
+		}
+	}
+	for _, img := range imgs {
+		if img.Name == name {
+			return img, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, nameOrID)
+}
+
+func isHexPrefix(s string) bool {
+	if len(s) < 4 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Tag points name at a manifest already in the store (the name moves if
+// it pointed elsewhere, as docker tag does).
+func (s *Store) Tag(name string, manifest ocispec.Descriptor) error {
+	full, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	if !s.HasBlob(manifest.Digest) {
+		return fmt.Errorf("tag %s: manifest %s is not in the store", full, manifest.Digest)
+	}
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	desc := ocispec.Descriptor{
+		MediaType:   manifest.MediaType,
+		Digest:      manifest.Digest,
+		Size:        manifest.Size,
+		Annotations: map[string]string{RefAnnotation: full},
+	}
+	if desc.MediaType == "" {
+		desc.MediaType = ocispec.MediaTypeImageManifest
+	}
+	// The image the name leaves keeps an entry without a name (docker's
+	// dangling <none>) unless another entry still reaches it.
+	var kept, left []ocispec.Descriptor
+	for _, d := range idx.Manifests {
+		switch {
+		case d.Annotations[RefAnnotation] == full:
+			if d.Digest != desc.Digest {
+				left = append(left, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+			}
+		case d.Annotations[RefAnnotation] == "" && d.Digest == desc.Digest:
+			// an unnamed entry for the same image: the name replaces it
+		default:
+			kept = append(kept, d)
+		}
+	}
+	kept = append(kept, desc)
+	for _, l := range left {
+		if !reaches(kept, l.Digest) {
+			kept = append(kept, l)
+		}
+	}
+	idx.Manifests = kept
+	return s.writeIndex(idx)
+}
+
+func reaches(ds []ocispec.Descriptor, d digest.Digest) bool {
+	for _, x := range ds {
+		if x.Digest == d {
+			return true
+		}
+	}
+	return false
+}
+
+// addUnnamed keeps an image that has no name yet (docker's <none>).
+func (s *Store) addUnnamed(manifest ocispec.Descriptor) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	if reaches(idx.Manifests, manifest.Digest) {
+		return nil
+	}
+	idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: manifest.MediaType, Digest: manifest.Digest, Size: manifest.Size})
+	return s.writeIndex(idx)
+}
+
+// Remove removes an image from the index: every entry of its manifest
+// when named by id, or that one name (and the image with it, when it was
+// its last name) otherwise. Blobs and unpacked layers stay until GC.
+func (s *Store) Remove(img *Image, byID bool) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	var kept []ocispec.Descriptor
+	for _, d := range idx.Manifests {
+		if d.Digest == img.Descriptor.Digest && (byID || d.Annotations[RefAnnotation] == img.Name) {
+			continue
+		}
+		kept = append(kept, d)
+	}
+	idx.Manifests = kept
+	return s.writeIndex(idx)
+}
+
+// Layer is a layer blob already in the store, with its uncompressed
+// digest (what the config's rootfs lists) and what made it.
+type Layer struct {
+	Blob   ocispec.Descriptor
+	DiffID digest.Digest
+}
+
+// Commit writes a new image: its config (with rootfs filled from layers,
+// and one history entry per layer unless the config has them already), its
+// manifest, and the name. It is how load, build and commit end.
+func (s *Store) Commit(name string, cfg ocispec.Image, layers []Layer) (*Image, error) {
+	if cfg.OS == "" {
+		cfg.OS = "linux"
+	}
+	if cfg.Architecture == "" {
+		cfg.Architecture = goArch()
+	}
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{}}
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Layers:    []ocispec.Descriptor{},
+	}
+	for _, l := range layers {
+		if !s.HasBlob(l.Blob.Digest) {
+			return nil, fmt.Errorf("layer %s is not in the store", l.Blob.Digest)
+		}
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
+		m.Layers = append(m.Layers, l.Blob)
+	}
+	if len(cfg.History) == 0 {
+		now := time.Now().UTC()
+		for range layers {
+			cfg.History = append(cfg.History, ocispec.History{Created: &now})
+		}
+	}
+	cdesc, _, err := s.PutJSON(cfg, ocispec.MediaTypeImageConfig)
+	if err != nil {
+		return nil, err
+	}
+	m.Config = cdesc
+	mdesc, _, err := s.PutJSON(m, ocispec.MediaTypeImageManifest)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		if err := s.Tag(name, mdesc); err != nil {
+			return nil, err
+		}
+		name, _ = NormalizeName(name)
+	} else if err := s.addUnnamed(mdesc); err != nil {
+		return nil, err
+	}
+	return &Image{Name: name, Descriptor: mdesc, Manifest: m, Config: cfg}, nil
+}

@@ -1,0 +1,162 @@
+//go:build linux
+
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine"
+	"berth/07-unionfs/layer"
+)
+
+func init() { spine.Register("image", func() spine.Step { return &Step{} }) }
+
+// Options are stage 07's layer flags with --image taking an image of the
+// store (a name or an id), plus --user. An image folder of stage 07 (a
+// directory with an 'order' file) still works. The image's config sets
+// what docker run takes from it: ENTRYPOINT and CMD, ENV, WORKDIR, USER.
+type Options struct {
+	Layer      layer.Options
+	User       string
+	Entrypoint string
+	entrypoint bool // --entrypoint was given ("" clears the image's)
+}
+
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.Layer.AddFlags(fs)
+	fs.Lookup("image").Usage = "an image of the store (name or id; see 'images'), or a stage-07 image folder"
+	fs.StringVarP(&o.User, "user", "u", "", "run as USER[:GROUP] (names or numbers), instead of the image's USER")
+	fs.Func("entrypoint", "replace the image's ENTRYPOINT (and its CMD) with this program; \"\" for none", func(v string) error {
+		o.Entrypoint, o.entrypoint = v, true
+		return nil
+	})
+}
+
+func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
+	ref := o.Layer.Image
+	if ref == "" || isImageFolder(ref) {
+		if o.entrypoint {
+			return nil, errors.New("--entrypoint needs an image of the store (--image NAME)")
+		}
+		if o.User != "" {
+			return nil, errors.New("--user needs an image of the store, whose /etc/passwd it reads (--image NAME)")
+		}
+		return o.Layer.Configure(c)
+	}
+	if o.Layer.Layers != "" {
+		return nil, errors.New("--layers and --image both choose the read-only layers: give one")
+	}
+	store := NewStore(c.DataRoot)
+	img, err := store.Get(ref)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("image %q is not in the store %s: pull it (%s pull %s), load it, or build it first", ref, store.Root, c.Prog, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := store.Unpack(img)
+	if err != nil {
+		return nil, err
+	}
+	c.Logf("image: %s (%s), %d layer(s) unpacked under %s", img.FamiliarName(), img.ShortID(), len(dirs), filepath.Join(store.Layers.Root, "sha256"))
+	cfg := img.Config.Config
+	if o.entrypoint {
+		// As docker run --entrypoint: the image's CMD went with it.
+		cfg.Entrypoint, cfg.Cmd = nil, nil
+		if o.Entrypoint != "" {
+			cfg.Entrypoint = []string{o.Entrypoint}
+		}
+	}
+	c.Spec.Process.Args = ProcessArgs(cfg, c.Spec.Process.Args)
+	if len(c.Spec.Process.Args) == 0 {
+		return nil, fmt.Errorf("image %s has no ENTRYPOINT or CMD: give a command after the flags", img.FamiliarName())
+	}
+	for _, kv := range cfg.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			c.SetEnv(k, v)
+		}
+	}
+	if cfg.WorkingDir != "" {
+		c.Spec.Process.Cwd = cfg.WorkingDir
+	}
+	user := cfg.User
+	if o.User != "" {
+		user = o.User
+	}
+	u, err := ResolveUser(user, dirs)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img.FamiliarName(), err)
+	}
+	if !hasEnv(c.Spec.Process.Env, "HOME") {
+		home := u.Home
+		if home == "" {
+			home = "/"
+		}
+		c.SetEnv("HOME", home)
+	}
+	su := u.SpecUser()
+	c.Spec.Process.User = su
+	lo := o.Layer
+	lo.Image, lo.Layers = "", strings.Join(dirs, ":")
+	steps, err := lo.Configure(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(steps, &Step{Image: img.Name, ID: img.ID().String(), User: u}), nil
+}
+
+func isImageFolder(p string) bool {
+	st, err := os.Stat(filepath.Join(p, layer.OrderFile))
+	return err == nil && st.Mode().IsRegular()
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// Step switches to the image's user last, just before execve: every
+// earlier step needed root in the container.
+type Step struct {
+	Image string `json:"image"`
+	ID    string `json:"id"`
+	User  User   `json:"user"`
+}
+
+func (*Step) Name() string { return "image" }
+
+// PreExec sets the groups, then the group, then the user: the order in
+// which each call is still allowed. x/sys/unix changes the calling thread
+// only, which is the thread that execs (the init locked it).
+func (s *Step) PreExec(c *spine.Container) error {
+	u := s.User
+	if u.UID == 0 && u.GID == 0 && len(u.AdditionalGids) == 0 {
+		return nil
+	}
+	gids := make([]int, 0, len(u.AdditionalGids))
+	for _, g := range u.AdditionalGids {
+		gids = append(gids, int(g))
+	}
+	if err := unix.Setgroups(gids); err != nil && !(len(gids) == 0 && errors.Is(err, unix.EPERM)) {
+		return fmt.Errorf("setgroups %v: %w", gids, err)
+	}
+	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fmt.Errorf("setgid %d: %w (is the group mapped in the user namespace?)", u.GID, err)
+	}
+	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fmt.Errorf("setuid %d: %w (is the user mapped in the user namespace?)", u.UID, err)
+	}
+	c.Logf("image: running as uid %d gid %d groups %v", u.UID, u.GID, u.AdditionalGids)
+	return nil
+}
