@@ -30,6 +30,9 @@ PACKAGES=(
 	runc            # make bench: reference OCI runtime
 	crun            # make bench: reference OCI runtime
 	qemu-system-x86 # make vm-test: a second kernel with pure cgroup v2
+	docker-registry # a registry on 127.0.0.1 for pull and push (08-image)
+	skopeo          # the reference image tool the 08-image tests compare with
+	umoci           # a second reference that reads OCI layouts (08-image)
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
