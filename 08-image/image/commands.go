@@ -17,12 +17,20 @@ import (
 	"berth/05-user/userns"
 )
 
-// Commands are the verbs of the image store. Each lives in its own file
-// (cmd_*.go) and works on the store under --data-root.
+// verbs are the commands of the image store, in the order help lists
+// them. Each lives in its own file (cmd_*.go), which adds itself here.
+var verbs = []func() *cobra.Command{
+	imagesCommand, historyCommand, inspectCommand, tagCommand, rmiCommand, importCommand,
+}
+
+// Commands are the verbs of the image store; each works on the store
+// under --data-root.
 func Commands() []*cobra.Command {
-	return []*cobra.Command{
-		imagesCommand(), historyCommand(), inspectCommand(), tagCommand(), rmiCommand(), importCommand(),
+	var out []*cobra.Command
+	for _, v := range verbs {
+		out = append(out, v())
 	}
+	return out
 }
 
 // dataRoot is the --data-root flag every verb shares with run. Without
