@@ -1,0 +1,512 @@
+//go:build linux
+
+package image
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/layer"
+)
+
+// COPY and ADD never write into an image: they build a new layer from the
+// copied files alone. The files are staged in a temporary tree whose paths
+// mirror where they land in the image (the destination resolved through
+// the image's own symlinks, inside its root), and that tree becomes the
+// layer (Store.PutTree), as a RUN's container layer does. Sources are read
+// through a tree (build_fs.go): the build context, minus .dockerignore, or
+// an earlier stage's image for COPY --from. A source path with ".." that
+// leaves the context is refused; symlinks are followed only inside the
+// source's root, as docker does (a link to /etc/passwd names the
+// context's etc/passwd), and a symlink inside a copied directory is copied
+// as the link itself.
+
+// copySource is where COPY reads.
+type copySource struct {
+	tree   tree
+	what   string                         // "build context", "stage builder"
+	ignore *patternmatcher.PatternMatcher // .dockerignore; nil: none
+}
+
+// openContext opens the build context and reads its .dockerignore.
+func openContext(dir string) (copySource, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return copySource{}, fmt.Errorf("build context %s: %w", dir, err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return copySource{}, fmt.Errorf("build context %s is not a directory", dir)
+	}
+	src := copySource{tree: tree{layers: []string{abs}, plain: true}, what: "build context"}
+	f, err := os.Open(filepath.Join(abs, ".dockerignore"))
+	if errors.Is(err, os.ErrNotExist) {
+		return src, nil
+	}
+	if err != nil {
+		return src, err
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return src, fmt.Errorf(".dockerignore: %w", err)
+	}
+	if src.ignore, err = patternmatcher.New(patterns); err != nil {
+		return src, fmt.Errorf(".dockerignore: %w", err)
+	}
+	return src, nil
+}
+
+func (src copySource) excluded(rel string) (bool, error) {
+	if src.ignore == nil || rel == "/" {
+		return false, nil
+	}
+	return src.ignore.MatchesOrParentMatches(strings.TrimPrefix(rel, "/"))
+}
+
+// sources turns COPY's source arguments into paths of the source tree:
+// wildcards expanded, symlinks followed inside the tree, what
+// .dockerignore excludes left out.
+func (src copySource) sources(in instruction, args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if c := path.Clean(a); c == ".." || strings.HasPrefix(c, "../") {
+			return nil, in.errorf("%s: forbidden path outside the %s", a, src.what)
+		}
+		rel := path.Clean("/" + a)
+		matches := []string{rel}
+		if strings.ContainsAny(rel, "*?[") {
+			var err error
+			if matches, err = src.glob(rel); err != nil {
+				return nil, in.errorf("%s: %v", a, err)
+			}
+			if len(matches) == 0 {
+				return nil, in.errorf("%s: no source files were specified (nothing in the %s matches)", a, src.what)
+			}
+		}
+		for _, m := range matches {
+			r, err := src.tree.resolve("/", m)
+			if err != nil {
+				return nil, in.errorf("%s: %v", a, err)
+			}
+			_, _, ok, err := src.tree.stat(r)
+			if err != nil {
+				return nil, in.errorf("%s: %v", a, err)
+			}
+			ex1, err1 := src.excluded(m)
+			ex2, err2 := src.excluded(r)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, err
+			}
+			if !ok || ex1 || ex2 {
+				return nil, in.errorf("%s: file not found in %s or excluded by .dockerignore", a, src.what)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// glob expands a pattern one name at a time, as filepath.Glob does, but
+// over the tree and without following symlinked directories.
+func (src copySource) glob(pattern string) ([]string, error) {
+	cur := []string{"/"}
+	for _, comp := range splitRel(pattern) {
+		var next []string
+		for _, dir := range cur {
+			if st, _, ok, err := src.tree.stat(dir); err != nil {
+				return nil, err
+			} else if !ok || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				continue
+			}
+			if !strings.ContainsAny(comp, "*?[") {
+				if _, _, ok, err := src.tree.stat(path.Join(dir, comp)); err != nil {
+					return nil, err
+				} else if ok {
+					next = append(next, path.Join(dir, comp))
+				}
+				continue
+			}
+			names, err := src.tree.readDir(dir)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				ok, err := path.Match(comp, n)
+				if err != nil {
+					return nil, err
+				}
+				if ex, err := src.excluded(path.Join(dir, n)); err != nil {
+					return nil, err
+				} else if ok && !ex {
+					next = append(next, path.Join(dir, n))
+				}
+			}
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// stager fills the temporary tree of one COPY or ADD layer.
+type stager struct {
+	root     string // the tree: its paths are the image's
+	work     string // scratch beside it (ADD's extractions)
+	image    tree   // the image below: parents keep its metadata
+	uid, gid int    // owner of what is copied; -1: the archive's (ADD)
+	rootless bool
+	h        hash.Hash
+	times    []pendingTime
+}
+
+type pendingTime struct {
+	path  string
+	mtime unix.Timespec
+}
+
+func newStager(work string, image tree) (*stager, error) {
+	s := &stager{root: filepath.Join(work, "tree"), work: work, image: image, h: sha256.New(), rootless: os.Geteuid() != 0}
+	return s, os.Mkdir(s.root, 0o755)
+}
+
+// digest is the content digest of what was staged (paths, modes, owners,
+// link targets and file contents; not times): COPY's cache key.
+func (s *stager) digest() string { return hex.EncodeToString(s.h.Sum(nil)) }
+
+// mkdirAll makes rel (clean, absolute) and its parents in the stage. A
+// directory the image has keeps the image's mode, owner and time: the
+// layer carries it only because something below it changed.
+func (s *stager) mkdirAll(rel string) (string, error) {
+	cur := "/"
+	for _, name := range splitRel(rel) {
+		cur = path.Join(cur, name)
+		p, err := securejoin.SecureJoin(s.root, cur)
+		if err != nil {
+			return "", err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return "", fmt.Errorf("%s is not a directory", cur)
+			}
+			continue
+		}
+		mode, uid, gid := uint32(0o755), 0, 0
+		mtime := unix.NsecToTimespec(0)
+		if ist, _, ok, err := s.image.stat(cur); err != nil {
+			return "", err
+		} else if ok && ist.Mode&unix.S_IFMT == unix.S_IFDIR {
+			mode, uid, gid, mtime = ist.Mode&0o7777, int(ist.Uid), int(ist.Gid), ist.Mtim
+		} else {
+			var now unix.Timespec
+			_ = unix.ClockGettime(unix.CLOCK_REALTIME, &now)
+			mtime = now
+		}
+		if err := s.mkdir(p, mode, uid, gid, mtime); err != nil {
+			return "", err
+		}
+	}
+	return securejoin.SecureJoin(s.root, rel)
+}
+
+func (s *stager) mkdir(p string, mode uint32, uid, gid int, mtime unix.Timespec) error {
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return err
+	}
+	if err := s.owner(p, uid, gid); err != nil {
+		return err
+	}
+	if err := unix.Chmod(p, mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", p, err)
+	}
+	s.times = append(s.times, pendingTime{p, mtime})
+	return nil
+}
+
+func (s *stager) owner(p string, uid, gid int) error {
+	if err := unix.Lchown(p, uid, gid); err != nil && !(s.rootless && errors.Is(err, unix.EPERM)) {
+		return fmt.Errorf("chown %s: %w", p, err)
+	}
+	return nil
+}
+
+// target makes rel's parent in the stage and clears rel for a new entry
+// (a directory already there stays, when a directory comes).
+func (s *stager) target(rel string, dir bool) (string, error) {
+	parent, err := s.mkdirAll(path.Dir(rel))
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(parent, path.Base(rel))
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err == nil && !(dir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+		if err := os.RemoveAll(p); err != nil {
+			return "", err
+		}
+	}
+	return p, nil
+}
+
+// copyTree copies srcRel of the source to dstRel in the stage: a file, a
+// symlink as the link itself, a directory with everything in it (what
+// .dockerignore excludes left out).
+func (s *stager) copyTree(src copySource, srcRel, dstRel string) error {
+	st, real, ok, err := src.tree.stat(srcRel)
+	if err != nil || !ok {
+		return err
+	}
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	p, err := s.target(dstRel, isDir)
+	if err != nil {
+		return err
+	}
+	uid, gid := s.uid, s.gid
+	fmt.Fprintf(s.h, "%s %o %d:%d\n", dstRel, st.Mode, uid, gid)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := s.owner(p, uid, gid); err != nil {
+			return err
+		}
+		if err := unix.Chmod(p, st.Mode&0o7777); err != nil {
+			return err
+		}
+		s.times = append(s.times, pendingTime{p, st.Mtim})
+		names, err := src.tree.readDir(srcRel)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			child := path.Join(srcRel, n)
+			if ex, err := src.excluded(child); err != nil {
+				return err
+			} else if ex && !src.ignore.Exclusions() {
+				continue
+			} else if ex {
+				// An exception (!pattern) may bring back something below.
+				if cst, _, _, _ := src.tree.stat(child); cst == nil || cst.Mode&unix.S_IFMT != unix.S_IFDIR {
+					continue
+				}
+			}
+			if err := s.copyTree(src, child, path.Join(dstRel, n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case unix.S_IFREG:
+		if err := s.copyFile(real, p, st.Mode&0o7777); err != nil {
+			return err
+		}
+		return setTimes(p, st.Mtim)
+	case unix.S_IFLNK:
+		target, err := os.Readlink(real)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.h, "-> %s\n", target)
+		if err := os.Symlink(target, p); err != nil {
+			return err
+		}
+	case unix.S_IFIFO:
+		if err := unix.Mkfifo(p, st.Mode&0o7777); err != nil {
+			return fmt.Errorf("mkfifo %s: %w", p, err)
+		}
+	default:
+		return nil // devices and sockets are not copied from a context
+	}
+	if err := s.owner(p, uid, gid); err != nil {
+		return err
+	}
+	return setTimes(p, st.Mtim)
+}
+
+// copyFile copies a regular file's content, hashing it. The source is
+// opened with O_NOFOLLOW: a file swapped for a symlink meanwhile is refused.
+func (s *stager) copyFile(from, to string, mode uint32) error {
+	in, err := os.OpenFile(from, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	fh := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, fh), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", from, err)
+	}
+	fmt.Fprintf(s.h, "%x\n", fh.Sum(nil))
+	// The mode after the owner: chown clears setuid and setgid bits.
+	if err := s.owner(to, s.uid, s.gid); err != nil {
+		return err
+	}
+	return unix.Chmod(to, mode)
+}
+
+func setTimes(p string, mtime unix.Timespec) error {
+	ts := []unix.Timespec{mtime, mtime}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", p, err)
+	}
+	return nil
+}
+
+// finish sets the directories' times, now that nothing more goes in them.
+func (s *stager) finish() error {
+	for i := len(s.times) - 1; i >= 0; i-- {
+		if err := setTimes(s.times[i].path, s.times[i].mtime); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isArchive: ADD unpacks a local tar (plain or gzip) instead of copying it.
+func isArchive(p string) bool {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := decompressed(f)
+	if err != nil {
+		return false
+	}
+	_, err = tar.NewReader(r).Next()
+	return err == nil
+}
+
+// extract unpacks an archive of the source into dstRel, with stage 07's
+// safe extraction (no entry may leave the directory it is unpacked in),
+// then moves what it made into the stage.
+func (s *stager) extract(real, dstRel string, n int) error {
+	dst, err := s.mkdirAll(dstRel)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(real, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fh := sha256.New()
+	r, err := decompressed(io.TeeReader(f, fh))
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.work, "extract-"+strconv.Itoa(n))
+	devices := layer.DevicesCreate
+	if s.rootless {
+		devices = layer.DevicesSkip
+	}
+	if _, err := layer.Apply(r, tmp, layer.ApplyOptions{Devices: devices, Rootless: s.rootless}); err != nil {
+		return fmt.Errorf("unpack %s: %w", filepath.Base(real), err)
+	}
+	if _, err := io.Copy(io.Discard, f); err != nil { // the whole archive goes into the digest
+		return err
+	}
+	fmt.Fprintf(s.h, "archive %x into %s\n", fh.Sum(nil), dstRel)
+	if s.uid >= 0 {
+		err := filepath.WalkDir(tmp, func(p string, _ os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return s.owner(p, s.uid, s.gid)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return mergeInto(tmp, dst)
+}
+
+// mergeInto moves the entries of from into the directory to, merging
+// directories, replacing anything else.
+func mergeInto(from, to string) error {
+	names, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range names {
+		src, dst := filepath.Join(from, e.Name()), filepath.Join(to, e.Name())
+		var st unix.Stat_t
+		if unix.Lstat(dst, &st) == nil {
+			if e.IsDir() && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				if err := mergeInto(src, dst); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+		}
+		if err := os.Rename(src, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chownIDs reads COPY --chown=USER[:GROUP]: names are looked up in the
+// image's /etc/passwd and /etc/group; a user alone also names the group
+// of the same number, as docker does.
+func chownIDs(spec string, image tree) (int, int, error) {
+	user, group, hasGroup := strings.Cut(spec, ":")
+	uid, err := lookupID(user, "etc/passwd", image)
+	if err != nil {
+		return 0, 0, err
+	}
+	gid := uid
+	if hasGroup {
+		if gid, err = lookupID(group, "etc/group", image); err != nil {
+			return 0, 0, err
+		}
+	}
+	return uid, gid, nil
+}
+
+func lookupID(name, file string, image tree) (int, error) {
+	if id, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return int(id), nil
+	}
+	if name == "" {
+		return 0, fmt.Errorf("--chown: empty user or group")
+	}
+	e, ok, err := lookupFile(image.layers, file, func(f []string) bool { return len(f) > 2 && f[0] == name })
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("--chown: no %q in the image's /%s", name, file)
+	}
+	id, err := strconv.ParseUint(e[2], 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("--chown: bad /%s line for %q", file, name)
+	}
+	return int(id), nil
+}

@@ -1,0 +1,194 @@
+//go:build linux
+
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine"
+)
+
+// RUN is a container: this binary's own run verb, on the previous step's
+// image, with its ENV, WORKDIR and USER, the ARGs as variables, and no
+// network (--net none: nothing here can download, and a build must not
+// reach the host's network either). It runs without --rm: when the
+// command succeeds, what it changed (its container layer, stage 07) is
+// stored as the step's layer, then the container layer is removed. A
+// command that fails stops the build, naming it, with its exit code.
+//
+// Nothing is left behind on any path. The container layer is removed
+// whether the command succeeded or not; on Ctrl-C (or SIGTERM) the build
+// kills the container, waits for run to clean up after it, removes the
+// layer, and stops. The build holds a lock file per RUN container
+// (images/builds/ID.lock) for as long as its layer exists, so that if the
+// build itself is killed (SIGKILL: its run is killed with it), the next
+// build finds the layer whose lock nobody holds and removes it.
+
+func (b *builder) runStep(ctx context.Context, st *stage, in instruction) error {
+	if st.img == nil {
+		return in.errorf("needs an image with a shell below it: FROM scratch has nothing to run")
+	}
+	argv := commandLine(in, st.ms.shell)
+	// The ARGs reach the command as variables (not kept in the image); an
+	// ENV of the same name wins, as in docker.
+	var env []string
+	for _, kv := range st.args {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, inEnv := envList(st.cfg.Config.Env).Get(k); !inEnv {
+			env = append(env, kv)
+		}
+	}
+	sort.Strings(env)
+	createdBy := strings.Join(argv, " ")
+	if len(env) > 0 {
+		// docker's history shows them this way: |2 A=1 B=2 /bin/sh -c ...
+		createdBy = fmt.Sprintf("|%d %s %s", len(env), strings.Join(env, " "), createdBy)
+	}
+	if b.cached(st, createdBy) {
+		return nil
+	}
+	l, err := b.run(ctx, st, argv, env)
+	if err != nil {
+		return err
+	}
+	return b.commit(st, st.cfg.Config, createdBy, &l)
+}
+
+func (b *builder) run(ctx context.Context, st *stage, argv, env []string) (l Layer, err error) {
+	id := "build-" + spine.RandomID()
+	unlock, err := b.lockRun(id)
+	if err != nil {
+		return l, err
+	}
+	defer unlock()
+	defer func() {
+		if rerr := b.s.Layers.Remove(id); rerr != nil && err == nil {
+			err = fmt.Errorf("remove the container layer of %s: %w", id, rerr)
+		}
+	}()
+	exe := b.o.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return l, err
+		}
+	}
+	args := []string{"run", "--net", "none", "--id", id, "--data-root", filepath.Dir(b.s.Root),
+		"--image", st.img.ID().String(), "--entrypoint", ""}
+	for _, kv := range env {
+		args = append(args, "-e", kv)
+	}
+	args = append(append(args, "--"), argv...)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "BERTH_ROOT="+b.o.StateRoot)
+	cmd.Stdout, cmd.Stderr = b.o.Out, b.o.Err
+	// If the build dies, its RUN dies with it (and the container with the
+	// run, stage 01's Pdeathsig): the next build collects what is left.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	fmt.Fprintf(b.o.Out, " ---> Running in %s\n", id)
+	if err := cmd.Start(); err != nil {
+		return l, fmt.Errorf("start %s run: %w", exe, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.kill(id, done)
+	}
+	if err := ctx.Err(); err != nil {
+		return l, err
+	}
+	code := cmd.ProcessState.ExitCode()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	if code != 0 {
+		// docker's words, and its exit code.
+		return l, spine.Exitf(code, "The command '%s' returned a non-zero code: %d", strings.Join(argv, " "), code)
+	}
+	if l, err = b.s.PutContainerLayer(id); err != nil {
+		return l, err
+	}
+	fmt.Fprintf(b.o.Out, "Removing intermediate container %s\n", id)
+	return l, nil
+}
+
+// kill stops a RUN container as docker does when a build is cancelled:
+// SIGKILL to its init (a PID 1 ignores the SIGINT a terminal sends), then
+// waits for run, which cleans up as after any exit.
+func (b *builder) kill(id string, done <-chan struct{}) {
+	dir := filepath.Join(b.o.StateRoot, id)
+	for {
+		if _, _, pid, err := spine.ReadState(dir); err == nil && pid > 0 {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (b *builder) lockDir() string { return filepath.Join(b.s.Root, "builds") }
+
+// lockRun takes the lock of a RUN container for as long as its layer may
+// exist; release removes the lock file, then lets go.
+func (b *builder) lockRun(id string) (func(), error) {
+	if err := os.MkdirAll(b.lockDir(), 0o700); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(b.lockDir(), id+".lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return func() { os.Remove(p); f.Close() }, nil
+}
+
+// collectBuilds removes the container layers that killed builds left: a
+// build-* layer whose lock nobody holds and whose run is not alive.
+func (b *builder) collectBuilds() {
+	names, err := readDirNames(filepath.Join(b.s.Layers.Root, "containers"))
+	if err != nil || len(names) == 0 {
+		return
+	}
+	spine.Collect(b.o.StateRoot, false) // the dead runs' own state first
+	live, _ := spine.Live(b.o.StateRoot)
+	for _, id := range names {
+		if !strings.HasPrefix(id, "build-") || spine.ValidID(id) != nil || contains(live, id) {
+			continue
+		}
+		if err := os.MkdirAll(b.lockDir(), 0o700); err != nil {
+			return
+		}
+		p := filepath.Join(b.lockDir(), id+".lock")
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			continue
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			if err := b.s.Layers.Remove(id); err != nil && !errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(b.o.Err, "berth build: removing %s, left by a build that died: %v\n", id, err)
+			} else {
+				os.Remove(p)
+			}
+		}
+		f.Close()
+	}
+}

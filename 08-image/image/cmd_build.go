@@ -1,0 +1,73 @@
+//go:build linux
+
+package image
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"berth/01-uts/spine"
+	"berth/05-user/userns"
+)
+
+func init() { verbs = append(verbs, buildCommand) }
+
+func buildCommand() *cobra.Command {
+	var (
+		roots dataRoot
+		o     BuildOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "build [-t NAME] [-f Dockerfile] [--build-arg NAME=value]... [--no-cache] CONTEXT",
+		Short: "Build an image from a Dockerfile, as docker's classic builder: a step per instruction, a container per RUN (no network)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := roots.store()
+			if err != nil {
+				return err
+			}
+			for _, t := range o.Tags {
+				if _, err := NormalizeName(t); err != nil {
+					return err
+				}
+			}
+			o.Context = args[0]
+			o.Out, o.Err = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if o.StateRoot = os.Getenv("BERTH_ROOT"); o.StateRoot == "" {
+				o.StateRoot = spine.DefaultState
+				if os.Geteuid() != 0 {
+					if o.StateRoot, err = userns.RootlessStateRoot(); err != nil {
+						return err
+					}
+				}
+			}
+			// Ctrl-C stops the build: its RUN container is killed and
+			// everything it made so far is removed (see build_run.go).
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			_, err = s.Build(ctx, o)
+			var exit *spine.ExitError
+			switch {
+			case err == nil:
+				return nil
+			case ctx.Err() != nil:
+				return spine.Exitf(130, "build interrupted: the step's container and layer were removed, nothing was tagged")
+			case errors.As(err, &exit):
+				return err // a RUN's command failed: its exit code
+			}
+			return &spine.ExitError{Code: 1, Err: err} // as docker build: 1
+		},
+	}
+	roots.addFlag(cmd)
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&o.Tags, "tag", "t", nil, "name the image NAME[:TAG] (repeatable)")
+	fs.StringVarP(&o.Dockerfile, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
+	fs.StringArrayVar(&o.BuildArgs, "build-arg", nil, "set an ARG: NAME=value, or NAME for the value in the environment (repeatable)")
+	fs.BoolVar(&o.NoCache, "no-cache", false, "run every step again, without the build cache")
+	return cmd
+}
