@@ -63,6 +63,7 @@ func imagesCommand() *cobra.Command {
 	var (
 		roots dataRoot
 		quiet bool
+		all   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "images",
@@ -76,6 +77,15 @@ func imagesCommand() *cobra.Command {
 			imgs, err := s.List()
 			if err != nil {
 				return err
+			}
+			if !all { // a build's intermediate images (see Intermediate)
+				var shown []*Image
+				for _, img := range imgs {
+					if !Intermediate(img, imgs) {
+						shown = append(shown, img)
+					}
+				}
+				imgs = shown
 			}
 			out := cmd.OutOrStdout()
 			if quiet {
@@ -99,6 +109,7 @@ func imagesCommand() *cobra.Command {
 	}
 	roots.addFlag(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image ids")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show a build's intermediate images too")
 	return cmd
 }
 
