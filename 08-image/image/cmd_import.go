@@ -15,6 +15,7 @@ func importCommand() *cobra.Command {
 	var (
 		roots   dataRoot
 		cmdArgs []string
+		changes []string
 	)
 	cmd := &cobra.Command{
 		Use:   "import ROOTFS [NAME]",
@@ -30,6 +31,12 @@ func importCommand() *cobra.Command {
 				if name, err = NormalizeName(args[1]); err != nil {
 					return err
 				}
+			}
+			// --change: Dockerfile instructions on the config (build_config.go),
+			// checked before anything is stored.
+			config := ocispec.ImageConfig{Cmd: cmdArgs}
+			if err := ApplyChanges(&config, changes); err != nil {
+				return err
 			}
 			release, err := s.Hold()
 			if err != nil {
@@ -62,7 +69,7 @@ func importCommand() *cobra.Command {
 			now := time.Now().UTC()
 			cfg := ocispec.Image{
 				Created: &now,
-				Config:  ocispec.ImageConfig{Cmd: cmdArgs},
+				Config:  config,
 				History: []ocispec.History{{Created: &now, CreatedBy: "berth import " + src, Comment: "imported"}},
 			}
 			img, err := s.Commit(name, cfg, []Layer{l})
@@ -75,5 +82,6 @@ func importCommand() *cobra.Command {
 	}
 	roots.addFlag(cmd)
 	cmd.Flags().StringArrayVar(&cmdArgs, "cmd", nil, "the image's CMD, one argument per flag (--cmd sh), when run is given no command")
+	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, `apply a Dockerfile instruction to the config: CMD ["sh"], ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)`)
 	return cmd
 }
