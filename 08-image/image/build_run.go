@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
@@ -62,8 +63,17 @@ func (b *builder) runStep(ctx context.Context, st *stage, in instruction) error 
 	if err != nil {
 		return err
 	}
+	if l.DiffID == emptyTar {
+		// The command changed no file: no layer, as docker commits it
+		// (and the same empty layer twice in a stack would not mount).
+		return b.commit(st, st.cfg.Config, createdBy, nil)
+	}
 	return b.commit(st, st.cfg.Config, createdBy, &l)
 }
+
+// emptyTar is the digest of a tar stream with no entry (1024 zero bytes):
+// the diff of a container that changed nothing.
+const emptyTar = digest.Digest("sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
 
 func (b *builder) run(ctx context.Context, st *stage, argv, env []string) (l Layer, err error) {
 	id := "build-" + spine.RandomID()
