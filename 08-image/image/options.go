@@ -104,12 +104,28 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	su := u.SpecUser()
 	c.Spec.Process.User = su
 	lo := o.Layer
-	lo.Image, lo.Layers = "", strings.Join(dirs, ":")
+	lo.Image, lo.Layers = "", strings.Join(uniqueLayers(dirs), ":")
 	steps, err := lo.Configure(c)
 	if err != nil {
 		return nil, err
 	}
 	return append(steps, &Step{Image: img.Name, ID: img.ID().String(), User: u}), nil
+}
+
+// uniqueLayers drops a layer that appears again higher in the stack (two
+// build steps that made the same content): overlay refuses a lower
+// directory twice, and the copy below the top one changes nothing the
+// container could see.
+func uniqueLayers(dirs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func isImageFolder(p string) bool {
