@@ -116,7 +116,15 @@ func (src copySource) sources(in instruction, args []string) ([]string, error) {
 				return nil, err
 			}
 			if !ok || ex1 || ex2 {
-				return nil, in.errorf("%s: file not found in %s or excluded by .dockerignore", a, src.what)
+				name := a
+				if m != rel {
+					name = a + ": " + strings.TrimPrefix(m, "/")
+				}
+				why := ""
+				if lst, _, _, _ := src.tree.stat(m); lst != nil && lst.Mode&unix.S_IFMT == unix.S_IFLNK {
+					why = " (a symlink leads only to a file of the " + src.what + ")"
+				}
+				return nil, in.errorf("%s: file not found in %s or excluded by .dockerignore%s", name, src.what, why)
 			}
 			out = append(out, r)
 		}
