@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -216,7 +216,7 @@ func ApplyChanges(cfg *ocispec.ImageConfig, changes []string) error {
 		}
 		for _, n := range res.AST.Children {
 			in := newInstruction(n, fmt.Sprintf("--change %q", c))
-			if !contains(changeable, in.cmd) {
+			if !slices.Contains(changeable, in.cmd) {
 				return fmt.Errorf("--change %q: %s cannot change an image config (one of %s)", c, in.cmd, strings.Join(changeable, ", "))
 			}
 			if err := checkInstruction(in); err != nil {
@@ -228,23 +228,4 @@ func ApplyChanges(cfg *ocispec.ImageConfig, changes []string) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// sortedKeys lists a set's keys in order, for stable output.
-func sortedSet(m map[string]struct{}) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -217,15 +217,13 @@ func (s *stager) mkdirAll(rel string) (string, error) {
 			continue
 		}
 		mode, uid, gid := uint32(0o755), 0, 0
-		mtime := unix.NsecToTimespec(0)
+		var mtime unix.Timespec
 		if ist, _, ok, err := s.image.stat(cur); err != nil {
 			return "", err
 		} else if ok && ist.Mode&unix.S_IFMT == unix.S_IFDIR {
 			mode, uid, gid, mtime = ist.Mode&0o7777, int(ist.Uid), int(ist.Gid), ist.Mtim
-		} else {
-			var now unix.Timespec
-			_ = unix.ClockGettime(unix.CLOCK_REALTIME, &now)
-			mtime = now
+		} else if err := unix.ClockGettime(unix.CLOCK_REALTIME, &mtime); err != nil {
+			return "", err
 		}
 		if err := s.mkdir(p, mode, uid, gid, mtime); err != nil {
 			return "", err

@@ -77,7 +77,7 @@ var supported = map[string][]string{
 func parseDockerfile(r io.Reader) (*dockerfile, error) {
 	res, err := parser.Parse(r)
 	if err != nil {
-		return nil, fmt.Errorf("Dockerfile: %w", err)
+		return nil, fmt.Errorf("parse the Dockerfile: %w", err)
 	}
 	df := &dockerfile{escape: res.EscapeToken}
 	for _, n := range res.AST.Children {
@@ -108,7 +108,7 @@ func parseDockerfile(r io.Reader) (*dockerfile, error) {
 		}
 	}
 	if len(df.stages) == 0 {
-		return nil, errors.New("Dockerfile: no FROM instruction")
+		return nil, errors.New("the Dockerfile has no FROM instruction")
 	}
 	return df, nil
 }

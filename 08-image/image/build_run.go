@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -181,7 +182,7 @@ func (b *builder) collectBuilds() {
 	spine.Collect(b.o.StateRoot, false) // the dead runs' own state first
 	live, _ := spine.Live(b.o.StateRoot)
 	for _, id := range names {
-		if !strings.HasPrefix(id, "build-") || spine.ValidID(id) != nil || contains(live, id) {
+		if !strings.HasPrefix(id, "build-") || spine.ValidID(id) != nil || slices.Contains(live, id) {
 			continue
 		}
 		if err := os.MkdirAll(b.lockDir(), 0o700); err != nil {
