@@ -30,6 +30,12 @@ func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer)
 			return "", fmt.Errorf("push %s: a name with a digest cannot be pushed: tag the image (tag IMAGE NAME:TAG) and push that", name)
 		}
 	}
+	// An rmi at the same time must not sweep the blobs being sent.
+	release, err := s.Hold()
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	img, err := s.byName(full)
 	if err != nil {
 		return "", err
