@@ -26,8 +26,8 @@ import (
 	"berth/internal/testenv"
 )
 
-// The integration tests run Debian's docker-registry (distribution 2.8,
-// the registry Docker Hub grew from) on 127.0.0.1, one per test, and
+// The integration tests run Debian's docker-registry (Distribution 2.8,
+// the reference registry of the v2 API) on 127.0.0.1, one per test, and
 // berth against it; skopeo (containers/image) is the second opinion.
 
 const registryBin = "/usr/bin/docker-registry"
