@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,4 +231,47 @@ func writeTree(t *testing.T, files map[string]string) string {
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	}
 	return dir
+}
+
+// Twenty tags at once, from twenty processes: index.json is rewritten
+// under a lock, so no name is lost.
+func TestConcurrentTagsKeepEveryName(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	var cmds []*exec.Cmd
+	for i := 0; i < 20; i++ {
+		c := exec.Command(e.bin, "tag", "busybox", "many:"+strconv.Itoa(i))
+		c.Env = append(os.Environ(), e.vars...)
+		require.NoError(t, c.Start())
+		cmds = append(cmds, c)
+	}
+	for _, c := range cmds {
+		require.NoError(t, c.Wait())
+	}
+	out := e.ok("images")
+	for i := 0; i < 20; i++ {
+		assert.Regexp(t, `(?m)^many\s+`+strconv.Itoa(i)+`\s`, out)
+	}
+	assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 22, out)
+}
+
+// A layer blob changed in the store after it was checked in: the diff id
+// check refuses it as it is unpacked, and nothing is left unpacked.
+func TestChangedLayerIsRefused(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	s := image.NewStore(e.data)
+	img, err := s.Get("busybox")
+	require.NoError(t, err)
+	evil := writeTree(t, map[string]string{"bin/sh": "#!/evil\n"})
+	out, err := exec.Command("sh", "-c", "tar -C "+evil+" -cz bin > "+s.BlobPath(img.Manifest.Layers[0].Digest)).CombinedOutput()
+	require.NoError(t, err, string(out))
+	r := e.run("run", "--net", "none", "--rm", "--image", "busybox", "true")
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "as the image config says: refused")
+	left, err := os.ReadDir(filepath.Join(e.data, "layers", "sha256"))
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	containers, _ := os.ReadDir(filepath.Join(e.data, "layers", "containers"))
+	assert.Empty(t, containers, "no container layer for a run that never started")
 }
