@@ -275,3 +275,31 @@ func TestChangedLayerIsRefused(t *testing.T) {
 	containers, _ := os.ReadDir(filepath.Join(e.data, "layers", "containers"))
 	assert.Empty(t, containers, "no container layer for a run that never started")
 }
+
+// Without root (stage 05): the user's own store under ~/.local/share/berth,
+// layers unpacked with the user's ids, run in the container's user
+// namespace, where those ids are root's.
+func TestRootlessImage(t *testing.T) {
+	testenv.Rootfs(t)
+	a := testenv.NewAccount(t, "berth08a", true)
+	bin := a.Binary(t, "08-image")
+	ok := func(args ...string) string {
+		t.Helper()
+		r := a.Run(t, nil, bin, args...)
+		require.Equal(t, 0, r.Code, r.String())
+		return r.Stdout
+	}
+	ok("import", "--cmd", "sh", a.Rootfs(t), "busybox")
+	assert.Regexp(t, `(?m)^busybox\s+latest\s`, ok("images"))
+	assert.Equal(t, "0 hello\n", ok("run", "--rm", "--image", "busybox", "sh", "-c", "echo $(id -u) hello"))
+	// With the user's subordinate ids mapped, USER 1000 exists inside.
+	assert.Equal(t, "1000:1000\n", ok("run", "--rm", "--map-subids", "-u", "1000:1000", "--image", "busybox", "sh", "-c", "echo $(id -u):$(id -g)"))
+	r := a.Run(t, nil, bin, "run", "--rm", "-u", "1000", "--image", "busybox", "true")
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "is the user mapped in the user namespace?")
+	unpacked, err := os.ReadDir(filepath.Join(a.Home, ".local/share/berth/layers/sha256"))
+	require.NoError(t, err)
+	assert.Len(t, unpacked, 1)
+	out := ok("rmi", "busybox")
+	assert.Contains(t, out, "Deleted layer: sha256:")
+}
