@@ -22,7 +22,12 @@ var hostPackages = []string{
 	"coreutils", "util-linux", "mount", "procps", "psmisc", "iproute2", "nftables",
 	"dash", "bash", "grep", "sed", "mawk", "findutils", "diffutils", "tar", "gzip",
 	"hostname", "passwd", "uidmap", "slirp4netns", "e2fsprogs", "curl", "libcap2-bin", "iputils-ping", "attr", "netcat-openbsd",
+	"docker-registry", "skopeo", "umoci", // 08-image's registry and reference tools
 }
+
+// hostConfig are configuration files the commands above refuse to run
+// without (skopeo reads its trust policy), copied when the host has them.
+var hostConfig = []string{"/etc/containers/policy.json", "/etc/containers/registries.conf"}
 
 // notFromHost stay busybox's: they need PAM, a login setup or a real init.
 var notFromHost = map[string]bool{
@@ -114,6 +119,11 @@ func hostUserland(applets []string, merged bool) (*userland, error) {
 		if r, err := filepath.EvalSymlinks(p); err == nil && byHost[r] {
 			u.Links[guestPath(p, merged)] = r
 			u.Names[name] = true
+		}
+	}
+	for _, p := range hostConfig {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			u.Files[guestPath(p, merged)] = p
 		}
 	}
 	// Shared libraries, as ldd resolves them on the host.

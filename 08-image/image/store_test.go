@@ -1,0 +1,305 @@
+//go:build linux
+
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+func newTestStore(t *testing.T) *Store {
+	t.Helper()
+	s := NewStore(t.TempDir())
+	require.NoError(t, s.Init())
+	return s
+}
+
+// tarOf builds an uncompressed layer tarball: "path" -> content, a path
+// ending in "/" a directory.
+func tarOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		hdr := &tar.Header{Name: name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(content)), ModTime: time.Unix(1, 0)}
+		if strings.HasSuffix(name, "/") {
+			hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeDir, 0o755, 0
+		}
+		require.NoError(t, tw.WriteHeader(hdr))
+		if hdr.Typeflag == tar.TypeReg {
+			_, err := tw.Write([]byte(content))
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	return buf.Bytes()
+}
+
+func putLayer(t *testing.T, s *Store, files map[string]string) Layer {
+	t.Helper()
+	l, err := s.PutLayer(bytes.NewReader(tarOf(t, files)))
+	require.NoError(t, err)
+	return l
+}
+
+func TestPutBlobVerifiesWhatItWasTold(t *testing.T) {
+	s := newTestStore(t)
+	content := []byte("hello, layer")
+	right := digest.FromBytes(content)
+
+	desc, err := s.PutBlob(bytes.NewReader(content), right, "text/plain")
+	require.NoError(t, err)
+	assert.Equal(t, right, desc.Digest)
+	assert.EqualValues(t, len(content), desc.Size)
+	got, err := os.ReadFile(s.BlobPath(right))
+	require.NoError(t, err)
+	assert.Equal(t, content, got)
+
+	// A blob whose bytes are not what its name says is refused, and
+	// nothing of it stays: not under either digest, not in ingest/.
+	wrong := digest.FromString("something else")
+	_, err = s.PutBlob(bytes.NewReader([]byte("tampered")), wrong, "text/plain")
+	require.ErrorContains(t, err, "refused")
+	assert.False(t, s.HasBlob(wrong))
+	assert.False(t, s.HasBlob(digest.FromString("tampered")))
+	left, err := os.ReadDir(filepath.Join(s.Root, "ingest"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "ingest/ must be empty after a refused blob")
+
+	_, err = s.PutBlob(bytes.NewReader(content), "sha512:abc", "")
+	assert.Error(t, err)
+}
+
+func TestPutLayerDigests(t *testing.T) {
+	s := newTestStore(t)
+	raw := tarOf(t, map[string]string{"etc/": "", "etc/motd": "hi\n"})
+	l, err := s.PutLayer(bytes.NewReader(raw))
+	require.NoError(t, err)
+	// The diff id is the digest of the tar stream; the blob is its gzip.
+	assert.Equal(t, digest.FromBytes(raw), l.DiffID)
+	assert.Equal(t, ocispec.MediaTypeImageLayerGzip, l.Blob.MediaType)
+	assert.NotEqual(t, l.DiffID, l.Blob.Digest)
+	f, err := s.OpenBlob(l.Blob.Digest)
+	require.NoError(t, err)
+	defer f.Close()
+	plain, err := decompressed(f)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(plain)
+	require.NoError(t, err)
+	assert.Equal(t, raw, buf.Bytes())
+}
+
+func TestNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"busybox":                     "docker.io/library/busybox:latest",
+		"busybox:1.36":                "docker.io/library/busybox:1.36",
+		"me/app":                      "docker.io/me/app:latest",
+		"127.0.0.1:5000/busybox":      "127.0.0.1:5000/busybox:latest",
+		"localhost:5000/a/b:v1":       "localhost:5000/a/b:v1",
+		"quay.io/podman/hello:latest": "quay.io/podman/hello:latest",
+	} {
+		got, err := NormalizeName(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	assert.Equal(t, "busybox:latest", FamiliarName("docker.io/library/busybox:latest"))
+	assert.Equal(t, "127.0.0.1:5000/busybox:latest", FamiliarName("127.0.0.1:5000/busybox:latest"))
+	assert.Equal(t, "<none>", FamiliarName(""))
+	for _, bad := range []string{"", "UPPER", "a b", "busybox:", "../x"} {
+		_, err := NormalizeName(bad)
+		assert.Error(t, err, bad)
+	}
+	host, repo, ref, err := SplitName("busybox")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"docker.io", "library/busybox", "latest"}, []string{host, repo, ref})
+}
+
+func TestTagGetRemove(t *testing.T) {
+	s := newTestStore(t)
+	l1 := putLayer(t, s, map[string]string{"one": "1"})
+	l2 := putLayer(t, s, map[string]string{"two": "2"})
+	a, err := s.Commit("app:v1", ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"a"}}}, []Layer{l1})
+	require.NoError(t, err)
+	assert.Equal(t, "docker.io/library/app:v1", a.Name)
+
+	for _, name := range []string{"app:v1", "docker.io/library/app:v1", a.ShortID(), a.ID().String(), a.ID().Encoded()[:4], "app@" + a.Descriptor.Digest.String()} {
+		got, err := s.Get(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, a.ID(), got.ID(), name)
+	}
+	_, err = s.Get("app:v2")
+	require.ErrorIs(t, err, ErrNotFound)
+
+	// A second name for the same image; then v1 moves to another image:
+	// the first image keeps its other name, and nothing is dangling.
+	require.NoError(t, s.Tag("app:stable", a.Descriptor))
+	b, err := s.Commit("app:v1", ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"b"}}}, []Layer{l1, l2})
+	require.NoError(t, err)
+	imgs, err := s.List()
+	require.NoError(t, err)
+	names := map[string]digest.Digest{}
+	for _, img := range imgs {
+		names[img.FamiliarName()] = img.ID()
+	}
+	assert.Equal(t, map[string]digest.Digest{"app:stable": a.ID(), "app:v1": b.ID()}, names)
+
+	// Moving the last name off an image leaves it as <none>, as docker does.
+	require.NoError(t, s.Tag("app:stable", b.Descriptor))
+	imgs, err = s.List()
+	require.NoError(t, err)
+	names = map[string]digest.Digest{}
+	for _, img := range imgs {
+		names[img.FamiliarName()] = img.ID()
+	}
+	assert.Equal(t, map[string]digest.Digest{"<none>": a.ID(), "app:stable": b.ID(), "app:v1": b.ID()}, names)
+
+	// Removing one name keeps the image under the other.
+	img, err := s.Get("app:v1")
+	require.NoError(t, err)
+	require.NoError(t, s.Remove(img, false))
+	_, err = s.Get("app:stable")
+	require.NoError(t, err)
+	_, err = s.Get("app:v1")
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestGCSweepsWhatNoImageReaches(t *testing.T) {
+	s := newTestStore(t)
+	base := putLayer(t, s, map[string]string{"base": "b"})
+	top := putLayer(t, s, map[string]string{"top": "t"})
+	keep, err := s.Commit("keep", ocispec.Image{}, []Layer{base})
+	require.NoError(t, err)
+	gone, err := s.Commit("gone", ocispec.Image{}, []Layer{base, top})
+	require.NoError(t, err)
+	_, err = s.Unpack(gone)
+	require.NoError(t, err)
+	stray, err := s.PutBlob(strings.NewReader("stray"), "", "")
+	require.NoError(t, err)
+
+	require.NoError(t, s.Remove(gone, true))
+	res, err := s.GC()
+	require.NoError(t, err)
+	// gone's manifest, config and top layer, and the stray blob; the base
+	// layer is keep's too.
+	assert.ElementsMatch(t, []digest.Digest{gone.Descriptor.Digest, gone.ID(), top.Blob.Digest, stray.Digest}, res.Blobs)
+	assert.Equal(t, []digest.Digest{top.DiffID}, res.Layers)
+	for _, d := range []digest.Digest{keep.Descriptor.Digest, keep.ID(), base.Blob.Digest} {
+		assert.True(t, s.HasBlob(d), d)
+	}
+	_, err = os.Stat(s.LayerDir(base.DiffID))
+	assert.NoError(t, err, "the shared base layer stays unpacked")
+	_, err = os.Stat(s.LayerDir(top.DiffID))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+
+	// A layer a container stands on survives the image's removal.
+	require.NoError(t, s.Layers.Init())
+	rec := filepath.Join(s.Layers.Root, "containers", "c1")
+	require.NoError(t, os.MkdirAll(rec, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(rec, "layer.json"), []byte(`{"id":"c1","driver":"overlay","lowers":["`+s.LayerDir(base.DiffID)+`"]}`), 0o600))
+	require.NoError(t, s.Remove(keep, true))
+	res, err = s.GC()
+	require.NoError(t, err)
+	assert.Empty(t, res.Layers)
+	_, err = os.Stat(s.LayerDir(base.DiffID))
+	assert.NoError(t, err, "a container's lower layer must not be swept")
+}
+
+func TestUnpackChecksTheDiffID(t *testing.T) {
+	s := newTestStore(t)
+	l := putLayer(t, s, map[string]string{"etc/": "", "etc/motd": "hi\n"})
+	img, err := s.Commit("ok", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	dirs, err := s.Unpack(img)
+	require.NoError(t, err)
+	require.Len(t, dirs, 1)
+	b, err := os.ReadFile(filepath.Join(dirs[0], "etc/motd"))
+	require.NoError(t, err)
+	assert.Equal(t, "hi\n", string(b))
+
+	// A config that names another diff id for the same blob: refused,
+	// and nothing is left under either name.
+	lie := Layer{Blob: l.Blob, DiffID: digest.FromString("not this layer")}
+	bad, err := s.Commit("bad", ocispec.Image{}, []Layer{lie})
+	require.NoError(t, err)
+	_, err = s.Unpack(bad)
+	require.ErrorContains(t, err, "refused")
+	_, err = os.Stat(s.LayerDir(lie.DiffID))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	names, err := os.ReadDir(filepath.Dir(s.LayerDir(lie.DiffID)))
+	require.NoError(t, err)
+	assert.Len(t, names, 1, "only the good layer: no half-unpacked directory")
+}
+
+func TestProcessArgs(t *testing.T) {
+	cfg := func(ep, cmd []string) ocispec.ImageConfig { return ocispec.ImageConfig{Entrypoint: ep, Cmd: cmd} }
+	for _, c := range []struct {
+		cfg  ocispec.ImageConfig
+		args []string
+		want []string
+	}{
+		{cfg(nil, []string{"sh"}), nil, []string{"sh"}},
+		{cfg(nil, []string{"sh"}), []string{"ls", "/"}, []string{"ls", "/"}},
+		{cfg([]string{"echo", "ep"}, []string{"default"}), nil, []string{"echo", "ep", "default"}},
+		{cfg([]string{"echo", "ep"}, []string{"default"}), []string{"x"}, []string{"echo", "ep", "x"}},
+		{cfg(nil, nil), nil, []string{}},
+	} {
+		assert.Equal(t, c.want, ProcessArgs(c.cfg, c.args))
+	}
+}
+
+func TestResolveUserReadsTheMergedLayers(t *testing.T) {
+	lower, upper := t.TempDir(), t.TempDir()
+	write := func(dir, rel, content string) {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, rel), []byte(content), 0o644))
+	}
+	write(lower, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nold:x:500:500::/home/old:/bin/sh\n")
+	write(lower, "etc/group", "root:x:0:\nstaff:x:50:app\n")
+	write(upper, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:100::/home/app:/bin/sh\n")
+	layers := []string{upper, lower} // top first
+
+	u, err := ResolveUser("app", layers)
+	require.NoError(t, err)
+	assert.Equal(t, User{UID: 1000, GID: 100, AdditionalGids: []uint32{50}, Home: "/home/app"}, u)
+	_, err = ResolveUser("old", layers)
+	assert.ErrorContains(t, err, "no such user", "the upper /etc/passwd hides the lower one")
+	u, err = ResolveUser("1000:50", layers)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(50), u.GID)
+	u, err = ResolveUser("4242", layers)
+	require.NoError(t, err)
+	assert.Equal(t, User{UID: 4242}, u, "a number needs no entry")
+	u, err = ResolveUser("app:staff", layers)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(50), u.GID)
+	_, err = ResolveUser("app:nogroup", layers)
+	assert.ErrorContains(t, err, "no such group")
+	u, err = ResolveUser("", layers)
+	require.NoError(t, err)
+	assert.Equal(t, User{Home: "/root"}, u)
+
+	// A whiteout in the top layer deletes the file for the layers below.
+	require.NoError(t, os.Remove(filepath.Join(upper, "etc/passwd")))
+	require.NoError(t, unix.Mknod(filepath.Join(upper, "etc/passwd"), unix.S_IFCHR|0o600, 0))
+	_, err = ResolveUser("old", layers)
+	assert.ErrorContains(t, err, "no such user")
+
+	// A symlinked /etc/passwd resolves inside its layer, never on the host.
+	evil := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(evil, "etc"), 0o755))
+	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(evil, "etc/passwd")))
+	u, err = ResolveUser("daemon", []string{evil}) // in the host's /etc/passwd
+	assert.Error(t, err, "the host's /etc/passwd must not be read: got %+v", u)
+}
