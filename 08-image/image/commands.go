@@ -263,13 +263,22 @@ func rmiCommand() *cobra.Command {
 					continue
 				}
 				byID := img.Name == "" || strings.HasPrefix(img.ID().Encoded(), strings.TrimPrefix(a, "sha256:"))
+				names := []string{img.Name}
+				if byID {
+					names = namesOf(s, img)
+				}
 				if err := s.Remove(img, byID); err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				if img.Name != "" && !byID {
-					fmt.Fprintf(cmd.OutOrStdout(), "Untagged: %s\n", img.FamiliarName())
-				} else {
+				// As docker rmi: each name removed, then the image if no
+				// name is left on it.
+				for _, n := range names {
+					if n != "" {
+						fmt.Fprintf(cmd.OutOrStdout(), "Untagged: %s\n", FamiliarName(n))
+					}
+				}
+				if _, err := s.Get(img.ID().String()); errors.Is(err, ErrNotFound) {
 					fmt.Fprintf(cmd.OutOrStdout(), "Deleted: %s\n", img.ID())
 				}
 			}
@@ -285,6 +294,21 @@ func rmiCommand() *cobra.Command {
 	}
 	roots.addFlag(cmd)
 	return cmd
+}
+
+// namesOf lists every name of img's manifest.
+func namesOf(s *Store, img *Image) []string {
+	imgs, err := s.List()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, i := range imgs {
+		if i.Descriptor.Digest == img.Descriptor.Digest {
+			out = append(out, i.Name)
+		}
+	}
+	return out
 }
 
 // ago prints a time as docker does: "5 minutes ago".

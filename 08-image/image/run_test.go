@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -176,7 +177,7 @@ func TestLayersAreShared(t *testing.T) {
 	e.ok("run", "--net", "none", "--id", "keeper", "--image", "busybox", "touch", "/made-here")
 	assert.Equal(t, "Untagged: copy:v1\n", e.ok("rmi", "copy:v1"))
 	out := e.ok("rmi", "busybox")
-	assert.Equal(t, "Untagged: busybox:latest\n", out, "the layer is kept: a container stands on it")
+	assert.Regexp(t, `^Untagged: busybox:latest\nDeleted: sha256:[0-9a-f]{64}\n$`, out, "the layer is kept: a container stands on it")
 	imgs := e.ok("images", "-q")
 	assert.Empty(t, imgs)
 	blobs, err := os.ReadDir(filepath.Join(s.Root, "blobs", "sha256"))
@@ -192,7 +193,7 @@ func TestLayersAreShared(t *testing.T) {
 	e.importBusybox()
 	id := strings.TrimSpace(e.ok("images", "-q"))
 	out = e.ok("rmi", id)
-	assert.Regexp(t, `^Deleted: sha256:`+id+`[0-9a-f]+\n`, out)
+	assert.Regexp(t, `^Untagged: busybox:latest\nDeleted: sha256:`+id+`[0-9a-f]+\nDeleted layer: sha256:[0-9a-f]{64}\n$`, out)
 	unpacked, err = os.ReadDir(filepath.Join(e.data, "layers", "sha256"))
 	require.NoError(t, err)
 	assert.Empty(t, unpacked)
@@ -230,4 +231,75 @@ func writeTree(t *testing.T, files map[string]string) string {
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	}
 	return dir
+}
+
+// Twenty tags at once, from twenty processes: index.json is rewritten
+// under a lock, so no name is lost.
+func TestConcurrentTagsKeepEveryName(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	var cmds []*exec.Cmd
+	for i := 0; i < 20; i++ {
+		c := exec.Command(e.bin, "tag", "busybox", "many:"+strconv.Itoa(i))
+		c.Env = append(os.Environ(), e.vars...)
+		require.NoError(t, c.Start())
+		cmds = append(cmds, c)
+	}
+	for _, c := range cmds {
+		require.NoError(t, c.Wait())
+	}
+	out := e.ok("images")
+	for i := 0; i < 20; i++ {
+		assert.Regexp(t, `(?m)^many\s+`+strconv.Itoa(i)+`\s`, out)
+	}
+	assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 22, out)
+}
+
+// A layer blob changed in the store after it was checked in: the diff id
+// check refuses it as it is unpacked, and nothing is left unpacked.
+func TestChangedLayerIsRefused(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	s := image.NewStore(e.data)
+	img, err := s.Get("busybox")
+	require.NoError(t, err)
+	evil := writeTree(t, map[string]string{"bin/sh": "#!/evil\n"})
+	out, err := exec.Command("sh", "-c", "tar -C "+evil+" -cz bin > "+s.BlobPath(img.Manifest.Layers[0].Digest)).CombinedOutput()
+	require.NoError(t, err, string(out))
+	r := e.run("run", "--net", "none", "--rm", "--image", "busybox", "true")
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "as the image config says: refused")
+	left, err := os.ReadDir(filepath.Join(e.data, "layers", "sha256"))
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	containers, _ := os.ReadDir(filepath.Join(e.data, "layers", "containers"))
+	assert.Empty(t, containers, "no container layer for a run that never started")
+}
+
+// Without root (stage 05): the user's own store under ~/.local/share/berth,
+// layers unpacked with the user's ids, run in the container's user
+// namespace, where those ids are root's.
+func TestRootlessImage(t *testing.T) {
+	testenv.Rootfs(t)
+	a := testenv.NewAccount(t, "berth08a", true)
+	bin := a.Binary(t, "08-image")
+	ok := func(args ...string) string {
+		t.Helper()
+		r := a.Run(t, nil, bin, args...)
+		require.Equal(t, 0, r.Code, r.String())
+		return r.Stdout
+	}
+	ok("import", "--cmd", "sh", a.Rootfs(t), "busybox")
+	assert.Regexp(t, `(?m)^busybox\s+latest\s`, ok("images"))
+	assert.Equal(t, "0 hello\n", ok("run", "--rm", "--image", "busybox", "sh", "-c", "echo $(id -u) hello"))
+	// With the user's subordinate ids mapped, USER 1000 exists inside.
+	assert.Equal(t, "1000:1000\n", ok("run", "--rm", "--map-subids", "-u", "1000:1000", "--image", "busybox", "sh", "-c", "echo $(id -u):$(id -g)"))
+	r := a.Run(t, nil, bin, "run", "--rm", "-u", "1000", "--image", "busybox", "true")
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "is the user mapped in the user namespace?")
+	unpacked, err := os.ReadDir(filepath.Join(a.Home, ".local/share/berth/layers/sha256"))
+	require.NoError(t, err)
+	assert.Len(t, unpacked, 1)
+	out := ok("rmi", "busybox")
+	assert.Contains(t, out, "Deleted layer: sha256:")
 }

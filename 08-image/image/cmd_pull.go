@@ -1,0 +1,86 @@
+//go:build linux
+
+package image
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/distribution/reference"
+	"github.com/spf13/cobra"
+)
+
+func init() { verbs = append(verbs, pullCommand) }
+
+// registryFlags are the flags pull and push share: which registries get
+// plain http, and credentials.
+type registryFlags struct {
+	insecure []string
+	creds    string
+}
+
+func (f *registryFlags) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "speak plain http to this registry (HOST[:PORT] or a CIDR; repeatable; also $BERTH_INSECURE_REGISTRIES, comma-separated); loopback always is")
+	cmd.Flags().StringVar(&f.creds, "creds", "", "USER:PASSWORD for a registry that asks for them (default $BERTH_REGISTRY_CREDS)")
+}
+
+func (f *registryFlags) client() *Client {
+	c := &Client{Insecure: append([]string(nil), f.insecure...)}
+	env := strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
+	c.Insecure = append(c.Insecure, env...)
+	creds := f.creds
+	if creds == "" {
+		creds = os.Getenv("BERTH_REGISTRY_CREDS")
+	}
+	if creds != "" {
+		c.Username, c.Password, _ = strings.Cut(creds, ":")
+	}
+	return c
+}
+
+// interruptible ends the context on Ctrl-C or SIGTERM, so that a transfer
+// stops and its half-written blob is removed.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func pullCommand() *cobra.Command {
+	var (
+		roots    dataRoot
+		reg      registryFlags
+		platform string
+	)
+	cmd := &cobra.Command{
+		Use:   "pull NAME[:TAG|@DIGEST]",
+		Short: "Fetch an image from a registry (Docker Hub for a bare name such as busybox)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := roots.store()
+			if err != nil {
+				return err
+			}
+			var o PullOptions
+			if platform != "" {
+				if o.Platform, err = ParsePlatform(platform); err != nil {
+					return err
+				}
+			}
+			o.Out = cmd.OutOrStdout()
+			if r, err := reference.ParseNormalizedNamed(args[0]); err == nil && reference.IsNameOnly(r) {
+				fmt.Fprintln(o.Out, "Using default tag: latest")
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			_, err = s.Pull(ctx, reg.client(), args[0], o)
+			return err
+		},
+	}
+	roots.addFlag(cmd)
+	reg.addFlags(cmd)
+	cmd.Flags().StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to take from a multi-platform image (default "+PlatformString(HostPlatform())+")")
+	return cmd
+}

@@ -1,0 +1,40 @@
+//go:build linux
+
+package image
+
+import (
+	"fmt"
+
+	"github.com/distribution/reference"
+	"github.com/spf13/cobra"
+)
+
+func init() { verbs = append(verbs, pushCommand) }
+
+func pushCommand() *cobra.Command {
+	var (
+		roots dataRoot
+		reg   registryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "push NAME[:TAG]",
+		Short: "Send an image to the registry its name names (tag it first: tag busybox 127.0.0.1:5000/busybox)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := roots.store()
+			if err != nil {
+				return err
+			}
+			if r, err := reference.ParseNormalizedNamed(args[0]); err == nil && reference.IsNameOnly(r) {
+				fmt.Fprintln(cmd.OutOrStdout(), "Using default tag: latest")
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			_, err = s.Push(ctx, reg.client(), args[0], cmd.OutOrStdout())
+			return err
+		},
+	}
+	roots.addFlag(cmd)
+	reg.addFlags(cmd)
+	return cmd
+}

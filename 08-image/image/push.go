@@ -1,0 +1,115 @@
+//go:build linux
+
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Push sends an image of the store to the registry its name names: each
+// blob the repository lacks (layers, then the config), then the manifest,
+// byte for byte as stored, so that its digest is the same there. It
+// returns the manifest's digest.
+func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer) (digest.Digest, error) {
+	if out == nil {
+		out = io.Discard
+	}
+	full, err := NormalizeName(name)
+	if err != nil {
+		return "", err
+	}
+	if r, err := reference.ParseNormalizedNamed(full); err == nil {
+		if _, ok := r.(reference.Digested); ok {
+			return "", fmt.Errorf("push %s: a name with a digest cannot be pushed: tag the image (tag IMAGE NAME:TAG) and push that", name)
+		}
+	}
+	// An rmi at the same time must not sweep the blobs being sent.
+	release, err := s.Hold()
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	img, err := s.byName(full)
+	if err != nil {
+		return "", err
+	}
+	if img == nil {
+		return "", fmt.Errorf("an image does not exist locally with the name %s (see 'images'; 'tag IMAGE %s' names one)", FamiliarName(full), FamiliarName(full))
+	}
+	host, path, tag, err := SplitName(full)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "The push refers to repository [%s/%s]\n", host, path)
+	repo := c.Repository(host, path)
+	// Top layer first, as docker prints them.
+	for i := len(img.Manifest.Layers) - 1; i >= 0; i-- {
+		l := img.Manifest.Layers[i]
+		pushed, err := s.pushBlob(ctx, repo, l)
+		if err != nil {
+			return "", fmt.Errorf("push %s: %w", FamiliarName(full), err)
+		}
+		status := "Layer already exists"
+		if pushed {
+			status = "Pushed"
+		}
+		fmt.Fprintf(out, "%s: %s\n", ShortID(l.Digest), status)
+	}
+	if _, err := s.pushBlob(ctx, repo, img.Manifest.Config); err != nil {
+		return "", fmt.Errorf("push %s: config: %w", FamiliarName(full), err)
+	}
+	b, err := s.ReadBlob(img.Descriptor.Digest)
+	if err != nil {
+		return "", err
+	}
+	mt := img.Descriptor.MediaType
+	if mt == "" {
+		mt = ocispec.MediaTypeImageManifest
+	}
+	d, err := repo.PutManifest(ctx, tag, mt, b)
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", FamiliarName(full), err)
+	}
+	fmt.Fprintf(out, "%s: digest: %s size: %d\n", tag, d, len(b))
+	return d, nil
+}
+
+// byName finds the image a full name points at, or nil. Never by id, as
+// Get would: "push cafe" pushes the image named cafe, not one whose id
+// starts with those hex digits.
+func (s *Store) byName(full string) (*Image, error) {
+	imgs, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgs {
+		if img.Name == full {
+			return img, nil
+		}
+	}
+	return nil, nil
+}
+
+// pushBlob uploads a blob unless the repository has it already.
+func (s *Store) pushBlob(ctx context.Context, repo *Repo, desc ocispec.Descriptor) (bool, error) {
+	st, err := os.Stat(s.BlobPath(desc.Digest))
+	if err != nil {
+		return false, fmt.Errorf("blob %s is not in the store: %w", desc.Digest, err)
+	}
+	if st.Size() != desc.Size {
+		return false, fmt.Errorf("blob %s is %d bytes in the store, %d in its descriptor", desc.Digest, st.Size(), desc.Size)
+	}
+	has, err := repo.HasBlob(ctx, desc.Digest)
+	if err != nil || has {
+		return false, err
+	}
+	open := func() (io.ReadCloser, error) { return s.OpenBlob(desc.Digest) }
+	return true, repo.PushBlob(ctx, desc, open)
+}
