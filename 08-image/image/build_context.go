@@ -1,0 +1,153 @@
+//go:build linux
+
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"golang.org/x/sys/unix"
+)
+
+// copySource is where COPY reads.
+type copySource struct {
+	tree   tree
+	what   string                         // "build context", "stage builder"
+	ignore *patternmatcher.PatternMatcher // .dockerignore; nil: none
+}
+
+// openContext opens the build context and reads its .dockerignore.
+func openContext(dir string) (copySource, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return copySource{}, fmt.Errorf("build context %s: %w", dir, err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return copySource{}, fmt.Errorf("build context %s is not a directory", dir)
+	}
+	src := copySource{tree: tree{layers: []string{abs}, plain: true}, what: "build context"}
+	f, err := os.Open(filepath.Join(abs, ".dockerignore"))
+	if errors.Is(err, os.ErrNotExist) {
+		return src, nil
+	}
+	if err != nil {
+		return src, err
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return src, fmt.Errorf(".dockerignore: %w", err)
+	}
+	if src.ignore, err = patternmatcher.New(patterns); err != nil {
+		return src, fmt.Errorf(".dockerignore: %w", err)
+	}
+	return src, nil
+}
+
+func (src copySource) excluded(rel string) (bool, error) {
+	if src.ignore == nil || rel == "/" {
+		return false, nil
+	}
+	return src.ignore.MatchesOrParentMatches(strings.TrimPrefix(rel, "/"))
+}
+
+// sources turns COPY's source arguments into paths of the source tree:
+// wildcards expanded, symlinks followed inside the tree, what
+// .dockerignore excludes left out.
+func (src copySource) sources(in instruction, args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if c := path.Clean(a); c == ".." || strings.HasPrefix(c, "../") {
+			return nil, in.errorf("%s: forbidden path outside the %s", a, src.what)
+		}
+		rel := path.Clean("/" + a)
+		matches := []string{rel}
+		if strings.ContainsAny(rel, "*?[") {
+			var err error
+			if matches, err = src.glob(rel); err != nil {
+				return nil, in.errorf("%s: %v", a, err)
+			}
+			if len(matches) == 0 {
+				return nil, in.errorf("%s: no source files were specified (nothing in the %s matches)", a, src.what)
+			}
+		}
+		for _, m := range matches {
+			r, err := src.tree.resolve("/", m)
+			if err != nil {
+				return nil, in.errorf("%s: %v", a, err)
+			}
+			_, _, ok, err := src.tree.stat(r)
+			if err != nil {
+				return nil, in.errorf("%s: %v", a, err)
+			}
+			ex1, err1 := src.excluded(m)
+			ex2, err2 := src.excluded(r)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, err
+			}
+			if !ok || ex1 || ex2 {
+				name := a
+				if m != rel {
+					name = a + ": " + strings.TrimPrefix(m, "/")
+				}
+				why := ""
+				if lst, _, _, _ := src.tree.stat(m); lst != nil && lst.Mode&unix.S_IFMT == unix.S_IFLNK {
+					why = " (a symlink leads only to a file of the " + src.what + ")"
+				}
+				return nil, in.errorf("%s: file not found in %s or excluded by .dockerignore%s", name, src.what, why)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// glob expands a pattern one name at a time, as filepath.Glob does, but
+// over the tree and without following symlinked directories.
+func (src copySource) glob(pattern string) ([]string, error) {
+	cur := []string{"/"}
+	for _, comp := range splitRel(pattern) {
+		var next []string
+		for _, dir := range cur {
+			if st, _, ok, err := src.tree.stat(dir); err != nil {
+				return nil, err
+			} else if !ok || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				continue
+			}
+			if !strings.ContainsAny(comp, "*?[") {
+				if _, _, ok, err := src.tree.stat(path.Join(dir, comp)); err != nil {
+					return nil, err
+				} else if ok {
+					next = append(next, path.Join(dir, comp))
+				}
+				continue
+			}
+			names, err := src.tree.readDir(dir)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				ok, err := path.Match(comp, n)
+				if err != nil {
+					return nil, err
+				}
+				if ex, err := src.excluded(path.Join(dir, n)); err != nil {
+					return nil, err
+				} else if ok && !ex {
+					next = append(next, path.Join(dir, n))
+				}
+			}
+		}
+		cur = next
+	}
+	return cur, nil
+}
