@@ -137,7 +137,7 @@ func TestEntryNames(t *testing.T) {
 
 // A save loads back into another store as the same image: same manifest
 // digest, same id; the same images save to the same bytes.
-func TestSaveLoadRoundTrip(t *testing.T) {
+func TestSaveLoadStoreToStore(t *testing.T) {
 	src := newTestStore(t)
 	l1 := putLayer(t, src, map[string]string{"etc/": "", "etc/motd": "one\n"})
 	l2 := putLayer(t, src, map[string]string{"etc/": "", "etc/motd": "two\n"})
@@ -362,7 +362,7 @@ func TestLoadDir(t *testing.T) {
 
 // Every way an archive can be wrong ends the load with one error, before
 // any name is written; nothing lands outside the store.
-func TestLoadRefusesBadArchives(t *testing.T) {
+func TestLoadRefusesCraftedArchives(t *testing.T) {
 	cwd, err := os.Getwd()
 	require.NoError(t, err)
 	canary := filepath.Join(t.TempDir(), "canary")
