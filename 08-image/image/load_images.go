@@ -3,6 +3,9 @@
 package image
 
 import (
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,8 +203,7 @@ func (s *Store) ociManifest(d ocispec.Descriptor, fetch fetcher, depth int) (oci
 
 // checkManifest checks an image from its manifest down: the config and
 // every layer present and of their size, as many diff ids as layers, and
-// an uncompressed layer's digest equal to its diff id. A gzip'd layer's
-// diff id is checked when it is unpacked (Unpack), as it is for a pull.
+// each layer's tar stream hashing to its diff id.
 func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Digest, error) {
 	b, err := s.ReadBlob(d.Digest)
 	if err != nil {
@@ -233,7 +235,7 @@ func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Diges
 		if err := fetch(l); err != nil {
 			return "", err
 		}
-		if _, err := s.layerKind(l.Digest, cfg.RootFS.DiffIDs[i]); err != nil {
+		if _, err := s.checkLayer(l.Digest, cfg.RootFS.DiffIDs[i]); err != nil {
 			return "", err
 		}
 	}
@@ -252,26 +254,39 @@ func (s *Store) readConfig(d digest.Digest) (ocispec.Image, error) {
 	return cfg, nil
 }
 
-// layerKind tells a gzip'd layer from a plain tar by its first bytes; a
-// plain tar's digest is its diff id, so that much is checked now.
-func (s *Store) layerKind(blob, diffID digest.Digest) (mediaType string, err error) {
+// checkLayer reads a layer blob through gunzip (when it is gzip'd, as its
+// first bytes tell) and checks that the tar stream hashes to the diff id
+// the config lists: the config's digest is the image id, so this is what
+// makes the layers the image's. docker load checks the same. It returns
+// the layer's media type, as the blob is.
+func (s *Store) checkLayer(blob, diffID digest.Digest) (mediaType string, err error) {
 	f, err := s.OpenBlob(blob)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	magic := make([]byte, 4)
-	n, _ := io.ReadFull(f, magic)
+	br := bufio.NewReader(f)
+	magic, _ := br.Peek(4)
+	mediaType = ocispec.MediaTypeImageLayer
+	var plain io.Reader = br
 	switch {
-	case n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		return ocispec.MediaTypeImageLayerGzip, nil
-	case n == 4 && string(magic) == "\x28\xb5\x2f\xfd":
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return "", fmt.Errorf("layer %s: gzip: %w", blob, err)
+		}
+		mediaType, plain = ocispec.MediaTypeImageLayerGzip, zr
+	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
 		return "", fmt.Errorf("layer %s is zstd-compressed: not supported here", blob)
 	}
-	if blob != diffID {
-		return "", fmt.Errorf("layer %s is an uncompressed tar, so that is its diff id, but the config lists %s: refused", blob, diffID)
+	h := sha256.New()
+	if _, err := io.Copy(h, plain); err != nil {
+		return "", fmt.Errorf("layer %s: %w", blob, err)
 	}
-	return ocispec.MediaTypeImageLayer, nil
+	if got := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)); got != diffID {
+		return "", fmt.Errorf("layer %s holds a tar whose digest is %s, but the config lists %s: refused", blob, got, diffID)
+	}
+	return mediaType, nil
 }
 
 // checkBlob: the blob is in the store and has the size its descriptor
@@ -296,7 +311,8 @@ func (s *Store) checkBlob(d ocispec.Descriptor, from string) error {
 // dockerPlan reads one image of manifest.json. One whose config
 // index.json already gave lends it its RepoTags and is done; any other
 // gets an OCI manifest written for it, with the config's bytes unchanged
-// (so the image id is the same) and the layers as the archive has them.
+// (so the image id is the same) and the layers as the archive has them,
+// plain or gzip'd, each checked against its diff id.
 func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPlan, error) {
 	cdesc, err := a.resolve(e.Config)
 	if err != nil {
@@ -332,7 +348,7 @@ func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPla
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i+1, err)
 		}
-		mt, err := a.s.layerKind(ld.Digest, cfg.RootFS.DiffIDs[i])
+		mt, err := a.s.checkLayer(ld.Digest, cfg.RootFS.DiffIDs[i])
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i+1, l, err)
 		}

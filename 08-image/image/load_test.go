@@ -204,6 +204,21 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 	_, err = dst.Get(other.ID().String())
 	require.NoError(t, err)
 
+	// docker's half alone, as docker before 25 would read it: the same id,
+	// the gzip'd layers as they were (each checked against its diff id),
+	// under a manifest load writes.
+	var dockerHalf []entry
+	for _, n := range []string{"manifest.json", blobName(img.ID()), blobName(other.ID()), blobName(l1.Blob.Digest), blobName(l2.Blob.Digest)} {
+		dockerHalf = append(dockerHalf, file(n, names[n]))
+	}
+	dst3 := newTestStore(t)
+	loaded, err = dst3.Load(bytes.NewReader(archiveOf(t, dockerHalf...)))
+	require.NoError(t, err)
+	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/app:v1", ID: img.ID()}, {Name: "docker.io/library/app:stable", ID: img.ID()}, {ID: other.ID()}}, loaded)
+	got, err = dst3.Get("app:v1")
+	require.NoError(t, err)
+	assert.Equal(t, img.Manifest.Layers, got.Manifest.Layers)
+
 	// --format oci: the layout alone, which loads the same.
 	var o bytes.Buffer
 	require.NoError(t, src.Save(&o, items[:1], SaveOCI))
@@ -410,6 +425,8 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 		{"symlink loop", archiveOf(t, append(goodEntries("a/layer.tar"), symlink("a/layer.tar", "../b/layer.tar"), symlink("b/layer.tar", "../a/layer.tar"))...), "links in a row"},
 		{"layer is not its diff id", archiveOf(t, file(liar.id.Encoded()+".json", liar.config), file("l/layer.tar", layerTar),
 			jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: liar.id.Encoded() + ".json", RepoTags: []string{"liar:1"}, Layers: []string{"l/layer.tar"}}})), "refused"},
+		{"gzip'd layer is not its diff id", archiveOf(t, file(liar.id.Encoded()+".json", liar.config), file("l/layer.tar.gz", gzipped(t, layerTar)),
+			jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: liar.id.Encoded() + ".json", RepoTags: []string{"liar:1"}, Layers: []string{"l/layer.tar.gz"}}})), "but the config lists"},
 		{"second image broken", archiveOf(t, file(good.id.Encoded()+".json", good.config), file(second.id.Encoded()+".json", second.config), file("l/layer.tar", layerTar),
 			jsonFile(t, "manifest.json", []dockerManifestEntry{
 				{Config: good.id.Encoded() + ".json", RepoTags: []string{"good:1"}, Layers: []string{"l/layer.tar"}},
