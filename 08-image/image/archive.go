@@ -28,7 +28,9 @@ const (
 	dockerManifest    = "manifest.json"
 	dockerRepos       = "repositories"
 	blobsDir          = "blobs"
-	maxArchiveEntries = 100000 // more than any image needs; bounds load's memory
+	maxArchiveEntries = 100000   // more than any image needs; with the next two,
+	maxNameLength     = 4096     // bounds what load keeps in memory
+	maxNameBytes      = 16 << 20 // all names and link targets together
 	maxLinkHops       = 16
 )
 
@@ -76,7 +78,10 @@ func blobDigest(name string) (d digest.Digest, ok bool, err error) {
 // leave the archive is a sign of a crafted file.
 func entryName(n string) (string, error) {
 	if n == "" {
-		return "", errors.New("an empty name")
+		return "", errors.New("with an empty name: refused")
+	}
+	if len(n) > maxNameLength {
+		return "", fmt.Errorf("%.40q… is a name over %d bytes: refused", n, maxNameLength)
 	}
 	if strings.HasPrefix(n, "/") {
 		return "", fmt.Errorf("%q is an absolute name: refused", n)

@@ -49,10 +49,11 @@ func (s *Store) Load(r io.Reader) ([]LoadedImage, error) {
 // archive is what load keeps of a tar while it streams: which blob each
 // file became, the links between names, and the top's JSON files.
 type archive struct {
-	s     *Store
-	files map[string]ocispec.Descriptor // regular files, stored as blobs
-	links map[string]string             // symlinks and hard links: name -> target name
-	meta  map[string][]byte             // oci-layout, index.json, manifest.json, repositories
+	s         *Store
+	files     map[string]ocispec.Descriptor // regular files, stored as blobs
+	links     map[string]string             // symlinks and hard links: name -> target name
+	meta      map[string][]byte             // oci-layout, index.json, manifest.json, repositories
+	nameBytes int                           // what the names in files and links take
 }
 
 func (s *Store) readArchive(r io.Reader) (*archive, error) {
@@ -124,6 +125,9 @@ func (a *archive) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if _, dup := a.files[name]; dup || a.links[name] != "" || a.meta[name] != nil {
 		return fmt.Errorf("archive has two entries named %s: refused", name)
+	}
+	if a.nameBytes += len(name) + len(hdr.Linkname); a.nameBytes > maxNameBytes {
+		return fmt.Errorf("the archive's names take over %d bytes: not an image archive", maxNameBytes)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeSymlink:

@@ -50,7 +50,8 @@ func (s *Store) SaveItems(args []string) ([]SaveItem, error) {
 			at[img.Descriptor.Digest] = i
 			items = append(items, SaveItem{Image: img})
 		}
-		byID := strings.HasPrefix(img.ID().Encoded(), strings.TrimPrefix(a, "sha256:"))
+		hex := strings.TrimPrefix(a, "sha256:")
+		byID := isHexPrefix(hex) && strings.HasPrefix(img.ID().Encoded(), hex)
 		if img.Name == "" || byID || strings.Contains(a, "@") || strings.Contains(img.Name, "@") {
 			continue
 		}
@@ -109,7 +110,9 @@ func (s *Store) Save(w io.Writer, items []SaveItem, format string) error {
 			blobs[l.Digest] = l.Size
 			entry.Layers = append(entry.Layers, blobName(l.Digest))
 		}
-		mdesc.Platform = &ocispec.Platform{Architecture: img.Config.Architecture, OS: img.Config.OS, Variant: img.Config.Variant, OSVersion: img.Config.OSVersion}
+		if img.Config.OS != "" {
+			mdesc.Platform = &ocispec.Platform{Architecture: img.Config.Architecture, OS: img.Config.OS, Variant: img.Config.Variant, OSVersion: img.Config.OSVersion}
+		}
 		if len(it.Names) == 0 {
 			index = append(index, mdesc) // docker leaves it out; an OCI tool could not see it
 		}
