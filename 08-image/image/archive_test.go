@@ -33,11 +33,17 @@ func tool(t *testing.T, name string) string {
 	return p
 }
 
-// skopeo runs skopeo with its temporary files in the test's directory and
-// no trust policy file needed (every source here is local).
+// skopeo runs Debian's skopeo, the reference tool, with no trust policy
+// needed (every source here is local or the test's own registry), its
+// temporary files in the test's directory, and in a private mount
+// namespace with a tmpfs on /var/lib: as root it would keep a blob cache
+// in /var/lib/containers/cache, and a test leaves the host as it found it.
+// It returns skopeo's standard output.
 func skopeo(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(tool(t, "skopeo"), append([]string{"--insecure-policy"}, args...)...)
+	tool(t, "skopeo")
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
+		`mount -t tmpfs berth-test /var/lib && exec skopeo --insecure-policy "$@"`, "skopeo"}, args...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	out, err := cmd.Output()
 	var stderr string
