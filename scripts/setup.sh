@@ -61,6 +61,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 	for p in "${missing[@]}"; do
 		installed "$p" || { echo "setup: $p is still not installed" >&2; exit 1; }
 	done
+	# Debian starts docker-registry as a service on every address, port
+	# 5000. The book and the tests run their own on 127.0.0.1 when they
+	# need one: stop and disable the one this install started.
+	if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null &&
+		systemctl is-enabled docker-registry >/dev/null 2>&1; then
+		systemctl disable --now docker-registry >/dev/null 2>&1 &&
+			echo "setup: stopped and disabled the docker-registry service Debian started (port 5000)"
+	fi
 else
 	echo "setup: all ${#PACKAGES[@]} Debian packages present"
 fi

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
@@ -66,9 +67,9 @@ func imagesCommand() *cobra.Command {
 		all   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "images",
-		Short: "List the images of the store",
-		Args:  cobra.NoArgs,
+		Use:   "images [REPOSITORY[:TAG]]",
+		Short: "List the images of the store (those of one repository, as docker images NAME)",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := roots.store()
 			if err != nil {
@@ -86,6 +87,11 @@ func imagesCommand() *cobra.Command {
 					}
 				}
 				imgs = shown
+			}
+			if len(args) == 1 {
+				if imgs, err = filterRepo(imgs, args[0]); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			if quiet {
@@ -111,6 +117,28 @@ func imagesCommand() *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image ids")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show a build's intermediate images too")
 	return cmd
+}
+
+// filterRepo keeps the images of one repository, and of one tag if the
+// filter has one: "busybox" keeps busybox:latest and busybox:1.36.
+func filterRepo(imgs []*Image, filter string) ([]*Image, error) {
+	r, err := reference.ParseNormalizedNamed(filter)
+	if err != nil {
+		return nil, fmt.Errorf("invalid image name %q: %w", filter, err)
+	}
+	tagged, hasTag := r.(reference.Tagged)
+	var out []*Image
+	for _, img := range imgs {
+		ir, err := reference.ParseNormalizedNamed(img.Name)
+		if err != nil || ir.Name() != r.Name() {
+			continue
+		}
+		if it, ok := ir.(reference.Tagged); hasTag && (!ok || it.Tag() != tagged.Tag()) {
+			continue
+		}
+		out = append(out, img)
+	}
+	return out, nil
 }
 
 // splitFamiliar splits busybox:latest into busybox and latest.

@@ -249,21 +249,6 @@ func pushBusybox(t *testing.T, e *regEnv, reg *testRegistry) (inspected, string)
 	return img, name
 }
 
-// skopeo runs Debian's skopeo in a private mount namespace with a tmpfs
-// on /var/lib: as root it would keep a blob cache in
-// /var/lib/containers/cache, and a test leaves the host as it found it.
-func skopeo(t *testing.T, args ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath("skopeo"); err != nil {
-		t.Fatalf("skopeo is missing (sudo make setup installs it): %v", err)
-	}
-	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
-		`mount -t tmpfs berth-test /var/lib && exec skopeo "$@"`, "skopeo"}, args...)...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "skopeo %v:\n%s", args, out)
-	return string(out)
-}
-
 func TestPushPullRoundTrip(t *testing.T) {
 	reg := startRegistry(t)
 	e := newRegEnv(t)

@@ -114,8 +114,9 @@ func checkLayerType(mt string) error {
 		return nil
 	case ocispec.MediaTypeImageLayerZstd:
 		return errors.New("zstd-compressed layers are not supported here: pull a gzip variant")
-	case ocispec.MediaTypeImageLayerNonDistributable, ocispec.MediaTypeImageLayerNonDistributableGzip: //nolint:staticcheck // still met in the wild
-		return nil
+	case "application/vnd.oci.image.layer.nondistributable.v1.tar",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip":
+		return nil // deprecated by the spec, still met in old images
 	}
 	return fmt.Errorf("layer media type %q is not a layer tarball berth can unpack", mt)
 }

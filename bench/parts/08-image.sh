@@ -78,3 +78,10 @@ u8_bench() {
 	} | tee "$out/08-image.txt"
 }
 u8_bench
+
+# The stage's other parts: save and load, build.
+for u8_part in "$repo"/bench/parts/08-image-*.sh; do
+	[ -f "$u8_part" ] || continue
+	# shellcheck source=/dev/null
+	. "$u8_part"
+done

@@ -1,0 +1,341 @@
+//go:build linux
+
+package image_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"berth/08-image/image"
+	"berth/internal/testenv"
+)
+
+// tool finds a reference tool that make setup installs.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is missing: run sudo make setup (Debian's %s)", name, name)
+	}
+	return p
+}
+
+// skopeo runs Debian's skopeo, the reference tool, with no trust policy
+// needed (every source here is local or the test's own registry), its
+// temporary files in the test's directory, and in a private mount
+// namespace with a tmpfs on /var/lib: as root it would keep a blob cache
+// in /var/lib/containers/cache, and a test leaves the host as it found it.
+// It returns skopeo's standard output.
+func skopeo(t *testing.T, args ...string) string {
+	t.Helper()
+	tool(t, "skopeo")
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
+		`mount -t tmpfs berth-test /var/lib && exec skopeo --insecure-policy "$@"`, "skopeo"}, args...)...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	out, err := cmd.Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
+	}
+	require.NoError(t, err, "skopeo %v: %s", args, stderr)
+	return string(out)
+}
+
+func (e *runEnv) image(name string) *image.Image {
+	e.t.Helper()
+	img, err := image.NewStore(e.data).Get(name)
+	require.NoError(e.t, err)
+	return img
+}
+
+// save, rmi, load: the same image comes back, manifest and all, and runs.
+func TestSaveLoadRoundTrip(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	before := e.image("busybox")
+	file := filepath.Join(t.TempDir(), "busybox.tar")
+	assert.Empty(t, e.ok("save", "-o", file, "busybox"))
+	e.ok("rmi", "busybox")
+	assert.Empty(t, e.ok("images", "-q"))
+
+	assert.Equal(t, "Loaded image: busybox:latest\n", e.ok("load", "-i", file))
+	after := e.image("busybox")
+	assert.Equal(t, before.ID(), after.ID())
+	assert.Equal(t, before.Descriptor.Digest, after.Descriptor.Digest)
+	assert.Equal(t, "hi\n", e.ok("run", "--net", "none", "--rm", "--image", "busybox", "echo", "hi"))
+
+	// To stdout and back through stdin: the same bytes as the file.
+	out := e.ok("save", "busybox")
+	saved, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, saved, []byte(out), "save is reproducible")
+	r := testenv.RunInput(t, e.vars, out, e.bin, "load")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "Loaded image: busybox:latest\n", r.Stdout)
+
+	// A name that points at another image moves, as docker load says.
+	other := strings.TrimSpace(e.ok("import", "--cmd", "sh", writeTree(t, map[string]string{"x": "y"}), "busybox"))
+	assert.Equal(t, "The image busybox:latest already exists, renaming the old one with ID "+other+" to empty string\nLoaded image: busybox:latest\n", e.ok("load", "-i", file))
+	assert.Regexp(t, `(?m)^<none>\s+<none>\s+`+other[7:19]+`\s`, e.ok("images"))
+
+	// Saved by id: no name, and load says so.
+	require.NoError(t, os.Remove(file))
+	e.ok("save", "-o", file, after.ShortID())
+	e.ok("rmi", "busybox")
+	assert.Equal(t, "Loaded image ID: "+after.ID().String()+"\n", e.ok("load", "-i", file))
+}
+
+// A tar archive is not for a terminal, in either direction.
+func TestSaveLoadRefuseATerminal(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	tm := testenv.StartTerminal(t, e.vars, 24, 80, e.bin, "save", "busybox")
+	out, code := tm.Wait()
+	assert.Equal(t, 125, code)
+	assert.Equal(t, "08-image: refusing to write a tar archive to a terminal: give -o FILE, or redirect stdout\n", out)
+	tm = testenv.StartTerminal(t, e.vars, 24, 80, e.bin, "load")
+	out, code = tm.Wait()
+	assert.Equal(t, 125, code)
+	assert.Contains(t, out, "stdin, which is a terminal")
+}
+
+// The reference tools read what save writes, as docker's archive
+// (manifest.json) and as an OCI archive (index.json), and agree with the
+// store on the config, the manifest and the layers.
+func TestReferenceToolsReadOurArchive(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	img := e.image("busybox")
+	file := filepath.Join(t.TempDir(), "busybox.tar")
+	e.ok("save", "-o", file, "busybox")
+
+	var raw ocispec.Manifest
+	require.NoError(t, json.Unmarshal([]byte(skopeo(t, "inspect", "--raw", "docker-archive:"+file)), &raw))
+	assert.Equal(t, img.ID(), raw.Config.Digest, "docker-archive: the same config")
+	var insp struct {
+		Digest digest.Digest
+		Layers []digest.Digest
+	}
+	require.NoError(t, json.Unmarshal([]byte(skopeo(t, "inspect", "docker-archive:"+file)), &insp))
+	// skopeo's docker-archive reader gunzips the layers: it lists diff ids.
+	assert.Equal(t, img.Config.RootFS.DiffIDs, insp.Layers)
+
+	require.NoError(t, json.Unmarshal([]byte(skopeo(t, "inspect", "oci-archive:"+file)), &insp))
+	assert.Equal(t, img.Descriptor.Digest, insp.Digest, "oci-archive: the same manifest")
+	assert.Equal(t, []digest.Digest{img.Manifest.Layers[0].Digest}, insp.Layers)
+	var cfg ocispec.Image
+	require.NoError(t, json.Unmarshal([]byte(skopeo(t, "inspect", "--config", "oci-archive:"+file+":latest")), &cfg))
+	assert.Equal(t, []string{"sh"}, cfg.Config.Cmd)
+}
+
+// What skopeo writes loads: docker-archive (the legacy layout: an
+// uncompressed layer named by its diff id, a <v1 id>/layer.tar symlink to
+// it, v1 json files), oci-archive, and an OCI layout directory. Each
+// gives the same image id, and the image runs.
+func TestLoadWhatSkopeoWrites(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	img := e.image("busybox")
+	src := "oci:" + filepath.Join(e.data, "images") + ":docker.io/library/busybox:latest"
+	dir := t.TempDir()
+	x, y, layout := filepath.Join(dir, "X.tar"), filepath.Join(dir, "Y.tar"), filepath.Join(dir, "layout")
+	skopeo(t, "copy", "-q", src, "docker-archive:"+x+":busybox:latest")
+	skopeo(t, "copy", "-q", src, "oci-archive:"+y+":busybox:latest")
+	skopeo(t, "copy", "-q", src, "oci:"+layout+":busybox:latest")
+	names := tarNames(t, x)
+	assert.Contains(t, names, img.Config.RootFS.DiffIDs[0].Encoded()+".tar", "skopeo's legacy layout")
+	assert.Contains(t, names, img.ID().Encoded()+".json")
+
+	for _, c := range []struct{ src, manifest string }{{x, "rewritten"}, {y, "kept"}, {layout, "kept"}} {
+		e.ok("rmi", "busybox")
+		assert.Equal(t, "Loaded image: busybox:latest\n", e.ok("load", "-i", c.src), c.src)
+		got := e.image("busybox")
+		assert.Equal(t, img.ID(), got.ID(), c.src)
+		if c.manifest == "kept" {
+			assert.Equal(t, img.Descriptor.Digest, got.Descriptor.Digest, c.src)
+		} else {
+			// Uncompressed in the archive, uncompressed in the store: the
+			// layer blob is the diff id, under a manifest load wrote.
+			assert.Equal(t, ocispec.MediaTypeImageLayer, got.Manifest.Layers[0].MediaType)
+			assert.Equal(t, img.Config.RootFS.DiffIDs[0], got.Manifest.Layers[0].Digest)
+		}
+		assert.Equal(t, "hi\n", e.ok("run", "--net", "none", "--rm", "--image", "busybox", "echo", "hi"), c.src)
+	}
+}
+
+func tarNames(t *testing.T, file string) []string {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		require.NoError(t, err)
+		names = append(names, hdr.Name)
+	}
+}
+
+// member is one entry of an archive, to take apart and put together again.
+type member struct {
+	hdr  tar.Header
+	body []byte
+}
+
+func readMembers(t *testing.T, b []byte) []member {
+	t.Helper()
+	var ms []member
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return ms
+		}
+		require.NoError(t, err)
+		body, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		ms = append(ms, member{*hdr, body})
+	}
+}
+
+func writeMembers(t *testing.T, ms []member) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range ms {
+		h := m.hdr
+		h.Size = int64(len(m.body))
+		if h.Typeflag != tar.TypeReg {
+			h.Size = 0
+		}
+		require.NoError(t, tw.WriteHeader(&h))
+		_, err := tw.Write(m.body)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	return buf.Bytes()
+}
+
+// Bad archives, made from a good one: each ends load with exit 125 and
+// one line, names nothing, and writes nothing outside the store.
+func TestLoadRefusesBadArchives(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	img := e.image("busybox")
+	good := []byte(e.ok("save", "busybox"))
+	e.ok("rmi", "busybox")
+	cwd, err := os.Getwd()
+	require.NoError(t, err)
+	canary := filepath.Join(t.TempDir(), "canary")
+
+	layerBlob := "blobs/sha256/" + img.Manifest.Layers[0].Digest.Encoded()
+	// edit rewrites the good archive member by member; drop the OCI half
+	// to make load use manifest.json.
+	edit := func(dropOCI bool, fn func(m *member) []member) []byte {
+		var out []member
+		for _, m := range readMembers(t, good) {
+			if dropOCI && (m.hdr.Name == "index.json" || m.hdr.Name == "oci-layout") {
+				continue
+			}
+			if fn == nil {
+				out = append(out, m)
+			} else {
+				out = append(out, fn(&m)...)
+			}
+		}
+		return writeMembers(t, out)
+	}
+	plus := func(extra member) []byte {
+		return edit(false, func(m *member) []member {
+			if m.hdr.Name == "repositories" {
+				return []member{*m, extra}
+			}
+			return []member{*m}
+		})
+	}
+	layersAt := func(p string) func(m *member) []member {
+		return func(m *member) []member {
+			if m.hdr.Name == "manifest.json" {
+				m.body = bytes.ReplaceAll(m.body, []byte(layerBlob), []byte(p))
+			}
+			return []member{*m}
+		}
+	}
+	file := func(name string) member {
+		return member{tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}, []byte("written through a name from the archive")}
+	}
+	symlinkOut := edit(true, func(m *member) []member {
+		ms := layersAt("evil/layer.tar")(m)
+		if m.hdr.Name == "manifest.json" {
+			ms = append(ms, member{tar.Header{Typeflag: tar.TypeSymlink, Name: "evil/layer.tar", Linkname: "../../../../../../.." + canary}, nil})
+		}
+		return ms
+	})
+	tampered := edit(false, func(m *member) []member {
+		if m.hdr.Name == layerBlob {
+			m.body = append([]byte{}, m.body...)
+			m.body[len(m.body)/2] ^= 0xff
+		}
+		return []member{*m}
+	})
+	random := make([]byte, 64<<10)
+	_, err = rand.Read(random)
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"dot-dot", plus(file("../" + filepath.Base(cwd) + "/canary")), `archive entry "../` + filepath.Base(cwd) + `/canary" climbs out with '..': refused`},
+		{"absolute", plus(file(canary)), `archive entry "` + canary + `" is an absolute name: refused`},
+		{"symlink outside", symlinkOut, "symlink evil/layer.tar points to \"../../../../../../.." + canary + "\", outside the archive: refused"},
+		{"tampered blob", tampered, "archive entry " + layerBlob + ": blob content hashes to sha256:"},
+		{"missing file", edit(true, layersAt("gone/layer.tar")), "manifest.json, image 1 of 1: layer 1: gone/layer.tar is not in the archive"},
+		{"truncated", good[:len(good)/2], "the archive ends in the middle of an entry: is it truncated?"},
+		{"random bytes", random, "not a tar archive, plain or gzip'd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "bad.tar")
+			require.NoError(t, os.WriteFile(f, c.data, 0o644))
+			r := e.run("load", "-i", f)
+			assert.Equal(t, 125, r.Code, r.String())
+			assert.Empty(t, r.Stdout)
+			assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
+			assert.True(t, strings.HasPrefix(r.Stderr, "08-image: load "+f+": "), r.Stderr)
+			assert.Contains(t, r.Stderr, c.want)
+			assert.Empty(t, e.ok("images", "-q"), "nothing is named")
+			_, err := os.Stat(canary)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			_, err = os.Stat(filepath.Join(cwd, "canary"))
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			// Nothing outside the store either: the data root holds only it.
+			top, err := os.ReadDir(e.data)
+			require.NoError(t, err)
+			for _, d := range top {
+				assert.Contains(t, []string{"images", "layers"}, d.Name())
+			}
+		})
+	}
+	// The archive they were made from is fine.
+	f := filepath.Join(t.TempDir(), "good.tar")
+	require.NoError(t, os.WriteFile(f, good, 0o644))
+	assert.Equal(t, "Loaded image: busybox:latest\n", e.ok("load", "-i", f))
+}

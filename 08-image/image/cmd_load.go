@@ -1,0 +1,73 @@
+//go:build linux
+
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func init() { verbs = append(verbs, loadCommand) }
+
+func loadCommand() *cobra.Command {
+	var (
+		roots dataRoot
+		input string
+	)
+	cmd := &cobra.Command{
+		Use:   "load [-i FILE|DIR|-]",
+		Short: "Load images from an archive (docker save, docker-archive, oci-archive; plain or gzip'd) or an OCI layout directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := roots.store()
+			if err != nil {
+				return err
+			}
+			var loaded []LoadedImage
+			src := input
+			switch st, serr := os.Stat(input); {
+			case input == "" || input == "-":
+				src = "stdin"
+				in := cmd.InOrStdin()
+				if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+					return errors.New("load reads an archive from stdin, which is a terminal: give -i FILE, or redirect it (< FILE)")
+				}
+				loaded, err = s.Load(in)
+			case serr != nil:
+				return fmt.Errorf("load: %w", serr)
+			case st.IsDir():
+				loaded, err = s.LoadDir(input)
+			default:
+				f, oerr := os.Open(input)
+				if oerr != nil {
+					return oerr
+				}
+				defer f.Close()
+				loaded, err = s.Load(f)
+			}
+			if err != nil {
+				return fmt.Errorf("load %s: %w", src, err)
+			}
+			out := cmd.OutOrStdout()
+			for _, l := range loaded {
+				switch {
+				case l.Name == "":
+					fmt.Fprintf(out, "Loaded image ID: %s\n", l.ID)
+				default:
+					if l.Replaced != "" {
+						fmt.Fprintf(out, "The image %s already exists, renaming the old one with ID %s to empty string\n", FamiliarName(l.Name), l.Replaced)
+					}
+					fmt.Fprintf(out, "Loaded image: %s\n", FamiliarName(l.Name))
+				}
+			}
+			return nil
+		},
+	}
+	roots.addFlag(cmd)
+	cmd.Flags().StringVarP(&input, "input", "i", "", "read from FILE (or an OCI layout directory) instead of stdin")
+	return cmd
+}
