@@ -16,8 +16,7 @@
 # (runc runs at the same speed either way); the berth stages run on the
 # host's layout as it is.
 #
-# A stage adds rows with bench/parts/NN-name.sh, sourced here (then any
-# bench/parts/NN-name-*.sh, for tables of their own): it calls
+# A stage adds rows with bench/parts/NN-name.sh, sourced here: it calls
 #   bench NAME COMMAND [oci]
 # (COMMAND is split on spaces, no shell; "oci" runs it with crun and runc).
 # It can use $repo, $bin, $rootfs, $work (a scratch directory removed at
@@ -78,13 +77,6 @@ for exe in "$bin"/[0-9][0-9]-*; do
 		"$exe" run --help 2>/dev/null | grep -q -- '--net ' && net="--net none"
 		bench "$stage${net:+ $net}" "$exe run $net /bin/true"
 	fi
-	# More parts of the same stage, each a table of its own: NN-name-*.sh.
-	for part in "$repo/bench/parts/$stage"-*.sh; do
-		if [ -f "$part" ]; then
-			# shellcheck source=/dev/null
-			. "$part"
-		fi
-	done
 done
 
 # The OCI references: one bundle over the same rootfs, a fresh container
