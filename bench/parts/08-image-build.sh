@@ -1,5 +1,6 @@
-# Stage 08's build table for bench/run.sh (sourced after 08-image.sh; uses
-# $bin, $rootfs, $work, $out).
+# Stage 08's build, beside podman build when podman is installed (sourced
+# by the stage's part, bench/parts/08-image.sh; uses $bin, $rootfs, $work,
+# $out). Run alone: sudo bash bench/parts/08-image-build.sh
 #
 # Own table, $out/08-image-build.txt: medians of U8B_RUNS (10) builds of a
 # 3-step Dockerfile: FROM busybox, RUN (a container, its layer committed),
@@ -16,6 +17,20 @@
 # a tmpfs over /run, where podman keeps its locks whatever --tmpdir says.
 # podman gets what this machine needs (bench-facts): runc, cgroupfs, and
 # the open-files and processes limits root may set here.
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -euo pipefail
+	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	bin=${BIN:-$repo/bin}
+	rootfs=${BERTH_ROOTFS:-/var/lib/berth/busybox}
+	out=${OUT:-$repo/bench/results}
+	[ "$(id -u)" -eq 0 ] || { echo "bench: needs root: run it with sudo" >&2; exit 1; }
+	[ -x "$bin/08-image" ] || { echo "bench: no $bin/08-image: run make build" >&2; exit 1; }
+	mkdir -p "$out"
+	work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+	trap 'rm -rf "$work"' EXIT
+	die() { echo "bench: $*" >&2; exit 1; }
+fi
 
 # u8b_build runs inside the private namespaces: bin work out rootfs runs.
 u8b_build() {
