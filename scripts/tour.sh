@@ -60,4 +60,18 @@ tour 06-cgroups "under --memory 32m a 64 MiB dd {}" \
 	run --net none --memory 32m sh -c 'dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo "ends with status $?;"'
 tour 07-unionfs "its / is an {} mount: what it writes lands in a layer of its own, over the busybox tree" \
 	run --rm --net none sh -c 'echo x >/written-inside && awk "\$2 == \"/\" {print \$3}" /proc/mounts'
+# 08-image: the busybox tree imported as an image, a three-line Dockerfile
+# built on it, and the result run, all in a data root of its own that is
+# removed at the end.
+tour08=$(mktemp -d /tmp/berth-tour.XXXXXX)
+if [ -x "$bin/08-image" ]; then
+	printf '%s\n' 'FROM busybox' 'ENV GREETING="hello from a Dockerfile"' \
+		'CMD ["sh", "-c", "echo \"$GREETING, as $(id -un) in $(pwd)\""]' >"$tour08/Dockerfile"
+	"$bin/08-image" import --data-root "$tour08/data" --cmd sh "${BERTH_ROOTFS:-/var/lib/berth/busybox}" busybox >/dev/null &&
+		"$bin/08-image" build --data-root "$tour08/data" -t hello "$tour08" >/dev/null ||
+		echo "08-image    (import or build failed: see above)"
+fi
+tour 08-image "the image hello, built from a Dockerfile: {}" \
+	run --rm --net none --data-root "$tour08/data" --image hello
+rm -rf "$tour08"
 exit $failed
