@@ -42,9 +42,10 @@ func tool(t *testing.T, name string) string {
 func skopeo(t *testing.T, args ...string) string {
 	t.Helper()
 	tool(t, "skopeo")
+	tmp := t.TempDir() // skopeo's big temporary files go to /var/tmp without --tmpdir
 	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
-		`mount -t tmpfs berth-test /var/lib && exec skopeo --insecure-policy "$@"`, "skopeo"}, args...)...)
-	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+		`mount -t tmpfs berth-test /var/lib && exec skopeo --insecure-policy --tmpdir "$TMPDIR" "$@"`, "skopeo"}, args...)...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	out, err := cmd.Output()
 	var stderr string
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -117,6 +117,7 @@ func (im image) write(out string) (int64, error) {
 		a.dir(d, 0o755, 0, 0)
 	}
 	a.dir("tmp", 0o1777, 0, 0)
+	a.dir("var/tmp", 0o1777, 0, 0) // as on Debian: skopeo's default for big temporary files
 	// The host's users and subordinate id ranges, so a rootless test finds
 	// the same user in the guest.
 	for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/subuid", "etc/subgid", "etc/login.defs", "etc/default/useradd", "etc/mke2fs.conf"} {
