@@ -7,17 +7,22 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"berth/08-image/image"
 	"berth/internal/testenv"
@@ -311,7 +316,8 @@ func TestLoadRefusesBadArchives(t *testing.T) {
 		{"tampered blob", tampered, "archive entry " + layerBlob + ": blob content hashes to sha256:"},
 		{"missing file", edit(true, layersAt("gone/layer.tar")), "manifest.json, image 1 of 1: layer 1: gone/layer.tar is not in the archive"},
 		{"truncated", good[:len(good)/2], "the archive ends in the middle of an entry: is it truncated?"},
-		{"random bytes", random, "not a tar archive, plain or gzip'd"},
+		{"random bytes", random, "not a tar archive (a docker-archive or an OCI layout, plain or gzip'd)"},
+		{"a text file", []byte("myhost\n"), "not a tar archive (a docker-archive or an OCI layout, plain or gzip'd)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "bad.tar")
@@ -327,6 +333,7 @@ func TestLoadRefusesBadArchives(t *testing.T) {
 			assert.ErrorIs(t, err, os.ErrNotExist)
 			_, err = os.Stat(filepath.Join(cwd, "canary"))
 			assert.ErrorIs(t, err, os.ErrNotExist)
+			assertNoBlobs(t, e.data)
 			// Nothing outside the store either: the data root holds only it.
 			top, err := os.ReadDir(e.data)
 			require.NoError(t, err)
@@ -339,4 +346,135 @@ func TestLoadRefusesBadArchives(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "good.tar")
 	require.NoError(t, os.WriteFile(f, good, 0o644))
 	assert.Equal(t, "Loaded image: busybox:latest\n", e.ok("load", "-i", f))
+}
+
+// assertNoBlobs: the store under a data root holds no blob, complete or
+// half-written.
+func assertNoBlobs(t *testing.T, data string) {
+	t.Helper()
+	for _, dir := range []string{"blobs/sha256", "ingest"} {
+		left, err := os.ReadDir(filepath.Join(data, "images", dir))
+		if !os.IsNotExist(err) {
+			require.NoError(t, err)
+		}
+		var names []string
+		for _, l := range left {
+			names = append(names, l.Name())
+		}
+		assert.Empty(t, names, "images/%s", dir)
+	}
+}
+
+// load -i DIR opens only regular files: a FIFO where index.json or a
+// blob should be would block it forever (nothing writes to it).
+func TestLoadDirRefusesFIFOs(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	img := e.image("busybox")
+	good := filepath.Join(t.TempDir(), "busybox.tar")
+	e.ok("save", "-o", good, "busybox")
+	e.ok("rmi", "busybox")
+	layout := func(t *testing.T, fifo string) string {
+		dir := t.TempDir()
+		out, err := exec.Command("tar", "-C", dir, "-xf", good).CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.NoError(t, os.Remove(filepath.Join(dir, fifo)))
+		require.NoError(t, unix.Mkfifo(filepath.Join(dir, fifo), 0o644))
+		return dir
+	}
+	layer := "blobs/sha256/" + img.Manifest.Layers[0].Digest.Encoded()
+	for _, name := range []string{"index.json", layer} {
+		t.Run(name, func(t *testing.T) {
+			dir := layout(t, name)
+			r := e.run("load", "-i", dir)
+			assert.Equal(t, 125, r.Code, r.String())
+			assert.Empty(t, r.Stdout)
+			assert.Regexp(t, `^08-image: load `+regexp.QuoteMeta(dir)+`: (.*: )?`+regexp.QuoteMeta(name)+` is a FIFO, not a regular file: refused\n$`, r.Stderr)
+			assert.Empty(t, e.ok("images", "-q"))
+			assertNoBlobs(t, e.data)
+		})
+	}
+}
+
+// interrupt runs the stage with stdin a pipe that gives data and then
+// stalls (a slow network, an ssh that hangs), waits until ready says
+// the command is in the middle of its work, and sends it SIGINT, as
+// Ctrl-C does.
+func (e *runEnv) interrupt(data []byte, ready func() bool, args ...string) testenv.Result {
+	t := e.t
+	t.Helper()
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = append(os.Environ(), e.vars...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pw.Close()
+	cmd.Stdin = pr
+	require.NoError(t, cmd.Start())
+	pr.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	go func() { _, _ = pw.Write(data) }() // and nothing more: the pipe stays open
+	for deadline := time.Now().Add(time.Minute); !ready(); time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "%v did not get going in a minute", args)
+	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%v: still running a minute after SIGINT", args)
+	}
+	r := testenv.Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Code = 128 + int(ws.Signal())
+		}
+	}
+	return r
+}
+
+// count is how many files a directory of the store holds now.
+func (e *runEnv) count(dir string) int {
+	names, _ := os.ReadDir(filepath.Join(e.data, "images", dir))
+	return len(names)
+}
+
+// Ctrl-C ends a load that waits for its input: the blob it was writing
+// and the blobs it wrote are removed, and it says so.
+func TestLoadInterrupted(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	img := e.image("busybox")
+	good := []byte(e.ok("save", "busybox"))
+	e.ok("rmi", "busybox")
+	// The layer last, so that the config and the manifest are stored
+	// before the load stalls in the middle of it.
+	layerBlob := "blobs/sha256/" + img.Manifest.Layers[0].Digest.Encoded()
+	var ms []member
+	var layer member
+	for _, m := range readMembers(t, good) {
+		if m.hdr.Name == layerBlob {
+			layer = m
+		} else {
+			ms = append(ms, m)
+		}
+	}
+	require.NotEmpty(t, layer.body)
+	data := writeMembers(t, append(ms, layer))
+	data = data[:len(data)-1024-len(layer.body)/2]
+
+	r := e.interrupt(data, func() bool { return e.count("blobs/sha256") == 2 && e.count("ingest") == 1 }, "load")
+	assert.Equal(t, 130, r.Code, r.String())
+	assert.Equal(t, "08-image: load interrupted: nothing was loaded\n", r.Stderr)
+	assertNoBlobs(t, e.data)
+	assert.Empty(t, e.ok("images", "-q"))
 }

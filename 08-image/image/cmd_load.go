@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"berth/01-uts/spine"
 )
 
 func init() { verbs = append(verbs, loadCommand) }
@@ -27,6 +29,9 @@ func loadCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Ctrl-C ends the load; the blobs it stored go with it.
+			ctx, stop := interruptible(cmd)
+			defer stop()
 			var loaded []LoadedImage
 			src := input
 			switch st, serr := os.Stat(input); {
@@ -36,18 +41,21 @@ func loadCommand() *cobra.Command {
 				if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 					return errors.New("load reads an archive from stdin, which is a terminal: give -i FILE, or redirect it (< FILE)")
 				}
-				loaded, err = s.Load(in)
+				loaded, err = s.Load(ctx, in)
 			case serr != nil:
 				return fmt.Errorf("load: %w", serr)
 			case st.IsDir():
-				loaded, err = s.LoadDir(input)
+				loaded, err = s.LoadDir(ctx, input)
 			default:
 				f, oerr := os.Open(input)
 				if oerr != nil {
 					return oerr
 				}
 				defer f.Close()
-				loaded, err = s.Load(f)
+				loaded, err = s.Load(ctx, f)
+			}
+			if err != nil && ctx.Err() != nil && len(loaded) == 0 {
+				return spine.Exitf(130, "load interrupted: nothing was loaded")
 			}
 			if err != nil {
 				return fmt.Errorf("load %s: %w", src, err)

@@ -4,10 +4,16 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
@@ -28,14 +34,21 @@ type LoadedImage struct {
 // only the small JSON files at the top stay in memory. Then the format is
 // known, each image is checked from its manifest down, and only when
 // every image is whole are the names tagged. Nothing is ever written by a
-// name taken from the archive: blobs land under their own digest.
-func (s *Store) Load(r io.Reader) ([]LoadedImage, error) {
+// name taken from the archive: blobs land under their own digest. A load
+// that fails, or that ctx ends (Ctrl-C), removes the blobs it added.
+func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, err error) {
 	release, err := s.Hold()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	a, err := s.readArchive(r)
+	added := &newBlobs{s: s}
+	defer func() { // before release: GC must not meet them half-removed
+		if err != nil && len(loaded) == 0 {
+			added.remove()
+		}
+	}()
+	a, err := s.readArchive(readerUntil(ctx, r), added)
 	if err != nil {
 		return nil, err
 	}
@@ -43,25 +56,152 @@ func (s *Store) Load(r io.Reader) ([]LoadedImage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return s.tagLoaded(plans)
+}
+
+// newBlobs are the blobs one load (or import) adds to the store: those it
+// stored that the store did not have before. If the load fails they are
+// removed, while it still holds gc.lock, so a refused or interrupted load
+// leaves the store as it found it.
+type newBlobs struct {
+	s     *Store
+	added []digest.Digest
+	had   map[string]bool // the store's blobs before the first put of unknown digest
+}
+
+// put stores a blob as PutBlob does and remembers it if it is new.
+func (n *newBlobs) put(r io.Reader, want digest.Digest, mediaType string) (ocispec.Descriptor, error) {
+	existed := false
+	if want != "" {
+		existed = n.s.HasBlob(want)
+	} else if err := n.snapshot(); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, err := n.s.PutBlob(r, want, mediaType)
+	if err != nil {
+		return desc, err
+	}
+	if !existed {
+		n.note(desc.Digest)
+	}
+	return desc, nil
+}
+
+// putJSON stores v as JSON, as PutJSON does, and remembers it if it is new.
+func (n *newBlobs) putJSON(v any, mediaType string) (ocispec.Descriptor, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return n.put(bytes.NewReader(b), digest.FromBytes(b), mediaType)
+}
+
+// snapshot lists the store's blobs once, before a blob whose digest is
+// known only once it is stored (a layer.tar, a layer import gzips).
+func (n *newBlobs) snapshot() error {
+	if n.had != nil {
+		return nil
+	}
+	names, err := readDirNames(filepath.Join(n.s.Root, "blobs", "sha256"))
+	if err != nil {
+		return err
+	}
+	n.had = make(map[string]bool, len(names))
+	for _, name := range names {
+		n.had[name] = true
+	}
+	return nil
+}
+
+// note remembers d as added unless the snapshot had it.
+func (n *newBlobs) note(d digest.Digest) {
+	if n.had[d.Encoded()] || containsDigest(n.added, d) {
+		return
+	}
+	n.added = append(n.added, d)
+}
+
+func (n *newBlobs) remove() {
+	for _, d := range n.added {
+		_ = os.Remove(n.s.BlobPath(d))
+	}
+	n.added = nil
+}
+
+func containsDigest(list []digest.Digest, d digest.Digest) bool {
+	for _, x := range list {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// readerUntil reads r until ctx ends. A read from a pipe that stalls
+// (load < fifo, ssh ... | load) cannot be cancelled in the kernel, so each
+// read runs in a goroutine, into a buffer of its own, and is abandoned
+// when ctx ends: the caller gets ctx's error at once, and the half-written
+// blob is removed. The buffer on top keeps reads large.
+func readerUntil(ctx context.Context, r io.Reader) io.Reader {
+	return bufio.NewReaderSize(&ctxReader{ctx: ctx, r: r, res: make(chan ctxRead, 1)}, 64<<10)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	buf []byte
+	res chan ctxRead
+}
+
+type ctxRead struct {
+	n   int
+	err error
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err // and never again from r: a read may still be running
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 64<<10)
+	}
+	buf := c.buf[:min(len(p), len(c.buf))]
+	go func() {
+		n, err := c.r.Read(buf)
+		c.res <- ctxRead{n, err}
+	}()
+	select {
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	case res := <-c.res:
+		return copy(p, buf[:res.n]), res.err
+	}
 }
 
 // archive is what load keeps of a tar while it streams: which blob each
 // file became, the links between names, and the top's JSON files.
 type archive struct {
 	s         *Store
+	blobs     *newBlobs                     // what this load added to the store
 	files     map[string]ocispec.Descriptor // regular files, stored as blobs
 	links     map[string]string             // symlinks and hard links: name -> target name
 	meta      map[string][]byte             // oci-layout, index.json, manifest.json, repositories
 	nameBytes int                           // what the names in files and links take
 }
 
-func (s *Store) readArchive(r io.Reader) (*archive, error) {
-	plain, err := decompressed(r)
+func (s *Store) readArchive(r io.Reader, added *newBlobs) (*archive, error) {
+	z, err := decompressed(r)
 	if err != nil {
 		return nil, err
 	}
-	a := &archive{s: s, files: map[string]ocispec.Descriptor{}, links: map[string]string{}, meta: map[string][]byte{}}
+	plain := &lastErr{r: z}
+	a := &archive{s: s, blobs: added, files: map[string]ocispec.Descriptor{}, links: map[string]string{}, meta: map[string][]byte{}}
 	tr := tar.NewReader(plain)
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
@@ -69,6 +209,9 @@ func (s *Store) readArchive(r io.Reader) (*archive, error) {
 			break
 		}
 		if err != nil {
+			if n == 0 && notATar(err, plain) {
+				return nil, errNotATar
+			}
 			return nil, readError(err)
 		}
 		if n == maxArchiveEntries {
@@ -103,12 +246,42 @@ func (s *Store) readArchive(r io.Reader) (*archive, error) {
 	return a, nil
 }
 
+// errNotATar: the first header is not one.
+var errNotATar = errors.New("not a tar archive (a docker-archive or an OCI layout, plain or gzip'd)")
+
+// notATar tells, from the error at the first header, a file that is no
+// tar from one cut short. A text file shorter than a header ends inside
+// it, which tar reports as an unexpected EOF, as it does a truncation.
+func notATar(tarErr error, src *lastErr) bool {
+	return errors.Is(tarErr, tar.ErrHeader) ||
+		errors.Is(tarErr, io.ErrUnexpectedEOF) && src.err == io.EOF && src.n < tarBlock
+}
+
+const tarBlock = 512 // a tar header's size
+
+// lastErr remembers how much its reader gave and the last error it
+// returned.
+type lastErr struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (l *lastErr) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
+}
+
 func readError(err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errors.New("the archive ends in the middle of an entry: is it truncated?")
 	case errors.Is(err, tar.ErrHeader):
-		return fmt.Errorf("not a tar archive, plain or gzip'd (%v)", err)
+		return fmt.Errorf("an entry's header is damaged: %v", err)
 	}
 	return fmt.Errorf("read archive: %w", err)
 }
@@ -182,10 +355,11 @@ func (a *archive) entry(hdr *tar.Header, r io.Reader) error {
 			}
 		}
 	}
-	desc, err := a.s.PutBlob(r, want, "")
+	in := &lastErr{r: r}
+	desc, err := a.blobs.put(in, want, "")
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("archive entry %s: %w", name, readError(err))
+		if in.err != nil && in.err != io.EOF { // the archive's fault, not the store's
+			return fmt.Errorf("archive entry %s: %w", name, readError(in.err))
 		}
 		return fmt.Errorf("archive entry %s: %w", name, err)
 	}

@@ -3,6 +3,7 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +12,16 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // LoadDir loads the images of an OCI image layout directory (skopeo copy
 // ... oci:DIR:TAG, an unpacked oci-archive). Only the blobs its images
 // reach are copied, each verified against its digest; the directory is
-// read through an os.Root, so no symlink in it leads outside.
-func (s *Store) LoadDir(dir string) ([]LoadedImage, error) {
+// read through an os.Root, so no symlink in it leads outside, and only
+// regular files are opened (a FIFO named index.json would block forever).
+// A load that fails, or that ctx ends, removes the blobs it added.
+func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -42,6 +46,12 @@ func (s *Store) LoadDir(dir string) ([]LoadedImage, error) {
 		return nil, err
 	}
 	defer release()
+	added := &newBlobs{s: s}
+	defer func() { // before release
+		if err != nil && len(loaded) == 0 {
+			added.remove()
+		}
+	}()
 	fetch := func(d ocispec.Descriptor) error {
 		if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
 			return fmt.Errorf("descriptor digest %q: berth reads sha256 digests", d.Digest)
@@ -49,19 +59,20 @@ func (s *Store) LoadDir(dir string) ([]LoadedImage, error) {
 		if s.HasBlob(d.Digest) {
 			return s.checkBlob(d, "the store")
 		}
-		f, err := root.Open(blobName(d.Digest))
+		f, err := openRegular(root, blobName(d.Digest))
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blob %s (%s) is not in %s", d.Digest, d.MediaType, dir)
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("in %s: %w", dir, err)
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%s/%s is not a regular file", dir, blobName(d.Digest))
-		}
 		// One byte more than the descriptor says shows a blob too long.
-		if _, err := s.PutBlob(io.LimitReader(f, d.Size+1), d.Digest, d.MediaType); err != nil {
+		in := &lastErr{r: readerUntil(ctx, io.LimitReader(f, d.Size+1))}
+		if _, err := added.put(in, d.Digest, d.MediaType); err != nil {
+			if in.err != nil && in.err != io.EOF {
+				err = in.err
+			}
 			return fmt.Errorf("%s/%s: %w", dir, blobName(d.Digest), err)
 		}
 		return s.checkBlob(d, dir)
@@ -73,11 +84,51 @@ func (s *Store) LoadDir(dir string) ([]LoadedImage, error) {
 	if len(plans) == 0 {
 		return nil, fmt.Errorf("%s lists no image", dir)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return s.tagLoaded(plans)
 }
 
+// openRegular opens a file of the layout for reading, and only a regular
+// file: anything else (a FIFO, a device, a directory) is refused before
+// open, and checked again on the open file, which O_NONBLOCK keeps from
+// blocking should a FIFO take the name in between.
+func openRegular(root *os.Root, name string) (*os.File, error) {
+	st, err := root.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %s, not a regular file: refused", name, fileKind(st.Mode()))
+	}
+	f, err := root.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file: refused", name)
+	}
+	return f, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "of mode " + m.String()
+}
+
 func readSmall(root *os.Root, name string) ([]byte, error) {
-	f, err := root.Open(name)
+	f, err := openRegular(root, name)
 	if err != nil {
 		return nil, err
 	}

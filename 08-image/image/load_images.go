@@ -354,7 +354,7 @@ func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPla
 		}
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: mt, Digest: ld.Digest, Size: ld.Size})
 	}
-	mdesc, _, err := a.s.PutJSON(m, ocispec.MediaTypeImageManifest)
+	mdesc, err := a.blobs.putJSON(m, ocispec.MediaTypeImageManifest)
 	if err != nil {
 		return nil, err
 	}

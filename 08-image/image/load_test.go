@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -190,7 +191,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 	assert.JSONEq(t, `{"app":{"v1":"`+l2.Blob.Digest.Encoded()+`","stable":"`+l2.Blob.Digest.Encoded()+`"}}`, string(names["repositories"]))
 
 	dst := newTestStore(t)
-	loaded, err := dst.Load(bytes.NewReader(a.Bytes()))
+	loaded, err := dst.Load(t.Context(), bytes.NewReader(a.Bytes()))
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{
 		{Name: "docker.io/library/app:v1", ID: img.ID()},
@@ -212,7 +213,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 		dockerHalf = append(dockerHalf, file(n, names[n]))
 	}
 	dst3 := newTestStore(t)
-	loaded, err = dst3.Load(bytes.NewReader(archiveOf(t, dockerHalf...)))
+	loaded, err = dst3.Load(t.Context(), bytes.NewReader(archiveOf(t, dockerHalf...)))
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/app:v1", ID: img.ID()}, {Name: "docker.io/library/app:stable", ID: img.ID()}, {ID: other.ID()}}, loaded)
 	got, err = dst3.Get("app:v1")
@@ -232,7 +233,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 		assert.NotContains(t, []string{"manifest.json", "repositories"}, hdr.Name)
 	}
 	dst2 := newTestStore(t)
-	loaded, err = dst2.Load(bytes.NewReader(gzipped(t, o.Bytes())))
+	loaded, err = dst2.Load(t.Context(), bytes.NewReader(gzipped(t, o.Bytes())))
 	require.NoError(t, err)
 	assert.Len(t, loaded, 2)
 	got, err = dst2.Get("app:v1")
@@ -267,7 +268,7 @@ func TestLoadLegacyDockerArchive(t *testing.T) {
 	for name, data := range map[string][]byte{"plain": archive, "gzip": gzipped(t, archive)} {
 		t.Run(name, func(t *testing.T) {
 			s := newTestStore(t)
-			loaded, err := s.Load(bytes.NewReader(data))
+			loaded, err := s.Load(t.Context(), bytes.NewReader(data))
 			require.NoError(t, err)
 			assert.Equal(t, []LoadedImage{
 				{Name: "docker.io/library/one:latest", ID: one.id},
@@ -285,7 +286,7 @@ func TestLoadLegacyDockerArchive(t *testing.T) {
 				assert.True(t, s.HasBlob(l.Digest))
 			}
 			// Loading the same archive again changes nothing.
-			again, err := s.Load(bytes.NewReader(data))
+			again, err := s.Load(t.Context(), bytes.NewReader(data))
 			require.NoError(t, err)
 			assert.Equal(t, loaded, again)
 			imgs, err := s.List()
@@ -332,7 +333,7 @@ func TestLoadOCIArchive(t *testing.T) {
 		jsonFile(t, "./index.json", ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, Manifests: []ocispec.Descriptor{ndesc, bare, named}}))
 
 	s := newTestStore(t)
-	loaded, err := s.Load(bytes.NewReader(archiveOf(t, ents...)))
+	loaded, err := s.Load(t.Context(), bytes.NewReader(archiveOf(t, ents...)))
 	require.NoError(t, err)
 	// One manifest, reached three ways: one image with two names.
 	assert.Equal(t, []LoadedImage{
@@ -355,7 +356,7 @@ func TestLoadDir(t *testing.T) {
 	require.NoError(t, err)
 
 	dst := newTestStore(t)
-	loaded, err := dst.LoadDir(src.Root)
+	loaded, err := dst.LoadDir(t.Context(), src.Root)
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/dir:test", ID: img.ID()}}, loaded)
 	blobs, err := os.ReadDir(filepath.Join(dst.Root, "blobs", "sha256"))
@@ -365,13 +366,14 @@ func TestLoadDir(t *testing.T) {
 	// A blob changed in the directory is refused.
 	bad := newTestStore(t)
 	require.NoError(t, os.WriteFile(src.BlobPath(l.Blob.Digest), []byte("changed"), 0o644))
-	_, err = bad.LoadDir(src.Root)
+	_, err = bad.LoadDir(t.Context(), src.Root)
 	assert.ErrorContains(t, err, "refused")
 	imgs, err := bad.List()
 	require.NoError(t, err)
 	assert.Empty(t, imgs)
+	assert.Empty(t, storeBlobs(t, bad), "the manifest and config it copied are removed")
 
-	_, err = dst.LoadDir(t.TempDir())
+	_, err = dst.LoadDir(t.Context(), t.TempDir())
 	assert.ErrorContains(t, err, "no index.json")
 }
 
@@ -447,7 +449,7 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newTestStore(t)
-			_, err := s.Load(bytes.NewReader(c.data))
+			_, err := s.Load(t.Context(), bytes.NewReader(c.data))
 			require.Error(t, err)
 			t.Log(err)
 			assert.Contains(t, err.Error(), c.want)
@@ -458,6 +460,7 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 			left, err := os.ReadDir(filepath.Join(s.Root, "ingest"))
 			require.NoError(t, err)
 			assert.Empty(t, left, "nothing is left half-written")
+			assert.Empty(t, storeBlobs(t, s), "the blobs it stored are removed")
 			_, err = os.Stat(canary)
 			assert.ErrorIs(t, err, os.ErrNotExist)
 			_, err = os.Stat(filepath.Join(cwd, "..", filepath.Base(cwd), "canary"))
@@ -467,9 +470,120 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 
 	// The good archive these were made from loads.
 	s := newTestStore(t)
-	loaded, err := s.Load(bytes.NewReader(valid))
+	loaded, err := s.Load(t.Context(), bytes.NewReader(valid))
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/good:1", ID: good.id}}, loaded)
+}
+
+// storeBlobs lists the digests of the blobs in a store.
+func storeBlobs(t *testing.T, s *Store) []string {
+	t.Helper()
+	names, err := readDirNames(filepath.Join(s.Root, "blobs", "sha256"))
+	require.NoError(t, err)
+	return names
+}
+
+// A failed load removes the blobs it added, and only those: a blob the
+// store had before (an image's, the same bytes in the archive) stays.
+func TestFailedLoadRemovesOnlyWhatItAdded(t *testing.T) {
+	s := newTestStore(t)
+	l := putLayer(t, s, map[string]string{"hello": "hi\n"})
+	img, err := s.Commit("kept:1", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	before := storeBlobs(t, s)
+	require.Len(t, before, 3)
+
+	items, err := s.SaveItems([]string{"kept:1"})
+	require.NoError(t, err)
+	var saved bytes.Buffer
+	require.NoError(t, s.Save(&saved, items, SaveDocker))
+	layerTar := tarOf(t, map[string]string{"new": "a layer the store has not got\n"})
+	legacy := newLegacyImage(t, layerTar)
+	// The saved image, an image of new blobs, and at the end an entry that
+	// refuses the whole archive: every blob is stored by then.
+	var ents []entry
+	tr := tar.NewReader(bytes.NewReader(saved.Bytes()))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if hdr.Typeflag != tar.TypeReg || hdr.Name == "manifest.json" {
+			continue
+		}
+		body, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		ents = append(ents, file(hdr.Name, body))
+	}
+	ents = append(ents, file(legacy.id.Encoded()+".json", legacy.config), file("l/layer.tar", layerTar),
+		jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: legacy.id.Encoded() + ".json", RepoTags: []string{"new:1"}, Layers: []string{"l/layer.tar"}}}))
+	for _, c := range []struct {
+		name string
+		last entry
+		want string
+	}{
+		{"refused entry", file("../planted", nil), "climbs out"},
+		{"truncated", entry{}, "truncated"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := archiveOf(t, append(ents, c.last)...)
+			if c.last.name == "" {
+				data = archiveOf(t, append(ents, file("padding", bytes.Repeat([]byte("x"), 4096)))...)
+				data = data[:len(data)-3000]
+			}
+			_, err := s.Load(t.Context(), bytes.NewReader(data))
+			require.ErrorContains(t, err, c.want)
+			assert.ElementsMatch(t, before, storeBlobs(t, s), "the store's own blobs stay; the new ones go")
+			got, err := s.Get("kept:1")
+			require.NoError(t, err)
+			assert.Equal(t, img.ID(), got.ID())
+			_, err = s.Unpack(got)
+			require.NoError(t, err, "the image the store had is whole")
+			_, err = s.Get("new:1")
+			assert.ErrorIs(t, err, ErrNotFound)
+		})
+	}
+	// Without the bad entry, the same archive loads.
+	loaded, err := s.Load(t.Context(), bytes.NewReader(archiveOf(t, ents...)))
+	require.NoError(t, err)
+	require.Len(t, loaded, 2)
+	assert.Len(t, storeBlobs(t, s), 6)
+}
+
+// A load that its context ends stops at once, even while its input
+// stalls, and takes back the blobs it stored.
+func TestLoadEndsWithItsContext(t *testing.T) {
+	s := newTestStore(t)
+	layerTar := tarOf(t, map[string]string{"hello": "hi\n"})
+	first := archiveOf(t, file("l/layer.tar", layerTar), file("big", bytes.Repeat([]byte("y"), 64<<10)))
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	go func() {
+		_, _ = pw.Write(first[:len(first)-10000]) // inside "big", then nothing more
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Load(ctx, pr)
+		done <- err
+	}()
+	// Wait until the layer is stored and the next blob is being written.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		ingest, err := os.ReadDir(filepath.Join(s.Root, "ingest"))
+		require.NoError(t, err)
+		if len(storeBlobs(t, s)) == 1 && len(ingest) == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the load did not get to the second entry")
+	}
+	cancel()
+	err := <-done
+	require.ErrorIs(t, err, context.Canceled)
+	ingest, err := os.ReadDir(filepath.Join(s.Root, "ingest"))
+	require.NoError(t, err)
+	assert.Empty(t, ingest, "the half-written blob is removed")
+	assert.Empty(t, storeBlobs(t, s), "the blob it stored is removed")
 }
 
 // The store is an OCI image layout, as umoci (a reference implementation
