@@ -478,3 +478,14 @@ func TestLoadInterrupted(t *testing.T) {
 	assertNoBlobs(t, e.data)
 	assert.Empty(t, e.ok("images", "-q"))
 }
+
+// save -o names the file it was given when it cannot write it, not the
+// temporary file it writes first.
+func TestSaveNamesItsOutput(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	out := filepath.Join(t.TempDir(), "missing", "busybox.tar")
+	r := e.run("save", "-o", out, "busybox")
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Equal(t, "08-image: save: create "+out+": no such file or directory\n", r.Stderr)
+}

@@ -75,26 +75,60 @@ func writeOutput(p string, write func(io.Writer) error) error {
 		}
 		return f.Close()
 	}
+	// Errors name the file asked for, not the temporary one beside it.
 	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".")
 	if err != nil {
-		return fmt.Errorf("save: %w", err)
+		return fmt.Errorf("save: create %s: %w", p, pathError(err))
 	}
 	defer os.Remove(tmp.Name()) // gone after the rename, or on any error
-	err = write(tmp)
+
+	// A damaged store's errors keep their words; a failed write names p.
+	err = write(&outFile{tmp, p})
 	if err == nil {
 		err = tmp.Chmod(0o644)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if err != nil {
+			err = fmt.Errorf("save: write %s: %w", p, pathError(err))
+		}
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("save: write %s: %w", p, pathError(cerr))
 	}
 	if err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("save: %w", err)
+		return fmt.Errorf("save: rename to %s: %w", p, pathError(err))
 	}
 	return nil
+}
+
+// outFile is the temporary file, whose write errors name the output.
+type outFile struct {
+	f    *os.File
+	name string
+}
+
+func (o *outFile) Write(b []byte) (int, error) {
+	n, err := o.f.Write(b)
+	if err != nil {
+		err = fmt.Errorf("save: write %s: %w", o.name, pathError(err))
+	}
+	return n, err
+}
+
+// pathError is the bare reason of an error on the temporary file
+// ("no such file or directory"), without its name.
+func pathError(err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
