@@ -155,19 +155,9 @@ func (b *builder) copyStep(st *stage, in instruction, x expander) error {
 				if _, err := sg.mkdirAll(resolved); err != nil {
 					return err
 				}
-				names, err := src.tree.readDir(it)
-				if err != nil {
-					return err
-				}
-				for _, n := range names {
-					if ex, err := src.excluded(path.Join(it, n)); err != nil {
-						return err
-					} else if ex && (src.ignore == nil || !src.ignore.Exclusions()) {
-						continue
-					}
-					if err := sg.copyTree(src, path.Join(it, n), path.Join(resolved, n)); err != nil {
-						return in.errorf("%v", err)
-					}
+				// Its content, each entry tested against .dockerignore.
+				if err := sg.copyChildren(src, it, resolved, func() error { return nil }); err != nil {
+					return in.errorf("%v", err)
 				}
 			case in.cmd == "ADD" && fst.Mode&unix.S_IFMT == unix.S_IFREG && isArchive(real):
 				kind = "archive"

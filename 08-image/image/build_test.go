@@ -48,7 +48,9 @@ func (e *runEnv) leftovers() []string {
 			out = append(out, filepath.Join(dir, en.Name()))
 		}
 	}
-	return out
+	staging, err := filepath.Glob(filepath.Join(e.data, "layers", ".build-*")) // COPY's staging trees
+	require.NoError(e.t, err)
+	return append(out, staging...)
 }
 
 const appDockerfile = `FROM busybox
@@ -427,4 +429,50 @@ func TestImportChange(t *testing.T) {
 	r := e.run("import", "-c", "RUN true", testenv.Rootfs(t), "x")
 	assert.Equal(t, 125, r.Code)
 	assert.Contains(t, r.Stderr, `--change "RUN true": RUN cannot change an image config`)
+}
+
+// .dockerignore with exceptions (!pattern): what is excluded stays out at
+// every depth, the top of the context included; an excluded directory an
+// exception reaches into holds only what the exception brings back, and
+// is made only if something is. The Dockerfile and .dockerignore are
+// copied unless excluded, as docker copies them.
+func TestBuildDockerignoreExceptions(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	ctx := buildContext(t, "FROM busybox\nCOPY . /app/\n", map[string]string{
+		".dockerignore": "secret\n*.md\n!README.md\nnm\n!nm/absent\ndocs\n!docs/keep.txt\n",
+		"secret":        "never copied\n",
+		"x.md":          "excluded\n",
+		"README.md":     "readme\n",
+		"nm/x":          "excluded\n",
+		"docs/keep.txt": "kept\n",
+		"docs/drop.txt": "excluded\n",
+		"sub/y.md":      "*.md is anchored at the top\n",
+	})
+	require.NoError(t, os.Chmod(filepath.Join(ctx, "docs"), 0o750))
+	e.ok("build", "-t", "ign", ctx)
+	assert.Equal(t, `/app
+/app/.dockerignore
+/app/Dockerfile
+/app/README.md
+/app/docs
+/app/docs/keep.txt
+/app/sub
+/app/sub/y.md
+750 /app/docs
+`, e.ok("run", "--net", "none", "--rm", "--image", "ign", "sh", "-c", "find /app | sort; stat -c '%a %n' /app/docs"))
+	grep := exec.Command("grep", "-rl", "-e", "never copied", "-e", "excluded", filepath.Join(e.data, "layers"))
+	b, _ := grep.CombinedOutput()
+	assert.Empty(t, string(b), "an excluded file reached a layer")
+
+	// Named as a source, an excluded directory gives what the exceptions
+	// bring back; with nothing brought back, it is not there.
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM busybox\nCOPY docs /d/\n"), 0o644))
+	e.ok("build", "-t", "ign", ctx)
+	assert.Equal(t, "/d\n/d/keep.txt\n", e.ok("run", "--net", "none", "--rm", "--image", "ign", "find", "/d"))
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM busybox\nCOPY nm /n/\n"), 0o644))
+	r := e.run("build", ctx)
+	assert.Equal(t, 1, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "COPY nm: file not found in build context or excluded by .dockerignore")
+	assert.Empty(t, e.leftovers())
 }
