@@ -52,12 +52,14 @@ func (b *builder) runStep(ctx context.Context, st *stage, in instruction) error 
 		}
 	}
 	sort.Strings(env)
-	createdBy := strings.Join(argv, " ")
+	createdBy := strings.Join(argv, " ") // for history only: the cache keys on argv itself
 	if len(env) > 0 {
 		// docker's history shows them this way: |2 A=1 B=2 /bin/sh -c ...
 		createdBy = fmt.Sprintf("|%d %s %s", len(env), strings.Join(env, " "), createdBy)
 	}
-	if b.cached(st, createdBy) {
+	key := b.key(st, in)
+	key.Args, key.Env = argv, env
+	if b.cached(st, key) {
 		return nil
 	}
 	l, err := b.run(ctx, st, argv, env)
@@ -67,9 +69,9 @@ func (b *builder) runStep(ctx context.Context, st *stage, in instruction) error 
 	if l.DiffID == emptyTar {
 		// The command changed no file: no layer, as docker commits it
 		// (and the same empty layer twice in a stack would not mount).
-		return b.commit(st, st.cfg.Config, createdBy, nil)
+		return b.commit(st, key, st.cfg.Config, createdBy, nil)
 	}
-	return b.commit(st, st.cfg.Config, createdBy, &l)
+	return b.commit(st, key, st.cfg.Config, createdBy, &l)
 }
 
 // emptyTar is the digest of a tar stream with no entry (1024 zero bytes):

@@ -4,6 +4,8 @@ package image_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,4 +477,73 @@ func TestBuildDockerignoreExceptions(t *testing.T) {
 	assert.Equal(t, 1, r.Code, r.String())
 	assert.Contains(t, r.Stderr, "COPY nm: file not found in build context or excluded by .dockerignore")
 	assert.Empty(t, e.leftovers())
+}
+
+// The cache key is the step itself, not its history text: instructions
+// whose created_by reads the same but that do something else each run.
+func TestBuildCacheKeyIsTheStep(t *testing.T) {
+	e := newRunEnv(t)
+	busybox := e.importBusybox()
+	build := func(df string) string {
+		t.Helper()
+		return e.ok("build", "-t", "k", buildContext(t, df, nil))
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		return e.ok(append([]string{"run", "--net", "none", "--rm", "--image", "k"}, args...)...)
+	}
+
+	// A build of the old key scheme (parent id + created_by), and a file
+	// that is no cache entry at all: both simply miss.
+	first := build("FROM busybox\nENV A=\"x B=y\"\n")
+	cache := filepath.Join(e.data, "images", "buildcache")
+	sum := sha256.Sum256([]byte(busybox + "\n/bin/sh -c #(nop)  ENV A=x B=y"))
+	old := hex.EncodeToString(sum[:])
+	require.NoError(t, os.WriteFile(filepath.Join(cache, old), []byte("sha256:"+builtIDFull(t, e, first)+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(cache, "junk"), []byte("not an id"), 0o600))
+
+	out := build("FROM busybox\nENV A=x B=y\n")
+	assert.NotContains(t, out, "Using cache")
+	assert.Equal(t, "A=[x] B=[y]\n", run("sh", "-c", `echo "A=[$A] B=[$B]"`))
+
+	build(`FROM busybox` + "\n" + `RUN ["/bin/sh", "-c", "echo", "hi", ">", "/f"]` + "\n")
+	out = build("FROM busybox\nRUN echo hi > /f\n")
+	assert.NotContains(t, out, "Using cache")
+	assert.Equal(t, "hi\n", run("cat", "/f"))
+
+	build("FROM busybox\nVOLUME [\"/a /b\"]\n")
+	out = build("FROM busybox\nVOLUME /a /b\n")
+	assert.NotContains(t, out, "Using cache")
+	img, err := image.NewStore(e.data).Get("k")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]struct{}{"/a": {}, "/b": {}}, img.Config.Config.Volumes)
+
+	// The same step again is cached; a cache file starts with the id of
+	// the image it names.
+	out = build("FROM busybox\nVOLUME /a /b\n")
+	assert.Contains(t, out, "Using cache")
+	entries, err := os.ReadDir(cache)
+	require.NoError(t, err)
+	s := image.NewStore(e.data)
+	found := 0
+	for _, en := range entries {
+		b, err := os.ReadFile(filepath.Join(cache, en.Name()))
+		require.NoError(t, err)
+		id, _, _ := strings.Cut(string(b), "\n")
+		if en.Name() != "junk" && en.Name() != old {
+			_, err := s.Get(id)
+			assert.NoError(t, err, "%s: %q", en.Name(), b)
+			found++
+		}
+	}
+	assert.Equal(t, 6, found, "one entry per step built")
+	assert.Empty(t, e.leftovers())
+}
+
+// builtIDFull is the full hex id of the image a build output names.
+func builtIDFull(t *testing.T, e *runEnv, out string) string {
+	t.Helper()
+	img, err := image.NewStore(e.data).Get(builtID(t, out))
+	require.NoError(t, err)
+	return img.ID().Encoded()
 }
