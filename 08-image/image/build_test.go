@@ -240,6 +240,36 @@ func TestBuildInterrupted(t *testing.T) {
 	assert.Len(t, strings.Fields(e.ok("images", "-a", "-q")), 1, "busybox only")
 }
 
+// A build SIGKILLed during a RUN leaves the container layer and its lock
+// (its run and the container die with it); a lock file may also be left
+// alone (killed before the layer was made). The next build removes both.
+func TestBuildKilledIsCollected(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	cmd := exec.Command(e.bin, "build", buildContext(t, "FROM busybox\nRUN sleep 600\n", nil))
+	cmd.Env = append(os.Environ(), e.vars...)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	id := waitForRunContainer(t, testenv.StateRoot(e.vars))
+	pid := testenv.ContainerPid(t, testenv.StateRoot(e.vars), id)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	testenv.WaitGone(t, pid)
+	alone := filepath.Join(e.data, "images", "builds", "build-0123456789ab.lock")
+	require.NoError(t, os.WriteFile(alone, nil, 0o600))
+	left := e.leftovers()
+	assert.Contains(t, left, filepath.Join(e.data, "layers", "containers", id))
+	assert.Contains(t, left, filepath.Join(e.data, "images", "builds", id+".lock"))
+
+	e.ok("build", buildContext(t, "FROM busybox\nENV A=1\n", nil))
+	assert.Empty(t, e.leftovers())
+}
+
 // waitForRunContainer waits until a RUN container has a state directory.
 func waitForRunContainer(t *testing.T, stateRoot string) string {
 	t.Helper()
