@@ -231,7 +231,13 @@ func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	// On disk before the rename: after a power cut, index.json is the old
+	// one or the new one, never an empty file.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", p, err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
