@@ -184,6 +184,27 @@ func (s *Store) sweepLeftovers() error {
 			}
 		}
 	}
+	// Build cache entries: "<image id>\n<key as JSON>\n". One whose image
+	// is gone, a half-written one (.name), or one of the older one-line
+	// form is of no use to the next build.
+	cache := filepath.Join(s.Root, "buildcache")
+	names, err = readDirNames(cache)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		p := filepath.Join(cache, n)
+		b, err := os.ReadFile(p)
+		if err == nil && !strings.HasPrefix(n, ".") {
+			id, rest, two := strings.Cut(string(b), "\n")
+			if d := digest.Digest(id); two && rest != "" && d.Validate() == nil && s.HasBlob(d) {
+				continue
+			}
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+	}
 	names, err = readDirNames(s.Layers.Root)
 	if err != nil {
 		return err

@@ -374,14 +374,32 @@ func TestGCSweepsLeftovers(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Unpack(img)
 	require.NoError(t, err)
+	cache := filepath.Join(s.Root, "buildcache")
+	require.NoError(t, os.MkdirAll(cache, 0o700))
+	other, err := s.Commit("other", ocispec.Image{}, []Layer{putLayer(t, s, map[string]string{"o": "o"})})
+	require.NoError(t, err)
+	keep := filepath.Join(cache, strings.Repeat("a", 64))
+	require.NoError(t, os.WriteFile(keep, []byte(other.ID().String()+"\n{}\n"), 0o600))
+	for name, content := range map[string]string{
+		strings.Repeat("b", 64): "sha256:" + strings.Repeat("0", 64) + "\n{}\n", // its image is gone
+		strings.Repeat("c", 64): img.ID().String() + "\n",                        // the older one-line form
+		"." + strings.Repeat("d", 64) + ".123": "",                               // half-written
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(cache, name), []byte(content), 0o600))
+	}
 	leftovers := []string{
+		filepath.Join(cache, strings.Repeat("b", 64)),
+		filepath.Join(cache, strings.Repeat("c", 64)),
+		filepath.Join(cache, "."+strings.Repeat("d", 64)+".123"),
 		filepath.Join(s.Root, "ingest", "blob-123"),
 		filepath.Join(s.Layers.Root, "sha256", ".unpack-abc-42"),
 		filepath.Join(s.Layers.Root, "sha256", "..unpack-abc-42.apply-7"),
 		filepath.Join(s.Layers.Root, ".build-99"),
 	}
 	for _, p := range leftovers {
-		require.NoError(t, os.MkdirAll(p, 0o700))
+		if filepath.Dir(p) != cache {
+			require.NoError(t, os.MkdirAll(p, 0o700))
+		}
 	}
 	// A container layer whose record reaches the layer through a symlinked
 	// data root.
@@ -400,4 +418,5 @@ func TestGCSweepsLeftovers(t *testing.T) {
 		assert.NoFileExists(t, p)
 		assert.NoDirExists(t, p)
 	}
+	assert.FileExists(t, keep, "an entry whose image is there stays")
 }
