@@ -381,9 +381,9 @@ func TestGCSweepsLeftovers(t *testing.T) {
 	keep := filepath.Join(cache, strings.Repeat("a", 64))
 	require.NoError(t, os.WriteFile(keep, []byte(other.ID().String()+"\n{}\n"), 0o600))
 	for name, content := range map[string]string{
-		strings.Repeat("b", 64): "sha256:" + strings.Repeat("0", 64) + "\n{}\n", // its image is gone
-		strings.Repeat("c", 64): img.ID().String() + "\n",                        // the older one-line form
-		"." + strings.Repeat("d", 64) + ".123": "",                               // half-written
+		strings.Repeat("b", 64):                "sha256:" + strings.Repeat("0", 64) + "\n{}\n", // its image is gone
+		strings.Repeat("c", 64):                img.ID().String() + "\n",                       // the older one-line form
+		"." + strings.Repeat("d", 64) + ".123": "",                                             // half-written
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(cache, name), []byte(content), 0o600))
 	}
