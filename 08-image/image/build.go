@@ -3,9 +3,11 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -228,7 +230,7 @@ func (b *builder) dispatch(ctx context.Context, st *stage, in instruction) error
 		if err := b.declareArgs(in, x, &st.args); err != nil {
 			return err
 		}
-		return b.step0(st, st.cfg.Config, st.nop("ARG "+strings.Join(in.args, " ")))
+		return b.step0(st, b.metaKey(st, in, nil, st.cfg.Config), st.cfg.Config, st.nop("ARG "+strings.Join(in.args, " ")))
 	case "RUN":
 		return b.runStep(ctx, st, in)
 	case "COPY", "ADD":
@@ -239,14 +241,14 @@ func (b *builder) dispatch(ctx context.Context, st *stage, in instruction) error
 		if err != nil {
 			return err
 		}
-		return b.workdirStep(st, in, cfg, st.nop1(text))
+		return b.workdirStep(st, in, b.metaKey(st, in, &x, cfg), cfg, st.nop1(text))
 	}
 	cfg := st.cfg.Config
 	text, err := applyMeta(&cfg, in, x, &st.ms)
 	if err != nil {
 		return err
 	}
-	return b.step0(st, cfg, st.nop(text))
+	return b.step0(st, b.metaKey(st, in, &x, cfg), cfg, st.nop(text))
 }
 
 // declareArgs reads ARG NAME[=default]...: the value is --build-arg's if
@@ -281,17 +283,17 @@ func (b *builder) declareArgs(in instruction, x expander, into *envList) error {
 }
 
 // step0 commits a metadata step: the config changes, no layer.
-func (b *builder) step0(st *stage, cfg ocispec.ImageConfig, createdBy string) error {
-	if b.cached(st, createdBy) {
+func (b *builder) step0(st *stage, key stepKey, cfg ocispec.ImageConfig, createdBy string) error {
+	if b.cached(st, key) {
 		return nil
 	}
-	return b.commit(st, cfg, createdBy, nil)
+	return b.commit(st, key, cfg, createdBy, nil)
 }
 
 // commit writes the step's image: the stage's config with cfg and a new
 // history entry, its layers plus l (if any); unnamed, as docker's
 // intermediate images are.
-func (b *builder) commit(st *stage, cfg ocispec.ImageConfig, createdBy string, l *Layer) error {
+func (b *builder) commit(st *stage, key stepKey, cfg ocispec.ImageConfig, createdBy string, l *Layer) error {
 	now := time.Now().UTC()
 	img := st.cfg
 	img.Config, img.Created = cfg, &now
@@ -304,7 +306,7 @@ func (b *builder) commit(st *stage, cfg ocispec.ImageConfig, createdBy string, l
 	if err != nil {
 		return err
 	}
-	if err := b.remember(st, createdBy, out); err != nil {
+	if err := b.remember(key, out); err != nil {
 		return err
 	}
 	st.use(out)
@@ -312,30 +314,97 @@ func (b *builder) commit(st *stage, cfg ocispec.ImageConfig, createdBy string, l
 	return nil
 }
 
-// The build cache: a file per step made, named by the digest of its key,
-// the parent image's id and the step's history text (which holds the
-// instruction, the build args a RUN saw, and for COPY and ADD the digest of
-// the copied content); it holds the id of the image the step made. An
-// image removed since is simply not found, and the step runs again.
-func (b *builder) cacheFile(st *stage, createdBy string) string {
-	parent := "scratch"
+// The build cache: a file per step made, named by the digest of the
+// step's key, holding the id of the image the step made (then, for whoever
+// reads it, the key itself). The key is what the step's result depends
+// on, as data (JSON), never its history text: two instructions that read
+// the same in history (ENV A="x B=y" and ENV A=x B=y) are two keys. An
+// image removed since is simply not found, and the step runs again; a
+// file of an older key scheme is never named by a key, never read.
+//
+// <data-root>/images/buildcache/<sha256 of the key's JSON>:
+//
+//	sha256:<id of the image>
+//	{"scheme":2,"parent":"sha256:…","cmd":"RUN",…}
+type stepKey struct {
+	Scheme int      `json:"scheme"` // 2 (1 was parent id + created_by)
+	Parent string   `json:"parent"` // the image the step starts from, or "scratch"
+	Cmd    string   `json:"cmd"`    // RUN, COPY, ENV...
+	Exec   bool     `json:"exec"`   // the exec (JSON) form
+	Flags  []string `json:"flags,omitempty"`
+	Args   []string `json:"args"`            // as the parser gave them; RUN: the argv it runs
+	Words  []string `json:"words,omitempty"` // the arguments expanded; ENV and LABEL: NAME=value each
+	Shell  []string `json:"shell,omitempty"` // the SHELL in force (a metadata step's history shows it)
+	Env    []string `json:"env,omitempty"`   // RUN: the build args it sees, sorted
+	Copy   *copyKey `json:"copy,omitempty"`
+	// Config is the image config after a metadata step (ENV, CMD...,
+	// WORKDIR, ARG): what the step makes.
+	Config *ocispec.ImageConfig `json:"config,omitempty"`
+}
+
+// copyKey is what a COPY or ADD copied, and where.
+type copyKey struct {
+	Kind    string `json:"kind"`    // file, dir, multi, archive
+	Content string `json:"content"` // digest of what was staged: paths, modes, owners, link targets, contents
+	Dest    string `json:"dest"`    // absolute, as resolved from WORKDIR
+	Chown   string `json:"chown,omitempty"`
+	From    string `json:"from,omitempty"`
+}
+
+// key starts the key of the step in on the stage's current image.
+func (b *builder) key(st *stage, in instruction) stepKey {
+	k := stepKey{Scheme: 2, Parent: "scratch", Cmd: in.cmd, Exec: in.json, Flags: in.flags, Args: in.args}
 	if st.img != nil {
-		parent = st.img.ID().String()
+		k.Parent = st.img.ID().String()
 	}
-	sum := sha256.Sum256([]byte(parent + "\n" + createdBy))
-	return filepath.Join(b.s.Root, "buildcache", hex.EncodeToString(sum[:]))
+	return k
+}
+
+// metaKey is the key of a metadata step (and WORKDIR's): the instruction,
+// its words as expanded with x (nil: not expanded, ARG), the SHELL, and
+// the config it makes.
+func (b *builder) metaKey(st *stage, in instruction, x *expander, cfg ocispec.ImageConfig) stepKey {
+	k := b.key(st, in)
+	k.Shell, k.Config = st.ms.shell, &cfg
+	if x == nil {
+		return k
+	}
+	switch in.cmd { // as applyMeta expands them (it did already: no error)
+	case "ENV", "LABEL":
+		kvs, _ := x.keyValues(in)
+		for _, kv := range kvs {
+			k.Words = append(k.Words, kv[0]+"="+kv[1])
+		}
+	case "USER", "STOPSIGNAL", "WORKDIR", "EXPOSE", "VOLUME":
+		k.Words, _ = x.words(in, in.args)
+	}
+	return k
+}
+
+// cacheFile is the key's file, and the key as JSON (one line, > as >).
+func (b *builder) cacheFile(key stepKey) (string, []byte) {
+	var j bytes.Buffer
+	enc := json.NewEncoder(&j)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(key); err != nil {
+		panic(err) // strings, bools and a config: always encodes
+	}
+	sum := sha256.Sum256(j.Bytes())
+	return filepath.Join(b.s.Root, "buildcache", hex.EncodeToString(sum[:])), j.Bytes()
 }
 
 // cached moves the stage onto the image the step made before, if any.
-func (b *builder) cached(st *stage, createdBy string) bool {
+func (b *builder) cached(st *stage, key stepKey) bool {
 	if b.o.NoCache {
 		return false
 	}
-	id, err := os.ReadFile(b.cacheFile(st, createdBy))
+	p, _ := b.cacheFile(key)
+	content, err := os.ReadFile(p)
 	if err != nil {
 		return false
 	}
-	d, err := digest.Parse(strings.TrimSpace(string(id)))
+	id, _, _ := strings.Cut(string(content), "\n")
+	d, err := digest.Parse(strings.TrimSpace(id))
 	if err != nil {
 		return false
 	}
@@ -348,12 +417,12 @@ func (b *builder) cached(st *stage, createdBy string) bool {
 	return true
 }
 
-func (b *builder) remember(st *stage, createdBy string, img *Image) error {
-	p := b.cacheFile(st, createdBy)
+func (b *builder) remember(key stepKey, img *Image) error {
+	p, j := b.cacheFile(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, []byte(img.ID().String()+"\n"), 0o600)
+	return writeFileAtomic(p, []byte(img.ID().String()+"\n"+string(j)), 0o600)
 }
 
 // tree is the stage's current image as a read-only view.

@@ -53,11 +53,48 @@ func openContext(dir string) (copySource, error) {
 	return src, nil
 }
 
+// excluded reports whether .dockerignore keeps rel (clean, absolute in the
+// context) out: the last pattern that matches it or a parent of it
+// decides, an exception (!pattern) bringing it back.
 func (src copySource) excluded(rel string) (bool, error) {
 	if src.ignore == nil || rel == "/" {
 		return false, nil
 	}
 	return src.ignore.MatchesOrParentMatches(strings.TrimPrefix(rel, "/"))
+}
+
+// mayReenter reports whether rel, excluded, is a directory that an
+// exception may reach into: the .dockerignore has exceptions, and rel is a
+// real directory. Its entries are then tested one by one.
+func (src copySource) mayReenter(rel string) bool {
+	if src.ignore == nil || !src.ignore.Exclusions() {
+		return false
+	}
+	st, _, ok, err := src.tree.stat(rel)
+	return err == nil && ok && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// hidden reports whether .dockerignore leaves nothing of rel: rel is
+// excluded, and it is not a directory with something an exception brings
+// back somewhere below it.
+func (src copySource) hidden(rel string) (bool, error) {
+	ex, err := src.excluded(rel)
+	if err != nil || !ex {
+		return false, err
+	}
+	if !src.mayReenter(rel) {
+		return true, nil
+	}
+	names, err := src.tree.readDir(rel)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range names {
+		if h, err := src.hidden(path.Join(rel, n)); err != nil || !h {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // sources turns COPY's source arguments into paths of the source tree:
@@ -89,8 +126,8 @@ func (src copySource) sources(in instruction, args []string) ([]string, error) {
 			if err != nil {
 				return nil, in.errorf("%s: %v", a, err)
 			}
-			ex1, err1 := src.excluded(m)
-			ex2, err2 := src.excluded(r)
+			ex1, err1 := src.hidden(m)
+			ex2, err2 := src.hidden(r)
 			if err := errors.Join(err1, err2); err != nil {
 				return nil, err
 			}
@@ -140,7 +177,7 @@ func (src copySource) glob(pattern string) ([]string, error) {
 				if err != nil {
 					return nil, err
 				}
-				if ex, err := src.excluded(path.Join(dir, n)); err != nil {
+				if ex, err := src.hidden(path.Join(dir, n)); err != nil {
 					return nil, err
 				} else if ok && !ex {
 					next = append(next, path.Join(dir, n))

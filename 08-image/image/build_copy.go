@@ -133,52 +133,50 @@ func (s *stager) target(rel string, dir bool) (string, error) {
 
 // copyTree copies srcRel of the source to dstRel in the stage: a file, a
 // symlink as the link itself, a directory with everything in it (what
-// .dockerignore excludes left out).
+// .dockerignore excludes left out, see copyChildren). srcRel itself was
+// named by COPY and checked by copySource.sources.
 func (s *stager) copyTree(src copySource, srcRel, dstRel string) error {
+	return s.copyEntry(src, srcRel, dstRel, false, func() error { return nil })
+}
+
+// copyEntry copies one entry. ready makes the directories above it that
+// wait for their first entry (lazy ones, below); lazy makes this entry, a
+// directory, such a one: an excluded directory that an exception
+// (!pattern) reaches into appears only if something in it is copied.
+func (s *stager) copyEntry(src copySource, srcRel, dstRel string, lazy bool, ready func() error) error {
 	st, real, ok, err := src.tree.stat(srcRel)
 	if err != nil || !ok {
 		return err
 	}
-	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-	p, err := s.target(dstRel, isDir)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		made := false
+		mk := func() error {
+			if made {
+				return nil
+			}
+			if err := ready(); err != nil {
+				return err
+			}
+			made = true
+			return s.copyDir(st, dstRel)
+		}
+		if !lazy {
+			if err := mk(); err != nil {
+				return err
+			}
+		}
+		return s.copyChildren(src, srcRel, dstRel, mk)
+	}
+	if err := ready(); err != nil {
+		return err
+	}
+	p, err := s.target(dstRel, false)
 	if err != nil {
 		return err
 	}
 	uid, gid := s.uid, s.gid
 	fmt.Fprintf(s.h, "%s %o %d:%d\n", dstRel, st.Mode, uid, gid)
 	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return err
-		}
-		if err := s.owner(p, uid, gid); err != nil {
-			return err
-		}
-		if err := unix.Chmod(p, st.Mode&0o7777); err != nil {
-			return err
-		}
-		s.times = append(s.times, pendingTime{p, st.Mtim})
-		names, err := src.tree.readDir(srcRel)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			child := path.Join(srcRel, n)
-			if ex, err := src.excluded(child); err != nil {
-				return err
-			} else if ex && !src.ignore.Exclusions() {
-				continue
-			} else if ex {
-				// An exception (!pattern) may bring back something below.
-				if cst, _, _, _ := src.tree.stat(child); cst == nil || cst.Mode&unix.S_IFMT != unix.S_IFDIR {
-					continue
-				}
-			}
-			if err := s.copyTree(src, child, path.Join(dstRel, n)); err != nil {
-				return err
-			}
-		}
-		return nil
 	case unix.S_IFREG:
 		if err := s.copyFile(real, p, st.Mode&0o7777); err != nil {
 			return err
@@ -204,6 +202,53 @@ func (s *stager) copyTree(src copySource, srcRel, dstRel string) error {
 		return err
 	}
 	return setTimes(p, st.Mtim)
+}
+
+// copyDir makes the directory dstRel with the mode and time of the
+// source's (st), owned by the copy's owner.
+func (s *stager) copyDir(st *unix.Stat_t, dstRel string) error {
+	p, err := s.target(dstRel, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.h, "%s %o %d:%d\n", dstRel, st.Mode, s.uid, s.gid)
+	if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := s.owner(p, s.uid, s.gid); err != nil {
+		return err
+	}
+	if err := unix.Chmod(p, st.Mode&0o7777); err != nil {
+		return err
+	}
+	s.times = append(s.times, pendingTime{p, st.Mtim})
+	return nil
+}
+
+// copyChildren copies what the directory srcRel holds into dstRel, minus
+// what .dockerignore excludes, tested on every entry. An excluded
+// directory is entered only if the .dockerignore has exceptions (one may
+// bring back something below it), and made only when something is. ready
+// makes dstRel (and what waits above it) before the first entry.
+func (s *stager) copyChildren(src copySource, srcRel, dstRel string, ready func() error) error {
+	names, err := src.tree.readDir(srcRel)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		child, dst := path.Join(srcRel, n), path.Join(dstRel, n)
+		ex, err := src.excluded(child)
+		if err != nil {
+			return err
+		}
+		if ex && !src.mayReenter(child) {
+			continue
+		}
+		if err := s.copyEntry(src, child, dst, ex, ready); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyFile copies a regular file's content, hashing it. The source is

@@ -52,12 +52,14 @@ func (b *builder) runStep(ctx context.Context, st *stage, in instruction) error 
 		}
 	}
 	sort.Strings(env)
-	createdBy := strings.Join(argv, " ")
+	createdBy := strings.Join(argv, " ") // for history only: the cache keys on argv itself
 	if len(env) > 0 {
 		// docker's history shows them this way: |2 A=1 B=2 /bin/sh -c ...
 		createdBy = fmt.Sprintf("|%d %s %s", len(env), strings.Join(env, " "), createdBy)
 	}
-	if b.cached(st, createdBy) {
+	key := b.key(st, in)
+	key.Args, key.Env = argv, env
+	if b.cached(st, key) {
 		return nil
 	}
 	l, err := b.run(ctx, st, argv, env)
@@ -67,9 +69,9 @@ func (b *builder) runStep(ctx context.Context, st *stage, in instruction) error 
 	if l.DiffID == emptyTar {
 		// The command changed no file: no layer, as docker commits it
 		// (and the same empty layer twice in a stack would not mount).
-		return b.commit(st, st.cfg.Config, createdBy, nil)
+		return b.commit(st, key, st.cfg.Config, createdBy, nil)
 	}
-	return b.commit(st, st.cfg.Config, createdBy, &l)
+	return b.commit(st, key, st.cfg.Config, createdBy, &l)
 }
 
 // emptyTar is the digest of a tar stream with no entry (1024 zero bytes):
@@ -161,22 +163,54 @@ func (b *builder) lockRun(id string) (func(), error) {
 		return nil, err
 	}
 	p := filepath.Join(b.lockDir(), id+".lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := lockFile(p, unix.LOCK_EX)
 	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", p, err)
 	}
 	return func() { os.Remove(p); f.Close() }, nil
 }
 
-// collectBuilds removes the container layers that killed builds left: a
-// build-* layer whose lock nobody holds and whose run is not alive.
+// lockFile opens the lock file p and locks it. Whoever held the lock
+// before may have removed the file (a build that collected it): the lock
+// counts only if p is still the file locked, else the new one is taken.
+func lockFile(p string, how int) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Flock(int(f.Fd()), how); err != nil {
+			f.Close()
+			return nil, err
+		}
+		var locked, now unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &locked) == nil && unix.Stat(p, &now) == nil &&
+			locked.Dev == now.Dev && locked.Ino == now.Ino {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
+// collectBuilds removes what killed builds left of their RUNs: a build-*
+// container layer, or a lock file alone (killed before the layer was made,
+// or after it was removed), whose lock nobody holds and whose run is not
+// alive.
 func (b *builder) collectBuilds() {
 	names, err := readDirNames(filepath.Join(b.s.Layers.Root, "containers"))
-	if err != nil || len(names) == 0 {
+	if err != nil {
+		return
+	}
+	locks, err := readDirNames(b.lockDir())
+	if err != nil {
+		return
+	}
+	for _, l := range locks {
+		if id, ok := strings.CutSuffix(l, ".lock"); ok && !slices.Contains(names, id) {
+			names = append(names, id)
+		}
+	}
+	if len(names) == 0 {
 		return
 	}
 	spine.Collect(b.o.StateRoot, false) // the dead runs' own state first
@@ -189,16 +223,14 @@ func (b *builder) collectBuilds() {
 			return
 		}
 		p := filepath.Join(b.lockDir(), id+".lock")
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := lockFile(p, unix.LOCK_EX|unix.LOCK_NB)
 		if err != nil {
-			continue
+			continue // a build at work holds it
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
-			if err := b.s.Layers.Remove(id); err != nil && !errors.Is(err, os.ErrNotExist) {
-				fmt.Fprintf(b.o.Err, "berth build: removing %s, left by a build that died: %v\n", id, err)
-			} else {
-				os.Remove(p)
-			}
+		if err := b.s.Layers.Remove(id); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(b.o.Err, "berth build: removing %s, left by a build that died: %v\n", id, err)
+		} else {
+			os.Remove(p)
 		}
 		f.Close()
 	}

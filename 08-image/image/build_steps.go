@@ -15,7 +15,7 @@ import (
 
 // workdirStep sets WORKDIR, and creates the directory when the image does
 // not have it (a small layer), as docker does.
-func (b *builder) workdirStep(st *stage, in instruction, cfg ocispec.ImageConfig, createdBy string) error {
+func (b *builder) workdirStep(st *stage, in instruction, key stepKey, cfg ocispec.ImageConfig, createdBy string) error {
 	t, err := b.tree(st)
 	if err != nil {
 		return err
@@ -27,11 +27,11 @@ func (b *builder) workdirStep(st *stage, in instruction, cfg ocispec.ImageConfig
 	if fst, _, ok, err := t.stat(dir); err != nil {
 		return err
 	} else if ok && fst.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return b.step0(st, cfg, createdBy)
+		return b.step0(st, key, cfg, createdBy)
 	} else if ok {
 		return in.errorf("%s: not a directory in the image", cfg.WorkingDir)
 	}
-	if b.cached(st, createdBy) {
+	if b.cached(st, key) {
 		return nil
 	}
 	return b.stageLayer(t, func(sg *stager) error {
@@ -42,7 +42,7 @@ func (b *builder) workdirStep(st *stage, in instruction, cfg ocispec.ImageConfig
 		if err != nil {
 			return err
 		}
-		return b.commit(st, cfg, createdBy, &l)
+		return b.commit(st, key, cfg, createdBy, &l)
 	})
 }
 
@@ -92,7 +92,8 @@ func (b *builder) copyStep(st *stage, in instruction, x expander) error {
 		}
 	}
 	src, prefix := b.ctx, in.cmd+" "
-	if from, ok := flags["from"]; ok {
+	from, hasFrom := flags["from"]
+	if hasFrom {
 		if from, err = x.word(in, from); err != nil {
 			return err
 		}
@@ -155,19 +156,9 @@ func (b *builder) copyStep(st *stage, in instruction, x expander) error {
 				if _, err := sg.mkdirAll(resolved); err != nil {
 					return err
 				}
-				names, err := src.tree.readDir(it)
-				if err != nil {
-					return err
-				}
-				for _, n := range names {
-					if ex, err := src.excluded(path.Join(it, n)); err != nil {
-						return err
-					} else if ex && (src.ignore == nil || !src.ignore.Exclusions()) {
-						continue
-					}
-					if err := sg.copyTree(src, path.Join(it, n), path.Join(resolved, n)); err != nil {
-						return in.errorf("%v", err)
-					}
+				// Its content, each entry tested against .dockerignore.
+				if err := sg.copyChildren(src, it, resolved, func() error { return nil }); err != nil {
+					return in.errorf("%v", err)
 				}
 			case in.cmd == "ADD" && fst.Mode&unix.S_IFMT == unix.S_IFREG && isArchive(real):
 				kind = "archive"
@@ -196,14 +187,17 @@ func (b *builder) copyStep(st *stage, in instruction, x expander) error {
 		return nil
 	}, func(sg *stager) error {
 		createdBy := st.nop1(fmt.Sprintf("%s%s:%s in %s", prefix, kind, sg.digest(), dest))
-		if b.cached(st, createdBy) {
+		key := b.key(st, in)
+		key.Shell = st.ms.shell
+		key.Copy = &copyKey{Kind: kind, Content: sg.digest(), Dest: dest, Chown: chown, From: from}
+		if b.cached(st, key) {
 			return nil
 		}
 		l, err := b.s.PutTree(sg.root)
 		if err != nil {
 			return err
 		}
-		return b.commit(st, st.cfg.Config, createdBy, &l)
+		return b.commit(st, key, st.cfg.Config, createdBy, &l)
 	})
 }
 

@@ -4,6 +4,8 @@ package image_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +50,9 @@ func (e *runEnv) leftovers() []string {
 			out = append(out, filepath.Join(dir, en.Name()))
 		}
 	}
-	return out
+	staging, err := filepath.Glob(filepath.Join(e.data, "layers", ".build-*")) // COPY's staging trees
+	require.NoError(e.t, err)
+	return append(out, staging...)
 }
 
 const appDockerfile = `FROM busybox
@@ -234,6 +238,36 @@ func TestBuildInterrupted(t *testing.T) {
 	testenv.WaitGone(t, pid)
 	assert.Empty(t, e.leftovers())
 	assert.Len(t, strings.Fields(e.ok("images", "-a", "-q")), 1, "busybox only")
+}
+
+// A build SIGKILLed during a RUN leaves the container layer and its lock
+// (its run and the container die with it); a lock file may also be left
+// alone (killed before the layer was made). The next build removes both.
+func TestBuildKilledIsCollected(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	cmd := exec.Command(e.bin, "build", buildContext(t, "FROM busybox\nRUN sleep 600\n", nil))
+	cmd.Env = append(os.Environ(), e.vars...)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	id := waitForRunContainer(t, testenv.StateRoot(e.vars))
+	pid := testenv.ContainerPid(t, testenv.StateRoot(e.vars), id)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	testenv.WaitGone(t, pid)
+	alone := filepath.Join(e.data, "images", "builds", "build-0123456789ab.lock")
+	require.NoError(t, os.WriteFile(alone, nil, 0o600))
+	left := e.leftovers()
+	assert.Contains(t, left, filepath.Join(e.data, "layers", "containers", id))
+	assert.Contains(t, left, filepath.Join(e.data, "images", "builds", id+".lock"))
+
+	e.ok("build", buildContext(t, "FROM busybox\nENV A=1\n", nil))
+	assert.Empty(t, e.leftovers())
 }
 
 // waitForRunContainer waits until a RUN container has a state directory.
@@ -427,4 +461,119 @@ func TestImportChange(t *testing.T) {
 	r := e.run("import", "-c", "RUN true", testenv.Rootfs(t), "x")
 	assert.Equal(t, 125, r.Code)
 	assert.Contains(t, r.Stderr, `--change "RUN true": RUN cannot change an image config`)
+}
+
+// .dockerignore with exceptions (!pattern): what is excluded stays out at
+// every depth, the top of the context included; an excluded directory an
+// exception reaches into holds only what the exception brings back, and
+// is made only if something is. The Dockerfile and .dockerignore are
+// copied unless excluded, as docker copies them.
+func TestBuildDockerignoreExceptions(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	ctx := buildContext(t, "FROM busybox\nCOPY . /app/\n", map[string]string{
+		".dockerignore": "secret\n*.md\n!README.md\nnm\n!nm/absent\ndocs\n!docs/keep.txt\n",
+		"secret":        "never copied\n",
+		"x.md":          "excluded\n",
+		"README.md":     "readme\n",
+		"nm/x":          "excluded\n",
+		"docs/keep.txt": "kept\n",
+		"docs/drop.txt": "excluded\n",
+		"sub/y.md":      "*.md is anchored at the top\n",
+	})
+	require.NoError(t, os.Chmod(filepath.Join(ctx, "docs"), 0o750))
+	e.ok("build", "-t", "ign", ctx)
+	assert.Equal(t, `/app
+/app/.dockerignore
+/app/Dockerfile
+/app/README.md
+/app/docs
+/app/docs/keep.txt
+/app/sub
+/app/sub/y.md
+750 /app/docs
+`, e.ok("run", "--net", "none", "--rm", "--image", "ign", "sh", "-c", "find /app | sort; stat -c '%a %n' /app/docs"))
+	grep := exec.Command("grep", "-rl", "-e", "never copied", "-e", "excluded", filepath.Join(e.data, "layers"))
+	b, _ := grep.CombinedOutput()
+	assert.Empty(t, string(b), "an excluded file reached a layer")
+
+	// Named as a source, an excluded directory gives what the exceptions
+	// bring back; with nothing brought back, it is not there.
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM busybox\nCOPY docs /d/\n"), 0o644))
+	e.ok("build", "-t", "ign", ctx)
+	assert.Equal(t, "/d\n/d/keep.txt\n", e.ok("run", "--net", "none", "--rm", "--image", "ign", "find", "/d"))
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM busybox\nCOPY nm /n/\n"), 0o644))
+	r := e.run("build", ctx)
+	assert.Equal(t, 1, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "COPY nm: file not found in build context or excluded by .dockerignore")
+	assert.Empty(t, e.leftovers())
+}
+
+// The cache key is the step itself, not its history text: instructions
+// whose created_by reads the same but that do something else each run.
+func TestBuildCacheKeyIsTheStep(t *testing.T) {
+	e := newRunEnv(t)
+	busybox := e.importBusybox()
+	build := func(df string) string {
+		t.Helper()
+		return e.ok("build", "-t", "k", buildContext(t, df, nil))
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		return e.ok(append([]string{"run", "--net", "none", "--rm", "--image", "k"}, args...)...)
+	}
+
+	// A build of the old key scheme (parent id + created_by), and a file
+	// that is no cache entry at all: both simply miss.
+	first := build("FROM busybox\nENV A=\"x B=y\"\n")
+	cache := filepath.Join(e.data, "images", "buildcache")
+	sum := sha256.Sum256([]byte(busybox + "\n/bin/sh -c #(nop)  ENV A=x B=y"))
+	old := hex.EncodeToString(sum[:])
+	require.NoError(t, os.WriteFile(filepath.Join(cache, old), []byte("sha256:"+builtIDFull(t, e, first)+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(cache, "junk"), []byte("not an id"), 0o600))
+
+	out := build("FROM busybox\nENV A=x B=y\n")
+	assert.NotContains(t, out, "Using cache")
+	assert.Equal(t, "A=[x] B=[y]\n", run("sh", "-c", `echo "A=[$A] B=[$B]"`))
+
+	build(`FROM busybox` + "\n" + `RUN ["/bin/sh", "-c", "echo", "hi", ">", "/f"]` + "\n")
+	out = build("FROM busybox\nRUN echo hi > /f\n")
+	assert.NotContains(t, out, "Using cache")
+	assert.Equal(t, "hi\n", run("cat", "/f"))
+
+	build("FROM busybox\nVOLUME [\"/a /b\"]\n")
+	out = build("FROM busybox\nVOLUME /a /b\n")
+	assert.NotContains(t, out, "Using cache")
+	img, err := image.NewStore(e.data).Get("k")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]struct{}{"/a": {}, "/b": {}}, img.Config.Config.Volumes)
+
+	// The same step again is cached; a cache file starts with the id of
+	// the image it names.
+	out = build("FROM busybox\nVOLUME /a /b\n")
+	assert.Contains(t, out, "Using cache")
+	entries, err := os.ReadDir(cache)
+	require.NoError(t, err)
+	s := image.NewStore(e.data)
+	found := 0
+	for _, en := range entries {
+		b, err := os.ReadFile(filepath.Join(cache, en.Name()))
+		require.NoError(t, err)
+		id, _, _ := strings.Cut(string(b), "\n")
+		if en.Name() != "junk" && en.Name() != old {
+			_, err := s.Get(id)
+			assert.NoError(t, err, "%s: %q", en.Name(), b)
+			found++
+		}
+	}
+	assert.Equal(t, 6, found, "one entry per step built")
+	assert.Empty(t, e.leftovers())
+}
+
+// builtIDFull is the full hex id of the image a build output names.
+func builtIDFull(t *testing.T, e *runEnv, out string) string {
+	t.Helper()
+	img, err := image.NewStore(e.data).Get(builtID(t, out))
+	require.NoError(t, err)
+	return img.ID().Encoded()
 }

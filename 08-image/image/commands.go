@@ -285,12 +285,12 @@ func rmiCommand() *cobra.Command {
 			}
 			var errs []error
 			for _, a := range args {
-				img, err := s.Get(a)
+				img, byName, err := s.Lookup(a)
 				if err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				byID := img.Name == "" || strings.HasPrefix(img.ID().Encoded(), strings.TrimPrefix(a, "sha256:"))
+				byID := !byName || img.Name == ""
 				names := []string{img.Name}
 				if byID {
 					names = namesOf(s, img)
@@ -306,7 +306,9 @@ func rmiCommand() *cobra.Command {
 						fmt.Fprintf(cmd.OutOrStdout(), "Untagged: %s\n", FamiliarName(n))
 					}
 				}
-				if _, err := s.Get(img.ID().String()); errors.Is(err, ErrNotFound) {
+				if img.ID() == "" { // a damaged image: no config to name it by
+					fmt.Fprintf(cmd.OutOrStdout(), "Deleted: %s\n", img.Descriptor.Digest)
+				} else if _, err := s.Get(img.ID().String()); errors.Is(err, ErrNotFound) {
 					fmt.Fprintf(cmd.OutOrStdout(), "Deleted: %s\n", img.ID())
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"berth/07-unionfs/layer"
@@ -61,9 +62,21 @@ func (s *Store) GC() (GCResult, error) {
 	blobs := map[digest.Digest]bool{}
 	diffIDs := map[string]bool{}
 	for _, d := range idx.Manifests {
+		blobs[d.Digest] = true
 		img, err := s.load("", d)
 		if err != nil {
-			return res, fmt.Errorf("gc: %w", err)
+			// A damaged image keeps what it still reaches; the rest of the
+			// store is swept as usual.
+			if b, rerr := s.ReadBlob(d.Digest); rerr == nil {
+				var m ocispec.Manifest
+				if json.Unmarshal(b, &m) == nil {
+					blobs[m.Config.Digest] = true
+					for _, l := range m.Layers {
+						blobs[l.Digest] = true
+					}
+				}
+			}
+			continue
 		}
 		blobs[d.Digest], blobs[img.Manifest.Config.Digest] = true, true
 		for _, l := range img.Manifest.Layers {
@@ -86,7 +99,11 @@ func (s *Store) GC() (GCResult, error) {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil {
 			return res, fmt.Errorf("gc: %w", err)
 		}
+		os.Remove(s.diffIDFile(d)) // the record of its check, if any
 		res.Blobs = append(res.Blobs, d)
+	}
+	if err := s.sweepLeftovers(); err != nil {
+		return res, err
 	}
 	used, err := containerLowers(s.Layers)
 	if err != nil {
@@ -99,7 +116,7 @@ func (s *Store) GC() (GCResult, error) {
 	}
 	for _, n := range names {
 		p := filepath.Join(ldir, n)
-		if strings.HasPrefix(n, ".") || diffIDs[n] || used[p] || digest.NewDigestFromEncoded(digest.SHA256, n).Validate() != nil {
+		if strings.HasPrefix(n, ".") || diffIDs[n] || used[n] || digest.NewDigestFromEncoded(digest.SHA256, n).Validate() != nil {
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {
@@ -110,7 +127,10 @@ func (s *Store) GC() (GCResult, error) {
 	return res, nil
 }
 
-// containerLowers is every layer directory a container layer stands on.
+// containerLowers names every layer directory a container layer stands
+// on, by its base name (the diff id, for a layer unpacked here): the same
+// directory may have been reached through another path (a data root given
+// through a symbolic link).
 func containerLowers(ls layer.Store) (map[string]bool, error) {
 	used := map[string]bool{}
 	dir := filepath.Join(ls.Root, "containers")
@@ -131,10 +151,72 @@ func containerLowers(ls layer.Store) (map[string]bool, error) {
 			return nil, fmt.Errorf("gc: decode %s: %w", filepath.Join(dir, n, "layer.json"), err)
 		}
 		for _, l := range r.Lowers {
-			used[filepath.Clean(l)] = true
+			used[filepath.Base(filepath.Clean(l))] = true
 		}
 	}
 	return used, nil
+}
+
+// sweepLeftovers removes what a killed pull, load, import, unpack or
+// build left: files in ingest/, half-unpacked layers, a build's staging
+// directories, and build cache entries whose image is gone. GC holds the
+// store exclusively, so no writer is at work (each holds Hold).
+func (s *Store) sweepLeftovers() error {
+	ingest := filepath.Join(s.Root, "ingest")
+	names, err := readDirNames(ingest)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.RemoveAll(filepath.Join(ingest, n)); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+	}
+	ldir := filepath.Join(s.Layers.Root, "sha256")
+	names, err = readDirNames(ldir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, ".unpack-") || strings.HasPrefix(n, "..unpack-") {
+			if err := os.RemoveAll(filepath.Join(ldir, n)); err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+		}
+	}
+	// Build cache entries: "<image id>\n<key as JSON>\n". One whose image
+	// is gone, a half-written one (.name), or one of the older one-line
+	// form is of no use to the next build.
+	cache := filepath.Join(s.Root, "buildcache")
+	names, err = readDirNames(cache)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		p := filepath.Join(cache, n)
+		b, err := os.ReadFile(p)
+		if err == nil && !strings.HasPrefix(n, ".") {
+			id, rest, two := strings.Cut(string(b), "\n")
+			if d := digest.Digest(id); two && rest != "" && d.Validate() == nil && s.HasBlob(d) {
+				continue
+			}
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+	}
+	names, err = readDirNames(s.Layers.Root)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, ".build-") {
+			if err := os.RemoveAll(filepath.Join(s.Layers.Root, n)); err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func readDirNames(dir string) ([]string, error) {

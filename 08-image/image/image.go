@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -127,7 +128,10 @@ func (s *Store) load(name string, desc ocispec.Descriptor) (*Image, error) {
 	return img, nil
 }
 
-// List returns every named image, sorted by name.
+// List returns every image, named or not, sorted by name. An entry whose
+// manifest or config cannot be read is left out with a warning on
+// stderr, so that one damaged image does not hide the others; rmi by its
+// name or manifest digest still removes it.
 func (s *Store) List() ([]*Image, error) {
 	idx, err := s.readIndex()
 	if err != nil {
@@ -137,7 +141,9 @@ func (s *Store) List() ([]*Image, error) {
 	for _, d := range idx.Manifests {
 		img, err := s.load(d.Annotations[RefAnnotation], d)
 		if err != nil {
-			return nil, err
+			fmt.Fprintf(os.Stderr, "warning: image %s (manifest %s) is damaged, left out: %v\n",
+				FamiliarName(d.Annotations[RefAnnotation]), d.Digest, err)
+			continue
 		}
 		out = append(out, img)
 	}
@@ -148,47 +154,85 @@ func (s *Store) List() ([]*Image, error) {
 // ErrNotFound: no image has that name or id.
 var ErrNotFound = errors.New("no such image")
 
-// Get finds an image by name (busybox, busybox:1.36, a full name), by id
-// (sha256:…, or at least 4 hex digits of it, as docker accepts), or by
-// manifest digest (name@sha256:…).
+// Get finds an image by name (busybox, busybox:1.36, a full name), by
+// manifest digest (name@sha256:…), or, when no name matches, by id
+// (sha256:…, or at least 4 hex digits of it, as docker accepts): a name
+// wins over an id prefix, as with docker.
 func (s *Store) Get(nameOrID string) (*Image, error) {
+	img, _, err := s.Lookup(nameOrID)
+	return img, err
+}
+
+// Lookup is Get, and says whether the argument named the image (true) or
+// gave its id (false): rmi removes one name, or the image with all its
+// names.
+func (s *Store) Lookup(nameOrID string) (*Image, bool, error) {
 	imgs, err := s.List()
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	name, nameErr := NormalizeName(nameOrID)
+	if nameErr == nil {
+		if r, err := reference.ParseNormalizedNamed(name); err == nil {
+			if d, ok := r.(reference.Digested); ok {
+				// The name a pull by digest set, else any image whose
+				// manifest has that digest.
+				for _, img := range imgs {
+					if img.Name == name {
+						return img, true, nil
+					}
+				}
+				for _, img := range imgs {
+					if img.Descriptor.Digest == d.Digest() {
+						return img, true, nil
+					}
+				}
+			}
+		}
+		for _, img := range imgs {
+			if img.Name == name {
+				return img, true, nil
+			}
+		}
+		// A damaged entry is still found by its name, for rmi.
+		if d, ok, err := s.entry(name); err != nil {
+			return nil, false, err
+		} else if ok {
+			return &Image{Name: name, Descriptor: d}, true, nil
+		}
 	}
 	if id := strings.TrimPrefix(nameOrID, "sha256:"); isHexPrefix(id) {
 		var found *Image
 		for _, img := range imgs {
 			if strings.HasPrefix(img.ID().Encoded(), id) {
 				if found != nil && found.ID() != img.ID() {
-					return nil, fmt.Errorf("%q matches more than one image id: give more digits", nameOrID)
+					return nil, false, fmt.Errorf("%q matches more than one image id: give more digits", nameOrID)
 				}
 				found = img
 			}
 		}
 		if found != nil {
-			return found, nil
+			return found, false, nil
 		}
 	}
-	name, err := NormalizeName(nameOrID)
+	if nameErr != nil {
+		return nil, false, nameErr
+	}
+	return nil, false, fmt.Errorf("%w: %s", ErrNotFound, nameOrID)
+}
+
+// entry is the index's descriptor for a name, readable or not.
+func (s *Store) entry(name string) (ocispec.Descriptor, bool, error) {
+	idx, err := s.readIndex()
 	if err != nil {
-		return nil, err
+		return ocispec.Descriptor{}, false, err
 	}
-	if r, err := reference.ParseNormalizedNamed(name); err == nil {
-		if d, ok := r.(reference.Digested); ok {
-			for _, img := range imgs {
-				if img.Descriptor.Digest == d.Digest() {
-					return img, nil
-				}
-			}
+	for _, d := range idx.Manifests {
+		if d.Annotations[RefAnnotation] == name {
+			return d, true, nil
 		}
 	}
-	for _, img := range imgs {
-		if img.Name == name {
-			return img, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, nameOrID)
+	return ocispec.Descriptor{}, false, nil
 }
 
 func isHexPrefix(s string) bool {
@@ -205,11 +249,34 @@ func isHexPrefix(s string) bool {
 
 // Tag points name at a manifest already in the store (the name moves if
 // it pointed elsewhere, as docker tag does).
+//
+// A digest reference (name@sha256:…) cannot be given as a name: it names
+// content, and only a pull that checked the content sets one (tagPulled).
 func (s *Store) Tag(name string, manifest ocispec.Descriptor) error {
 	full, err := NormalizeName(name)
 	if err != nil {
 		return err
 	}
+	if r, err := reference.ParseNormalizedNamed(full); err == nil {
+		if _, ok := r.(reference.Digested); ok {
+			return fmt.Errorf("%s names content by its digest: it cannot be given to an image as a name (use NAME:TAG)", FamiliarName(full))
+		}
+	}
+	return s.tag(full, manifest)
+}
+
+// tagPulled sets a name that a pull resolved and checked, digest
+// references included (name@sha256:<index digest> for a multi-platform
+// image points at the platform's manifest).
+func (s *Store) tagPulled(name string, manifest ocispec.Descriptor) error {
+	full, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	return s.tag(full, manifest)
+}
+
+func (s *Store) tag(full string, manifest ocispec.Descriptor) error {
 	if !s.HasBlob(manifest.Digest) {
 		return fmt.Errorf("tag %s: manifest %s is not in the store", full, manifest.Digest)
 	}

@@ -109,7 +109,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(steps, &Step{Image: img.Name, ID: img.ID().String(), User: u}), nil
+	return append(steps, &Step{Image: img.Name, ID: img.ID().String(), User: u, Workdir: cfg.WorkingDir}), nil
 }
 
 // uniqueLayers drops a layer that appears again higher in the stack (two
@@ -145,12 +145,31 @@ func hasEnv(env []string, key string) bool {
 // Step switches to the image's user last, just before execve: every
 // earlier step needed root in the container.
 type Step struct {
-	Image string `json:"image"`
-	ID    string `json:"id"`
-	User  User   `json:"user"`
+	Image   string `json:"image"`
+	ID      string `json:"id"`
+	User    User   `json:"user"`
+	Workdir string `json:"workdir,omitempty"` // the image's WORKDIR, made if missing
 }
 
 func (*Step) Name() string { return "image" }
+
+// Child makes the image's working directory if the image lacks it, as
+// docker does, inside the container's root: it runs after stage 03's
+// pivot_root, so the path (and any symbolic link on it) resolves in the
+// container, never on the host.
+func (s *Step) Child(c *spine.Container) error {
+	if s.Workdir == "" || c.Spec.Process.Cwd != s.Workdir {
+		return nil
+	}
+	if _, err := os.Stat(s.Workdir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.Workdir, 0o755); err != nil {
+		return fmt.Errorf("make the image's working directory %s: %w", s.Workdir, err)
+	}
+	c.Logf("image: made the working directory %s", s.Workdir)
+	return nil
+}
 
 // PreExec sets the groups, then the group, then the user: the order in
 // which each call is still allowed. x/sys/unix changes the calling thread

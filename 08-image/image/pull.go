@@ -148,7 +148,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Tag(full, mdesc); err != nil {
+	if err := s.tagPulled(full, mdesc); err != nil {
 		return nil, err
 	}
 	res := &Pulled{

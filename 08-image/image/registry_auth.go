@@ -148,6 +148,11 @@ func (r *Repo) authorize(ctx context.Context, ch Challenge) error {
 		return err
 	}
 	if r.c.Username != "" {
+		// A password goes in clear over http: only to an https realm, or
+		// when the registry itself was chosen to speak plain http.
+		if u.Scheme != "https" && r.c.Scheme(r.Host) != "http" {
+			return fmt.Errorf("registry %s: its token realm %s is plain http: refusing to send the password there", r.Host, u.Host)
+		}
 		req.SetBasicAuth(r.c.Username, r.c.Password)
 	}
 	resp, err := r.c.http().Do(req)

@@ -415,3 +415,35 @@ func TestBasicAuth(t *testing.T) {
 	assert.Equal(t, ocispec.MediaTypeImageIndex, desc.MediaType)
 	assert.Equal(t, digest.FromBytes(body), desc.Digest)
 }
+
+// A config that names the diff id of a layer the store has unpacked
+// already, with a blob of other content: the blob is still checked, so the
+// image is refused and gets no name (it would borrow the other image's
+// layer, and save or push would pass it on).
+func TestPullRefusesABorrowedDiffID(t *testing.T) {
+	f := newFakeRegistry(t)
+	f.addImage(t, "good", runtime.GOARCH)
+	s := image.NewStore(t.TempDir())
+	var out bytes.Buffer
+	good, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:good", image.PullOptions{Out: &out})
+	require.NoError(t, err, out.String())
+
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	evil := []byte("not the good layer\n")
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "evil", Mode: 0o644, Size: int64(len(evil)), Typeflag: tar.TypeReg}))
+	_, _ = tw.Write(evil)
+	require.NoError(t, tw.Close())
+	layer := f.blob(tb.Bytes(), ocispec.MediaTypeImageLayer)
+	cfg, err := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: good.Image.Config.RootFS.DiffIDs}})
+	require.NoError(t, err)
+	config := f.blob(cfg, ocispec.MediaTypeImageConfig)
+	f.manifest("borrow", ocispec.MediaTypeImageManifest, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest, Config: config, Layers: []ocispec.Descriptor{layer}})
+
+	_, err = s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:borrow", image.PullOptions{Out: &out})
+	require.ErrorContains(t, err, "as the image config says: refused")
+	_, err = s.Get(f.host() + "/lib/img:borrow")
+	require.ErrorIs(t, err, image.ErrNotFound)
+}

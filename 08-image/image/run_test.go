@@ -303,3 +303,23 @@ func TestRootlessImage(t *testing.T) {
 	out := ok("rmi", "busybox")
 	assert.Contains(t, out, "Deleted layer: sha256:")
 }
+
+// A WORKDIR the image lacks is made in the container, as docker does; a
+// digest is not a name tag may give.
+func TestWorkdirMadeAndDigestNamesRefused(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	s := image.NewStore(e.data)
+	base, err := s.Get("busybox")
+	require.NoError(t, err)
+	cfg := base.Config
+	cfg.History = nil
+	cfg.Config.WorkingDir = "/made/by/run"
+	_, err = s.Commit("wd", cfg, []image.Layer{{Blob: base.Manifest.Layers[0], DiffID: base.Config.RootFS.DiffIDs[0]}})
+	require.NoError(t, err)
+	assert.Equal(t, "/made/by/run\n", e.ok("run", "--net", "none", "--rm", "--image", "wd", "pwd"))
+
+	r := e.run("tag", "busybox", "busybox@sha256:"+strings.Repeat("0", 64))
+	assert.Equal(t, 125, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "names content by its digest")
+}

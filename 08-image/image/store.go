@@ -35,6 +35,7 @@ import (
 //	  index.lock                           flock'd while index.json changes
 //	  blobs/sha256/<hex>                   manifests, configs, layer tarballs
 //	  ingest/                              blobs being written (renamed when verified)
+//	  diffids/<blob hex>                   the diff id a layer blob was checked to hold
 //	<data-root>/layers/sha256/<diff id>/   stage 07's store: a layer unpacked
 
 // RefAnnotation names an image in index.json, as containerd's
@@ -61,7 +62,7 @@ func NewStore(dataRoot string) *Store {
 
 // Init creates the layout if it is missing.
 func (s *Store) Init() error {
-	for _, d := range []string{s.Root, filepath.Join(s.Root, "blobs", "sha256"), filepath.Join(s.Root, "ingest")} {
+	for _, d := range []string{s.Root, filepath.Join(s.Root, "blobs", "sha256"), filepath.Join(s.Root, "ingest"), filepath.Join(s.Root, "diffids")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create image store %s: %w", d, err)
 		}
@@ -231,7 +232,13 @@ func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	// On disk before the rename: after a power cut, index.json is the old
+	// one or the new one, never an empty file.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", p, err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()

@@ -303,3 +303,120 @@ func TestResolveUserReadsTheMergedLayers(t *testing.T) {
 	u, err = ResolveUser("daemon", []string{evil}) // in the host's /etc/passwd
 	assert.Error(t, err, "the host's /etc/passwd must not be read: got %+v", u)
 }
+
+func TestTagRefusesADigestName(t *testing.T) {
+	s := newTestStore(t)
+	a, err := s.Commit("a", ocispec.Image{}, []Layer{putLayer(t, s, map[string]string{"a": "a"})})
+	require.NoError(t, err)
+	err = s.Tag("busybox@sha256:"+strings.Repeat("0", 64), a.Descriptor)
+	require.ErrorContains(t, err, "names content by its digest")
+	_, err = s.Get("busybox@sha256:" + strings.Repeat("0", 64))
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// A name wins over an id prefix, as with docker: an image may be named
+// like the start of another's id.
+func TestNameBeforeIDPrefix(t *testing.T) {
+	s := newTestStore(t)
+	a, err := s.Commit("a", ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"a"}}}, []Layer{putLayer(t, s, map[string]string{"a": "a"})})
+	require.NoError(t, err)
+	b, err := s.Commit("b", ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"b"}}}, []Layer{putLayer(t, s, map[string]string{"b": "b"})})
+	require.NoError(t, err)
+	prefix := b.ID().Encoded()[:6]
+	require.NoError(t, s.Tag(prefix, a.Descriptor))
+	got, byName, err := s.Lookup(prefix)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID(), got.ID(), "the name %s is a's", prefix)
+	assert.True(t, byName)
+	got, byName, err = s.Lookup(b.ID().Encoded()[:8])
+	require.NoError(t, err)
+	assert.Equal(t, b.ID(), got.ID())
+	assert.False(t, byName)
+}
+
+// One damaged image (its config blob gone) hides nothing else: List
+// leaves it out, GC sweeps around it, and it can be removed by name.
+func TestDamagedImageHidesNothingElse(t *testing.T) {
+	s := newTestStore(t)
+	good, err := s.Commit("good", ocispec.Image{}, []Layer{putLayer(t, s, map[string]string{"g": "g"})})
+	require.NoError(t, err)
+	bad, err := s.Commit("bad", ocispec.Image{}, []Layer{putLayer(t, s, map[string]string{"b": "b"})})
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(s.BlobPath(bad.ID())))
+
+	imgs, err := s.List()
+	require.NoError(t, err)
+	require.Len(t, imgs, 1)
+	assert.Equal(t, good.ID(), imgs[0].ID())
+	_, err = s.GC()
+	require.NoError(t, err)
+	assert.True(t, s.HasBlob(bad.Manifest.Layers[0].Digest), "what the damaged image still reaches is kept")
+
+	img, byName, err := s.Lookup("bad")
+	require.NoError(t, err)
+	assert.True(t, byName)
+	require.NoError(t, s.Remove(img, false))
+	res, err := s.GC()
+	require.NoError(t, err)
+	assert.Contains(t, res.Blobs, bad.Manifest.Layers[0].Digest)
+	_, err = s.Get("good")
+	require.NoError(t, err)
+}
+
+// What a killed pull, load, unpack or build left is swept by the next GC;
+// a layer a container stands on is kept even when its record names it
+// through another path.
+func TestGCSweepsLeftovers(t *testing.T) {
+	s := newTestStore(t)
+	require.NoError(t, s.Layers.Init())
+	l := putLayer(t, s, map[string]string{"x": "x"})
+	img, err := s.Commit("x", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	_, err = s.Unpack(img)
+	require.NoError(t, err)
+	cache := filepath.Join(s.Root, "buildcache")
+	require.NoError(t, os.MkdirAll(cache, 0o700))
+	other, err := s.Commit("other", ocispec.Image{}, []Layer{putLayer(t, s, map[string]string{"o": "o"})})
+	require.NoError(t, err)
+	keep := filepath.Join(cache, strings.Repeat("a", 64))
+	require.NoError(t, os.WriteFile(keep, []byte(other.ID().String()+"\n{}\n"), 0o600))
+	for name, content := range map[string]string{
+		strings.Repeat("b", 64):                "sha256:" + strings.Repeat("0", 64) + "\n{}\n", // its image is gone
+		strings.Repeat("c", 64):                img.ID().String() + "\n",                       // the older one-line form
+		"." + strings.Repeat("d", 64) + ".123": "",                                             // half-written
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(cache, name), []byte(content), 0o600))
+	}
+	leftovers := []string{
+		filepath.Join(cache, strings.Repeat("b", 64)),
+		filepath.Join(cache, strings.Repeat("c", 64)),
+		filepath.Join(cache, "."+strings.Repeat("d", 64)+".123"),
+		filepath.Join(s.Root, "ingest", "blob-123"),
+		filepath.Join(s.Layers.Root, "sha256", ".unpack-abc-42"),
+		filepath.Join(s.Layers.Root, "sha256", "..unpack-abc-42.apply-7"),
+		filepath.Join(s.Layers.Root, ".build-99"),
+	}
+	for _, p := range leftovers {
+		if filepath.Dir(p) != cache {
+			require.NoError(t, os.MkdirAll(p, 0o700))
+		}
+	}
+	// A container layer whose record reaches the layer through a symlinked
+	// data root.
+	link := filepath.Join(t.TempDir(), "data")
+	require.NoError(t, os.Symlink(filepath.Dir(s.Root), link))
+	rec := filepath.Join(s.Layers.Root, "containers", "c1")
+	require.NoError(t, os.MkdirAll(rec, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(rec, "layer.json"),
+		[]byte(`{"id":"c1","driver":"overlay","lowers":["`+filepath.Join(link, "layers", "sha256", l.DiffID.Encoded())+`"]}`), 0o600))
+	require.NoError(t, s.Remove(img, true))
+
+	res, err := s.GC()
+	require.NoError(t, err)
+	assert.Empty(t, res.Layers, "the container's layer stays")
+	for _, p := range leftovers {
+		assert.NoFileExists(t, p)
+		assert.NoDirExists(t, p)
+	}
+	assert.FileExists(t, keep, "an entry whose image is there stays")
+}

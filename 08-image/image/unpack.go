@@ -30,6 +30,13 @@ func (s *Store) Unpack(img *Image) ([]string, error) {
 	if err := s.Layers.Init(); err != nil {
 		return nil, err
 	}
+	// A sweep must not take a layer being unpacked (GC removes what a
+	// killed unpack left, under its exclusive lock).
+	release, err := s.Hold()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var dirs []string
 	for i, l := range img.Manifest.Layers {
 		diffID := img.Config.RootFS.DiffIDs[i]
@@ -47,11 +54,18 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (stri
 		return "", fmt.Errorf("diff id %q is not a sha256 digest", diffID)
 	}
 	dir := s.LayerDir(diffID)
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil // Apply renames into place only when complete
-	}
 	if err := checkLayerType(blob.MediaType); err != nil {
 		return "", err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		// Unpacked already (Apply renames into place only when complete),
+		// maybe from another image's blob: this image's blob must still be
+		// shown to hold that content, or a config could borrow a layer its
+		// own blob does not have, and save and push would pass it on.
+		if err := s.checkDiffID(blob, diffID); err != nil {
+			return "", err
+		}
+		return dir, nil
 	}
 	f, err := s.OpenBlob(blob.Digest)
 	if err != nil {
@@ -98,12 +112,55 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (stri
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
-		if _, serr := os.Stat(dir); serr == nil {
-			return dir, nil // another run unpacked it meanwhile
+		if _, serr := os.Stat(dir); serr != nil {
+			return "", fmt.Errorf("unpack: rename %s to %s: %w", tmp, dir, err)
 		}
-		return "", fmt.Errorf("unpack: rename %s to %s: %w", tmp, dir, err)
+		// another run unpacked it meanwhile
 	}
+	s.recordDiffID(blob.Digest, diffID)
 	return dir, nil
+}
+
+// The pairs blob digest -> diff id that were checked are kept, one file
+// per blob, so a layer is hashed once, not at every run:
+//
+//	<data-root>/images/diffids/<blob hex>   holds the diff id
+func (s *Store) diffIDFile(blob digest.Digest) string {
+	return filepath.Join(s.Root, "diffids", blob.Encoded())
+}
+
+func (s *Store) recordDiffID(blob, diffID digest.Digest) {
+	if blob.Validate() != nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(s.diffIDFile(blob)), 0o700); err == nil {
+		_ = writeFileAtomic(s.diffIDFile(blob), []byte(diffID.String()), 0o600) // a cache: on failure, hashed again next time
+	}
+}
+
+// checkDiffID shows that a blob holds the content a config names: from
+// the record of an earlier check, or by hashing it uncompressed.
+func (s *Store) checkDiffID(blob ocispec.Descriptor, diffID digest.Digest) error {
+	if b, err := os.ReadFile(s.diffIDFile(blob.Digest)); err == nil && string(b) == diffID.String() {
+		return nil
+	}
+	f, err := s.OpenBlob(blob.Digest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr, err := newDiffReader(f)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", blob.Digest, err)
+	}
+	if _, err := io.Copy(io.Discard, tr); err != nil {
+		return fmt.Errorf("layer %s: %w", blob.Digest, err)
+	}
+	if got := tr.Digest(); got != diffID {
+		return fmt.Errorf("layer %s unpacks to content %s, not %s as the image config says: refused", blob.Digest, got, diffID)
+	}
+	s.recordDiffID(blob.Digest, diffID)
+	return nil
 }
 
 // checkLayerType accepts tar and gzip'd tar layers, OCI's or Docker's.

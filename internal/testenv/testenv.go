@@ -6,6 +6,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,9 +60,11 @@ func Binary(t testing.TB, stage string) string {
 		return p
 	}
 	if binDir == "" {
-		// One fixed directory, reused by every run: go build is cached,
-		// and nothing piles up in /tmp.
-		binDir = filepath.Join(os.TempDir(), fmt.Sprintf("berth-testbin-%d", os.Geteuid()))
+		// One fixed directory per checkout, reused by every run: go build
+		// is cached, and nothing piles up in /tmp. Two checkouts (git
+		// worktrees) tested at once must not run each other's binaries.
+		sum := sha256.Sum256([]byte(RepoRoot()))
+		binDir = filepath.Join(os.TempDir(), fmt.Sprintf("berth-testbin-%d-%x", os.Geteuid(), sum[:4]))
 		if err := os.MkdirAll(binDir, 0o755); err != nil {
 			t.Fatalf("mkdir %s: %v", binDir, err)
 		}
