@@ -280,15 +280,14 @@ func (s *Store) tag(full string, manifest ocispec.Descriptor) error {
 	if !s.HasBlob(manifest.Digest) {
 		return fmt.Errorf("tag %s: manifest %s is not in the store", full, manifest.Digest)
 	}
-	unlock, err := s.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
+	return s.updateIndex(func(idx *ocispec.Index) bool {
+		idx.Manifests = retag(idx.Manifests, full, manifest)
+		return true
+	})
+}
+
+// retag points name at manifest among the entries.
+func retag(entries []ocispec.Descriptor, full string, manifest ocispec.Descriptor) []ocispec.Descriptor {
 	desc := ocispec.Descriptor{
 		MediaType:   manifest.MediaType,
 		Digest:      manifest.Digest,
@@ -301,7 +300,7 @@ func (s *Store) tag(full string, manifest ocispec.Descriptor) error {
 	// The image the name leaves keeps an entry without a name (docker's
 	// dangling <none>) unless another entry still reaches it.
 	var kept, left []ocispec.Descriptor
-	for _, d := range idx.Manifests {
+	for _, d := range entries {
 		switch {
 		case d.Annotations[RefAnnotation] == full:
 			if d.Digest != desc.Digest {
@@ -319,7 +318,24 @@ func (s *Store) tag(full string, manifest ocispec.Descriptor) error {
 			kept = append(kept, l)
 		}
 	}
-	idx.Manifests = kept
+	return kept
+}
+
+// updateIndex changes index.json under the store's lock: read, change
+// (change says whether it changed anything), write whole.
+func (s *Store) updateIndex(change func(*ocispec.Index) bool) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	if !change(idx) {
+		return nil
+	}
 	return s.writeIndex(idx)
 }
 
@@ -334,44 +350,30 @@ func reaches(ds []ocispec.Descriptor, d digest.Digest) bool {
 
 // addUnnamed keeps an image that has no name yet (docker's <none>).
 func (s *Store) addUnnamed(manifest ocispec.Descriptor) error {
-	unlock, err := s.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	if reaches(idx.Manifests, manifest.Digest) {
-		return nil
-	}
-	idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: manifest.MediaType, Digest: manifest.Digest, Size: manifest.Size})
-	return s.writeIndex(idx)
+	return s.updateIndex(func(idx *ocispec.Index) bool {
+		if reaches(idx.Manifests, manifest.Digest) {
+			return false
+		}
+		idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: manifest.MediaType, Digest: manifest.Digest, Size: manifest.Size})
+		return true
+	})
 }
 
 // Remove removes an image from the index: every entry of its manifest
 // when named by id, or that one name (and the image with it, when it was
 // its last name) otherwise. Blobs and unpacked layers stay until GC.
 func (s *Store) Remove(img *Image, byID bool) error {
-	unlock, err := s.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	var kept []ocispec.Descriptor
-	for _, d := range idx.Manifests {
-		if d.Digest == img.Descriptor.Digest && (byID || d.Annotations[RefAnnotation] == img.Name) {
-			continue
+	return s.updateIndex(func(idx *ocispec.Index) bool {
+		var kept []ocispec.Descriptor
+		for _, d := range idx.Manifests {
+			if d.Digest == img.Descriptor.Digest && (byID || d.Annotations[RefAnnotation] == img.Name) {
+				continue
+			}
+			kept = append(kept, d)
 		}
-		kept = append(kept, d)
-	}
-	idx.Manifests = kept
-	return s.writeIndex(idx)
+		idx.Manifests = kept
+		return true
+	})
 }
 
 // Layer is a layer blob already in the store, with its uncompressed

@@ -22,8 +22,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"berth/internal/testenv"
 )
 
 // The integration tests run Debian's docker-registry (Distribution 2.8,
@@ -175,40 +173,8 @@ func (r *testRegistry) putManifest(t *testing.T, repo, ref, mediaType string, b 
 	require.Equal(t, http.StatusCreated, resp.StatusCode, body.String())
 }
 
-// regEnv is one berth store (its own data and state roots).
-type regEnv struct {
-	t    *testing.T
-	bin  string
-	vars []string
-	data string
-}
-
-func newRegEnv(t *testing.T) *regEnv {
-	t.Helper()
-	testenv.RequireRoot(t)
-	e := &regEnv{t: t, bin: testenv.Binary(t, "08-image"), vars: testenv.StateEnv(t)}
-	for _, kv := range e.vars {
-		if v, ok := strings.CutPrefix(kv, "BERTH_DATA_ROOT="); ok {
-			e.data = v
-		}
-	}
-	return e
-}
-
-func (e *regEnv) run(args ...string) testenv.Result {
-	e.t.Helper()
-	return testenv.Run(e.t, e.vars, e.bin, args...)
-}
-
-func (e *regEnv) ok(args ...string) string {
-	e.t.Helper()
-	r := e.run(args...)
-	require.Equal(e.t, 0, r.Code, "%v\n%s", args, r)
-	return r.Stdout
-}
-
 // refused: exit 125 and one line on stderr that says why.
-func (e *regEnv) refused(args ...string) string {
+func (e *runEnv) refused(args ...string) string {
 	e.t.Helper()
 	r := e.run(args...)
 	require.Equal(e.t, 125, r.Code, "%v\n%s", args, r)
@@ -222,24 +188,18 @@ type inspected struct {
 	Manifest         ocispec.Manifest
 }
 
-func (e *regEnv) inspect(name string) inspected {
+func (e *runEnv) inspect(name string) inspected {
 	e.t.Helper()
 	var v inspected
 	require.NoError(e.t, json.Unmarshal([]byte(e.ok("inspect", name)), &v))
 	return v
 }
 
-// importBusybox makes the one-layer busybox image, named busybox.
-func (e *regEnv) importBusybox() inspected {
-	e.t.Helper()
-	e.ok("import", "--cmd", "sh", testenv.Rootfs(e.t), "busybox")
-	return e.inspect("busybox")
-}
-
 // pushBusybox imports busybox and pushes it as HOST/busybox:latest.
-func pushBusybox(t *testing.T, e *regEnv, reg *testRegistry) (inspected, string) {
+func pushBusybox(t *testing.T, e *runEnv, reg *testRegistry) (inspected, string) {
 	t.Helper()
-	img := e.importBusybox()
+	e.importBusybox()
+	img := e.inspect("busybox")
 	name := reg.Host + "/busybox"
 	e.ok("tag", "busybox", name)
 	out := e.ok("push", name)
@@ -251,7 +211,7 @@ func pushBusybox(t *testing.T, e *regEnv, reg *testRegistry) (inspected, string)
 
 func TestPushPullRoundTrip(t *testing.T) {
 	reg := startRegistry(t)
-	e := newRegEnv(t)
+	e := newRunEnv(t)
 	img, name := pushBusybox(t, e, reg)
 
 	// Pushing again sends nothing new.
@@ -298,7 +258,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	assert.Equal(t, img.Digest, insp.Digest)
 
 	// By digest, into an empty store: the name keeps the digest.
-	e2 := newRegEnv(t)
+	e2 := newRunEnv(t)
 	byDigest := name + "@" + img.Digest
 	out = e2.ok("pull", byDigest)
 	assert.Contains(t, out, img.Digest+": Pulling from busybox\n")
@@ -313,17 +273,17 @@ func TestPushPullRoundTrip(t *testing.T) {
 // it is) comes back with berth, the same image.
 func TestPullWhatSkopeoPushed(t *testing.T) {
 	reg := startRegistry(t)
-	e := newRegEnv(t)
-	img := e.importBusybox()
+	e := newRunEnv(t)
+	id := e.importBusybox()
 	skopeo(t, "copy", "--dest-tls-verify=false",
 		"oci:"+filepath.Join(e.data, "images")+":docker.io/library/busybox:latest", "docker://"+reg.Host+"/other:1")
 
-	e2 := newRegEnv(t)
+	e2 := newRunEnv(t)
 	name := reg.Host + "/other:1"
 	out := e2.ok("pull", name)
 	assert.Contains(t, out, "1: Pulling from other\n")
 	assert.Contains(t, out, "Status: Downloaded newer image for "+name+"\n")
-	assert.Equal(t, img.ID, e2.inspect(name).ID)
+	assert.Equal(t, id, e2.inspect(name).ID)
 	assert.Equal(t, "hi\n", e2.ok("run", "--net", "none", "--rm", "--image", name, "echo", "hi"))
 }
 
@@ -339,7 +299,7 @@ func foreignArch() string {
 // one --platform names, and says so when there is none.
 func TestPullMultiPlatform(t *testing.T) {
 	reg := startRegistry(t)
-	e := newRegEnv(t)
+	e := newRunEnv(t)
 	img, name := pushBusybox(t, e, reg)
 	local, err := os.ReadFile(filepath.Join(e.data, "images", "blobs", "sha256", digest.Digest(img.Digest).Encoded()))
 	require.NoError(t, err)
@@ -375,7 +335,7 @@ func TestPullMultiPlatform(t *testing.T) {
 	reg.putManifest(t, "busybox", "multi", ocispec.MediaTypeImageIndex, multi)
 	reg.putManifest(t, "busybox", "foreign", ocispec.MediaTypeImageIndex, index(entry(fmb, foreignArch())))
 
-	e2 := newRegEnv(t)
+	e2 := newRunEnv(t)
 	out := e2.ok("pull", name+":multi")
 	assert.Contains(t, out, "Digest: "+digest.FromBytes(multi).String()+"\n", "the name resolved to the index")
 	got := e2.inspect(name + ":multi")
@@ -395,10 +355,10 @@ func TestPullMultiPlatform(t *testing.T) {
 // What a pull refuses, each in one line, with nothing named after it.
 func TestPullRefused(t *testing.T) {
 	reg := startRegistry(t)
-	e := newRegEnv(t)
+	e := newRunEnv(t)
 	img, name := pushBusybox(t, e, reg)
 
-	e2 := newRegEnv(t)
+	e2 := newRunEnv(t)
 	assert.Equal(t, "08-image: manifest for "+name+":nope not found: manifest unknown", e2.refused("pull", name+":nope"))
 
 	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
