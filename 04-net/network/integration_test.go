@@ -11,6 +11,7 @@ package network_test
 // down halfway. Traffic goes only to loopback and to berth0's subnet.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +32,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"berth/04-net/network"
 	"berth/internal/testenv"
@@ -585,4 +588,157 @@ func TestCleanupVerb(t *testing.T) {
 	mine, err := netlink.LinkByName("bthmine")
 	require.NoError(t, err)
 	require.NoError(t, netlink.LinkDel(mine))
+}
+
+// lanPeer is another machine on the stand-in host's LAN: a network
+// namespace joined to the host by a veth pair (lan0 on the host,
+// 192.0.2.1/24; eth0 in the peer, 192.0.2.2/24) that routes the container
+// subnet via the host, as any machine on a LAN whose router knows the
+// subnet would.
+type lanPeer struct{ ns netns.NsHandle }
+
+func newLANPeer(t *testing.T) *lanPeer {
+	t.Helper()
+	ns := func() netns.NsHandle {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		require.NoError(t, err)
+		defer orig.Close()
+		ns, err := netns.New() // and moves this thread into it
+		if err != nil {
+			require.NoError(t, netns.Set(orig))
+			require.NoError(t, err)
+		}
+		require.NoError(t, netns.Set(orig))
+		return ns
+	}()
+	t.Cleanup(func() { ns.Close() })
+
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lan0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(ns))}
+	require.NoError(t, netlink.LinkAdd(veth))
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName("lan0"); assert.NoError(t, err) {
+			assert.NoError(t, netlink.LinkDel(l))
+		}
+	})
+	lan, err := netlink.LinkByName("lan0")
+	require.NoError(t, err)
+	addr, err := netlink.ParseAddr("192.0.2.1/24")
+	require.NoError(t, err)
+	require.NoError(t, netlink.AddrAdd(lan, addr))
+	require.NoError(t, netlink.LinkSetUp(lan))
+
+	nh, err := netlink.NewHandleAt(ns)
+	require.NoError(t, err)
+	defer nh.Close()
+	for _, name := range []string{"lo", "eth0"} {
+		l, err := nh.LinkByName(name)
+		require.NoError(t, err)
+		require.NoError(t, nh.LinkSetUp(l))
+	}
+	eth0, err := nh.LinkByName("eth0")
+	require.NoError(t, err)
+	addr, err = netlink.ParseAddr("192.0.2.2/24")
+	require.NoError(t, err)
+	require.NoError(t, nh.AddrAdd(eth0, addr))
+	_, subnet, err := net.ParseCIDR(network.DefaultSubnet)
+	require.NoError(t, err)
+	require.NoError(t, nh.RouteAdd(&netlink.Route{Dst: subnet, Gw: net.ParseIP("192.0.2.1")}))
+	return &lanPeer{ns: ns}
+}
+
+// inNS runs f on a thread moved into the peer's namespace: the sockets f
+// opens belong to the peer.
+func (p *lanPeer) inNS(f func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(p.ns); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: Go ends it with the goroutine.
+		return fmt.Errorf("back to the stand-in host's namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// dial connects from the peer, giving up after 2s: a filtered port's
+// packets are dropped, not refused.
+func (p *lanPeer) dial(addr string) (c net.Conn, err error) {
+	err = p.inNS(func() error {
+		c, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		return err
+	})
+	return c, err
+}
+
+func (p *lanPeer) get(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) { return p.dial(addr) },
+	}}
+	resp, err := client.Get(url)
+	require.NoError(t, err, url)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, "%s: %s", url, b)
+	return string(b)
+}
+
+// serve answers every request, in the peer, with the client's address.
+func (p *lanPeer) serve(t *testing.T, addr string) {
+	t.Helper()
+	var l net.Listener
+	require.NoError(t, p.inNS(func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	}))
+	t.Cleanup(func() { l.Close() })
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintln(w, host)
+	}))
+}
+
+// The forward filter: a machine that routes the container subnet via the
+// host reaches a published port, but not a port nobody published, even
+// though the container listens on it; containers still reach that machine
+// (outbound NAT), and the replies come back through the filter.
+func TestLANPeerReachesOnlyPublishedPorts(t *testing.T) {
+	h := newHost(t)
+	peer := newLANPeer(t)
+	a := h.start(httpdArgs("web", "-p", "8080:80")...)
+	testenv.ContainerPid(t, h.root, "web")
+	ip := h.lease("web")
+	waitTCP(t, ip+":80") // the host itself reaches port 80: it is open
+
+	assert.Equal(t, "web\n", peer.get(t, "http://192.0.2.1:8080/hostname"), "published port, host's LAN address")
+	assert.Equal(t, "web\n", peer.get(t, "http://10.88.0.1:8080/hostname"), "published port, bridge address")
+	c, err := peer.dial(ip + ":80")
+	if err == nil {
+		c.Close()
+	}
+	assert.Error(t, err, "the container's unpublished port 80 is not reachable from the LAN")
+
+	peer.serve(t, "192.0.2.2:8000")
+	r := h.run("wget", "-qO-", "http://192.0.2.2:8000/")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "192.0.2.1\n", r.Stdout, "the peer sees the host's address (masquerade)")
+
+	rules := nft(t)
+	assert.Contains(t, rules, "type filter hook forward priority filter; policy accept;")
+	assert.Contains(t, rules, `oifname "berth0" drop comment "berth: nothing else reaches a container"`)
+
+	stop(t, a)
+	h.assertNothingLeft()
 }

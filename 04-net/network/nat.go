@@ -31,6 +31,12 @@ import (
 //	    oifname "berth0" ip saddr 127.0.0.0/8 masquerade          # published port via 127.0.0.1
 //	    oifname "berth0" ip saddr 10.88.0.0/16 ct status dnat masquerade  # hairpin
 //	  }
+//	  chain forward { type filter hook forward priority filter; policy accept  # packets routed
+//	    oifname "berth0" ct state established,related accept  # replies
+//	    oifname "berth0" iifname "berth0" accept              # container to container
+//	    oifname "berth0" ct status dnat accept                # published ports
+//	    oifname "berth0" drop                                 # anything else towards a container
+//	  }
 //	}
 //
 // Each rule carries a comment (nftables "userdata"): shared rules start
@@ -47,12 +53,20 @@ var (
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest}
 	postChain = &nftables.Chain{Name: "postrouting", Table: table, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
+	// Policy accept: the chain filters only what is routed towards the
+	// bridge and leaves the host's routing between its other interfaces as
+	// it found it (Docker's FORWARD policy drop would stop that too).
+	fwdChain = &nftables.Chain{Name: "forward", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policyAccept}
+	policyAccept = nftables.ChainPolicyAccept
+
+	chains = []*nftables.Chain{preChain, outChain, postChain, fwdChain}
 )
 
-// ensureNAT creates the table, its chains and the shared postrouting rules
-// if they are missing, and drops shared rules left from another subnet.
-// Most runs find everything in place: two dumps and no transaction, since
-// each nftables commit costs milliseconds.
+// ensureNAT creates the table, its chains, the shared postrouting rules
+// and the forward filter if they are missing, and drops shared rules left
+// from another subnet. Most runs find everything in place: three dumps and
+// no transaction, since each nftables commit costs milliseconds.
 func ensureNAT(bridge string, subnet *net.IPNet) error {
 	conn, err := newConn()
 	if err != nil {
@@ -66,19 +80,27 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 		rule(postChain, "berth: hairpin, a container reaching a published port",
 			ifname(expr.CmpOpEq, bridge), saddrIn(subnet), ctDNAT(), &expr.Masq{}),
 	}
+	existing, err := existingChains(conn)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if len(existing) == 0 {
+		conn.AddTable(table)
+	}
+	for _, ch := range chains {
+		if !existing[ch.Name] {
+			conn.AddChain(ch)
+			changed = true
+		}
+	}
 	var have []*nftables.Rule
-	if chainsExist(conn) {
+	if existing[postChain.Name] {
 		if have, err = conn.GetRules(table, postChain); err != nil {
 			return fmt.Errorf("nftables: list chain postrouting: %w", err)
 		}
-	} else {
-		conn.AddTable(table)
-		conn.AddChain(preChain)
-		conn.AddChain(outChain)
-		conn.AddChain(postChain)
 	}
 
-	changed := false
 	haveComment := map[string]bool{}
 	for _, r := range have {
 		c := comment(r)
@@ -105,6 +127,26 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 			changed = true
 		}
 	}
+
+	// The forward filter's rules work in order (the drop comes last), so
+	// unless the chain holds exactly them it is emptied and filled again.
+	fwd := forwardRules(bridge)
+	var haveFwd []*nftables.Rule
+	if existing[fwdChain.Name] {
+		if haveFwd, err = conn.GetRules(table, fwdChain); err != nil {
+			return fmt.Errorf("nftables: list chain forward: %w", err)
+		}
+	}
+	if !sameComments(haveFwd, fwd) {
+		if existing[fwdChain.Name] {
+			conn.FlushChain(fwdChain)
+		}
+		for _, r := range fwd {
+			conn.AddRule(r)
+		}
+		changed = true
+	}
+
 	if !changed {
 		return nil
 	}
@@ -114,19 +156,51 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 	return nil
 }
 
-// chainsExist reports whether berth's table has its three chains.
-func chainsExist(conn *nftables.Conn) bool {
-	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
-	if err != nil {
+// forwardRules filter what the host routes towards the bridge, as Docker's
+// FORWARD chain does for docker0: replies to connections already allowed,
+// traffic between containers, and connections a published port's DNAT
+// sent there. Everything else is dropped, so that a machine routing the
+// container subnet via this host cannot reach a port nobody published.
+func forwardRules(bridge string) []*nftables.Rule {
+	toBridge := ifname(expr.CmpOpEq, bridge)
+	return []*nftables.Rule{
+		rule(fwdChain, "berth: replies to connections already allowed",
+			toBridge, ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept()),
+		rule(fwdChain, "berth: container to container",
+			toBridge, iifname(bridge), accept()),
+		rule(fwdChain, "berth: published ports",
+			toBridge, ctDNAT(), accept()),
+		rule(fwdChain, "berth: nothing else reaches a container",
+			toBridge, &expr.Verdict{Kind: expr.VerdictDrop}),
+	}
+}
+
+func sameComments(have, want []*nftables.Rule) bool {
+	if len(have) != len(want) {
 		return false
 	}
-	n := 0
-	for _, c := range chains {
-		if c.Table.Name == TableName && (c.Name == preChain.Name || c.Name == outChain.Name || c.Name == postChain.Name) {
-			n++
+	for i := range have {
+		if comment(have[i]) != comment(want[i]) {
+			return false
 		}
 	}
-	return n == 3
+	return true
+}
+
+// existingChains names the chains of berth's table that exist (none when
+// the table does not).
+func existingChains(conn *nftables.Conn) (map[string]bool, error) {
+	all, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: list chains: %w", err)
+	}
+	out := map[string]bool{}
+	for _, c := range all {
+		if c.Table.Name == TableName {
+			out[c.Name] = true
+		}
+	}
+	return out, nil
 }
 
 var loopbackNet = &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)}
@@ -269,13 +343,32 @@ func addrIn(offset uint32, n *net.IPNet) []expr.Any {
 
 // oifname ==/!= NAME (interface names compare as 16 NUL-padded bytes)
 func ifname(op expr.CmpOp, name string) []expr.Any {
+	return ifnameKey(expr.MetaKeyOIFNAME, op, name)
+}
+
+// iifname NAME
+func iifname(name string) []expr.Any { return ifnameKey(expr.MetaKeyIIFNAME, expr.CmpOpEq, name) }
+
+func ifnameKey(key expr.MetaKey, op expr.CmpOp, name string) []expr.Any {
 	b := make([]byte, unix.IFNAMSIZ)
 	copy(b, name)
 	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Meta{Key: key, Register: 1},
 		&expr.Cmp{Op: op, Register: 1, Data: b},
 	}
 }
+
+// ct state STATES: any of the conntrack state bits
+func ctState(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+}
+
+func accept() *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictAccept} }
 
 // ipsDstNAT is IPS_DST_NAT of linux/netfilter/nf_conntrack_common.h.
 const ipsDstNAT = 1 << 5
