@@ -629,7 +629,7 @@ func newLANPeer(t *testing.T) *lanPeer {
 	require.NoError(t, netlink.AddrAdd(lan, addr))
 	require.NoError(t, netlink.LinkSetUp(lan))
 
-	nh, err := netlink.NewHandleAt(ns)
+	nh, err := netlink.NewHandleAt(ns, syscall.NETLINK_ROUTE) // only route: the VM kernel has no xfrm_user
 	require.NoError(t, err)
 	defer nh.Close()
 	for _, name := range []string{"lo", "eth0"} {
