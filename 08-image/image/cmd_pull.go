@@ -4,6 +4,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -28,7 +29,7 @@ func (f *registryFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.creds, "creds", "", "USER:PASSWORD for a registry that asks for them (default $BERTH_REGISTRY_CREDS)")
 }
 
-func (f *registryFlags) client() *Client {
+func (f *registryFlags) client() (*Client, error) {
 	c := &Client{Insecure: append([]string(nil), f.insecure...)}
 	env := strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
 	c.Insecure = append(c.Insecure, env...)
@@ -37,9 +38,12 @@ func (f *registryFlags) client() *Client {
 		creds = os.Getenv("BERTH_REGISTRY_CREDS")
 	}
 	if creds != "" {
-		c.Username, c.Password, _ = strings.Cut(creds, ":")
+		var ok bool
+		if c.Username, c.Password, ok = strings.Cut(creds, ":"); !ok || c.Username == "" {
+			return nil, errors.New("--creds (or $BERTH_REGISTRY_CREDS) is USER:PASSWORD")
+		}
 	}
-	return c
+	return c, nil
 }
 
 // interruptible ends the context on Ctrl-C or SIGTERM, so that a transfer
@@ -75,7 +79,11 @@ func pullCommand() *cobra.Command {
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			_, err = s.Pull(ctx, reg.client(), args[0], o)
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			_, err = s.Pull(ctx, c, args[0], o)
 			return err
 		},
 	}

@@ -30,7 +30,11 @@ func pushCommand() *cobra.Command {
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			_, err = s.Push(ctx, reg.client(), args[0], cmd.OutOrStdout())
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			_, err = s.Push(ctx, c, args[0], cmd.OutOrStdout())
 			return err
 		},
 	}

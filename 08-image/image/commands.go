@@ -60,6 +60,16 @@ func (d *dataRoot) store() (*Store, error) {
 	return NewStore(dir), nil
 }
 
+// image opens the store and finds an image in it by name or id.
+func (d *dataRoot) image(nameOrID string) (*Store, *Image, error) {
+	s, err := d.store()
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := s.Get(nameOrID)
+	return s, img, err
+}
+
 func imagesCommand() *cobra.Command {
 	var (
 		roots dataRoot
@@ -165,11 +175,7 @@ func historyCommand() *cobra.Command {
 		Short: "Show how an image was made, one line per step, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
-			if err != nil {
-				return err
-			}
-			img, err := s.Get(args[0])
+			_, img, err := roots.image(args[0])
 			if err != nil {
 				return err
 			}
@@ -226,11 +232,7 @@ func inspectCommand() *cobra.Command {
 		Short: "Print an image's manifest and config as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
-			if err != nil {
-				return err
-			}
-			img, err := s.Get(args[0])
+			_, img, err := roots.image(args[0])
 			if err != nil {
 				return err
 			}
@@ -257,11 +259,7 @@ func tagCommand() *cobra.Command {
 		Short: "Give an image another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
-			if err != nil {
-				return err
-			}
-			img, err := s.Get(args[0])
+			s, img, err := roots.image(args[0])
 			if err != nil {
 				return err
 			}

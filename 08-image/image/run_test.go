@@ -323,3 +323,14 @@ func TestWorkdirMadeAndDigestNamesRefused(t *testing.T) {
 	assert.Equal(t, 125, r.Code, r.String())
 	assert.Contains(t, r.Stderr, "names content by its digest")
 }
+
+// --creds is USER:PASSWORD: without the colon it is refused before any
+// request, rather than sent with an empty password.
+func TestCredsNeedAPassword(t *testing.T) {
+	e := newRunEnv(t)
+	for _, verb := range []string{"pull", "push"} {
+		r := e.run(verb, "--creds", "justme", "127.0.0.1:1/busybox")
+		assert.Equal(t, 125, r.Code, r.String())
+		assert.Contains(t, r.Stderr, "is USER:PASSWORD")
+	}
+}
