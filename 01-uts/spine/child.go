@@ -22,8 +22,14 @@ import (
 // child side instead of the command line.
 const initArg = "berth-init"
 
-// syncFd is where the child finds its end of the sync socket (ExtraFiles[0]).
-const syncFd = 3
+// Where the child finds what the parent passed it (ExtraFiles[0], [1], [2]):
+// its end of the sync socket, an O_PATH descriptor of the exec FIFO, and,
+// with a console socket (CreateOptions.ConsoleSocket), that socket.
+const (
+	syncFd    = 3
+	fifoFd    = 4
+	consoleFd = 5
+)
 
 // envConfigFd names a memfd holding the config when the child re-executes
 // itself once more (see reexecAsRoot).
@@ -42,9 +48,10 @@ func IsInit() bool { return len(os.Args) > 0 && os.Args[0] == initArg }
 // runInit is the child side of the spine. It returns the exit code to use
 // when setup fails; on success it never returns (execve replaced it).
 func runInit() int {
-	// Nothing the container starts may inherit the sync socket: the parent
-	// waits for it to close.
+	// Nothing the container starts may inherit the sync socket (the parent
+	// waits for it to close) or the FIFO.
 	unix.CloseOnExec(syncFd)
+	unix.CloseOnExec(fifoFd)
 	// ps shows "exe" for a binary run as /proc/self/exe; name it.
 	if name, err := unix.BytePtrFromString(initArg); err == nil {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
@@ -68,6 +75,9 @@ func runInit() int {
 	c.log = os.Stderr
 	c.Steps = steps
 	c.sync = sync
+	if c.ConsoleSocket {
+		unix.CloseOnExec(consoleFd)
+	}
 
 	if !reexeced {
 		if _, err := ch.expect(msgGo); err != nil {
@@ -76,8 +86,10 @@ func runInit() int {
 		if needsReexec(c) {
 			return fail(reexecAsRoot(c, steps))
 		}
-	} else if err := rearmDeathSignal(); err != nil {
-		return fail(err)
+	} else if !c.Detached {
+		if err := rearmDeathSignal(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := joinNamespaces(c); err != nil {
 		return fail(err)
@@ -98,11 +110,26 @@ func runInit() int {
 	}
 	// Last, inside every namespace and mount: the terminal (see tty.go).
 	if c.Spec.Process.Terminal {
-		if err := openConsole(c, ch); err != nil {
+		send := func(master *os.File) error { return ch.sendFile(message{Type: msgConsole}, master) }
+		if c.ConsoleSocket {
+			send = func(master *os.File) error { return sendConsole(consoleFd, master) }
+		}
+		if err := openConsole(c, send); err != nil {
 			return fail(fmt.Errorf("console: %w", err))
 		}
 	}
-	return fail(execCommand(c))
+	path, err := findCommand(c)
+	if err != nil {
+		return fail(err)
+	}
+	// Set up: say so, and wait until the container is started.
+	if err := ch.send(message{Type: msgReady}); err != nil {
+		return fail(err)
+	}
+	if err := waitStart(); err != nil {
+		return fail(err)
+	}
+	return fail(execCommand(c, path))
 }
 
 // readConfig gets the container either from the socket or, after a
@@ -181,9 +208,15 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	if err := unix.Setresgid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresgid(0) in the user namespace (is gid 0 mapped?): %w", err)
 	}
-	// The socket must survive this one execve.
-	if _, err := unix.FcntlInt(syncFd, unix.F_SETFD, 0); err != nil {
-		return fmt.Errorf("keep sync socket across re-exec: %w", err)
+	// The sockets and the FIFO must survive this one execve.
+	keep := []int{syncFd, fifoFd}
+	if c.ConsoleSocket {
+		keep = append(keep, consoleFd)
+	}
+	for _, fd := range keep {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("keep fd %d across re-exec: %w", fd, err)
+		}
 	}
 	c.Logf("spine: uid %d in the user namespace, but no capabilities since its execve: executing itself again", os.Getuid())
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
@@ -260,19 +293,22 @@ func joinNamespaces(c *Container) error {
 	return nil
 }
 
-// execCommand ends the child: the last Execer step, or plain execve.
-func execCommand(c *Container) error {
+// findCommand changes to the working directory and finds the command, so
+// that a missing one fails the create (127), not the start.
+func findCommand(c *Container) (string, error) {
 	// Change directory first: a relative command (./run.sh) is relative to
 	// the container's working directory, as in a shell.
 	if cwd := c.Spec.Process.Cwd; cwd != "" {
 		if err := os.Chdir(cwd); err != nil {
-			return fmt.Errorf("chdir to working directory %s: %w", cwd, err)
+			return "", fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 		}
 	}
-	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
-	if err != nil {
-		return err
-	}
+	return LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
+}
+
+// execCommand ends the child: the PreExec steps, then the last Execer
+// step, or plain execve.
+func execCommand(c *Container, path string) error {
 	var execer Execer
 	for _, s := range c.Steps {
 		if e, ok := s.(Execer); ok {

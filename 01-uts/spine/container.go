@@ -40,6 +40,12 @@ type Container struct {
 	State    string      `json:"state"`    // live state of running containers (--root, as runc names it)
 	Verbose  bool        `json:"verbose"`
 	Prog     string      `json:"prog"` // the stage's name, for messages
+	// Detached: the container outlives the process that created it (see
+	// CreateOptions): a step must tie nothing to that process's life.
+	Detached bool `json:"detached,omitempty"`
+	// ConsoleSocket: the init sends its pty's master over a console
+	// socket (fd 5), not the sync socket.
+	ConsoleSocket bool `json:"consoleSocket,omitempty"`
 
 	// Steps in order; not serialised here (they travel as wireSteps).
 	Steps []Step `json:"-"`
