@@ -97,7 +97,11 @@ func (s *Slirp) Parent(c *spine.Container, pid int) error {
 	cmd := exec.Command(s.Path, "--configure", "--mtu=65520", "--disable-host-loopback",
 		"--ready-fd=3", "--exit-fd=4", strconv.Itoa(pid), SlirpDevice)
 	cmd.ExtraFiles = []*os.File{readyW, exitR}
-	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	if !c.Detached {
+		cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	}
+	// Detached (stage 09), its parent, the creator, exits soon: then the
+	// exit pipe alone, handed on (Held), says how long it lives.
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err = cmd.Start()
@@ -118,6 +122,17 @@ func (s *Slirp) Parent(c *spine.Container, pid int) error {
 	}
 	c.Logf("net: %s up: %s/24 via %s, DNS %s", SlirpDevice, SlirpAddress, SlirpGateway, SlirpDNS)
 	return nil
+}
+
+// Held hands the exit pipe to whoever outlives a detached container's
+// creator (spine.Holder): slirp4netns lives until that one closes it.
+func (s *Slirp) Held() []*os.File {
+	if s.exitW == nil {
+		return nil
+	}
+	f := s.exitW
+	s.exitW, s.cmd = nil, nil // no longer ours to close or wait for
+	return []*os.File{f}
 }
 
 // Cleanup stops slirp4netns. After a SIGKILLed runtime there is nothing to
