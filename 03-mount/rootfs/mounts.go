@@ -149,30 +149,38 @@ func makeDevice(dev string, d device) error {
 // (which an image controls) must not send a mount outside of it.
 func mountRequested(c *spine.Container, root string) error {
 	for _, m := range c.Spec.Mounts {
-		dest, err := securejoin.SecureJoin(root, m.Destination)
-		if err != nil {
-			return fmt.Errorf("resolve mount destination %s in %s: %w", m.Destination, root, err)
-		}
-		flags, data, bind := parseOptions(m)
-		if err := makeTarget(m.Source, dest, bind); err != nil {
+		if err := mountOne(c, root, m); err != nil {
 			return err
 		}
-		if err := unix.Mount(m.Source, dest, m.Type, flags&^unix.MS_RDONLY, data); err != nil {
-			return fmt.Errorf("mount %s on %s (type %q): %w", m.Source, m.Destination, m.Type, err)
-		}
-		// A bind mount ignores MS_RDONLY on its first mount; it takes a
-		// remount to make it read-only.
-		if flags&unix.MS_RDONLY != 0 {
-			if bind {
-				if err := remountReadOnly(dest); err != nil {
-					return err
-				}
-			} else if err := unix.Mount("", dest, "", flags|unix.MS_REMOUNT, data); err != nil {
-				return fmt.Errorf("remount %s read-only: %w", m.Destination, err)
-			}
-		}
-		c.Logf("rootfs: mounted %s on %s (%s %s)", m.Source, m.Destination, m.Type, strings.Join(m.Options, ","))
 	}
+	return nil
+}
+
+// mountOne mounts one of the spec's mounts inside root.
+func mountOne(c *spine.Container, root string, m specs.Mount) error {
+	dest, err := securejoin.SecureJoin(root, m.Destination)
+	if err != nil {
+		return fmt.Errorf("resolve mount destination %s in %s: %w", m.Destination, root, err)
+	}
+	flags, data, bind := parseOptions(m)
+	if err := makeTarget(m.Source, dest, bind); err != nil {
+		return err
+	}
+	if err := mountFS(m, dest, flags&^unix.MS_RDONLY, data); err != nil {
+		return err
+	}
+	// A bind mount ignores MS_RDONLY on its first mount; it takes a
+	// remount to make it read-only.
+	if flags&unix.MS_RDONLY != 0 {
+		if bind {
+			if err := remountReadOnly(dest); err != nil {
+				return err
+			}
+		} else if err := unix.Mount("", dest, "", flags|unix.MS_REMOUNT, data); err != nil {
+			return fmt.Errorf("remount %s read-only: %w", m.Destination, err)
+		}
+	}
+	c.Logf("rootfs: mounted %s on %s (%s %s)", m.Source, m.Destination, m.Type, strings.Join(m.Options, ","))
 	return nil
 }
 
