@@ -51,11 +51,20 @@ func netSteps(o *Options) ([]spine.Step, error) {
 	if f == nil || f.Value.String() != SlirpMode {
 		return nil, nil
 	}
-	path, err := exec.LookPath("slirp4netns")
+	path, err := SlirpPath()
 	if err != nil {
-		return nil, errors.New("--net=slirp4netns: slirp4netns not found in $PATH: install it (sudo apt-get install slirp4netns)")
+		return nil, err
 	}
 	return []spine.Step{&Slirp{Path: path}}, nil
+}
+
+// SlirpPath finds slirp4netns, or says how to install it.
+func SlirpPath() (string, error) {
+	path, err := exec.LookPath("slirp4netns")
+	if err != nil {
+		return "", errors.New("--net=slirp4netns: slirp4netns not found in $PATH: install it (sudo apt-get install slirp4netns)")
+	}
+	return path, nil
 }
 
 // Slirp runs slirp4netns for the life of the container.
