@@ -205,6 +205,18 @@ func parseOptions(m specs.Mount) (flags uintptr, data string, bind bool) {
 			flags |= unix.MS_NODEV
 		case "noexec":
 			flags |= unix.MS_NOEXEC
+		case "suid", "dev", "exec", "atime", "diratime":
+			// the defaults: nothing to set
+		case "strictatime":
+			flags |= unix.MS_STRICTATIME
+		case "relatime":
+			flags |= unix.MS_RELATIME
+		case "noatime":
+			flags |= unix.MS_NOATIME
+		case "nodiratime":
+			flags |= unix.MS_NODIRATIME
+		case "sync":
+			flags |= unix.MS_SYNCHRONOUS
 		case "private", "rprivate", "slave", "rslave":
 			// propagation: every mount here is already private
 		default:

@@ -71,3 +71,17 @@ func TestNotALink(t *testing.T) {
 	assert.ErrorContains(t, notALink(root, "/proc"), "must be mounted on an ordinary directory")
 	assert.NoError(t, notALink(root, "/sys"))
 }
+
+// The OCI spec's mount options: flags become flags (Docker's /dev is
+// "nosuid,strictatime,mode=755,size=65536k"), the rest is the filesystem's
+// data.
+func TestParseOptions(t *testing.T) {
+	flags, data, bind := parseOptions(specs.Mount{Type: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}})
+	assert.Equal(t, uintptr(unix.MS_NOSUID|unix.MS_STRICTATIME), flags)
+	assert.Equal(t, "mode=755,size=65536k", data)
+	assert.False(t, bind)
+	flags, data, bind = parseOptions(specs.Mount{Type: "bind", Options: []string{"rbind", "ro", "noatime", "rprivate"}})
+	assert.Equal(t, uintptr(unix.MS_BIND|unix.MS_REC|unix.MS_RDONLY|unix.MS_NOATIME), flags)
+	assert.Empty(t, data)
+	assert.True(t, bind)
+}
