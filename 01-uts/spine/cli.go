@@ -24,12 +24,19 @@ type Program struct {
 	RunUse          string
 }
 
-// Main runs the program, or the container init when re-executed as one.
-// It never returns.
-func Main(p Program) {
+// MaybeInit runs the container init, and exits, when this process was
+// re-executed as one; otherwise it returns. A program with a command line
+// of its own (stage 09's berth) calls it first thing.
+func MaybeInit() {
 	if IsInit() {
 		os.Exit(runInit())
 	}
+}
+
+// Main runs the program, or the container init when re-executed as one.
+// It never returns.
+func Main(p Program) {
+	MaybeInit()
 	root := &cobra.Command{
 		Use:           p.Name,
 		Short:         p.Short,
