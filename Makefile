@@ -3,7 +3,8 @@
 #   sudo make demo    install what is missing, build every stage, take the tour
 #   sudo make test    the whole suite as CI runs it (.ci/run calls exactly this)
 #
-# Other targets: build, setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
+# Other targets: build, install (bin/berth and bin/berth-monitor into
+# /usr/local/bin), setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
 # lint, bench, clean. Everything that touches namespaces needs root.
 
 SHELL := /bin/bash
@@ -43,11 +44,23 @@ include tools/vmtest/vmtest.mk
 # setup must finish before build and rootfs use what it installs.
 .NOTPARALLEL:
 
-.PHONY: build setup rootfs rootfs-force demo test lint bench clean
+.PHONY: build install setup rootfs rootfs-force demo test lint bench clean
 
+# Stage 09's command is bin/berth (bin/09-full is the same file, so the
+# pattern above holds), with its small monitor bin/berth-monitor beside it:
+# berth finds the monitor there. The monitor is built static and stripped:
+# one runs beside every container, and what it maps is paid for once each.
 build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./,$(STAGES))
+	ln -f bin/09-full bin/berth
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/berth-monitor ./09-full/berth-monitor
+
+# sudo make install: berth and its monitor in $(PREFIX)/bin.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/berth bin/berth-monitor $(DESTDIR)$(PREFIX)/bin/
 
 setup:
 	GO=$(GO) scripts/setup.sh

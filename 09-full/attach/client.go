@@ -66,6 +66,16 @@ func Dial(path string, o Options) (*Client, error) {
 		conn.Close()
 		return nil, err
 	}
+	// The monitor's hello says it has us: what the container writes from
+	// now on reaches us.
+	kind, _, err := readFrame(conn, nil)
+	if err != nil || kind != Hello {
+		conn.Close()
+		if err == nil {
+			err = fmt.Errorf("frame %d", kind)
+		}
+		return nil, fmt.Errorf("attach to %s: no answer from the monitor: %w", path, err)
+	}
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // A Server is the monitor's end: it sends what the container writes to
@@ -19,6 +20,7 @@ type Server struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	closed  bool
+	writers sync.WaitGroup // each client's writer, until its queue is sent
 
 	// Called from the clients' goroutines; set them before Serve.
 	OnStdin      func(p []byte) // what a client typed
@@ -75,6 +77,10 @@ func (s *Server) serve(conn *net.UnixConn) {
 		return
 	}
 	s.clients[c] = struct{}{}
+	// Attached: the answer comes first in the client's queue, and nothing
+	// the container writes from now on is missed.
+	c.out <- frame(Hello, nil)
+	s.writers.Add(1)
 	s.mu.Unlock()
 	go c.write(s)
 	buf := make([]byte, 32*1024)
@@ -110,6 +116,7 @@ func (s *Server) serve(conn *net.UnixConn) {
 
 // write sends the client's queue; it ends when the queue is closed.
 func (c *client) write(s *Server) {
+	defer s.writers.Done()
 	for b := range c.out {
 		if _, err := c.conn.Write(b); err != nil {
 			s.drop(c)
@@ -180,7 +187,8 @@ func (s *Server) Exit(code int) {
 	}
 }
 
-// Close stops accepting and lets every client go.
+// Close stops accepting and lets every client go, once what was queued
+// for them (the exit status above all) is sent, or a few seconds passed.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -189,7 +197,14 @@ func (s *Server) Close() error {
 		c.once.Do(func() { close(c.out) })
 	}
 	s.mu.Unlock()
-	return s.ln.Close()
+	err := s.ln.Close()
+	done := make(chan struct{})
+	go func() { s.writers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	return err
 }
 
 func frame(kind byte, p []byte) []byte {

@@ -1,0 +1,197 @@
+//go:build linux
+
+// Package cli is berth's command line: Docker's verbs, flags, output and
+// exit codes, one file per verb, over the engine. It is the only place
+// that knows flags.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"berth/01-uts/spine"
+	"berth/05-user/userns"
+	"berth/08-image/image"
+	"berth/09-full/engine"
+	"berth/09-full/store"
+)
+
+// app is what every verb shares: the roots, and the engine over them.
+type app struct {
+	dataRoot, stateRoot string
+	debug               bool
+	eng                 *engine.Engine
+	stdout, stderr      io.Writer
+}
+
+// Main runs berth's command line and exits with Docker's codes: the
+// container's own for run, start -a, wait; 125 when berth fails (a bad
+// flag, a bad image); 1 for a verb's error on a container (no such
+// container), as the docker CLI.
+func Main() {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	root := a.rootCommand()
+	err := root.Execute()
+	if err == nil {
+		os.Exit(0)
+	}
+	var ee *spine.ExitError
+	if errors.As(err, &ee) && ee.Err == errSilent {
+		os.Exit(ee.Code)
+	}
+	fmt.Fprintf(os.Stderr, "berth: %v\n", err)
+	os.Exit(exitCode(err))
+}
+
+// errSilent carries a container's exit code: nothing more to say.
+var errSilent = errors.New("exit")
+
+func silent(code int) error { return &spine.ExitError{Code: code, Err: errSilent} }
+
+// exitCode: an ExitError's own code; 1 for a verb's failure (usage errors
+// are 125, see flagError).
+func exitCode(err error) int {
+	var ee *spine.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return 1
+}
+
+// usage marks bad input (flags, arguments): exit 125, as docker.
+func usage(format string, args ...any) error {
+	return spine.Exitf(spine.ExitRuntime, format, args...)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "berth",
+		Short:         "containers, as Docker runs them, without a daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.dataRoot, "data-root", "", "directory of persistent data: images, layers, containers (default $BERTH_DATA_ROOT, "+spine.DefaultDataRoot+"; without root ~/.local/share/berth)")
+	pf.StringVar(&a.stateRoot, "root", "", "directory of live state (default $BERTH_ROOT, "+spine.DefaultState+"; without root $XDG_RUNTIME_DIR/berth)")
+	pf.BoolVarP(&a.debug, "debug", "D", false, "say what each step of a container's setup does (in the monitor's log)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usage("%v\nSee '%s --help'.", err, cmd.CommandPath())
+	})
+	verbs := []*cobra.Command{
+		a.runCommand(), a.createCommand(), a.startCommand(), a.psCommand(), a.logsCommand(),
+		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
+		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
+		a.containerCommand(), a.internalCommand(),
+	}
+	root.AddCommand(verbs...)
+	root.AddCommand(imageCommands()...)
+	return root
+}
+
+// imageCommands are stage 08's verbs, as they are, under berth: pull,
+// images, import, load, build... (Docker's image verbs with progress bars
+// are issue 12's rest). 08's inspect is `berth image inspect`.
+func imageCommands() []*cobra.Command {
+	group := &cobra.Command{Use: "image", Short: "Manage images (stage 08's verbs)"}
+	group.AddCommand(image.Commands()...)
+	out := []*cobra.Command{group}
+	for _, c := range image.Commands() {
+		if c.Name() != "inspect" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// engine opens the store of the roots: flag, then environment, then the
+// default (a user's own without root, as podman's).
+func (a *app) engine() (*engine.Engine, error) {
+	if a.eng != nil {
+		return a.eng, nil
+	}
+	data, state, err := a.roots()
+	if err != nil {
+		return nil, err
+	}
+	e, err := engine.New(data, state)
+	if err != nil {
+		return nil, err
+	}
+	e.Verbose = a.debug
+	a.eng = e
+	return e, nil
+}
+
+func (a *app) roots() (data, state string, err error) {
+	data, state = a.dataRoot, a.stateRoot
+	if data == "" {
+		data = os.Getenv("BERTH_DATA_ROOT")
+	}
+	if state == "" {
+		state = os.Getenv("BERTH_ROOT")
+	}
+	if os.Geteuid() != 0 {
+		if data == "" {
+			if data, err = userns.RootlessDataRoot(); err != nil {
+				return "", "", err
+			}
+		}
+		if state == "" {
+			if state, err = userns.RootlessStateRoot(); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if data == "" {
+		data = spine.DefaultDataRoot
+	}
+	if state == "" {
+		state = spine.DefaultState
+	}
+	return data, state, nil
+}
+
+// each runs fn on every container named, printing each name as Docker
+// does, and fails (exit 1) if any failed, after trying them all.
+func (a *app) each(refs []string, fn func(e *engine.Engine, ref string) error) error {
+	e, err := a.engine()
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, ref := range refs {
+		if err := fn(e, ref); err != nil {
+			fmt.Fprintf(a.stderr, "berth: %v\n", describe(err))
+			failed = true
+			continue
+		}
+		fmt.Fprintln(a.stdout, ref)
+	}
+	if failed {
+		return silent(1)
+	}
+	return nil
+}
+
+// describe words an error as Docker does.
+func describe(err error) string {
+	if errors.Is(err, store.ErrNotFound) {
+		msg := err.Error()
+		if _, ref, ok := strings.Cut(msg, ": "); ok {
+			return "No such container: " + ref
+		}
+		return "No such container"
+	}
+	return err.Error()
+}
+
+// noHelpShorthand frees -h for --hostname, as docker run has it.
+func noHelpShorthand(fs *pflag.FlagSet) {
+	fs.Bool("help", false, "help for this command")
+}
