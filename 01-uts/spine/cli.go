@@ -30,6 +30,12 @@ func Main(p Program) {
 	if IsInit() {
 		os.Exit(runInit())
 	}
+	// A descriptor the runtime inherited goes no further than this
+	// process (fds.go).
+	if err := CloseExecExcept(nil); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+		os.Exit(ExitRuntime)
+	}
 	root := &cobra.Command{
 		Use:           p.Name,
 		Short:         p.Short,
