@@ -54,6 +54,9 @@ func runInit() int {
 	// Nothing the container starts may inherit the sync socket: the parent
 	// waits for it to close.
 	unix.CloseOnExec(syncFd)
+	// What the init makes (mount points, /dev) does not depend on the
+	// runtime's umask; the command gets the spec's (execCommand).
+	unix.Umask(DefaultUmask)
 	// ps shows "exe" for a binary run as /proc/self/exe; name it.
 	if name, err := unix.BytePtrFromString(initArg); err == nil {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
@@ -303,10 +306,26 @@ func execCommand(c *Container) error {
 	if err := CloseExecExcept(c.PreserveFds); err != nil {
 		return err
 	}
+	unix.Umask(CommandUmask(c.Spec.Process))
 	if execer != nil {
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}
 	return Execve(path, c.Spec.Process.Args, c.Spec.Process.Env)
+}
+
+// DefaultUmask is the umask of the runtime and, unless the spec says
+// otherwise (process.user.umask), of the command: runc's and Docker's.
+// The caller's own (a `umask 077` in a root shell) would otherwise make
+// the container's files, and those the runtime makes for it, unreadable
+// to any other user in it.
+const DefaultUmask = 0o022
+
+// CommandUmask is the spec's process.user.umask, or DefaultUmask.
+func CommandUmask(p *specs.Process) int {
+	if p != nil && p.User.Umask != nil {
+		return int(*p.User.Umask & 0o777)
+	}
+	return DefaultUmask
 }
 
 // Execve replaces the init with the command. A successful execve closes

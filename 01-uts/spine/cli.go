@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // A Program is one stage's command: its name, the options of every stage
@@ -30,8 +31,10 @@ func Main(p Program) {
 	if IsInit() {
 		os.Exit(runInit())
 	}
-	// A descriptor the runtime inherited goes no further than this
-	// process (fds.go).
+	// Whatever the caller's shell had, the runtime makes its files with
+	// Docker's and runc's umask (see DefaultUmask); and a descriptor it
+	// inherited goes no further than this process (fds.go).
+	unix.Umask(DefaultUmask)
 	if err := CloseExecExcept(nil); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
 		os.Exit(ExitRuntime)

@@ -107,6 +107,30 @@ func TestPreserveFdsRefusesWhatItCannotPass(t *testing.T) {
 	assert.EqualError(t, err, "fd 43 is passed to the container twice")
 }
 
+// The command's umask is the spec's, or 022: never the caller's.
+func TestCommandUmask(t *testing.T) {
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	out := filepath.Join(t.TempDir(), "umask")
+	c := hostContainer(t, "umask >"+out)
+	code, err := Run(c)
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "0022\n", string(b))
+
+	c = hostContainer(t, "umask >"+out)
+	mask := uint32(0o027)
+	c.Spec.Process.User.Umask = &mask
+	code, err = Run(c)
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	b, err = os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "0027\n", string(b))
+}
+
 // The fallback of kernels before 5.11 marks the same descriptors as
 // close_range does.
 func TestCloseExecFallback(t *testing.T) {
@@ -170,4 +194,3 @@ func runHelper(name string) int {
 	say("outside", verifyCwd("/proc/self/fd/N"))
 	return 0
 }
-
