@@ -44,8 +44,14 @@ func Run(c *Container) (code int, err error) {
 		return ExitRuntime, err
 	}
 	defer func() {
-		if cerr := cleanup(c, c.Steps); cerr != nil && err == nil {
-			code, err = ExitRuntime, cerr
+		// A cleanup that failed leaves the state: the next run's Collect
+		// finds it (its lock is free once we exit) and tries again.
+		if cerr := cleanup(c, c.Steps); cerr != nil {
+			st.unlock()
+			if err == nil {
+				code, err = ExitRuntime, fmt.Errorf("%w (its state stays in %s: the next run tries again)", cerr, st.dir)
+			}
+			return
 		}
 		if rerr := st.remove(); rerr != nil && err == nil {
 			code, err = ExitRuntime, rerr

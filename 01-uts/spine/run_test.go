@@ -3,6 +3,7 @@
 package spine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -131,6 +132,42 @@ func TestCommandUmask(t *testing.T) {
 	assert.Equal(t, "0027\n", string(b))
 }
 
+// flakyCleaner fails its first Cleanup, and leaves a mark for each.
+type flakyCleaner struct {
+	Dir string `json:"dir"`
+}
+
+func (*flakyCleaner) Name() string { return "spine-test-flaky" }
+func (s *flakyCleaner) Cleanup(*Container) error {
+	first := filepath.Join(s.Dir, "tried")
+	if _, err := os.Stat(first); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(first, nil, 0o600); err != nil {
+			return err
+		}
+		return errors.New("the first cleanup fails")
+	}
+	return os.WriteFile(filepath.Join(s.Dir, "cleaned"), nil, 0o600)
+}
+
+func init() { Register("spine-test-flaky", func() Step { return &flakyCleaner{} }) }
+
+// A cleanup that failed keeps the container's state, and the next run's
+// Collect finishes the job.
+func TestFailedCleanupKeepsStateForCollect(t *testing.T) {
+	marks := t.TempDir()
+	c := hostContainer(t, "true")
+	c.Steps = []Step{&flakyCleaner{Dir: marks}}
+	code, err := Run(c)
+	assert.Equal(t, ExitRuntime, code)
+	assert.EqualError(t, err, fmt.Sprintf("cleanup spine-test-flaky: the first cleanup fails (its state stays in %s: the next run tries again)", c.StateDir()))
+	assert.FileExists(t, filepath.Join(c.StateDir(), "state.json"))
+	assert.NoFileExists(t, filepath.Join(marks, "cleaned"))
+
+	Collect(c.State, false)
+	assert.FileExists(t, filepath.Join(marks, "cleaned"))
+	assert.NoDirExists(t, c.StateDir())
+}
+
 // The fallback of kernels before 5.11 marks the same descriptors as
 // close_range does.
 func TestCloseExecFallback(t *testing.T) {
@@ -194,3 +231,4 @@ func runHelper(name string) int {
 	say("outside", verifyCwd("/proc/self/fd/N"))
 	return 0
 }
+

@@ -105,6 +105,10 @@ func (st *state) write() error {
 	return nil
 }
 
+// unlock drops the lock and keeps the state directory, for a later
+// Collect to finish what this run could not.
+func (st *state) unlock() { st.lock.Close() }
+
 // remove deletes the state directory, then drops the lock.
 func (st *state) remove() error {
 	defer st.lock.Close()
