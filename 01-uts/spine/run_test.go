@@ -231,4 +231,3 @@ func runHelper(name string) int {
 	say("outside", verifyCwd("/proc/self/fd/N"))
 	return 0
 }
-
