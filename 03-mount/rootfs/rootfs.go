@@ -96,10 +96,15 @@ func (*Step) Child(c *spine.Container) error {
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s onto itself: %w", root, err)
 	}
-	if err := mountSpecial(c, root); err != nil {
+	rootDir, err := openRoot(root)
+	if err != nil {
 		return err
 	}
-	if err := mountRequested(c, root); err != nil {
+	defer rootDir.Close()
+	if err := mountSpecial(c, rootDir, root); err != nil {
+		return err
+	}
+	if err := mountRequested(c, rootDir, root); err != nil {
 		return err
 	}
 	if err := pivotRoot(root); err != nil {
