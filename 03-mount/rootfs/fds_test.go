@@ -69,5 +69,7 @@ func TestWorkdirThroughAnInheritedFdIsRefused(t *testing.T) {
 	r = withFds(t, env, secret, image, "run", "--net", "none", "--rm", "--image", "escape", "sh", "-c", "echo ran in $(pwd); ls")
 	assert.Equal(t, 125, r.Code, r.String())
 	assert.Empty(t, r.Stdout, "the command must not run")
-	assert.Equal(t, "08-image: image: make the image's working directory /proc/self/fd/8: mkdir /proc/self/fd/8: no such file or directory\n", r.Stderr)
+	// Stage 08 makes a WORKDIR the image lacks; here there is nothing to
+	// make it in, and it says so.
+	assert.Regexp(t, `^08-image: .*/proc/self/fd/8.*: no such file or directory\n$`, r.Stderr)
 }
