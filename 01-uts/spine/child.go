@@ -302,7 +302,7 @@ func execCommand(c *Container) error {
 		}
 	}
 	// The command gets its stdio and c.PreserveFds, nothing else the init
-	// holds or inherited (fds.go).
+	// holds or inherited (inherit.go).
 	if err := CloseExecExcept(c.PreserveFds); err != nil {
 		return err
 	}
@@ -311,21 +311,6 @@ func execCommand(c *Container) error {
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}
 	return Execve(path, c.Spec.Process.Args, c.Spec.Process.Env)
-}
-
-// DefaultUmask is the umask of the runtime and, unless the spec says
-// otherwise (process.user.umask), of the command: runc's and Docker's.
-// The caller's own (a `umask 077` in a root shell) would otherwise make
-// the container's files, and those the runtime makes for it, unreadable
-// to any other user in it.
-const DefaultUmask = 0o022
-
-// CommandUmask is the spec's process.user.umask, or DefaultUmask.
-func CommandUmask(p *specs.Process) int {
-	if p != nil && p.User.Umask != nil {
-		return int(*p.User.Umask & 0o777)
-	}
-	return DefaultUmask
 }
 
 // Execve replaces the init with the command. A successful execve closes

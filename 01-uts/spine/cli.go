@@ -36,7 +36,7 @@ func Main(p Program) {
 	}
 	// Whatever the caller's shell had, the runtime makes its files with
 	// Docker's and runc's umask (see DefaultUmask); and a descriptor it
-	// inherited goes no further than this process (fds.go).
+	// inherited goes no further than this process (inherit.go).
 	unix.Umask(DefaultUmask)
 	if err := CloseExecExcept(nil); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)

@@ -32,7 +32,7 @@ func Run(c *Container) (code int, err error) {
 	if err := checkPreserveFds(c.PreserveFds); err != nil {
 		return ExitRuntime, err
 	}
-	// What this process inherited is not the container's (fds.go); Main
+	// What this process inherited is not the container's (inherit.go); Main
 	// has done this already, a caller of Run may not have.
 	if err := CloseExecExcept(nil); err != nil {
 		return ExitRuntime, err

@@ -10,13 +10,18 @@ import (
 	"slices"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
+// What the command inherits from the runtime is the spine's choice, not
+// an accident of how berth was started: its file descriptors, its umask,
+// and a working directory inside its root.
+//
 // A process inherits every file descriptor its parent did not mark
 // close-on-exec, and execve keeps them all. Go opens its own files with
-// O_CLOEXEC, but not the ones berth itself inherited: a shell that did
-// `exec 7</etc/shadow` before `sudo bin/03-mount run sh` would hand fd 7
+// O_CLOEXEC, but not the ones berth itself inherited: a root shell that did
+// `exec 7</etc/shadow` before `bin/03-mount run sh` would hand fd 7
 // through berth, through the re-executed init, to the container, which
 // reads the host's file through /proc/self/fd/7 however well its root is
 // pivoted (runc's CVE-2024-21626 was such a descriptor, one of its own).
@@ -189,4 +194,19 @@ func verifyCwd(cwd string) error {
 		return fmt.Errorf("working directory %s is outside the container's root (%q): refused", cwd, wd)
 	}
 	return nil
+}
+
+// DefaultUmask is the umask of the runtime and, unless the spec says
+// otherwise (process.user.umask), of the command: runc's and Docker's.
+// The caller's own (a `umask 077` in a root shell) would otherwise make
+// the container's files, and those the runtime makes for it, unreadable
+// to any other user in it.
+const DefaultUmask = 0o022
+
+// CommandUmask is the spec's process.user.umask, or DefaultUmask.
+func CommandUmask(p *specs.Process) int {
+	if p != nil && p.User.Umask != nil {
+		return int(*p.User.Umask & 0o777)
+	}
+	return DefaultUmask
 }
