@@ -22,8 +22,9 @@ import (
 // child side instead of the command line.
 const initArg = "berth-init"
 
-// syncFd is where the child finds its end of the sync socket (ExtraFiles[0]).
-const syncFd = 3
+// syncFd is where the child finds its end of the sync socket: after the
+// preserved fds, named by $_BERTH_SYNC_FD (see Run).
+var syncFd = 3
 
 // envConfigFd names a memfd holding the config when the child re-executes
 // itself once more (see reexecAsRoot).
@@ -42,14 +43,25 @@ func IsInit() bool { return len(os.Args) > 0 && os.Args[0] == initArg }
 // runInit is the child side of the spine. It returns the exit code to use
 // when setup fails; on success it never returns (execve replaced it).
 func runInit() int {
+	if v := os.Getenv(envSyncFd); v != "" {
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 3 {
+			fmt.Fprintf(os.Stderr, "berth-init: bad %s=%q\n", envSyncFd, v)
+			return ExitRuntime
+		}
+		syncFd = fd
+	}
 	// Nothing the container starts may inherit the sync socket: the parent
 	// waits for it to close.
 	unix.CloseOnExec(syncFd)
+	// What the init makes (mount points, /dev) does not depend on the
+	// runtime's umask; the command gets the spec's (execCommand).
+	unix.Umask(DefaultUmask)
 	// ps shows "exe" for a binary run as /proc/self/exe; name it.
 	if name, err := unix.BytePtrFromString(initArg); err == nil {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
 	}
-	sync := os.NewFile(syncFd, "sync")
+	sync := os.NewFile(uintptr(syncFd), "sync")
 	ch := newChannel(sync)
 	fail := func(err error) int {
 		code := ExitCode(err)
@@ -182,7 +194,7 @@ func reexecAsRoot(c *Container, steps []Step) error {
 		return fmt.Errorf("setresgid(0) in the user namespace (is gid 0 mapped?): %w", err)
 	}
 	// The socket must survive this one execve.
-	if _, err := unix.FcntlInt(syncFd, unix.F_SETFD, 0); err != nil {
+	if _, err := unix.FcntlInt(uintptr(syncFd), unix.F_SETFD, 0); err != nil {
 		return fmt.Errorf("keep sync socket across re-exec: %w", err)
 	}
 	c.Logf("spine: uid %d in the user namespace, but no capabilities since its execve: executing itself again", os.Getuid())
@@ -199,7 +211,7 @@ func rearmDeathSignal() error {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
 	}
-	fds := []unix.PollFd{{Fd: syncFd, Events: unix.POLLRDHUP}}
+	fds := []unix.PollFd{{Fd: int32(syncFd), Events: unix.POLLRDHUP}}
 	if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
 		return errors.New("the runtime is gone")
 	}
@@ -268,6 +280,9 @@ func execCommand(c *Container) error {
 		if err := os.Chdir(cwd); err != nil {
 			return fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 		}
+		if err := verifyCwd(cwd); err != nil {
+			return err
+		}
 	}
 	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
 	if err != nil {
@@ -286,6 +301,12 @@ func execCommand(c *Container) error {
 			}
 		}
 	}
+	// The command gets its stdio and c.PreserveFds, nothing else the init
+	// holds or inherited (inherit.go).
+	if err := CloseExecExcept(c.PreserveFds); err != nil {
+		return err
+	}
+	unix.Umask(CommandUmask(c.Spec.Process))
 	if execer != nil {
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}

@@ -40,6 +40,11 @@ type Container struct {
 	State    string      `json:"state"`    // live state of running containers (--root, as runc names it)
 	Verbose  bool        `json:"verbose"`
 	Prog     string      `json:"prog"` // the stage's name, for messages
+	// PreserveFds are file descriptors of the runtime that the command
+	// gets, at the same numbers: the OCI CLI's --preserve-fds N is 3 to
+	// 3+N-1, systemd's socket activation (LISTEN_FDS) the same. Every
+	// other descriptor above 2 is closed on exec (see inherit.go).
+	PreserveFds []int `json:"preserveFds,omitempty"`
 
 	// Steps in order; not serialised here (they travel as wireSteps).
 	Steps []Step `json:"-"`

@@ -29,6 +29,14 @@ func Run(c *Container) (code int, err error) {
 	if err != nil {
 		return ExitRuntime, err
 	}
+	if err := checkPreserveFds(c.PreserveFds); err != nil {
+		return ExitRuntime, err
+	}
+	// What this process inherited is not the container's (inherit.go); Main
+	// has done this already, a caller of Run may not have.
+	if err := CloseExecExcept(nil); err != nil {
+		return ExitRuntime, err
+	}
 	Collect(c.State, c.Verbose)
 
 	st, err := createState(c)
@@ -36,8 +44,14 @@ func Run(c *Container) (code int, err error) {
 		return ExitRuntime, err
 	}
 	defer func() {
-		if cerr := cleanup(c, c.Steps); cerr != nil && err == nil {
-			code, err = ExitRuntime, cerr
+		// A cleanup that failed leaves the state: the next run's Collect
+		// finds it (its lock is free once we exit) and tries again.
+		if cerr := cleanup(c, c.Steps); cerr != nil {
+			st.unlock()
+			if err == nil {
+				code, err = ExitRuntime, fmt.Errorf("%w (its state stays in %s: the next run tries again)", cerr, st.dir)
+			}
+			return
 		}
 		if rerr := st.remove(); rerr != nil && err == nil {
 			code, err = ExitRuntime, rerr
@@ -59,14 +73,20 @@ func Run(c *Container) (code int, err error) {
 	parentEnd := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childEnd := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer parentEnd.Close()
+	// The preserved fds keep their numbers, from 3 on; the sync socket
+	// comes after them.
+	preserved, err := preservedFiles(c.PreserveFds)
+	if err != nil {
+		childEnd.Close()
+		return ExitRuntime, err
+	}
+	defer closeFiles(preserved)
 
 	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{initArg},
-		// One P is plenty for the init, and keeps its thread count low:
-		// pids.max (stage 06) counts threads.
-		Env:        append(os.Environ(), "GOMAXPROCS=1"),
-		ExtraFiles: []*os.File{childEnd},
+		Path:       "/proc/self/exe",
+		Args:       []string{initArg},
+		Env:        initEnv(3 + len(preserved)),
+		ExtraFiles: append(preserved, childEnd),
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,
 			// If the runtime dies, the container dies with it, and the
@@ -123,6 +143,20 @@ func Run(c *Container) (code int, err error) {
 		term.wait()
 	}
 	return exitStatus(cmd, werr)
+}
+
+// initEnv is the environment of the re-executed init: the runtime's, and
+// where the sync socket is. One P is plenty for the init, and keeps its
+// thread count low: pids.max (stage 06) counts threads. And no cgroup-aware
+// GOMAXPROCS (Go 1.25): it keeps two files of the runtime's cgroup open for
+// the life of the process, and with --init that process is the container's
+// PID 1, whose descriptors the command can reopen through /proc/1/fd.
+func initEnv(syncAt int) []string {
+	godebug := "containermaxprocs=0,updatemaxprocs=0"
+	if v := os.Getenv("GODEBUG"); v != "" {
+		godebug = v + "," + godebug
+	}
+	return append(os.Environ(), "GOMAXPROCS=1", "GODEBUG="+godebug, fmt.Sprintf("%s=%d", envSyncFd, syncAt))
 }
 
 // release sends the config, runs the parent-side steps and says go; then

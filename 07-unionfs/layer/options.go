@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"berth/01-uts/spine"
+	"berth/03-mount/rootfs"
 )
 
 func init() { spine.Register("layer", func() spine.Step { return &Step{} }) }
@@ -88,7 +89,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		}
 		abs, err := layerDir(root)
 		if err != nil {
-			return nil, fmt.Errorf("rootfs: %w (build the busybox tree with: sudo scripts/rootfs.sh)", err)
+			return nil, fmt.Errorf("rootfs: %w", rootfs.Explain(root, err))
 		}
 		s.Layers = []string{abs}
 	}
