@@ -385,40 +385,22 @@ func mergeInto(from, to string) error {
 }
 
 // chownIDs reads COPY --chown=USER[:GROUP]: names are looked up in the
-// image's /etc/passwd and /etc/group; a user alone also names the group
-// of the same number, as docker does.
+// image's /etc/passwd and /etc/group (users.go); a user alone also names
+// the group of the same number, as docker does.
 func chownIDs(spec string, image tree) (int, int, error) {
-	user, group, hasGroup := strings.Cut(spec, ":")
-	uid, err := lookupID(user, "etc/passwd", image)
+	name, group, hasGroup := strings.Cut(spec, ":")
+	if name == "" || hasGroup && group == "" {
+		return 0, 0, fmt.Errorf("--chown: empty user or group")
+	}
+	uid, err := lookupUserID(name, image)
 	if err != nil {
 		return 0, 0, err
 	}
 	gid := uid
 	if hasGroup {
-		if gid, err = lookupID(group, "etc/group", image); err != nil {
+		if gid, err = lookupGroupID(group, image); err != nil {
 			return 0, 0, err
 		}
 	}
 	return uid, gid, nil
-}
-
-func lookupID(name, file string, image tree) (int, error) {
-	if id, err := strconv.ParseUint(name, 10, 32); err == nil {
-		return int(id), nil
-	}
-	if name == "" {
-		return 0, fmt.Errorf("--chown: empty user or group")
-	}
-	e, ok, err := lookupFile(image.layers, file, func(f []string) bool { return len(f) > 2 && f[0] == name })
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, fmt.Errorf("--chown: no %q in the image's /%s", name, file)
-	}
-	id, err := strconv.ParseUint(e[2], 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("--chown: bad /%s line for %q", file, name)
-	}
-	return int(id), nil
 }

@@ -184,3 +184,16 @@ func (v treeVFS) Readlink(name string) (string, error) {
 	}
 	return os.Readlink(real)
 }
+
+// opaque: overlay's mark on a directory that hides the layers below it,
+// as root (trusted.*) or a rootless unpack (user.*) set it.
+func opaque(dir string) bool {
+	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		buf := make([]byte, 4)
+		n, err := unix.Lgetxattr(dir, name, buf)
+		if err == nil && n == 1 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
+}
