@@ -225,8 +225,8 @@ func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Diges
 	if err != nil {
 		return "", err
 	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return "", fmt.Errorf("manifest %s lists %d layers, its config %d diff ids", d.Digest, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	if err := checkRootFS(cfg, len(m.Layers)); err != nil {
+		return "", fmt.Errorf("manifest %s, config %s: %w", d.Digest, m.Config.Digest, err)
 	}
 	for i, l := range m.Layers {
 		if err := checkLayerType(l.MediaType); err != nil {
@@ -334,8 +334,8 @@ func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPla
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
-		return nil, fmt.Errorf("it lists %d layers, its config %d diff ids", len(e.Layers), len(cfg.RootFS.DiffIDs))
+	if err := checkRootFS(cfg, len(e.Layers)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", cdesc.Digest, err)
 	}
 	m := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},

@@ -113,8 +113,8 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	if !isIndex(top.MediaType) && cfg.Architecture != "" && normArch(cfg.Architecture) != normArch(want.Architecture) {
 		fmt.Fprintf(out, "WARNING: the image's platform (%s/%s) does not match this host's (%s)\n", cfg.OS, cfg.Architecture, PlatformString(want))
 	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, fmt.Errorf("pull %s: config %s lists %d diff ids for %d layers: refused", fam, m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	if err := checkRootFS(cfg, len(m.Layers)); err != nil {
+		return nil, fmt.Errorf("pull %s: config %s: %w", fam, m.Config.Digest, err)
 	}
 
 	if err := s.Layers.Init(); err != nil {
@@ -270,6 +270,9 @@ func checkImageManifest(m ocispec.Manifest) error {
 	case ocispec.MediaTypeImageConfig, MediaTypeDockerConfig:
 	default:
 		return fmt.Errorf("config media type %q: not a container image (an artifact?)", m.Config.MediaType)
+	}
+	if len(m.Layers) > MaxLayers {
+		return fmt.Errorf("%d layers, more than %d: refused", len(m.Layers), MaxLayers)
 	}
 	if m.Config.Size > maxMetadata {
 		return fmt.Errorf("config is %d bytes, over the limit of %d", m.Config.Size, maxMetadata)

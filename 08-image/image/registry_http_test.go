@@ -327,6 +327,17 @@ func TestPullRefusesFake(t *testing.T) {
 			f.manifests["helm"] = fakeManifest{m.mediaType, bytes.ReplaceAll(m.body, []byte(ocispec.MediaTypeImageConfig), []byte("application/vnd.cncf.helm.config.v1+json"))}
 			return ":helm"
 		}},
+		{"rootfs.type is not layers", `rootfs.type is "foo", not "layers": refused`, func(f *fakeRegistry) string {
+			m := f.manifests["v1"]
+			var man ocispec.Manifest
+			if err := json.Unmarshal(m.body, &man); err != nil {
+				panic(err)
+			}
+			odd := bytes.Replace(f.blobs[man.Config.Digest], []byte(`"type":"layers"`), []byte(`"type":"foo"`), 1)
+			man.Config = f.blob(odd, ocispec.MediaTypeImageConfig)
+			f.manifest("odd", m.mediaType, man)
+			return ":odd"
+		}},
 		{"blob longer than its descriptor", "the registry sends", func(f *fakeRegistry) string {
 			f.tamper = func(w http.ResponseWriter, r *http.Request, b []byte) []byte {
 				if strings.HasPrefix(r.URL.Path, "/storage/") {
