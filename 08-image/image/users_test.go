@@ -46,7 +46,7 @@ func TestResolveUserRefusesMalformedEntries(t *testing.T) {
 
 	for _, c := range []struct{ spec, want string }{
 		{"app", `/etc/passwd line 2 "app:x:1000:staff:app:/home/app:/bin/sh": gid "staff" is not a number from 0 to 2147483647: refused`},
-		{"1000", `/etc/passwd line 2`},           // by uid: the same line would answer
+		{"1000", `/etc/passwd line 2`}, // by uid: the same line would answer
 		{"short", `/etc/passwd line 3 "short:x:1001": 3 fields, fewer than 4: refused`},
 		{"1001", `/etc/passwd line 3`},
 		{"neg", `uid "-1" is not a number`},
