@@ -41,6 +41,7 @@ type stager struct {
 	image    tree   // the image below: parents keep its metadata
 	uid, gid int    // owner of what is copied; -1: the archive's (ADD)
 	rootless bool
+	budget   *budget // ADD's archives: what the image's files may still add
 	h        hash.Hash
 	times    []pendingTime
 }
@@ -50,8 +51,9 @@ type pendingTime struct {
 	mtime unix.Timespec
 }
 
-func newStager(work string, image tree) (*stager, error) {
-	s := &stager{root: filepath.Join(work, "tree"), work: work, image: image, h: sha256.New(), rootless: os.Geteuid() != 0}
+func newStager(work string, image tree, maxImage int64) (*stager, error) {
+	s := &stager{root: filepath.Join(work, "tree"), work: work, image: image, h: sha256.New(), rootless: os.Geteuid() != 0,
+		budget: &budget{max: maxImage, used: image.files}}
 	return s, os.Mkdir(s.root, 0o755)
 }
 
@@ -335,10 +337,23 @@ func (s *stager) extract(real, dstRel string, n int) error {
 	if s.rootless {
 		devices = layer.DevicesSkip
 	}
-	if _, err := layer.Apply(r, tmp, layer.ApplyOptions{Devices: devices, Rootless: s.rootless}); err != nil {
+	// An archive ADD unpacks is bounded as a layer is (bound.go), by what
+	// the image's layers, and the archives this step unpacked before it,
+	// left of --max-image-size: checkedTar counts, Apply's per-layer bound
+	// is a second wall (0, all used, would mean its default).
+	checked := newCheckedTar(r, s.budget)
+	if _, err := layer.Apply(checked, tmp, layer.ApplyOptions{Devices: devices, Rootless: s.rootless, MaxBytes: max(s.budget.left(), 1)}); err != nil {
+		if checked.err != nil {
+			err = checked.err
+		}
 		return fmt.Errorf("unpack %s: %w", filepath.Base(real), err)
 	}
-	if _, err := io.Copy(io.Discard, f); err != nil { // the whole archive goes into the digest
+	// The rest of the tar (its gzip trailer and checksum), then of the
+	// file: the whole archive goes into the digest.
+	if _, err := io.Copy(io.Discard, checked); err != nil {
+		return fmt.Errorf("unpack %s: %w", filepath.Base(real), err)
+	}
+	if _, err := io.Copy(io.Discard, f); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.h, "archive %x into %s\n", fh.Sum(nil), dstRel)

@@ -31,7 +31,8 @@ import (
 // them inside the tree's root as the container's kernel would.
 type tree struct {
 	layers []string
-	plain  bool // a plain directory (the context): no whiteouts or opaque marks
+	plain  bool  // a plain directory (the context): no whiteouts or opaque marks
+	files  int64 // an image's: what its layers' files add up to (bound.go)
 }
 
 // lookup finds rel: its stat (from the topmost layer that has it) and the

@@ -56,6 +56,7 @@ func pullCommand() *cobra.Command {
 	var (
 		roots    dataRoot
 		reg      registryFlags
+		bound    imageBound
 		platform string
 	)
 	cmd := &cobra.Command{
@@ -67,6 +68,7 @@ func pullCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s.MaxImageSize = bound.n
 			var o PullOptions
 			if platform != "" {
 				if o.Platform, err = ParsePlatform(platform); err != nil {
@@ -89,6 +91,7 @@ func pullCommand() *cobra.Command {
 	}
 	roots.addFlag(cmd)
 	reg.addFlags(cmd)
+	bound.addFlag(cmd.Flags())
 	cmd.Flags().StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to take from a multi-platform image (default "+PlatformString(HostPlatform())+")")
 	return cmd
 }

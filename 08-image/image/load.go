@@ -127,6 +127,7 @@ func (n *newBlobs) note(d digest.Digest) {
 func (n *newBlobs) remove() {
 	for _, d := range n.added {
 		_ = os.Remove(n.s.BlobPath(d))
+		_ = os.Remove(n.s.diffIDFile(d)) // the record of its check, if any
 	}
 	n.added = nil
 }
@@ -193,6 +194,7 @@ type archive struct {
 	links     map[string]string             // symlinks and hard links: name -> target name
 	meta      map[string][]byte             // oci-layout, index.json, manifest.json, repositories
 	nameBytes int                           // what the names in files and links take
+	stored    int64                         // what the files stored as blobs take
 }
 
 func (s *Store) readArchive(r io.Reader, added *newBlobs) (*archive, error) {
@@ -354,6 +356,11 @@ func (a *archive) entry(hdr *tar.Header, r io.Reader) error {
 				want = d
 			}
 		}
+	}
+	// The archive may be a gzip'd bomb: what it stores is bounded as an
+	// image is (bound.go), before the first byte of too much is written.
+	if a.stored += hdr.Size; a.stored > a.s.maxImageSize() {
+		return fmt.Errorf("archive entry %s: the archive's files add up to more than --max-image-size %s: refused", name, size(a.s.maxImageSize()))
 	}
 	in := &lastErr{r: r}
 	desc, err := a.blobs.put(in, want, "")

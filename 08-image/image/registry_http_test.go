@@ -8,8 +8,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -457,4 +461,90 @@ func TestPullRefusesABorrowedDiffID(t *testing.T) {
 	require.ErrorContains(t, err, "as the image config says: refused")
 	_, err = s.Get(f.host() + "/lib/img:borrow")
 	require.ErrorIs(t, err, image.ErrNotFound)
+}
+
+// addLayers adds an image of one gzip'd layer per file content (each file
+// "layerN" in its layer) and returns its manifest's descriptor.
+func (f *fakeRegistry) addLayers(t *testing.T, ref string, contents ...[]byte) ocispec.Descriptor {
+	var layers []ocispec.Descriptor
+	var diffIDs []digest.Digest
+	for i, content := range contents {
+		var tb bytes.Buffer
+		tw := tar.NewWriter(&tb)
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: fmt.Sprint("layer", i+1), Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}))
+		_, _ = tw.Write(content)
+		require.NoError(t, tw.Close())
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		_, _ = zw.Write(tb.Bytes())
+		require.NoError(t, zw.Close())
+		layers = append(layers, f.blob(gz.Bytes(), ocispec.MediaTypeImageLayerGzip))
+		diffIDs = append(diffIDs, digest.FromBytes(tb.Bytes()))
+	}
+	cfg, err := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}})
+	require.NoError(t, err)
+	return f.manifest(ref, ocispec.MediaTypeImageManifest, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest, Config: f.blob(cfg, ocispec.MediaTypeImageConfig), Layers: layers})
+}
+
+// assertNothingPulled: no name, no blob, no layer unpacked, no record.
+func assertNothingPulled(t *testing.T, s *image.Store) {
+	t.Helper()
+	imgs, err := s.List()
+	require.NoError(t, err)
+	assert.Empty(t, imgs, "nothing named")
+	for _, dir := range []string{filepath.Join(s.Root, "blobs", "sha256"), filepath.Join(s.Root, "ingest"), filepath.Join(s.Root, "diffids"), filepath.Join(s.Layers.Root, "sha256")} {
+		names, err := os.ReadDir(dir)
+		if !errors.Is(err, os.ErrNotExist) {
+			require.NoError(t, err)
+		}
+		assert.Empty(t, names, dir)
+	}
+}
+
+// One bound for the whole image: two layers of 600 KiB each (a few KiB
+// gzip'd) are each under --max-image-size 1MiB and over it together; the
+// pull is refused and takes back what it downloaded, before any layer is
+// unpacked. Under 2 MiB it pulls.
+func TestPullImageBound(t *testing.T) {
+	f := newFakeRegistry(t)
+	f.addLayers(t, "big", make([]byte, 600<<10), make([]byte, 600<<10))
+	s := image.NewStore(t.TempDir())
+	s.MaxImageSize = 1 << 20
+	var out bytes.Buffer
+	_, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `layer 2 of 2: layer sha256:`)
+	assert.Contains(t, err.Error(), `entry "layer2" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused`)
+	assert.NotContains(t, err.Error(), "\n")
+	assertNothingPulled(t, s)
+
+	s.MaxImageSize = 2 << 20
+	p, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
+	require.NoError(t, err)
+	dirs, err := s.Unpack(p.Image)
+	require.NoError(t, err)
+	assert.Len(t, dirs, 2)
+}
+
+// What the layers take to download is bounded from the manifest, before
+// the first byte: a registry cannot make a pull fill the disk with a
+// layer it says is huge.
+func TestPullBoundsTheDownload(t *testing.T) {
+	f := newFakeRegistry(t)
+	m := f.addLayers(t, "v1", []byte("small\n"))
+	var man ocispec.Manifest
+	require.NoError(t, json.Unmarshal(f.manifests["v1"].body, &man))
+	man.Layers[0].Size = 2 << 20 // what a hostile registry may claim
+	f.manifest("huge", m.MediaType, man)
+	s := image.NewStore(t.TempDir())
+	s.MaxImageSize = 1 << 20
+	var out bytes.Buffer
+	_, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:huge", image.PullOptions{Out: &out})
+	require.ErrorContains(t, err, "its layers take more than --max-image-size 1MiB to download: refused")
+	for _, r := range f.requests {
+		assert.NotContains(t, r, "/blobs/", "refused before any blob is asked for")
+	}
+	assertNothingPulled(t, s)
 }

@@ -4,7 +4,6 @@ package image
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -242,9 +241,4 @@ func orEmpty(r io.Reader) io.Reader {
 		return strings.NewReader("")
 	}
 	return r
-}
-
-// errNoEntry tells the library's "not found" apart from the others.
-func isNoEntry(err error) bool {
-	return errors.Is(err, user.ErrNoPasswdEntries) || errors.Is(err, user.ErrNoGroupEntries)
 }
