@@ -173,3 +173,40 @@ func TestImageBoundFlag(t *testing.T) {
 		assert.Error(t, b.Set(bad), bad)
 	}
 }
+
+// An OCI layout directory names the sizes of its blobs: what load -i DIR
+// copies is bounded from them before it copies.
+func TestLoadDirBoundsWhatItCopies(t *testing.T) {
+	src := newTestStore(t)
+	l := putLayer(t, src, map[string]string{"big": strings.Repeat("x", 2<<20)})
+	_, err := src.Commit("big:1", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	dst := newTestStore(t)
+	dst.MaxImageSize = 1 << 20
+	// The layer gzips to a few KiB; its files are 2 MiB.
+	_, err = dst.LoadDir(t.Context(), src.Root)
+	require.ErrorContains(t, err, `entry "big" (2MiB) takes the image's files over --max-image-size 1MiB (0B before it): refused`)
+	assertStoreEmpty(t, dst)
+	// A descriptor that says its blob is larger than the bound.
+	idx, err := src.readIndex()
+	require.NoError(t, err)
+	idx.Manifests[0].Size = 2 << 20
+	require.NoError(t, src.writeIndex(idx))
+	_, err = dst.LoadDir(t.Context(), src.Root)
+	require.ErrorContains(t, err, "the layout's blobs add up to more than --max-image-size 1MiB: refused")
+	assertStoreEmpty(t, dst)
+}
+
+// An archive whose image has more layers than docker's bound is refused.
+func TestLoadBoundsTheLayers(t *testing.T) {
+	var blobs [][]byte
+	var ids []digest.Digest
+	for i := 0; i <= MaxLayers; i++ {
+		l := tarOf(t, map[string]string{"f": string(rune('a' + i%26))})
+		blobs, ids = append(blobs, l), append(ids, digest.FromBytes(l))
+	}
+	s := newTestStore(t)
+	_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, blobs, ids)))
+	require.ErrorContains(t, err, "126 layers, more than 125: refused")
+	assertStoreEmpty(t, s)
+}

@@ -548,3 +548,65 @@ func TestPullBoundsTheDownload(t *testing.T) {
 	}
 	assertNothingPulled(t, s)
 }
+
+// endless writes b, then fills forever until the client goes away.
+func endless(w http.ResponseWriter, r *http.Request, b string) {
+	_, _ = w.Write([]byte(b))
+	chunk := bytes.Repeat([]byte("a"), 64<<10)
+	for r.Context().Err() == nil {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// What a registry or its token service sends into memory is bounded: a
+// token answer that never ends is refused at 1 MiB, an error body read
+// up to 64 KiB, and neither makes the pull hang or grow.
+func TestRegistryAnswersAreBounded(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/token":
+			endless(w, r, `{"token":"`)
+		case strings.Contains(r.URL.Path, "/manifests/error"):
+			w.WriteHeader(http.StatusNotFound)
+			endless(w, r, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"`)
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="s"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, _, err := (&image.Client{}).Repository(host, "a/b").GetManifest(context.Background(), "latest")
+	assert.EqualError(t, err, "token for "+host+" from "+host+": the answer is over 1MiB: refused")
+
+	// The error body: read up to its bound, then the error stands alone
+	// (not JSON any more, so the status says it).
+	open := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		endless(w, r, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"`)
+	}))
+	defer open.Close()
+	_, _, err = (&image.Client{}).Repository(strings.TrimPrefix(open.URL, "http://"), "a/b").GetManifest(context.Background(), "error")
+	assert.EqualError(t, err, "404 not found")
+}
+
+// A manifest of more layers than docker's layer store takes (125) is
+// refused before any blob is asked for.
+func TestPullBoundsTheLayers(t *testing.T) {
+	f := newFakeRegistry(t)
+	contents := make([][]byte, image.MaxLayers+1)
+	for i := range contents {
+		contents[i] = []byte(fmt.Sprint(i))
+	}
+	f.addLayers(t, "deep", contents...)
+	s, _, out, err := pullFake(t, f, ":deep")
+	require.Error(t, err, out)
+	assert.Contains(t, err.Error(), "126 layers, more than 125: refused")
+	for _, r := range f.requests {
+		assert.NotContains(t, r, "/blobs/", "refused before any blob is asked for")
+	}
+	assertNothingPulled(t, s)
+}
