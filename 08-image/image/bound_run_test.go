@@ -96,3 +96,15 @@ func TestBuildBoundsTheDockerfile(t *testing.T) {
 	assert.Contains(t, r.Stderr, `Dockerfile line 19: ENV "$A$A": its variables expand to more than 1MiB: refused`)
 	assert.Empty(t, e.leftovers())
 }
+
+// pull --help says plainly what a container of these stages is not.
+func TestPullHelpSaysTheContainerIsHostRoot(t *testing.T) {
+	e := newRunEnv(t)
+	help := strings.Join(strings.Fields(e.ok("pull", "--help")), " ")
+	for _, want := range []string{
+		"keeps every capability of the user who starts it, has no seccomp filter and a writable /proc/sys",
+		"Started with sudo, it is root on the host",
+	} {
+		assert.Contains(t, help, want)
+	}
+}
