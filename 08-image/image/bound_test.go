@@ -210,3 +210,31 @@ func TestLoadBoundsTheLayers(t *testing.T) {
 	require.ErrorContains(t, err, "126 layers, more than 125: refused")
 	assertStoreEmpty(t, s)
 }
+
+// A writer that fails takes back the blobs it added only when no other
+// writer is at work (one may be storing the same blob for an image it is
+// about to name), and never a blob a name reaches: what it leaves is
+// garbage for the next sweep, never a hole in a named image.
+func TestFailedWriterTakesBackOnlyWhatNoOneNeeds(t *testing.T) {
+	s := newTestStore(t)
+	l := putLayer(t, s, map[string]string{"a": "a"})
+	_, err := s.Commit("named:1", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	stray, err := s.PutBlob(strings.NewReader("a blob no image names"), "", "")
+	require.NoError(t, err)
+	n := &newBlobs{s: s, added: []digest.Digest{l.Blob.Digest, stray.Digest}}
+
+	release, err := s.Hold() // another pull, load or import at work
+	require.NoError(t, err)
+	n.remove()
+	assert.True(t, s.HasBlob(stray.Digest), "left for the sweep while another writer works")
+	release()
+
+	n.remove()
+	assert.False(t, s.HasBlob(stray.Digest), "taken back")
+	assert.True(t, s.HasBlob(l.Blob.Digest), "a named image's blob stays")
+	img, err := s.Get("named:1")
+	require.NoError(t, err)
+	_, err = s.Unpack(img)
+	require.NoError(t, err)
+}

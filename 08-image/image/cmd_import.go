@@ -54,9 +54,9 @@ func importCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer release()
 			added := &newBlobs{s: s}
-			defer func() { // before release: a failed import stores nothing
+			defer func() { // a failed import stores nothing
+				release()
 				if err == nil {
 					return
 				}

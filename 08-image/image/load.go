@@ -18,6 +18,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // LoadedImage is an image that load put in the store.
@@ -41,9 +42,9 @@ func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, er
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	added := &newBlobs{s: s}
-	defer func() { // before release: GC must not meet them half-removed
+	defer func() {
+		release()
 		if err != nil && len(loaded) == 0 {
 			added.remove()
 		}
@@ -62,10 +63,10 @@ func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, er
 	return s.tagLoaded(plans)
 }
 
-// newBlobs are the blobs one load (or import) adds to the store: those it
-// stored that the store did not have before. If the load fails they are
-// removed, while it still holds gc.lock, so a refused or interrupted load
-// leaves the store as it found it.
+// newBlobs are the blobs one load (or import, or pull) adds to the store:
+// those it stored that the store did not have before. If the load fails
+// they are removed, so a refused or interrupted load leaves the store as
+// it found it (see remove for when they are not).
 type newBlobs struct {
 	s     *Store
 	added []digest.Digest
@@ -124,10 +125,32 @@ func (n *newBlobs) note(d digest.Digest) {
 	n.added = append(n.added, d)
 }
 
+// remove takes back the blobs added, once the writer has let go of its
+// shared hold on gc.lock: only if it can take the lock exclusively at
+// once, so that no other writer is at work (one may be storing the same
+// blob, for an image it is about to name), and only the blobs that no
+// name reaches (another writer may have named an image with the same blob
+// meanwhile). Otherwise they stay, unnamed, for the next sweep (rmi):
+// a blob left behind is garbage, a blob taken from under a named image
+// would be damage.
 func (n *newBlobs) remove() {
+	if len(n.added) == 0 {
+		return
+	}
+	unlock, err := n.s.flock("gc.lock", unix.LOCK_EX|unix.LOCK_NB)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	named, err := n.s.reachable()
+	if err != nil {
+		return
+	}
 	for _, d := range n.added {
-		_ = os.Remove(n.s.BlobPath(d))
-		_ = os.Remove(n.s.diffIDFile(d)) // the record of its check, if any
+		if !named[d] {
+			_ = os.Remove(n.s.BlobPath(d))
+			_ = os.Remove(n.s.diffIDFile(d)) // the record of its check, if any
+		}
 	}
 	n.added = nil
 }

@@ -45,9 +45,9 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	added := &newBlobs{s: s}
-	defer func() { // before release
+	defer func() {
+		release()
 		if err != nil && len(loaded) == 0 {
 			added.remove()
 		}

@@ -65,9 +65,9 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	added := &newBlobs{s: s}
-	defer func() { // before release: GC must not meet them half-removed
+	defer func() {
+		release()
 		if err != nil {
 			added.remove()
 		}
