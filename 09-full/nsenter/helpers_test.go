@@ -100,7 +100,7 @@ type targetOpts struct {
 	cgroup  func(pid int)    // called with the process before it unshares
 }
 
-func startTarget(t *testing.T, o targetOpts) *target {
+func startTarget(t testing.TB, o targetOpts) *target {
 	t.Helper()
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("skipped: unshare not found (Debian package util-linux)")

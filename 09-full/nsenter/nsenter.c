@@ -378,8 +378,9 @@ __attribute__((constructor)) static void berth_nsenter(void)
 		bail(errno, "prctl(PR_SET_DUMPABLE, 0)");
 
 	/*
-	 * setns into a PID (or time) namespace changes only the namespace our
-	 * children are created in: we stay where we are. So clone once more.
+	 * setns into a PID namespace changes only the namespace our children
+	 * are created in: a process never changes its PID, so we stay where
+	 * we are. So clone once more.
 	 * CLONE_PARENT makes the new process a child of our parent, the Go
 	 * caller, which can then wait for it and get its exit status without
 	 * a subreaper or a process in between that forwards it. The raw

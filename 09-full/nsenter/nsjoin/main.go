@@ -311,7 +311,7 @@ func cve20195736(script string) int {
 	}
 	loop := `out=$1.out; fd=$2
 for i in $(seq 200); do
-	if msg=$( { printf '#pwned by the container\n' >>/proc/self/fd/$fd; } 2>&1 ); then
+	if msg=$( { echo '#pwned by the container' | cat >>/proc/self/fd/$fd; } 2>&1 ); then
 		echo wrote >"$out"; exit 0
 	fi
 	case $msg in *busy*) sleep 0.05;; *) echo "refused: $msg" >"$out"; exit 0;; esac
