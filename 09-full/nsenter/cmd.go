@@ -168,6 +168,9 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 	if len(c.Args) == 0 {
 		return errors.New("nsenter: Cmd.Args is empty")
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("nsenter: %w", err)
+	}
 	orders, err := c.Target.orders()
 	if err != nil {
 		return err
@@ -360,13 +363,18 @@ func (c *Cmd) Wait() (*os.ProcessState, error) {
 	return st, err
 }
 
-// Kill sends SIGKILL to the final process.
-func (c *Cmd) Kill() error {
+// Signal sends sig to the final process, through its pidfd: once Wait
+// has reaped it, the signal cannot reach a process that reused its PID
+// (os.ErrProcessDone instead).
+func (c *Cmd) Signal(sig os.Signal) error {
 	if c.proc == nil {
-		return errors.New("nsenter: Kill without a process")
+		return errors.New("nsenter: Signal without a process")
 	}
-	return c.proc.Kill()
+	return c.proc.Signal(sig)
 }
+
+// Kill sends SIGKILL to the final process.
+func (c *Cmd) Kill() error { return c.Signal(os.Kill) }
 
 // abort undoes a failed Start: the final process, if there is one, is
 // killed and reaped; stage 0 is reaped.

@@ -35,6 +35,7 @@ var helperBuild struct {
 }
 
 func TestMain(m *testing.M) {
+	finalInTest()
 	code := m.Run()
 	if helperBuild.dir != "" {
 		os.RemoveAll(helperBuild.dir)

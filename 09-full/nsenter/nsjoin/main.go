@@ -140,7 +140,7 @@ func caller() int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	go func() {
 		for s := range sigs {
-			_ = unix.Kill(cmd.Pid, s.(syscall.Signal))
+			_ = cmd.Signal(s)
 		}
 	}()
 
