@@ -239,33 +239,38 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 	child.Close()
 
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	pid, reportErr := c.handshake(orders)
-	if reportErr != nil {
-		// It exits after an ERROR; after anything else it may never (a
-		// binary without the constructor runs its main()).
+	// false: ctx ended, and the deadline is (being) set; Start fails.
+	expired := !stop()
+	if reportErr != nil || pid <= 0 {
+		// Stage 0 exits after an ERROR; after anything else it may never
+		// (a binary without the constructor runs its main()).
 		_ = c.stage0.Process.Kill()
-	}
-	// Stage 0 exits right after its report; reap it.
-	waitErr := c.stage0.Wait()
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("nsenter: %w", ctx.Err())
-	case reportErr != nil:
+		_ = c.stage0.Wait()
+		if expired {
+			return fmt.Errorf("nsenter: %w", ctx.Err())
+		}
+		if reportErr == nil {
+			reportErr = fmt.Errorf("nsenter: final process %d", pid)
+		}
 		return reportErr
-	case waitErr != nil:
-		return fmt.Errorf("nsenter: the joining process: %w", waitErr)
-	}
-	if err := c.conn.SetReadDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("nsenter: %w", err)
 	}
 	// The final process is our child (CLONE_PARENT) and stays unreaped
 	// until we wait for it: its pid cannot name anything else meanwhile.
+	// From here on, abort kills and reaps it.
 	c.Pid = pid
 	if c.proc, err = os.FindProcess(pid); err != nil {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		_, _ = unix.Wait4(pid, nil, 0, nil)
+		_ = c.stage0.Wait()
 		return fmt.Errorf("nsenter: final process %d: %w", pid, err)
+	}
+	// Stage 0 exits right after its report; reap it.
+	if err := c.stage0.Wait(); err != nil {
+		return fmt.Errorf("nsenter: the joining process: %w", err)
+	}
+	if expired {
+		return fmt.Errorf("nsenter: %w", ctx.Err())
 	}
 	if targetFd >= 0 {
 		if err := unix.PidfdSendSignal(targetFd, 0, nil, 0); err != nil {

@@ -195,9 +195,10 @@ static void read_orders(void)
 
 		switch (hdr[0]) {
 		case BERTH_NSENTER_MSG_JOIN: {
-			uint32_t flag, len = hdr[1] - 4;
+			uint32_t flag, len;
 			if (hdr[1] < 5)
 				bail(0, "JOIN without a path");
+			len = hdr[1] - 4; /* <= BERTH_NSENTER_MAX_PATH: hdr[1] is bounded */
 			memcpy(&flag, payload, 4);
 			struct ns *ns = kind_of(flag);
 			if (ns == NULL)
