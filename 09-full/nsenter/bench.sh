@@ -21,9 +21,11 @@ warmup=${WARMUP:-20}
 command -v hyperfine >/dev/null || { echo "bench.sh: hyperfine is missing: run sudo make setup" >&2; exit 1; }
 command -v jq >/dev/null || { echo "bench.sh: jq is missing: run sudo make setup" >&2; exit 1; }
 
-# Inside the module (tmp/ is ignored by git), so the programs can import
-# the package.
-work=$(mktemp -d "$repo/tmp/nsenter-bench.XXXXXX")
+# Inside the module, so the programs can import the package: tmp/ is
+# ignored by git, and a directory starting with "_" by go list ./..., so
+# that no other tool (tools/vmtest) takes these programs for helpers.
+mkdir -p "$repo/tmp"
+work=$(mktemp -d "$repo/tmp/_nsenter-bench.XXXXXX")
 rootfs=${BERTH_ROOTFS:-${BERTH_DATA_ROOT:-/var/lib/berth}/busybox}
 target= runc_id=
 cleanup() {

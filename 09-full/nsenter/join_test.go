@@ -216,28 +216,37 @@ func TestConcurrentJoins(t *testing.T) {
 	}
 }
 
-// TestGoCannotSetns is why the package exists: a Go program, however it
-// pins its goroutine to a thread, is refused the mount and user
-// namespaces of another process (EINVAL: the process has more than one
-// thread, which share their filesystem information).
+// TestGoCannotSetns is why the package exists. A Go program, however it
+// pins its goroutine to a thread, is refused the mount namespace of
+// another process (EINVAL: its threads share one fs_struct) and its user
+// namespace (EINVAL: the process has more than one thread). A thread that
+// first unshares its fs_struct (CLONE_FS, as 07-unionfs's inDir does)
+// may join the mount namespace, alone; nothing lets it join the user
+// namespace, which is what a rootless container has.
 func TestGoCannotSetns(t *testing.T) {
 	testenv.RequireRoot(t)
 	tg := startTarget(t, targetOpts{user: true})
-	for _, k := range []struct {
-		name string
-		flag int
-	}{{"mnt", unix.CLONE_NEWNS}, {"user", unix.CLONE_NEWUSER}} {
-		fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/%s", tg.Pid, k.name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	try := func(name string, flag int, unshareFS bool) error {
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/%s", tg.Pid, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		require.NoError(t, err)
+		defer unix.Close(fd)
 		errc := make(chan error)
 		go func() {
-			// Never unlocked: should the call succeed, this thread is in
-			// the target's namespace and must end with the goroutine.
+			// Never unlocked: once changed, this thread must end with the
+			// goroutine, not run other goroutines.
 			runtime.LockOSThread()
-			errc <- unix.Setns(fd, k.flag)
+			if unshareFS {
+				if err := unix.Unshare(unix.CLONE_FS); err != nil {
+					errc <- fmt.Errorf("unshare(CLONE_FS): %w", err)
+					return
+				}
+			}
+			errc <- unix.Setns(fd, flag)
 		}()
-		err = <-errc
-		unix.Close(fd)
-		assert.ErrorIs(t, err, syscall.EINVAL, "setns %s from Go", k.name)
+		return <-errc
 	}
+	assert.ErrorIs(t, try("mnt", unix.CLONE_NEWNS, false), syscall.EINVAL, "setns mnt from Go")
+	assert.ErrorIs(t, try("user", unix.CLONE_NEWUSER, false), syscall.EINVAL, "setns user from Go")
+	assert.NoError(t, try("mnt", unix.CLONE_NEWNS, true), "setns mnt from a thread with its own fs_struct")
+	assert.ErrorIs(t, try("user", unix.CLONE_NEWUSER, true), syscall.EINVAL, "setns user, even so")
 }
