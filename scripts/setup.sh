@@ -14,6 +14,8 @@ set -euo pipefail
 # another package adds its line here.
 PACKAGES=(
 	ca-certificates # Go fetches modules over HTTPS
+	gcc             # cgo: the C constructor of 09-full/nsenter (exec joins before the Go runtime starts)
+	libc6-dev       # libc.a: binaries with cgo are linked statically (09-full/nsenter/README.md, "Linking")
 	busybox-static  # the default root filesystem (scripts/rootfs.sh)
 	util-linux      # unshare, nsenter, lsns, flock: the chapters' host-side tools
 	procps          # ps, pgrep
