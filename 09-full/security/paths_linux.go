@@ -20,7 +20,9 @@ import (
 // exactly the file the handle holds, whatever happens to the path.
 
 // openHandle opens an absolute path as an O_PATH handle, refusing a
-// symlink anywhere on the way.
+// symlink anywhere on the way, the last component included. (With O_PATH
+// and O_NOFOLLOW, openat2 returns a handle on a final symlink itself
+// rather than failing: that case is caught by the fstat.)
 func openHandle(p string) (int, error) {
 	if !path.IsAbs(p) {
 		return -1, fmt.Errorf("%s: not an absolute path", p)
@@ -33,6 +35,15 @@ func openHandle(p string) (int, error) {
 	}
 	if err != nil {
 		return -1, fmt.Errorf("open %s: %w", p, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fstat %s: %w", p, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: a symbolic link (refusing to follow it): %w", p, unix.ELOOP)
 	}
 	return fd, nil
 }
