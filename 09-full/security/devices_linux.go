@@ -5,6 +5,7 @@ package security
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"strings"
 
@@ -12,19 +13,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hostDevices opens, before pivot_root, the host's node of each device
-// the spec asks for (at the same path, as runc assumes): in a user
-// namespace mknod is refused, and the node is bind-mounted instead.
-func hostDevices(devs []specs.LinuxDevice) (map[string]int, error) {
-	fds := map[string]int{}
+// hostDevices takes, before pivot_root, a copy of the mount of the
+// host's node of each device the spec asks for (at the same path, as runc
+// assumes): in a user namespace mknod is refused, and the node is
+// bind-mounted instead. A bind mount's source must be a mount of the
+// caller's namespace, and after pivot_root the host's /dev is detached;
+// open_tree(OPEN_TREE_CLONE) makes a detached mount of the node now,
+// which move_mount puts in place later.
+func hostDevices(devs []specs.LinuxDevice) map[string]int {
+	trees := map[string]int{}
 	for _, d := range devs {
 		fd, err := openHandle(d.Path)
 		if err != nil {
-			continue // mknod may still work; if not, createDevice says so
+			continue // createDevice will say the host has none
 		}
-		fds[d.Path] = fd
+		tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+		unix.Close(fd)
+		if err == nil {
+			trees[d.Path] = tree
+		}
 	}
-	return fds, nil
+	return trees
+}
+
+// inUserNamespace: mknod of a device is refused in any but the initial
+// user namespace, whose uid map is the identity of every id.
+func inUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(b)), " ") != "0 0 4294967295"
 }
 
 // createDevice makes the node d in the container's /dev (or wherever the
@@ -53,8 +69,13 @@ func createDevice(d specs.LinuxDevice, host map[string]int) error {
 	}
 	defer unix.Close(dir)
 	name := path.Base(p)
-	// Replace what is there (the runtime's own /dev/null, say), unless it
-	// is a directory.
+	// The same device already there (the runtime's own /dev/null, say)
+	// stays; anything else is replaced, unless it is a directory.
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
+		st.Mode&unix.S_IFMT == typ && st.Rdev == unix.Mkdev(uint32(d.Major), uint32(d.Minor)) {
+		return nil
+	}
 	if err := unix.Unlinkat(dir, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("linux.devices %s: remove the old node: %w", p, err)
 	}
@@ -101,8 +122,8 @@ func bindDevice(dir int, name, p string, d specs.LinuxDevice, host map[string]in
 		return fmt.Errorf("linux.devices %s: create the mount point: %w", p, err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Mount(fdPath(src), fdPath(fd), "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("linux.devices %s: bind the host's node: %w", p, err)
+	if err := unix.MoveMount(src, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("linux.devices %s: mount the host's node: %w", p, err)
 	}
 	return nil
 }

@@ -53,11 +53,8 @@ func (s *Step) PreChild(c *spine.Container) error {
 		}
 		return false
 	})
-	if len(c.Spec.Linux.Devices) > 0 {
-		var err error
-		if s.hostDevs, err = hostDevices(c.Spec.Linux.Devices); err != nil {
-			return err
-		}
+	if len(c.Spec.Linux.Devices) > 0 && inUserNamespace() {
+		s.hostDevs = hostDevices(c.Spec.Linux.Devices)
 	}
 	return nil
 }
