@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -42,15 +43,22 @@ const capSysAdmin = 21
 // It returns with the thread ready for execve; on error the caller must
 // not execute the command.
 func Finalize(spec *specs.Spec, p *specs.Process) error {
+	return finalize(spec, p, nil, func(string, ...any) {})
+}
+
+// finalize is Finalize with the filter already compiled (nil: compile
+// it here) and a logger for --verbose.
+func finalize(spec *specs.Spec, p *specs.Process, prog *seccomp.Program, logf func(string, ...any)) error {
 	if p == nil {
 		return errors.New("security: no process")
 	}
-	var prog *seccomp.Program
-	if spec.Linux != nil && spec.Linux.Seccomp != nil {
+	if prog == nil && spec.Linux != nil && spec.Linux.Seccomp != nil {
 		var err error
+		start := time.Now()
 		if prog, err = seccomp.Compile(spec.Linux.Seccomp); err != nil {
 			return err
 		}
+		logf("security: seccomp profile compiled to %d BPF instructions in %v", len(prog.Instructions), time.Since(start).Round(time.Microsecond))
 	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return err
@@ -105,9 +113,11 @@ func Finalize(spec *specs.Spec, p *specs.Process) error {
 		}
 	}
 	if prog != nil {
+		start := time.Now()
 		if err := prog.Load(); err != nil {
 			return err
 		}
+		logf("security: filter loaded in %v", time.Since(start).Round(time.Microsecond))
 	}
 	if borrowed {
 		if err := capset(sets.effective, sets.permitted, sets.inheritable); err != nil {

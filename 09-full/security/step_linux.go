@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -28,6 +29,11 @@ func init() { spine.Register("security", func() spine.Step { return &Step{} }) }
 //	          paths, a session keyring of the container's own
 //	PreExec   Finalize: rlimits, user, capabilities, no_new_privs, seccomp
 type Step struct {
+	// The seccomp filter, compiled by Prepare from linux.seccomp, for the
+	// child to load as is (the kernel's struct sock_filter array).
+	Filter      []byte  `json:"filter,omitempty"`
+	FilterFlags uintptr `json:"filterFlags,omitempty"`
+
 	cgroupMounts []specs.Mount
 	hostDevs     map[string]int
 }
@@ -37,8 +43,28 @@ func NewStep() *Step { return &Step{} }
 
 func (*Step) Name() string { return "security" }
 
-// Prepare refuses, before anything exists, what the child could not do.
-func (*Step) Prepare(c *spine.Container) error { return Validate(c.Spec) }
+// Prepare refuses, before anything exists, what the child could not do,
+// and compiles the filter once.
+func (s *Step) Prepare(c *spine.Container) error {
+	if err := validate(c.Spec); err != nil {
+		return err
+	}
+	s.Filter, s.FilterFlags = nil, 0
+	if c.Spec.Linux.Seccomp == nil {
+		return nil
+	}
+	start := time.Now()
+	p, err := seccomp.Compile(c.Spec.Linux.Seccomp)
+	if err != nil {
+		return err
+	}
+	if s.Filter, err = p.MarshalBinary(); err != nil {
+		return err
+	}
+	s.FilterFlags = p.Flags
+	c.Logf("security: seccomp profile compiled to %d BPF instructions in %v", len(p.Instructions), time.Since(start).Round(time.Microsecond))
+	return nil
+}
 
 // PreChild runs before the rootfs step mounts the spec's mounts. The
 // cgroup view must wait for the container's own cgroup namespace (made
@@ -102,13 +128,20 @@ func (s *Step) Child(c *spine.Container) error {
 }
 
 // PreExec is the last thing before the command: see Finalize.
-func (*Step) PreExec(c *spine.Container) error {
+func (s *Step) PreExec(c *spine.Container) error {
 	if c.Verbose {
 		c.Logf("security: user %d:%d, capabilities %s, no_new_privs %v, seccomp %v",
 			c.Spec.Process.User.UID, c.Spec.Process.User.GID, capSummary(c.Spec.Process.Capabilities),
 			c.Spec.Process.NoNewPrivileges, c.Spec.Linux.Seccomp != nil)
 	}
-	return Finalize(c.Spec, c.Spec.Process)
+	var prog *seccomp.Program
+	if s.Filter != nil {
+		var err error
+		if prog, err = seccomp.UnmarshalProgram(s.Filter, s.FilterFlags); err != nil {
+			return err
+		}
+	}
+	return finalize(c.Spec, c.Spec.Process, prog, c.Logf)
 }
 
 func capSummary(c *specs.LinuxCapabilities) string {
@@ -142,6 +175,20 @@ func joinSessionKeyring(id string) error {
 // config.json alike, so that anything berth cannot carry out is refused
 // in one line rather than half done or ignored.
 func Validate(spec *specs.Spec) error {
+	if err := validate(spec); err != nil {
+		return err
+	}
+	if spec.Linux.Seccomp != nil {
+		if _, err := seccomp.Compile(spec.Linux.Seccomp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate is Validate but for the seccomp profile, which Prepare
+// compiles anyway.
+func validate(spec *specs.Spec) error {
 	if spec == nil || spec.Process == nil || spec.Linux == nil {
 		return errors.New("security: the spec needs process and linux sections")
 	}
@@ -173,11 +220,6 @@ func Validate(spec *specs.Spec) error {
 			if len(p) == 0 || p[0] != '/' {
 				return fmt.Errorf("linux.maskedPaths/readonlyPaths: %q is not an absolute path", p)
 			}
-		}
-	}
-	if spec.Linux.Seccomp != nil {
-		if _, err := seccomp.Compile(spec.Linux.Seccomp); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -52,7 +52,6 @@ func (a *asm) add(in insn) {
 func (a *asm) load(off uint32) { a.add(insn{ins: bpf.LoadAbsolute{Off: off, Size: 4}}) }
 func (a *asm) and(mask uint32) { a.add(insn{ins: bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mask}}) }
 func (a *asm) ret(v uint32)    { a.add(insn{ins: bpf.RetConstant{Val: v}}) }
-func (a *asm) jump(l label)    { a.add(insn{ja: true, target: l}) }
 
 // next, as a branch target, is the instruction that follows the branch.
 const next label = 0
@@ -73,53 +72,60 @@ func (a *asm) branch(t bpf.JumpTest, v uint32, jt, jf label) {
 	}
 }
 
-// positions maps each label to the index of its instruction.
-func (a *asm) positions() (map[label]int, error) {
-	pos := map[label]int{}
+// positions maps each label to the index of its instruction (-1: never
+// placed).
+func (a *asm) positions() ([]int, error) {
+	if len(a.pending) > 0 {
+		return nil, errors.New("seccomp: label placed after the last instruction")
+	}
+	pos := make([]int, a.nlabels+1)
+	for i := range pos {
+		pos[i] = -1
+	}
 	for i, in := range a.code {
 		for _, l := range in.labels {
 			pos[l] = i
 		}
 	}
-	if len(a.pending) > 0 {
-		return nil, errors.New("seccomp: label placed after the last instruction")
-	}
 	return pos, nil
 }
 
 // resolve inserts the long jumps the layout needs and returns the
-// program with every jump as a relative skip.
+// program with every jump as a relative skip. Each pass puts a ja after
+// every branch whose target is too far; inserting moves later code, so
+// passes repeat until every branch fits.
 func (a *asm) resolve() ([]bpf.Instruction, error) {
 	for {
 		pos, err := a.positions()
 		if err != nil {
 			return nil, err
 		}
-		inserted := false
-		for i := 0; i < len(a.code) && !inserted; i++ {
-			in := &a.code[i]
-			if !in.cond {
-				continue
-			}
-			for _, t := range []*label{&in.jt, &in.jf} {
-				p, ok := pos[*t]
-				if !ok {
-					return nil, fmt.Errorf("seccomp: jump to a label never placed (%d)", *t)
-				}
-				if d := p - (i + 1); d < 0 {
-					return nil, fmt.Errorf("seccomp: backward jump at %d", i)
-				} else if d > 255 {
-					// Too far for 8 bits: jump to a ja just after us.
-					tramp := a.newLabel()
-					ja := insn{ja: true, target: *t, labels: []label{tramp}}
-					*t = tramp
-					a.code = append(a.code[:i+1], append([]insn{ja}, a.code[i+1:]...)...)
-					inserted = true
-					break
+		out := make([]insn, 0, len(a.code)+len(a.code)/8)
+		changed := false
+		for i, in := range a.code {
+			var tramps []insn
+			if in.cond {
+				for _, t := range []*label{&in.jt, &in.jf} {
+					p := pos[*t]
+					if p < 0 {
+						return nil, fmt.Errorf("seccomp: jump to a label never placed (%d)", *t)
+					}
+					if p <= i {
+						return nil, fmt.Errorf("seccomp: backward jump at %d", i)
+					}
+					if p-(i+1) > 255-2 { // room for the two ja this branch may get
+						l := a.newLabel()
+						tramps = append(tramps, insn{ja: true, target: *t, labels: []label{l}})
+						*t = l
+						changed = true
+					}
 				}
 			}
+			out = append(out, in)
+			out = append(out, tramps...)
 		}
-		if !inserted {
+		a.code = out
+		if !changed {
 			break
 		}
 	}
@@ -127,21 +133,24 @@ func (a *asm) resolve() ([]bpf.Instruction, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]bpf.Instruction, len(a.code))
+	res := make([]bpf.Instruction, len(a.code))
 	for i, in := range a.code {
 		switch {
 		case in.cond:
-			out[i] = bpf.JumpIf{Cond: in.test, Val: in.val,
-				SkipTrue: uint8(pos[in.jt] - (i + 1)), SkipFalse: uint8(pos[in.jf] - (i + 1))}
+			jt, jf := pos[in.jt]-(i+1), pos[in.jf]-(i+1)
+			if jt < 0 || jf < 0 || jt > 255 || jf > 255 {
+				return nil, fmt.Errorf("seccomp: branch at %d out of range", i)
+			}
+			res[i] = bpf.JumpIf{Cond: in.test, Val: in.val, SkipTrue: uint8(jt), SkipFalse: uint8(jf)}
 		case in.ja:
 			d := pos[in.target] - (i + 1)
 			if d < 0 {
 				return nil, fmt.Errorf("seccomp: backward jump at %d", i)
 			}
-			out[i] = bpf.Jump{Skip: uint32(d)}
+			res[i] = bpf.Jump{Skip: uint32(d)}
 		default:
-			out[i] = in.ins
+			res[i] = in.ins
 		}
 	}
-	return out, nil
+	return res, nil
 }

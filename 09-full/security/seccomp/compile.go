@@ -118,10 +118,9 @@ func Compile(s *specs.LinuxSeccomp) (*Program, error) {
 }
 
 type cond struct {
-	arg    uint // 0..5
-	op     specs.LinuxSeccompOperator
-	v, v2  uint64
-	legacy bool
+	arg   uint // 0..5
+	op    specs.LinuxSeccompOperator
+	v, v2 uint64
 }
 
 type rule struct {

@@ -36,7 +36,7 @@ func (c call) data() []byte {
 	return b
 }
 
-func dockerProfile(t *testing.T, caps []string) *specs.LinuxSeccomp {
+func dockerProfile(t testing.TB, caps []string) *specs.LinuxSeccomp {
 	t.Helper()
 	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
 	p, err := mobyseccomp.GetDefaultProfile(spec)

@@ -28,8 +28,9 @@ func Describe(i int, in bpf.Instruction) string {
 	case bpf.ALUOpConstant:
 		return fmt.Sprintf("and %#x", in.Val)
 	case bpf.JumpIf:
-		op := map[bpf.JumpTest]string{bpf.JumpEqual: "jeq", bpf.JumpGreaterThan: "jgt",
-			bpf.JumpGreaterOrEqual: "jge", bpf.JumpBitsSet: "jset"}[in.Cond]
+		op := map[bpf.JumpTest]string{bpf.JumpEqual: "jeq", bpf.JumpNotEqual: "jne", bpf.JumpGreaterThan: "jgt",
+			bpf.JumpLessThan: "jlt", bpf.JumpGreaterOrEqual: "jge", bpf.JumpLessOrEqual: "jle",
+			bpf.JumpBitsSet: "jset", bpf.JumpBitsNotSet: "jnset"}[in.Cond]
 		return fmt.Sprintf("%-4s %-10s true:%d false:%d", op, fmt.Sprintf("%#x", in.Val), i+1+int(in.SkipTrue), i+1+int(in.SkipFalse))
 	case bpf.Jump:
 		return fmt.Sprintf("ja   %d", i+1+int(in.Skip))

@@ -3,6 +3,7 @@
 package seccomp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -53,4 +54,39 @@ func (p *Program) Load() error {
 		return fmt.Errorf("seccomp: thread %d could not be synchronised to the filter", r)
 	}
 	return nil
+}
+
+// MarshalBinary is the filter as the kernel takes it: struct sock_filter
+// after struct sock_filter, in the machine's byte order. The runtime
+// compiles the profile once, in the parent, and hands the child these
+// bytes to load.
+func (p *Program) MarshalBinary() ([]byte, error) {
+	raw, err := p.Raw()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 8*len(raw))
+	for _, r := range raw {
+		out = binary.NativeEndian.AppendUint16(out, r.Code)
+		out = append(out, r.Jt, r.Jf)
+		out = binary.NativeEndian.AppendUint32(out, r.K)
+	}
+	return out, nil
+}
+
+// UnmarshalProgram reads what MarshalBinary wrote.
+func UnmarshalProgram(b []byte, flags uintptr) (*Program, error) {
+	if len(b)%8 != 0 || len(b) == 0 || len(b)/8 > maxInstructions {
+		return nil, fmt.Errorf("seccomp: a filter of %d bytes is not a program", len(b))
+	}
+	raw := make([]bpf.RawInstruction, len(b)/8)
+	for i := range raw {
+		r := b[8*i:]
+		raw[i] = bpf.RawInstruction{Op: binary.NativeEndian.Uint16(r), Jt: r[2], Jf: r[3], K: binary.NativeEndian.Uint32(r[4:])}
+	}
+	ins, ok := bpf.Disassemble(raw)
+	if !ok {
+		return nil, fmt.Errorf("seccomp: the filter holds an instruction berth does not write")
+	}
+	return &Program{Instructions: ins, Flags: flags}, nil
 }
