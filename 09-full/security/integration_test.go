@@ -19,20 +19,22 @@ import (
 
 // The integration tests run containers through internal/secrun (stages
 // 01-06 and this package) on a copy of the busybox tree holding the
-// static internal/breakout program, and read what a learner would:
-// /proc/self/status, and breakout's "allowed"/"refused" lines.
+// static internal/breakcheck program, and read what a learner would:
+// /proc/self/status, and breakcheck's "allowed"/"refused" lines.
 
 var tools struct {
-	once             sync.Once
-	dir              string
-	secrun, breakout string
-	err              error
+	once               sync.Once
+	dir                string
+	secrun, breakcheck string
+	err                error
 }
 
-// build compiles the harness and the breakout checks once per test
+// build compiles the harness and the breakcheck program once per test
 // process, into a directory any user may read (the rootless tests run
-// them as an unprivileged user).
-func build(t *testing.T) (secrun, breakout string) {
+// them as an unprivileged user). In the VM, where there is no go, the
+// harness passes them prebuilt ($BERTH_SECRUN, $BERTH_BREAKCHECK); they
+// are copied into that directory all the same.
+func build(t *testing.T) (secrun, breakcheck string) {
 	t.Helper()
 	tools.once.Do(func() {
 		dir, err := os.MkdirTemp("", "berth-security-tools-")
@@ -45,13 +47,21 @@ func build(t *testing.T) (secrun, breakout string) {
 			tools.err = err
 			return
 		}
-		tools.secrun, tools.breakout = filepath.Join(dir, "secrun"), filepath.Join(dir, "breakout")
-		for _, b := range []struct{ out, pkg string }{{tools.secrun, "./09-full/security/internal/secrun"}, {tools.breakout, "./09-full/security/internal/breakout"}} {
-			cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-			cmd.Dir = testenv.RepoRoot()
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		tools.secrun, tools.breakcheck = filepath.Join(dir, "secrun"), filepath.Join(dir, "breakcheck")
+		for _, b := range []struct{ out, pkg, env string }{
+			{tools.secrun, "./09-full/security/internal/secrun", "BERTH_SECRUN"},
+			{tools.breakcheck, "./09-full/security/internal/breakcheck", "BERTH_BREAKCHECK"},
+		} {
+			var cmd *exec.Cmd
+			if p := os.Getenv(b.env); p != "" {
+				cmd = exec.Command("cp", p, b.out)
+			} else {
+				cmd = exec.Command("go", "build", "-o", b.out, b.pkg)
+				cmd.Dir = testenv.RepoRoot()
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			}
 			if out, err := cmd.CombinedOutput(); err != nil {
-				tools.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				tools.err = fmt.Errorf("%v: %v\n%s", cmd.Args, err, out)
 				return
 			}
 		}
@@ -59,7 +69,7 @@ func build(t *testing.T) (secrun, breakout string) {
 	if tools.err != nil {
 		t.Fatal(tools.err)
 	}
-	return tools.secrun, tools.breakout
+	return tools.secrun, tools.breakcheck
 }
 
 func TestMain(m *testing.M) {
@@ -70,12 +80,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// rootfs is a private copy of the busybox tree with breakout in /bin.
+// rootfs is a private copy of the busybox tree with breakcheck in /bin.
 func rootfs(t *testing.T) string {
 	t.Helper()
-	_, breakout := build(t)
+	_, breakcheck := build(t)
 	r := testenv.CopyRootfs(t)
-	copyFile(t, breakout, filepath.Join(r, "bin", "breakout"), 0o755)
+	copyFile(t, breakcheck, filepath.Join(r, "bin", "breakcheck"), 0o755)
 	return r
 }
 
@@ -95,7 +105,7 @@ func run(t *testing.T, root string, args ...string) testenv.Result {
 	return testenv.Run(t, testenv.StateEnv(t), secrun, argv...)
 }
 
-// verdicts parses breakout -k: check name -> "allowed" or "refused" or
+// verdicts parses breakcheck -k: check name -> "allowed" or "refused" or
 // "n/a", and the whole lines for messages.
 func verdicts(t *testing.T, r testenv.Result) map[string]string {
 	t.Helper()
@@ -103,7 +113,7 @@ func verdicts(t *testing.T, r testenv.Result) map[string]string {
 	out := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 		f := strings.Fields(l)
-		require.GreaterOrEqual(t, len(f), 2, "odd breakout line %q", l)
+		require.GreaterOrEqual(t, len(f), 2, "odd breakcheck line %q", l)
 		out[f[0]] = strings.TrimSuffix(f[1], ":")
 	}
 	return out
@@ -132,7 +142,7 @@ const statusCmd = "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; id -u
 // dockerCaps is Docker's default set as /proc/self/status shows it.
 const dockerCaps = "00000000a80425fb"
 
-// mustBeRefused are the breakout checks the defaults stop, each by the
+// mustBeRefused are the breakcheck checks the defaults stop, each by the
 // defence named.
 var mustBeRefused = map[string]string{
 	"sysctl":       "read-only /proc/sys",
@@ -166,8 +176,8 @@ func TestDefaults(t *testing.T) {
 		assert.Equal(t, "2", st["Seccomp"], "a seccomp filter (mode 2)")
 	})
 
-	t.Run("breakout", func(t *testing.T) {
-		v := verdicts(t, run(t, root, "breakout", "-k"))
+	t.Run("breakcheck", func(t *testing.T) {
+		v := verdicts(t, run(t, root, "breakcheck", "-k"))
 		for check, why := range mustBeRefused {
 			if v[check] == "n/a" {
 				t.Logf("%s: not applicable on this machine", check)
@@ -179,7 +189,7 @@ func TestDefaults(t *testing.T) {
 	})
 
 	t.Run("unknown call ENOSYS, filtered EPERM", func(t *testing.T) {
-		r := run(t, root, "breakout", "-k", "nosys", "keyctl")
+		r := run(t, root, "breakcheck", "-k", "nosys", "keyctl")
 		assert.Contains(t, r.Stdout, "nosys refused: function not implemented (ENOSYS)")
 		assert.Contains(t, r.Stdout, "keyctl refused: operation not permitted (EPERM)")
 	})
@@ -212,7 +222,7 @@ func TestFlagsReopen(t *testing.T) {
 		{[]string{"--device", "/dev/kmsg", "--cap-add", "SYSLOG"}, []string{"kmsg", "syslog"}},
 	} {
 		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
-			v := verdicts(t, run(t, root, append(tc.flags, "breakout", "-k")...))
+			v := verdicts(t, run(t, root, append(tc.flags, "breakcheck", "-k")...))
 			for check := range mustBeRefused {
 				if v[check] == "n/a" {
 					continue
@@ -266,20 +276,20 @@ func TestUsers(t *testing.T) {
 func TestSetuidAndNoNewPrivs(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := rootfs(t)
-	suid := filepath.Join(root, "bin", "suid-breakout")
-	copyFile(t, filepath.Join(root, "bin", "breakout"), suid, 0o755)
+	suid := filepath.Join(root, "bin", "suid-breakcheck")
+	copyFile(t, filepath.Join(root, "bin", "breakcheck"), suid, 0o755)
 	require.NoError(t, os.Chown(suid, 0, 0))
 	require.NoError(t, os.Chmod(suid, os.ModeSetuid|0o755))
 
-	r := run(t, root, "--user", "1000", "suid-breakout", "-k", "caps")
+	r := run(t, root, "--user", "1000", "suid-breakcheck", "-k", "caps")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "caps allowed: "+dockerCaps+"\n", r.Stdout, "a setuid-root program gains the bounding set")
 
-	r = run(t, root, "--user", "1000", "--security-opt", "no-new-privileges", "suid-breakout", "-k", "caps")
+	r = run(t, root, "--user", "1000", "--security-opt", "no-new-privileges", "suid-breakcheck", "-k", "caps")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "caps refused: none\n", r.Stdout, "with no_new_privs the setuid bit gives nothing")
 
-	r = run(t, root, "--user", "1000", "--cap-drop", "ALL", "suid-breakout", "-k", "caps")
+	r = run(t, root, "--user", "1000", "--cap-drop", "ALL", "suid-breakcheck", "-k", "caps")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "caps refused: none\n", r.Stdout, "nothing beyond an empty bounding set")
 }

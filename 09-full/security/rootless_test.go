@@ -22,11 +22,11 @@ import (
 // write (and cannot mknod in a user namespace anyway).
 func TestRootless(t *testing.T) {
 	testenv.RequireRoot(t)
-	secrun, breakout := build(t)
+	secrun, breakcheck := build(t)
 	a := testenv.NewAccount(t, "berth09s", true)
 	root := a.Rootfs(t)
-	copyFile(t, breakout, filepath.Join(root, "bin", "breakout"), 0o755)
-	out, err := exec.Command("chown", fmt.Sprintf("%d:%d", a.UID, a.GID), filepath.Join(root, "bin", "breakout")).CombinedOutput()
+	copyFile(t, breakcheck, filepath.Join(root, "bin", "breakcheck"), 0o755)
+	out, err := exec.Command("chown", fmt.Sprintf("%d:%d", a.UID, a.GID), filepath.Join(root, "bin", "breakcheck")).CombinedOutput()
 	require.NoError(t, err, string(out))
 	runAs := func(t *testing.T, args ...string) testenv.Result {
 		t.Helper()
@@ -45,8 +45,8 @@ func TestRootless(t *testing.T) {
 		assert.Equal(t, "0", st["uid"], "root inside")
 	})
 
-	t.Run("breakout", func(t *testing.T) {
-		v := verdicts(t, runAs(t, "breakout", "-k"))
+	t.Run("breakcheck", func(t *testing.T) {
+		v := verdicts(t, runAs(t, "breakcheck", "-k"))
 		for check, why := range mustBeRefused {
 			if v[check] == "n/a" {
 				continue
@@ -57,13 +57,13 @@ func TestRootless(t *testing.T) {
 	})
 
 	t.Run("cap-add SYS_ADMIN mounts in its own namespace", func(t *testing.T) {
-		v := verdicts(t, runAs(t, "--cap-add", "SYS_ADMIN", "breakout", "-k", "mount_tmpfs", "adjtimex"))
+		v := verdicts(t, runAs(t, "--cap-add", "SYS_ADMIN", "breakcheck", "-k", "mount_tmpfs", "adjtimex"))
 		assert.Equal(t, "allowed", v["mount_tmpfs"])
 		assert.Equal(t, "refused", v["adjtimex"], "the clock is the host's: no capability in a user namespace reaches it")
 	})
 
 	t.Run("privileged is still a user namespace", func(t *testing.T) {
-		r := runAs(t, "--privileged", "breakout", "-k")
+		r := runAs(t, "--privileged", "breakcheck", "-k")
 		t.Logf("rootless --privileged:\n%s", r.Stdout)
 		v := verdicts(t, r)
 		assert.Equal(t, "allowed", v["mount_tmpfs"], "in its own mount namespace")

@@ -1,4 +1,4 @@
-// Command breakout tries, from inside a container, what a container must
+// Command breakcheck tries, from inside a container, what a container must
 // not be able to do to its host, and prints one line per check: "allowed"
 // or "refused", and why. It is the chapter's experiment: run it in a
 // stage 08 container, then with berth's security defaults. It changes
@@ -8,9 +8,9 @@
 //
 // Build it static, to copy into any root filesystem:
 //
-//	CGO_ENABLED=0 go build -o breakout ./09-full/security/internal/breakout
+//	CGO_ENABLED=0 go build -o breakcheck ./09-full/security/internal/breakcheck
 //
-// Usage: breakout [-k] [CHECK...]  (default: every check; breakout -l lists
+// Usage: breakcheck [-k] [CHECK...]  (default: every check; breakcheck -l lists
 // them; -k prints each check's short name instead of its description)
 package main
 
