@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,24 +208,29 @@ func TestFlagsReopen(t *testing.T) {
 	for _, tc := range []struct {
 		flags   []string
 		reopens []string
+		either  []string // allowed or refused, as the kernel decides
 	}{
-		{[]string{"--privileged"}, all},
-		{[]string{"--cap-add", "SYS_ADMIN"}, []string{"mount_tmpfs", "mount_proc", "userns_mount"}},
-		{[]string{"--cap-add", "sys_time"}, []string{"adjtimex"}},
-		{[]string{"--cap-add", "CAP_SYSLOG"}, []string{"syslog"}},
-		{[]string{"--cap-add", "SYS_MODULE"}, []string{"module"}},
-		{[]string{"--cap-add", "DAC_READ_SEARCH"}, []string{"shocker"}},
+		{[]string{"--privileged"}, all, nil},
+		// Docker's profile lets syslog(2) through for CAP_SYS_ADMIN too;
+		// whether the kernel then hands out its log depends on
+		// kernel.dmesg_restrict and the kernel (the VM's 6.1 does, the
+		// host's 6.18 with dmesg_restrict=1 does not).
+		{[]string{"--cap-add", "SYS_ADMIN"}, []string{"mount_tmpfs", "mount_proc", "userns_mount"}, []string{"syslog"}},
+		{[]string{"--cap-add", "sys_time"}, []string{"adjtimex"}, nil},
+		{[]string{"--cap-add", "CAP_SYSLOG"}, []string{"syslog"}, nil},
+		{[]string{"--cap-add", "SYS_MODULE"}, []string{"module"}, nil},
+		{[]string{"--cap-add", "DAC_READ_SEARCH"}, []string{"shocker"}, nil},
 		// Without the filter, any process may make a user namespace and
 		// be root in it, with a mount namespace of its own to mount in.
-		{[]string{"--security-opt", "seccomp=unconfined"}, []string{"keyctl", "personality", "userns_mount"}},
-		{[]string{"--security-opt", "systempaths=unconfined"}, []string{"sysctl", "core_pattern", "timer_list"}},
-		{[]string{"--device", "/dev/net/tun"}, []string{"tun"}},
-		{[]string{"--device", "/dev/kmsg", "--cap-add", "SYSLOG"}, []string{"kmsg", "syslog"}},
+		{[]string{"--security-opt", "seccomp=unconfined"}, []string{"keyctl", "personality", "userns_mount"}, nil},
+		{[]string{"--security-opt", "systempaths=unconfined"}, []string{"sysctl", "core_pattern", "timer_list"}, nil},
+		{[]string{"--device", "/dev/net/tun"}, []string{"tun"}, nil},
+		{[]string{"--device", "/dev/kmsg", "--cap-add", "SYSLOG"}, []string{"kmsg", "syslog"}, nil},
 	} {
 		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
 			v := verdicts(t, run(t, root, append(tc.flags, "breakcheck", "-k")...))
 			for check := range mustBeRefused {
-				if v[check] == "n/a" {
+				if v[check] == "n/a" || slices.Contains(tc.either, check) {
 					continue
 				}
 				want := "refused"

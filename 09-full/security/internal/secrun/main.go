@@ -9,8 +9,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -43,7 +45,7 @@ func main() {
 			&cgroup.Options{},
 			&harness{},
 		},
-		Commands: []*cobra.Command{network.CleanupCommand(), bpfCommand()},
+		Commands: []*cobra.Command{network.CleanupCommand(), bpfCommand(), profileCommand()},
 	})
 }
 
@@ -124,6 +126,32 @@ func parseUser(s string) (specs.User, error) {
 		}
 	}
 	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// profileCommand prints Docker's default profile as the runtime spec's
+// linux.seccomp (what a bundle's config.json holds).
+func profileCommand() *cobra.Command {
+	var capAdd []string
+	cmd := &cobra.Command{
+		Use:   "profile",
+		Short: "print Docker's default seccomp profile as the OCI spec's linux.seccomp (JSON)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := security.ThisHost()
+			if err != nil {
+				return err
+			}
+			spec := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}
+			if err := security.Apply(spec, security.Options{CapAdd: capAdd}, h); err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(spec.Linux.Seccomp)
+		},
+	}
+	cmd.Flags().StringArrayVar(&capAdd, "cap-add", nil, "the profile for these added capabilities")
+	return cmd
 }
 
 // bpfCommand prints a profile's filter, disassembled.
