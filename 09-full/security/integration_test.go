@@ -189,6 +189,11 @@ func TestDefaults(t *testing.T) {
 		assert.Equal(t, "refused", v["nosys"])
 	})
 
+	t.Run("/proc/sys is a read-only mount", func(t *testing.T) {
+		r := run(t, root, "breakcheck", "-k", "sysctl")
+		assert.Equal(t, "sysctl refused: read-only file system (EROFS)\n", r.Stdout)
+	})
+
 	t.Run("unknown call ENOSYS, filtered EPERM", func(t *testing.T) {
 		r := run(t, root, "breakcheck", "-k", "nosys", "keyctl")
 		assert.Contains(t, r.Stdout, "nosys refused: function not implemented (ENOSYS)")
@@ -328,20 +333,36 @@ mount | grep -c ' /sys/fs/cgroup.* (ro,'`
 func TestMaskedAndReadonlyPaths(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := rootfs(t)
-	script := `for p in /proc/timer_list /proc/sched_debug /proc/interrupts /proc/keys; do [ -e $p ] && echo "$p $(wc -c < $p)"; done
-for d in /proc/acpi /proc/scsi /sys/firmware; do [ -d $d ] && echo "$d $(ls -A $d | wc -l)"; done
-echo 1 > /proc/sysrq-trigger || echo sysrq refused
+	// Each path this kernel has: masked ones read as empty, read-only
+	// ones are mounts of their own with "ro" (checked in mountinfo, so
+	// that a path the kernel lacks does not pass for refused).
+	script := `for p in /proc/asound /proc/acpi /proc/interrupts /proc/kcore /proc/keys /proc/latency_stats /proc/timer_list /proc/timer_stats /proc/sched_debug /proc/scsi /sys/firmware /sys/devices/virtual/powercap; do
+	if [ -d $p ]; then echo "masked $p $(ls -A $p | wc -l)"; elif [ -e $p ]; then echo "masked $p $(wc -c < $p)"; fi
+done
+for p in /proc/bus /proc/fs /proc/irq /proc/sys /proc/sysrq-trigger; do
+	[ -e $p ] && echo "ro $p $(awk -v p=$p '$5 == p {print $6}' /proc/self/mountinfo | tail -1)"
+done
 echo 500 > /proc/self/oom_score_adj && echo rest of /proc writable`
 	r := run(t, root, "sh", "-c", script)
 	require.Equal(t, 0, r.Code, r.String())
+	seen := map[string]int{}
 	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
-		if strings.HasPrefix(l, "/") {
-			assert.Regexp(t, ` 0$`, l, "masked: empty")
+		f := strings.Fields(l)
+		switch f[0] {
+		case "masked":
+			seen["masked"]++
+			assert.Equal(t, "0", f[2], "%s must be empty", f[1])
+		case "ro":
+			seen["ro"]++
+			require.Len(t, f, 3, "%s must be a mount of its own", f[1])
+			assert.Regexp(t, `^ro,`, f[2], "%s must be read-only", f[1])
 		}
 	}
-	assert.Contains(t, r.Stdout, "/proc/timer_list 0\n")
-	assert.Contains(t, r.Stdout, "sysrq refused\n")
+	assert.Contains(t, r.Stdout, "masked /proc/timer_list 0\n")
+	assert.Contains(t, r.Stdout, "ro /proc/sys ro,")
+	assert.GreaterOrEqual(t, seen["ro"], 3)
 	assert.Contains(t, r.Stdout, "rest of /proc writable\n", "only the listed paths are read-only, not all of /proc")
+	t.Logf("%d masked and %d read-only paths on this kernel", seen["masked"], seen["ro"])
 }
 
 // A path of linux.maskedPaths or readonlyPaths comes from a bundle, the
@@ -436,4 +457,16 @@ func TestRefused(t *testing.T) {
 			assert.Empty(t, r.Stdout)
 		})
 	}
+}
+
+// The container gets a session keyring of its own: where keyctl is let
+// through, the keys of whoever ran berth are not there.
+func TestOwnKeyring(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := rootfs(t)
+	secrun, _ := build(t)
+	r := testenv.Run(t, testenv.StateEnv(t), secrun, "run", "--id", "keys", "--net", "none", "--rootfs", root,
+		"--security-opt", "seccomp=unconfined", "breakcheck", "-k", "keyctl")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Regexp(t, `^keyctl allowed: keyring \d+ "_ses\.berth\.keys"\n$`, r.Stdout)
 }
