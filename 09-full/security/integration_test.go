@@ -3,18 +3,23 @@
 package security_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"berth/09-full/security"
 	"berth/internal/testenv"
 )
 
@@ -74,6 +79,9 @@ func build(t *testing.T) (secrun, breakcheck string) {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(finalizeEnv) != "" {
+		os.Exit(finalizeHelper())
+	}
 	code := m.Run()
 	if tools.dir != "" {
 		os.RemoveAll(tools.dir)
@@ -469,4 +477,52 @@ func TestOwnKeyring(t *testing.T) {
 		"--security-opt", "seccomp=unconfined", "breakcheck", "-k", "keyctl")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Regexp(t, `^keyctl allowed: keyring \d+ "_ses\.berth\.keys"\n$`, r.Stdout)
+}
+
+// finalizeEnv makes the test binary the helper of TestFinalizeForExec.
+const finalizeEnv = "BERTH_SECURITY_FINALIZE_SPEC"
+
+// finalizeHelper is what berth exec will do in the process it starts in
+// a running container, once inside: security.Finalize with the
+// container's spec and the new process, then execve.
+func finalizeHelper() int {
+	runtime.LockOSThread()
+	var spec specs.Spec
+	if err := json.Unmarshal([]byte(os.Getenv(finalizeEnv)), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := security.Finalize(&spec, spec.Process); err != nil {
+		fmt.Fprintln(os.Stderr, "finalize:", err)
+		return 125
+	}
+	err := syscall.Exec(spec.Process.Args[0], spec.Process.Args, []string{"PATH=/usr/bin:/bin"})
+	fmt.Fprintln(os.Stderr, "exec:", err)
+	return 127
+}
+
+// TestFinalizeForExec runs Finalize outside the spine, as the exec path
+// will: the same user, capabilities, no_new_privs and seccomp filter as
+// the container's init.
+func TestFinalizeForExec(t *testing.T) {
+	testenv.RequireRoot(t)
+	h, err := security.ThisHost()
+	require.NoError(t, err)
+	spec := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 5}},
+		Args: []string{"/bin/sh", "-c", "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; id -u; id -G; ulimit -n"}},
+		Linux: &specs.Linux{}}
+	require.NoError(t, security.Apply(spec, security.Options{CapAdd: []string{"NET_ADMIN"}, Ulimits: []string{"nofile=64"},
+		SecurityOpt: []string{"no-new-privileges"}}, h))
+	b, err := json.Marshal(spec)
+	require.NoError(t, err)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	r := testenv.Run(t, []string{finalizeEnv + "=" + string(b)}, self)
+	require.Equal(t, 0, r.Code, r.String())
+	st := status(t, r)
+	assert.Equal(t, "0000000000000000", st["CapEff"])
+	assert.Equal(t, "00000000a80435fb", st["CapBnd"], "Docker's set and NET_ADMIN")
+	assert.Equal(t, "1", st["NoNewPrivs"])
+	assert.Contains(t, r.Stdout, "Seccomp:\t2\n")
+	assert.Contains(t, r.Stdout, "\n1000\n1000 5\n64\n", "uid, groups (additionalGids), nofile")
 }

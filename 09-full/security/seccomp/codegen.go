@@ -130,4 +130,3 @@ func compare(a *asm, c cond, fail label) {
 	}
 	a.place(pass)
 }
-
