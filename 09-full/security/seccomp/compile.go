@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package seccomp compiles the OCI runtime spec's seccomp section
 // (linux.seccomp: a default action, and rules naming system calls, their
 // arguments and an action) into the classic BPF program the kernel runs
