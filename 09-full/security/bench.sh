@@ -56,7 +56,9 @@ unshare --mount --propagation private -- bash -c '
 	-n "crun +seccomp" "crun --root $work/crun run --bundle $work/seccomp b-crun" >/dev/null
 
 echo "median start-to-exit time of /bin/true, $runs runs each ($(nproc) CPUs, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg))"
-jq -rs '[.[].results[]] | .[] | [.command, .median * 1000, .min * 1000, .max * 1000] | @tsv' "$work/host.json" "$work/oci.json" |
-	while IFS=$'\t' read -r name median min max; do
-		printf '%-20s %8.2f ms  (min %.2f, max %.2f)\n' "$name" "$median" "$min" "$max"
+echo "(wall: the median; cpu: mean user+system time of the whole command tree, less sensitive to a busy machine)"
+printf '%-20s %10s %10s %10s %10s\n' what "wall ms" "min ms" "max ms" "cpu ms"
+jq -rs '[.[].results[]] | .[] | [.command, .median * 1000, .min * 1000, .max * 1000, (.user + .system) * 1000] | @tsv' "$work/host.json" "$work/oci.json" |
+	while IFS=$'\t' read -r name median min max cpu; do
+		printf '%-20s %10.2f %10.2f %10.2f %10.2f\n' "$name" "$median" "$min" "$max" "$cpu"
 	done
