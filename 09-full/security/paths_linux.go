@@ -85,7 +85,7 @@ func maskPath(p string) error {
 		return fmt.Errorf("masked path %s: fstat: %w", p, err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=0555"); err != nil {
+		if err := unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0555"); err != nil {
 			return fmt.Errorf("masked path %s: mount a read-only tmpfs over it: %w", p, err)
 		}
 		return nil
