@@ -18,13 +18,16 @@ import (
 func init() { spine.Register("security", func() spine.Step { return &Step{} }) }
 
 // Step carries out the spec's security fields inside the container. It
-// has no configuration of its own: everything comes from the spec, so a
-// bundle's config.json and berth run's flags go the same way. Put it last
+// has no settings of its own: everything comes from the spec (its one
+// field is the filter Prepare compiled from it), so a bundle's
+// config.json and berth run's flags go the same way. Put it last
 // in the step list: its Child must follow pivot_root (the rootfs step)
 // and the cgroup namespace (the cgroup step), its PreExec every other.
 //
-//	Prepare   validate the spec (Validate): refuse what cannot be done
-//	PreChild  set aside the cgroup mounts; open the host's device nodes
+//	Prepare   validate the spec: refuse what cannot be done; compile
+//	          the seccomp filter
+//	PreChild  set aside the cgroup mounts; in a user namespace, take the
+//	          host's device nodes (open_tree) before pivot_root
 //	Child     sysctls, devices, the cgroup view, read-only and masked
 //	          paths, a session keyring of the container's own
 //	PreExec   Finalize: rlimits, user, capabilities, no_new_privs, seccomp
@@ -38,7 +41,7 @@ type Step struct {
 	hostDevs     map[string]int
 }
 
-// NewStep returns the step for a spec (there is nothing to configure).
+// NewStep returns the step (Prepare fills it from the spec).
 func NewStep() *Step { return &Step{} }
 
 func (*Step) Name() string { return "security" }
