@@ -35,6 +35,7 @@ PACKAGES=(
 	docker-registry # a registry on 127.0.0.1 for pull and push (08-image)
 	skopeo          # the reference image tool the 08-image tests compare with
 	umoci           # a second reference that reads OCI layouts (08-image)
+	tini            # tini-static: a tiny init as PID 1 for --init, as Docker's docker-init (09-full)
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
