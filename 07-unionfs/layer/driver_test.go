@@ -92,7 +92,7 @@ func TestDriverBehaviour(t *testing.T) {
 				var st unix.Stat_t
 				require.NoError(t, unix.Lstat(filepath.Join(upper, "del"), &st))
 				assert.True(t, isWhiteout(&st), "delete leaves a 0/0 character device in the upper dir")
-				assert.True(t, isOpaque(filepath.Join(upper, "dir")), "a re-created directory is opaque")
+				assert.True(t, isOpaque(t, filepath.Join(upper, "dir")), "a re-created directory is opaque")
 				assert.Equal(t, "new", read(t, filepath.Join(upper, "a.txt")), "copy-up")
 			}
 

@@ -60,11 +60,11 @@ func (h handle) close() {
 // proc is the magic link to the inode itself.
 func (h handle) proc() string { return "/proc/self/fd/" + strconv.Itoa(h.fd) }
 
-func (h handle) typ() uint32      { return h.st.Mode & unix.S_IFMT }
-func (h handle) isDir() bool      { return h.typ() == unix.S_IFDIR }
-func (h handle) isSymlink() bool  { return h.typ() == unix.S_IFLNK }
-func (h handle) isRegular() bool  { return h.typ() == unix.S_IFREG }
-func (h handle) id() fileID       { return fileID{dev: h.st.Dev, ino: h.st.Ino, typ: h.typ()} }
+func (h handle) typ() uint32        { return h.st.Mode & unix.S_IFMT }
+func (h handle) isDir() bool        { return h.typ() == unix.S_IFDIR }
+func (h handle) isSymlink() bool    { return h.typ() == unix.S_IFLNK }
+func (h handle) isRegular() bool    { return h.typ() == unix.S_IFREG }
+func (h handle) id() fileID         { return fileID{dev: h.st.Dev, ino: h.st.Ino, typ: h.typ()} }
 func (h handle) same(f fileID) bool { return h.id() == f }
 
 // fileID is what identifies an inode, and its type: a name found to be a

@@ -322,7 +322,12 @@ func seedVolume(layers []string, v Volume, rootless bool) error {
 	if err := os.MkdirAll(v.Source, 0o755); err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	stack := newStack(layers)
+	s, err := openStack(layers)
+	if err != nil {
+		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
+	}
+	defer s.close()
+	stack := s.root()
 	resolved, err := securejoin.SecureJoinVFS("/", v.Dest, stackVFS{stack})
 	if err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
