@@ -4,6 +4,7 @@ package layer
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -109,11 +110,11 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 	name := c.rel()
 	h, err := t.handle(name)
 	if err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, err
 	}
 	defer h.close()
 	if !h.same(c.id) {
-		return 0, fmt.Errorf("commit: %s changed while it was being committed: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
+		return 0, fmt.Errorf("%s changed while it was being committed: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
 	}
 	st := &h.st
 	uid, gid := o.container(st.Uid, st.Gid)
@@ -136,7 +137,7 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 	case unix.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
 		if hdr.Linkname, err = h.readlink(); err != nil {
-			return 0, fmt.Errorf("commit %s: %w", shortName(c.Path), err)
+			return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
 		}
 	case unix.S_IFCHR, unix.S_IFBLK:
 		hdr.Typeflag = tar.TypeChar
@@ -160,7 +161,7 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 	}
 	xs, err := h.xattrs()
 	if err != nil {
-		return 0, fmt.Errorf("commit %s: %w", shortName(c.Path), err)
+		return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
 	}
 	for k, v := range xs {
 		if hdr.PAXRecords == nil {
@@ -176,10 +177,13 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 	}
 	f, err := h.open()
 	if err != nil {
-		return 0, fmt.Errorf("commit %s: %w", shortName(c.Path), err)
+		return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
 	}
 	defer f.Close()
 	n, err := io.CopyN(tw, f, hdr.Size)
+	if errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("%s shrank while it was being read: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
+	}
 	if err != nil {
 		return n, fmt.Errorf("archive %s: %w", shortName(c.Path), err)
 	}

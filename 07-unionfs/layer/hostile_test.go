@@ -226,3 +226,58 @@ func TestApplyPathLimit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "deepest", string(b))
 }
+
+// A running container can swap what commit has listed: a directory for a
+// symlink to a host directory between the listing and the reading. Commit
+// reads through the upper directory's tree and refuses what changed; the
+// old code followed the symlink (Lstat of upper/d/f resolved d) and
+// archived the host's file.
+func TestCommitNeverFollowsASwappedPath(t *testing.T) {
+	testenv.RequireRoot(t)
+	host := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(host, "f"), []byte("HOST SECRET\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(host, "g"), []byte("HOST SECRET\n"), 0o600))
+	for _, tc := range []struct {
+		name string
+		swap func(upper string)
+	}{
+		{"a directory swapped for a symlink", func(upper string) {
+			require.NoError(t, os.Rename(filepath.Join(upper, "d"), filepath.Join(upper, "d.old")))
+			require.NoError(t, os.Symlink(host, filepath.Join(upper, "d")))
+		}},
+		{"a file swapped for a symlink", func(upper string) {
+			require.NoError(t, os.Remove(filepath.Join(upper, "d/f")))
+			require.NoError(t, os.Symlink(filepath.Join(host, "f"), filepath.Join(upper, "d/f")))
+		}},
+		{"a file swapped for a hard link to another", func(upper string) {
+			require.NoError(t, os.Remove(filepath.Join(upper, "d/f")))
+			require.NoError(t, os.Link(filepath.Join(upper, "d/g"), filepath.Join(upper, "d/f")))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top, bottom := twoLayers(t)
+			store := NewStore(t.TempDir())
+			root := newContainer(t, store, "swap", DriverOverlay, top, bottom)
+			write(t, root, map[string]string{"d/f": "container's own\n", "d/g": "another\n"})
+			changes, err := store.Changes("swap")
+			require.NoError(t, err)
+			tc.swap(store.diffDir("swap"))
+			// All of them, and /d/f alone: its parent is then not
+			// checked first, the walk beneath the root must refuse it.
+			var f []Change
+			for _, c := range changes {
+				if c.Path == "/d/f" {
+					f = append(f, c)
+				}
+			}
+			require.Len(t, f, 1)
+			for _, list := range [][]Change{changes, f} {
+				var buf bytes.Buffer
+				_, err = writeLayer(&buf, list, owners{})
+				assert.False(t, bytes.Contains(buf.Bytes(), []byte("HOST SECRET")), "the host's file is in the layer")
+				require.Error(t, err)
+				assert.Regexp(t, `^(/d(/f)? changed while it was being committed: refusing|open /d/f: a symlink or not a directory)`, err.Error())
+			}
+		})
+	}
+}

@@ -291,7 +291,11 @@ func (s Store) Commit(id string, w io.Writer) (int64, error) {
 	}
 	changes, err := s.Changes(id)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("commit %s: %w", id, err)
 	}
-	return writeLayer(w, changes, s.owners(r))
+	n, err := writeLayer(w, changes, s.owners(r))
+	if err != nil {
+		return n, fmt.Errorf("commit %s: %w", id, err)
+	}
+	return n, nil
 }
