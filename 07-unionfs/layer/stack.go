@@ -55,8 +55,16 @@ func (s *stack) close() {
 	}
 }
 
-// root is the union's root directory: every layer contributes to it.
-func (s *stack) root() stackDir { return stackDir{layers: s.layers} }
+// root is the union's root directory: every layer down to the first
+// whose root is opaque contributes to it (and to every directory below).
+func (s *stack) root() stackDir {
+	for i, t := range s.layers {
+		if opaqueAt(t, "") {
+			return stackDir{layers: s.layers[:i+1]}
+		}
+	}
+	return stackDir{layers: s.layers}
+}
 
 // A stackDir is one directory as the union sees it: the same relative
 // directory in every layer that contributes to it, top layer first. A layer
