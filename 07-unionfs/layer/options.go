@@ -217,9 +217,13 @@ func chooseDriver(c *spine.Container, store Store, want string) (string, error) 
 	if want == DriverCopy {
 		return DriverCopy, nil
 	}
-	err := probeOverlay(store.Root, false)
+	remembered, err := overlayMounts(store.Root)
 	switch {
+	case err == nil && remembered:
+		c.Logf("layer: overlay mounts on %s (remembered from this boot's probe in %s)", store.Root, filepath.Join(store.Root, probeFile))
+		return DriverOverlay, nil
 	case err == nil:
+		c.Logf("layer: overlay mounts on %s (probed; remembered until reboot in %s)", store.Root, filepath.Join(store.Root, probeFile))
 		return DriverOverlay, nil
 	case want == DriverOverlay:
 		return "", fmt.Errorf("--storage-driver overlay: %w", err)
