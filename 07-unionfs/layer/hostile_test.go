@@ -281,3 +281,54 @@ func TestCommitNeverFollowsASwappedPath(t *testing.T) {
 		})
 	}
 }
+
+// Without openat2 (before Linux 5.6, or refused by a seccomp filter) a
+// tree is walked one name at a time with O_NOFOLLOW: the same refusals.
+func TestTreeWithoutOpenat2(t *testing.T) {
+	testenv.RequireRoot(t)
+	saved := haveOpenat2
+	haveOpenat2 = func() bool { return false }
+	t.Cleanup(func() { haveOpenat2 = saved })
+
+	host := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(host, "f"), []byte("HOST SECRET\n"), 0o600))
+	root := t.TempDir()
+	write(t, root, map[string]string{"d/f": "mine", "up": "->" + host, "d/lnk": "->" + host + "/f"})
+	tr, err := openTree(root)
+	require.NoError(t, err)
+	defer tr.close()
+	h, err := tr.handle("d/f")
+	require.NoError(t, err)
+	f, err := h.open()
+	require.NoError(t, err)
+	b, err := io.ReadAll(f)
+	require.NoError(t, err)
+	assert.Equal(t, "mine", string(b))
+	f.Close()
+	h.close()
+	_, err = tr.handle("up/f")
+	assert.ErrorIs(t, err, unix.ENOTDIR, "a symlink on the way is not a directory")
+	h, err = tr.handle("d/lnk")
+	require.NoError(t, err)
+	assert.True(t, h.isSymlink(), "the last name is opened itself")
+	_, err = h.open()
+	assert.Error(t, err, "a symlink is never opened for reading")
+	h.close()
+	_, err = tr.handle(strings.Repeat("d/", 2048))
+	assert.ErrorIs(t, err, errTooDeep)
+
+	// A commit that meets a swapped directory refuses, as with openat2.
+	top, bottom := twoLayers(t)
+	store := NewStore(t.TempDir())
+	croot := newContainer(t, store, "noat2", DriverOverlay, top, bottom)
+	write(t, croot, map[string]string{"d/f": "container's own\n"})
+	changes, err := store.Changes("noat2")
+	require.NoError(t, err)
+	upper := store.diffDir("noat2")
+	require.NoError(t, os.Rename(filepath.Join(upper, "d"), filepath.Join(upper, "d.old")))
+	require.NoError(t, os.Symlink(host, filepath.Join(upper, "d")))
+	var buf bytes.Buffer
+	_, err = writeLayer(&buf, changes, owners{})
+	require.Error(t, err)
+	assert.False(t, bytes.Contains(buf.Bytes(), []byte("HOST SECRET")))
+}

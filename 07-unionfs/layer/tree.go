@@ -58,11 +58,16 @@ func (t *tree) close() {
 // name is rel for a message: "/a/b", shortened when long.
 func (t *tree) name(rel string) string { return shortName("/" + rel) }
 
-// openat2 may be missing (ENOSYS before 5.6, or a seccomp filter).
-var (
-	noOpenat2     bool
-	noOpenat2Once sync.Once
-)
+// haveOpenat2: openat2 may be missing (ENOSYS before 5.6, or a seccomp
+// filter that refuses it). A variable, so that a test can take the
+// other road.
+var haveOpenat2 = sync.OnceValue(func() bool {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
+	if err == nil {
+		unix.Close(fd)
+	}
+	return !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM)
+})
 
 // open resolves rel beneath the root without following any symlink and
 // opens it with flags (O_NOFOLLOW is added: a symlink as the last name is
@@ -75,22 +80,13 @@ func (t *tree) open(rel string, flags int) (int, error) {
 		rel = "."
 	}
 	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
-	noOpenat2Once.Do(func() {
-		fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
-		if err == nil {
-			unix.Close(fd)
-		}
-		noOpenat2 = errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM)
-	})
-	if noOpenat2 {
+	if !haveOpenat2() {
 		return t.openByName(rel, flags)
 	}
-	for {
-		fd, err := unix.Openat2(t.fd, rel, &unix.OpenHow{
-			Flags:   uint64(flags),
-			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH,
-		})
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+	how := &unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH}
+	for i := 0; ; i++ {
+		fd, err := unix.Openat2(t.fd, rel, how)
+		if (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) && i < 100 {
 			continue // a rename elsewhere raced the lookup: try again
 		}
 		return fd, err
