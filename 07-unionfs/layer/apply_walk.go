@@ -109,7 +109,9 @@ func (w *walker) dir(parts []string) (int, error) {
 		if err != nil {
 			return -1, err
 		}
-		w.names = append(w.names, name)
+		// A copy: the walker keeps the names of its path, and a slice of
+		// each entry's name would keep all of it, one per level.
+		w.names = append(w.names, strings.Clone(name))
 		w.fds = append(w.fds, fd)
 	}
 	if len(w.fds) == 0 {
