@@ -14,5 +14,6 @@ func main() {
 	// The container's init is this binary, re-executed: it runs the
 	// spine's child side and never returns.
 	spine.MaybeInit()
+	spine.StartRuntime("berth")
 	cli.Main()
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Removes what berth's make targets created: the binaries in bin/, the
-# benchmark results, the busybox root filesystem, and 04-net's bridge and
-# nftables table. Debian packages and
+# benchmark results, the busybox root filesystem, 04-net's bridge and
+# nftables table, and 06-cgroups' empty parent group. Debian packages and
 # Go modules that setup installed stay. A stage that keeps other data adds
 # its lines here.
 #
@@ -27,6 +27,15 @@ remove() {
 if [ -x "$repo/bin/04-net" ]; then
 	"$repo/bin/04-net" cleanup || echo "clean: 04-net cleanup failed: the bridge and rules stay until it succeeds"
 fi
+
+# 06-cgroups' shared parent group, /berth in every hierarchy: the stages
+# leave it (removing it raced with containers starting). rmdir removes only
+# an empty one: the kernel refuses while a container's group is in it.
+for d in /sys/fs/cgroup/berth /sys/fs/cgroup/*/berth; do
+	if [ -d "$d" ]; then
+		rmdir "$d" 2>/dev/null && echo "clean: removed $d" || echo "clean: $d still holds a container's group: it stays"
+	fi
+done
 
 remove "$repo/bin"
 remove "$repo/bench/results"

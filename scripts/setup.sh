@@ -14,6 +14,8 @@ set -euo pipefail
 # another package adds its line here.
 PACKAGES=(
 	ca-certificates # Go fetches modules over HTTPS
+	gcc             # cgo: the C constructor of 09-full/nsenter (exec joins before the Go runtime starts)
+	libc6-dev       # libc.a: binaries with cgo are linked statically (09-full/nsenter/README.md, "Linking")
 	busybox-static  # the default root filesystem (scripts/rootfs.sh)
 	util-linux      # unshare, nsenter, lsns, flock: the chapters' host-side tools
 	procps          # ps, pgrep
@@ -33,6 +35,7 @@ PACKAGES=(
 	docker-registry # a registry on 127.0.0.1 for pull and push (08-image)
 	skopeo          # the reference image tool the 08-image tests compare with
 	umoci           # a second reference that reads OCI layouts (08-image)
+	tini            # tini-static: a tiny init as PID 1 for --init, as Docker's docker-init (09-full)
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

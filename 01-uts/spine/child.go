@@ -22,14 +22,14 @@ import (
 // child side instead of the command line.
 const initArg = "berth-init"
 
-// Where the child finds what the parent passed it (ExtraFiles[0], [1], [2]):
-// its end of the sync socket, an O_PATH descriptor of the exec FIFO, and,
-// with a console socket (CreateOptions.ConsoleSocket), that socket.
-const (
-	syncFd    = 3
-	fifoFd    = 4
-	consoleFd = 5
-)
+// syncFd is where the child finds its end of the sync socket: after the
+// preserved fds, named by $_BERTH_SYNC_FD (see Create). Right after it come
+// an O_PATH descriptor of the exec FIFO (fifo.go) and, with a console
+// socket (CreateOptions.ConsoleSocket), that socket.
+var syncFd = 3
+
+func fifoFd() int    { return syncFd + 1 }
+func consoleFd() int { return syncFd + 2 }
 
 // envConfigFd names a memfd holding the config when the child re-executes
 // itself once more (see reexecAsRoot).
@@ -48,15 +48,26 @@ func IsInit() bool { return len(os.Args) > 0 && os.Args[0] == initArg }
 // runInit is the child side of the spine. It returns the exit code to use
 // when setup fails; on success it never returns (execve replaced it).
 func runInit() int {
+	if v := os.Getenv(envSyncFd); v != "" {
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 3 {
+			fmt.Fprintf(os.Stderr, "berth-init: bad %s=%q\n", envSyncFd, v)
+			return ExitRuntime
+		}
+		syncFd = fd
+	}
 	// Nothing the container starts may inherit the sync socket (the parent
 	// waits for it to close) or the FIFO.
 	unix.CloseOnExec(syncFd)
-	unix.CloseOnExec(fifoFd)
+	unix.CloseOnExec(fifoFd())
+	// What the init makes (mount points, /dev) does not depend on the
+	// runtime's umask; the command gets the spec's (execCommand).
+	unix.Umask(DefaultUmask)
 	// ps shows "exe" for a binary run as /proc/self/exe; name it.
 	if name, err := unix.BytePtrFromString(initArg); err == nil {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
 	}
-	sync := os.NewFile(syncFd, "sync")
+	sync := os.NewFile(uintptr(syncFd), "sync")
 	ch := newChannel(sync)
 	fail := func(err error) int {
 		code := ExitCode(err)
@@ -76,7 +87,7 @@ func runInit() int {
 	c.Steps = steps
 	c.sync = sync
 	if c.ConsoleSocket {
-		unix.CloseOnExec(consoleFd)
+		unix.CloseOnExec(consoleFd())
 	}
 
 	if !reexeced {
@@ -112,7 +123,7 @@ func runInit() int {
 	if c.Spec.Process.Terminal {
 		send := func(master *os.File) error { return ch.sendFile(message{Type: msgConsole}, master) }
 		if c.ConsoleSocket {
-			send = func(master *os.File) error { return sendConsole(consoleFd, master) }
+			send = func(master *os.File) error { return sendConsole(consoleFd(), master) }
 		}
 		if err := openConsole(c, send); err != nil {
 			return fail(fmt.Errorf("console: %w", err))
@@ -209,9 +220,9 @@ func reexecAsRoot(c *Container, steps []Step) error {
 		return fmt.Errorf("setresgid(0) in the user namespace (is gid 0 mapped?): %w", err)
 	}
 	// The sockets and the FIFO must survive this one execve.
-	keep := []int{syncFd, fifoFd}
+	keep := []int{syncFd, fifoFd()}
 	if c.ConsoleSocket {
-		keep = append(keep, consoleFd)
+		keep = append(keep, consoleFd())
 	}
 	for _, fd := range keep {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
@@ -232,7 +243,7 @@ func rearmDeathSignal() error {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
 	}
-	fds := []unix.PollFd{{Fd: syncFd, Events: unix.POLLRDHUP}}
+	fds := []unix.PollFd{{Fd: int32(syncFd), Events: unix.POLLRDHUP}}
 	if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) != 0 {
 		return errors.New("the runtime is gone")
 	}
@@ -302,12 +313,14 @@ func findCommand(c *Container) (string, error) {
 		if err := os.Chdir(cwd); err != nil {
 			return "", fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 		}
+		if err := verifyCwd(cwd); err != nil {
+			return "", err
+		}
 	}
 	return LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
 }
 
-// execCommand ends the child: the PreExec steps, then the last Execer
-// step, or plain execve.
+// execCommand ends the child: the last Execer step, or plain execve.
 func execCommand(c *Container, path string) error {
 	var execer Execer
 	for _, s := range c.Steps {
@@ -322,6 +335,12 @@ func execCommand(c *Container, path string) error {
 			}
 		}
 	}
+	// The command gets its stdio and c.PreserveFds, nothing else the init
+	// holds or inherited (inherit.go).
+	if err := CloseExecExcept(c.PreserveFds); err != nil {
+		return err
+	}
+	unix.Umask(CommandUmask(c.Spec.Process))
 	if execer != nil {
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}

@@ -3,11 +3,15 @@
 package spine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // A Program is one stage's command: its name, the options of every stage
@@ -26,10 +30,22 @@ type Program struct {
 
 // MaybeInit runs the container init, and exits, when this process was
 // re-executed as one; otherwise it returns. A program with a command line
-// of its own (stage 09's berth) calls it first thing.
+// of its own (stage 09's berth) calls it first thing, then StartRuntime.
 func MaybeInit() {
 	if IsInit() {
 		os.Exit(runInit())
+	}
+}
+
+// StartRuntime makes the runtime's process what the containers may inherit
+// from: whatever the caller's shell had, the runtime makes its files with
+// Docker's and runc's umask (see DefaultUmask), and a descriptor it
+// inherited goes no further than this process (inherit.go).
+func StartRuntime(prog string) {
+	unix.Umask(DefaultUmask)
+	if err := CloseExecExcept(nil); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		os.Exit(ExitRuntime)
 	}
 }
 
@@ -37,6 +53,7 @@ func MaybeInit() {
 // It never returns.
 func Main(p Program) {
 	MaybeInit()
+	StartRuntime(p.Name)
 	root := &cobra.Command{
 		Use:           p.Name,
 		Short:         p.Short,
@@ -48,9 +65,9 @@ func Main(p Program) {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%v (see '%s --help')", err, cmd.CommandPath())
 	})
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err != nil && err != errSilent && !isSilent(err) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, readOnly(err, cmd))
 	}
 	os.Exit(ExitCode(err))
 }
@@ -155,4 +172,35 @@ var errSilent = fmt.Errorf("command exited non-zero")
 func isSilent(err error) bool {
 	e, ok := err.(*ExitError)
 	return ok && e.Err == errSilent
+}
+
+// readOnly turns a write that a read-only filesystem refused, under the
+// data root or the state root, into the line the user needs: which of
+// berth's directories it is, and how to give another. The error itself
+// names the file berth uses inside (a lock file, a store's index), and
+// often twice ("open X: open X: read-only file system").
+func readOnly(err error, cmd *cobra.Command) error {
+	var pe *fs.PathError
+	if !errors.Is(err, unix.EROFS) || !errors.As(err, &pe) {
+		return err
+	}
+	for _, r := range []struct{ flag, env, def, what string }{
+		{"data-root", "BERTH_DATA_ROOT", DefaultDataRoot, "data root"},
+		{"root", "BERTH_ROOT", DefaultState, "state root"},
+	} {
+		dir := os.Getenv(r.env)
+		if f := cmd.Flags().Lookup(r.flag); f != nil && f.Changed {
+			dir = f.Value.String()
+		}
+		if dir == "" && os.Geteuid() == 0 {
+			dir = r.def
+		}
+		if dir == "" {
+			continue
+		}
+		if abs, aerr := filepath.Abs(dir); aerr == nil && (pe.Path == abs || strings.HasPrefix(pe.Path, abs+"/") || strings.HasPrefix(abs, pe.Path+"/")) {
+			return fmt.Errorf("the %s %s is on a read-only filesystem: give a writable one with --%s DIR (or $%s)", r.what, abs, r.flag, r.env)
+		}
+	}
+	return fmt.Errorf("%s: %w", pe.Path, unix.EROFS)
 }

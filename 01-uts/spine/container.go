@@ -44,8 +44,13 @@ type Container struct {
 	// CreateOptions): a step must tie nothing to that process's life.
 	Detached bool `json:"detached,omitempty"`
 	// ConsoleSocket: the init sends its pty's master over a console
-	// socket (fd 5), not the sync socket.
+	// socket (the fd after the exec FIFO), not the sync socket.
 	ConsoleSocket bool `json:"consoleSocket,omitempty"`
+	// PreserveFds are file descriptors of the runtime that the command
+	// gets, at the same numbers: the OCI CLI's --preserve-fds N is 3 to
+	// 3+N-1, systemd's socket activation (LISTEN_FDS) the same. Every
+	// other descriptor above 2 is closed on exec (see inherit.go).
+	PreserveFds []int `json:"preserveFds,omitempty"`
 
 	// Steps in order; not serialised here (they travel as wireSteps).
 	Steps []Step `json:"-"`

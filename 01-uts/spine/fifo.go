@@ -72,13 +72,13 @@ func toHost(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 // on the host and the init has pivoted away from it; its descriptor still
 // names it, and /proc/self/fd reopens it for writing.
 func waitStart() error {
-	path := fmt.Sprintf("/proc/self/fd/%d", fifoFd)
+	path := fmt.Sprintf("/proc/self/fd/%d", fifoFd())
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open the exec FIFO (%s): %w", path, err)
 	}
 	defer unix.Close(fd)
-	unix.Close(fifoFd)
+	unix.Close(fifoFd())
 	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
 		return fmt.Errorf("write to the exec FIFO: %w", err)
 	}

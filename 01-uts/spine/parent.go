@@ -61,6 +61,14 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPreserveFds(c.PreserveFds); err != nil {
+		return nil, err
+	}
+	// What this process inherited is not the container's (inherit.go); Main
+	// has done this already, a caller of Create may not have.
+	if err := CloseExecExcept(nil); err != nil {
+		return nil, err
+	}
 	c.Detached = o.Detached
 	if !o.Detached {
 		// A foreground run collects what killed runs left; a detached
@@ -100,18 +108,22 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 	childEnd := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer childEnd.Close()
 
-	// fd 3 the sync socket, fd 4 the exec FIFO, fd 5 the console socket.
-	extra := []*os.File{childEnd, fifo}
+	// The preserved fds keep their numbers, from 3 on; the sync socket
+	// comes after them, then the exec FIFO, then the console socket.
+	preserved, err := preservedFiles(c.PreserveFds)
+	if err != nil {
+		return p, err
+	}
+	defer closeFiles(preserved)
+	extra := append(preserved, childEnd, fifo)
 	if o.ConsoleSocket != nil && c.Spec.Process.Terminal {
 		extra = append(extra, o.ConsoleSocket)
 		c.ConsoleSocket = true
 	}
 	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{initArg},
-		// One P is plenty for the init, and keeps its thread count low:
-		// pids.max (stage 06) counts threads.
-		Env:         append(os.Environ(), "GOMAXPROCS=1"),
+		Path:        "/proc/self/exe",
+		Args:        []string{initArg},
+		Env:         initEnv(3 + len(preserved)),
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: flags},
 	}
@@ -147,6 +159,20 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 		return p, err
 	}
 	return p, nil
+}
+
+// initEnv is the environment of the re-executed init: the runtime's, and
+// where the sync socket is. One P is plenty for the init, and keeps its
+// thread count low: pids.max (stage 06) counts threads. And no cgroup-aware
+// GOMAXPROCS (Go 1.25): it keeps two files of the runtime's cgroup open for
+// the life of the process, and with --init that process is the container's
+// PID 1, whose descriptors the command can reopen through /proc/1/fd.
+func initEnv(syncAt int) []string {
+	godebug := "containermaxprocs=0,updatemaxprocs=0"
+	if v := os.Getenv("GODEBUG"); v != "" {
+		godebug = v + "," + godebug
+	}
+	return append(os.Environ(), "GOMAXPROCS=1", "GODEBUG="+godebug, fmt.Sprintf("%s=%d", envSyncFd, syncAt))
 }
 
 func orStd(f, std *os.File) *os.File {

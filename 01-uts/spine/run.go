@@ -3,6 +3,7 @@
 package spine
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 
@@ -30,8 +31,10 @@ func Run(c *Container) (code int, err error) {
 	}
 	defer func() {
 		p.Close()
+		// A cleanup that failed leaves the state: the next run's Collect
+		// finds it (its lock is free once we exit) and tries again.
 		if cerr := Cleanup(c); cerr != nil && err == nil {
-			code, err = ExitRuntime, cerr
+			code, err = ExitRuntime, fmt.Errorf("%w (its state stays in %s: the next run tries again)", cerr, c.StateDir())
 		}
 		p.st.unlock()
 	}()

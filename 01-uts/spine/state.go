@@ -41,25 +41,25 @@ type state struct {
 
 func createState(c *Container) (*state, error) {
 	if err := os.MkdirAll(c.State, 0o711); err != nil {
-		return nil, fmt.Errorf("create state root %s: %w", c.State, err)
+		return nil, fmt.Errorf("create the state root: %w", err)
 	}
 	dir := c.StateDir()
 	// 0711: others may not list it, but may reach a file in it by name; the
 	// container's root may be another uid (stage 05) and still needs the
 	// files the runtime bind-mounts for it (/etc/hosts of stage 04).
 	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
+		return nil, fmt.Errorf("create the state of container %s: %w", c.ID, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", dir, err)
+		return nil, fmt.Errorf("create the state of container %s: %w", c.ID, err)
 	}
 	if err := lockOwn(lock, dir); err != nil {
 		lock.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
 		}
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
+		return nil, fmt.Errorf("lock the state of container %s: %w", c.ID, err)
 	}
 	wire, err := encodeSteps(c.Steps)
 	if err != nil {
@@ -124,7 +124,9 @@ func (st *state) remove() error {
 	return nil
 }
 
-// unlock drops the lock (closing the file); twice is fine.
+// unlock drops the lock (closing the file) and keeps the state directory:
+// for a later Collect to finish what this run could not, or for a detached
+// container, whose init lives on. Twice is fine.
 func (st *state) unlock() {
 	if st.lock != nil {
 		st.lock.Close()

@@ -59,7 +59,10 @@ type Childer interface {
 
 // Execer replaces the final execve of the command (stage 02's --init keeps
 // itself as PID 1 and runs the command as its child). The last step in the
-// list that implements it wins.
+// list that implements it wins. When it runs, the working directory is
+// checked, the umask set, and every fd above 2 but c.PreserveFds is
+// close-on-exec; one that starts the command as a child gives it
+// c.CommandFiles() and nothing else.
 type Execer interface {
 	Exec(c *Container, path string, argv, env []string) error
 }

@@ -31,9 +31,13 @@ func runInit(c *spine.Container, path string, argv, env []string) error {
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, forwarded...)...)
 
+	// The command gets stdio and the fds the container was given to pass
+	// on (c.PreserveFds), nothing else: the spine has marked every other
+	// descriptor close-on-exec, and os.StartProcess passes only Files.
+	files := c.CommandFiles()
 	attr := &os.ProcAttr{
 		Env:   env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Files: files,
 		Sys:   &syscall.SysProcAttr{},
 	}
 	if c.Spec.Process.Terminal {
@@ -44,6 +48,15 @@ func runInit(c *spine.Container, path string, argv, env []string) error {
 		attr.Sys.Ctty = 0
 	}
 	proc, err := os.StartProcess(path, argv, attr)
+	// PID 1 stays for the command's whole life, and the command may open
+	// its descriptors through /proc/1/fd: keep none it does not need. (The
+	// write end of a pipe passed on and kept here would also keep the
+	// pipe's reader from ever seeing its end.)
+	for _, f := range files[3:] {
+		if f != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		return spine.ExecError(path, err)
 	}

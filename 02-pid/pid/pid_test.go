@@ -203,3 +203,55 @@ func TestIPCIsolated(t *testing.T) {
 		}
 	}
 }
+
+// withFds runs argv from a shell that first opens the file secret on fd 7
+// and the directory dir on fd 8, without close-on-exec, as a user's shell
+// does with `exec 7<secret 8<dir`: the runtime inherits both.
+func withFds(t *testing.T, env []string, secret, dir string, argv ...string) testenv.Result {
+	t.Helper()
+	return testenv.Run(t, env, "sh", append([]string{"-c", `exec 7<"$1" 8<"$2"; shift 2; exec "$@"`, "sh", secret, dir}, argv...)...)
+}
+
+// fdScript prints what the container can reach through the two inherited
+// fds, its own fds, and what PID 1 (the command, or with --init the init)
+// holds above 2.
+const fdScript = `cat /proc/self/fd/7; ls /proc/self/fd/8/; cat /proc/1/fd/7; echo fds: $(ls /proc/self/fd); ` +
+	`for f in /proc/1/fd/*; do echo "pid1: ${f##*/} $(readlink $f)"; done`
+
+// checkFds asserts that nothing the runtime inherited reached the
+// container: not the file's content, not the directory's listing, and
+// PID 1 holds no file above 2, only kernel objects (a pidfd, a pipe).
+func checkFds(t *testing.T, r testenv.Result) {
+	t.Helper()
+	assert.NotContains(t, r.Stdout, "host secret", "the inherited file must not be readable inside\n%s", r)
+	assert.NotContains(t, r.Stdout, "secret\n", "the inherited directory must not be listable inside\n%s", r)
+	assert.Contains(t, r.Stdout, "fds: 0 1 2 3\n", r.String())
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "pid1:" || f[1] == "0" || f[1] == "1" || f[1] == "2" {
+			continue
+		}
+		assert.Regexp(t, `^(anon_inode|pipe|socket):`, f[2], "PID 1's fd %s leads to a file:\n%s", f[1], r)
+	}
+}
+
+// Descriptors the runtime inherited reach neither the command nor, with
+// --init, the init that stays PID 1 beside it (the CVE-2024-21626 class).
+func TestInheritedFdsStayOutside(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	secret := dir + "/secret"
+	require.NoError(t, os.WriteFile(secret, []byte("host secret\n"), 0o600))
+	bin := testenv.Binary(t, "02-pid")
+	for _, init := range []bool{false, true} {
+		t.Run(fmt.Sprintf("init=%v", init), func(t *testing.T) {
+			args := []string{bin, "run"}
+			if init {
+				args = append(args, "--init")
+			}
+			r := withFds(t, testenv.StateEnv(t), secret, dir, append(args, "sh", "-c", fdScript)...)
+			require.Equal(t, 0, r.Code, r.String())
+			checkFds(t, r)
+		})
+	}
+}

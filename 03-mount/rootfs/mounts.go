@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -32,88 +30,99 @@ var devices = []device{
 }
 
 // mountSpecial mounts /proc, /sys and a minimal /dev inside root.
-func mountSpecial(c *spine.Container, root string) error {
-	proc := filepath.Join(root, "proc")
-	if err := mkdirIn(root, "proc"); err != nil {
+func mountSpecial(c *spine.Container, rootDir *os.File, root string) error {
+	proc, err := mkdirIn(rootDir, root, "proc")
+	if err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", proc, "proc", msNoSuidDevExec, ""); err != nil {
-		return fmt.Errorf("mount proc on %s: %w", proc, err)
+	defer proc.Close()
+	if err := unix.Mount("proc", procPath(proc), "proc", msNoSuidDevExec, ""); err != nil {
+		return fmt.Errorf("mount proc on %s/proc: %w", root, err)
 	}
 
 	// sysfs shows the network devices of the mounter's network namespace;
 	// the kernel refuses a new sysfs to a user namespace that does not own
 	// its network namespace. Then bind the host's, read-only, as runc does.
-	sys := filepath.Join(root, "sys")
-	if err := mkdirIn(root, "sys"); err != nil {
+	sys, err := mkdirIn(rootDir, root, "sys")
+	if err != nil {
 		return err
 	}
-	if err := unix.Mount("sysfs", sys, "sysfs", msNoSuidDevExec|unix.MS_RDONLY, ""); err != nil {
+	defer sys.Close()
+	if err := unix.Mount("sysfs", procPath(sys), "sysfs", msNoSuidDevExec|unix.MS_RDONLY, ""); err != nil {
 		if !errors.Is(err, unix.EPERM) {
-			return fmt.Errorf("mount sysfs on %s: %w", sys, err)
+			return fmt.Errorf("mount sysfs on %s/sys: %w", root, err)
 		}
-		if err := unix.Mount("/sys", sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("bind /sys on %s: %w", sys, err)
-		}
-		if err := remountReadOnly(sys); err != nil {
+		if err := bindReadOnly("/sys", rootDir, root, "sys", sys, unix.MS_REC); err != nil {
 			return err
 		}
 	}
 	c.Logf("rootfs: mounted /proc and /sys (read-only)")
-	return mountDev(c, root)
+	return mountDev(c, rootDir, root)
 }
 
 // mountDev makes /dev a small tmpfs with the devices a program expects and
-// nothing else: the host's disks stay out of reach.
-func mountDev(c *spine.Container, root string) error {
-	dev := filepath.Join(root, "dev")
-	if err := mkdirIn(root, "dev"); err != nil {
+// nothing else: the host's disks stay out of reach. Everything below it is
+// made relative to a descriptor of the new tmpfs, which exists only in
+// this container's mount namespace.
+func mountDev(c *spine.Container, rootDir *os.File, root string) error {
+	dev, err := mkdirIn(rootDir, root, "dev")
+	if err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
-		return fmt.Errorf("mount tmpfs on %s: %w", dev, err)
+	defer dev.Close()
+	if err := unix.Mount("tmpfs", procPath(dev), "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s/dev: %w", root, err)
 	}
+	devfs, err := openTmpfs(rootDir, root, "dev")
+	if err != nil {
+		return err
+	}
+	defer devfs.Close()
+	fd := int(devfs.Fd())
 	oldMask := unix.Umask(0)
 	defer unix.Umask(oldMask)
 	for _, d := range devices {
-		if err := makeDevice(dev, d); err != nil {
+		if err := makeDevice(devfs, d); err != nil {
 			return err
 		}
-	}
-	pts := filepath.Join(dev, "pts")
-	if err := os.Mkdir(pts, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", pts, err)
 	}
 	// A new devpts instance: the container sees only its own terminals.
 	// gid=5 is the tty group; a user namespace without gid 5 mapped
 	// refuses it, so try again without.
-	err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+	pts, err := subdir(devfs, "pts", 0o755)
+	if err != nil {
+		return err
+	}
+	defer pts.Close()
+	err = unix.Mount("devpts", procPath(pts), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
 	if errors.Is(err, unix.EINVAL) {
-		err = unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+		err = unix.Mount("devpts", procPath(pts), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
 	}
 	if err != nil {
-		return fmt.Errorf("mount devpts on %s: %w", pts, err)
+		return fmt.Errorf("mount devpts on /dev/pts: %w", err)
 	}
-	shm := filepath.Join(dev, "shm")
-	if err := os.Mkdir(shm, 0o1777); err != nil {
-		return fmt.Errorf("mkdir %s: %w", shm, err)
+	shm, err := subdir(devfs, "shm", 0o1777)
+	if err != nil {
+		return err
 	}
-	if err := unix.Mount("shm", shm, "tmpfs", msNoSuidDevExec, "mode=1777,size=65536k"); err != nil {
-		return fmt.Errorf("mount tmpfs on %s: %w", shm, err)
+	defer shm.Close()
+	if err := unix.Mount("shm", procPath(shm), "tmpfs", msNoSuidDevExec, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount tmpfs on /dev/shm: %w", err)
 	}
-	mq := filepath.Join(dev, "mqueue")
-	if err := os.Mkdir(mq, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", mq, err)
+	mq, err := subdir(devfs, "mqueue", 0o755)
+	if err != nil {
+		return err
 	}
-	if err := unix.Mount("mqueue", mq, "mqueue", msNoSuidDevExec, ""); err != nil {
-		return fmt.Errorf("mount mqueue on %s: %w", mq, err)
+	defer mq.Close()
+	if err := unix.Mount("mqueue", procPath(mq), "mqueue", msNoSuidDevExec, ""); err != nil {
+		return fmt.Errorf("mount mqueue on /dev/mqueue: %w", err)
 	}
 	for name, target := range map[string]string{
 		"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
 		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
 	} {
-		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
-			return fmt.Errorf("symlink %s/%s: %w", dev, name, err)
+		if err := unix.Symlinkat(target, fd, name); err != nil {
+			return fmt.Errorf("symlink /dev/%s: %w", name, err)
 		}
 	}
 	c.Logf("rootfs: /dev is a tmpfs with null zero full random urandom tty, pts, shm, mqueue")
@@ -123,65 +132,97 @@ func mountDev(c *spine.Container, root string) error {
 // makeDevice creates a character device node. In a user namespace mknod
 // is refused (a device node would give its creator the host's device), so
 // bind-mount the host's node onto an empty file instead.
-func makeDevice(dev string, d device) error {
-	p := filepath.Join(dev, d.name)
-	err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor)))
+func makeDevice(dev *os.File, d device) error {
+	err := unix.Mknodat(int(dev.Fd()), d.name, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor)))
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("mknod %s: %w", p, err)
+		return fmt.Errorf("mknod /dev/%s: %w", d.name, err)
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o666)
+	fd, err := unix.Openat(int(dev.Fd()), d.name, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", p, err)
+		return fmt.Errorf("create /dev/%s: %w", d.name, err)
 	}
-	f.Close()
-	if err := unix.Mount("/dev/"+d.name, p, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind /dev/%s on %s: %w", d.name, p, err)
+	unix.Close(fd)
+	f, err := openPath(dev, d.name, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Mount("/dev/"+d.name, procPath(f), "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind /dev/%s on the container's /dev/%s: %w", d.name, d.name, err)
 	}
 	return nil
 }
 
 // mountRequested applies the spec's mounts (bind mounts of /etc/hosts,
-// volumes, tmpfs...) inside root, in order. Destinations are resolved with
-// github.com/cyphar/filepath-securejoin: a symlink inside the rootfs
-// (which an image controls) must not send a mount outside of it.
-func mountRequested(c *spine.Container, root string) error {
+// volumes, tmpfs...) inside root, in order.
+func mountRequested(c *spine.Container, rootDir *os.File, root string) error {
+	return mountEach(c, rootDir, root, nil)
+}
+
+// mountEach is mountRequested; between making each mount point and
+// mounting on it, it calls between (when not nil): the moment an
+// attacker who can change the rootfs would act. Tests use it.
+func mountEach(c *spine.Container, rootDir *os.File, root string, between func(rel string)) error {
 	for _, m := range c.Spec.Mounts {
-		if err := mountOne(c, root, m); err != nil {
+		flags, data, bind := parseOptions(m)
+		source, isDir := m.Source, true
+		var src *os.File
+		if bind {
+			var err error
+			if src, err = os.OpenFile(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("mount source: %w", err)
+			}
+			defer src.Close()
+			st, err := src.Stat()
+			if err != nil {
+				return fmt.Errorf("mount source: %w", err)
+			}
+			source, isDir = procPath(src), st.IsDir()
+		}
+		target, rel, err := makeTarget(rootDir, root, m.Destination, isDir)
+		if err != nil {
 			return err
 		}
+		defer target.Close()
+		if between != nil {
+			between(rel)
+		}
+		// A bind mount ignores MS_RDONLY on its first mount; it takes a
+		// remount to make it read-only. Any other type is read-only at once.
+		first := flags
+		if bind {
+			first &^= unix.MS_RDONLY
+		}
+		if err := unix.Mount(source, procPath(target), m.Type, first, data); err != nil {
+			if err := mountFallback(m, rootDir, rel, target, first, data, err); err != nil {
+				return fmt.Errorf("mount %s on %s (type %q): %w", m.Source, m.Destination, m.Type, err)
+			}
+		}
+		if bind && flags&unix.MS_RDONLY != 0 {
+			if err := remountBind(rootDir, rel, src, m.Destination); err != nil {
+				return err
+			}
+		}
+		c.Logf("rootfs: mounted %s on %s (%s %s)", m.Source, m.Destination, m.Type, strings.Join(m.Options, ","))
 	}
 	return nil
 }
 
-// mountOne mounts one of the spec's mounts inside root.
-func mountOne(c *spine.Container, root string, m specs.Mount) error {
-	dest, err := securejoin.SecureJoin(root, m.Destination)
+// bindReadOnly binds the host's source onto target (name, right under the
+// root) and makes the bind read-only.
+func bindReadOnly(source string, rootDir *os.File, root, name string, target *os.File, flags uintptr) error {
+	src, err := os.OpenFile(source, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("resolve mount destination %s in %s: %w", m.Destination, root, err)
+		return fmt.Errorf("bind %s: %w", source, err)
 	}
-	flags, data, bind := parseOptions(m)
-	if err := makeTarget(m.Source, dest, bind); err != nil {
-		return err
+	defer src.Close()
+	if err := unix.Mount(procPath(src), procPath(target), "", unix.MS_BIND|flags, ""); err != nil {
+		return fmt.Errorf("bind %s on %s/%s: %w", source, root, name, err)
 	}
-	if err := mountFS(m, dest, flags&^unix.MS_RDONLY, data); err != nil {
-		return err
-	}
-	// A bind mount ignores MS_RDONLY on its first mount; it takes a
-	// remount to make it read-only.
-	if flags&unix.MS_RDONLY != 0 {
-		if bind {
-			if err := remountReadOnly(dest); err != nil {
-				return err
-			}
-		} else if err := unix.Mount("", dest, "", flags|unix.MS_REMOUNT, data); err != nil {
-			return fmt.Errorf("remount %s read-only: %w", m.Destination, err)
-		}
-	}
-	c.Logf("rootfs: mounted %s on %s (%s %s)", m.Source, m.Destination, m.Type, strings.Join(m.Options, ","))
-	return nil
+	return remountBind(rootDir, name, src, "/"+name)
 }
 
 // parseOptions splits OCI mount options into flags and filesystem data.
@@ -227,48 +268,4 @@ func parseOptions(m specs.Mount) (flags uintptr, data string, bind bool) {
 		flags |= unix.MS_BIND
 	}
 	return flags, strings.Join(rest, ","), bind
-}
-
-// makeTarget creates the mount point: a file for a file, a directory for
-// anything else. Only missing mount points are created inside the rootfs.
-func makeTarget(source, dest string, bind bool) error {
-	if _, err := os.Lstat(dest); err == nil {
-		return nil
-	}
-	dir := true
-	if bind {
-		st, err := os.Stat(source)
-		if err != nil {
-			return fmt.Errorf("mount source %s: %w", source, err)
-		}
-		dir = st.IsDir()
-	}
-	if dir {
-		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return fmt.Errorf("create mount point %s: %w", dest, err)
-		}
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return fmt.Errorf("create mount point parent %s: %w", filepath.Dir(dest), err)
-	}
-	f, err := os.OpenFile(dest, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("create mount point %s: %w", dest, err)
-	}
-	return f.Close()
-}
-
-// mkdirIn makes sure root/name exists as a mount point. A symlink there is
-// refused, as runc does: the rootfs may come from an image, and proc
-// mounted through a link would land wherever the link points.
-func mkdirIn(root, name string) error {
-	p := filepath.Join(root, name)
-	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
-		return fmt.Errorf("/%s in rootfs %s is a symlink: refusing to mount over it", name, root)
-	}
-	if err := os.MkdirAll(p, 0o755); err != nil {
-		return fmt.Errorf("create mount point %s: %w", p, err)
-	}
-	return nil
 }

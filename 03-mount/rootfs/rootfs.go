@@ -78,16 +78,22 @@ func (*Step) Prepare(c *spine.Container) error {
 		return nil // a later stage's step makes the root (07's layers)
 	}
 	st, err := os.Stat(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s does not exist: build the busybox tree with `sudo make rootfs`, or pass --rootfs DIR", root)
-	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", root, err)
+		return Explain(root, err)
 	}
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", root)
 	}
 	return nil
+}
+
+// Explain turns the error of looking at a rootfs directory into the line
+// every stage prints: stage 07 layers the same tree, and says the same.
+func Explain(root string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s does not exist: build the busybox tree with `sudo make rootfs`, or pass --rootfs DIR", root)
+	}
+	return err
 }
 
 // Child builds the container's view of the filesystem and moves into it.
@@ -102,15 +108,20 @@ func (s *Step) Child(c *spine.Container) error {
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s onto itself: %w", root, err)
 	}
+	rootDir, err := openRoot(root)
+	if err != nil {
+		return err
+	}
+	defer rootDir.Close()
 	if s.SpecMounts {
-		if err := mountFromSpec(c, root); err != nil {
+		if err := mountFromSpec(c, rootDir, root); err != nil {
 			return err
 		}
 	} else {
-		if err := mountSpecial(c, root); err != nil {
+		if err := mountSpecial(c, rootDir, root); err != nil {
 			return err
 		}
-		if err := mountRequested(c, root); err != nil {
+		if err := mountRequested(c, rootDir, root); err != nil {
 			return err
 		}
 	}

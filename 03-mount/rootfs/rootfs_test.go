@@ -184,3 +184,25 @@ func TestNotRoot(t *testing.T) {
 	assert.Equal(t, 125, r.Code, r.String())
 	assert.Equal(t, "03-mount: needs root for its namespaces: run it with sudo\n", r.Stderr)
 }
+
+// A root shell with `umask 077` gave the container its umask, and the
+// mount points the runtime made in the rootfs were drwx------: a user
+// other than root inside could not even reach /proc. The runtime works
+// with umask 022, and the command gets 022 (the spec's process.user.umask
+// when it says otherwise), as with runc and Docker.
+func TestCallersUmaskStaysOutside(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.CopyRootfs(t)
+	for _, d := range []string{"proc", "sys", "dev"} {
+		require.NoError(t, os.Remove(filepath.Join(rootfs, d)))
+	}
+	r := testenv.Run(t, testenv.StateEnv(t), "sh", "-c", `umask 077; exec "$@"`, "sh",
+		testenv.Binary(t, "03-mount"), "run", "--rootfs", rootfs, "sh", "-c", "umask; touch /tmp/f; stat -c '%A %n' /tmp/f; rm /tmp/f")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "0022\n-rw-r--r-- /tmp/f\n", r.Stdout)
+	for _, d := range []string{"proc", "sys", "dev"} {
+		st, err := os.Stat(filepath.Join(rootfs, d))
+		require.NoError(t, err)
+		assert.Equal(t, "drwxr-xr-x", st.Mode().String(), "mount point /%s", d)
+	}
+}

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -20,47 +20,64 @@ import (
 // a container gets: Docker's default list of mounts (/proc, /dev, /dev/pts,
 // /sys, /dev/mqueue, /dev/shm) is data there, not this stage's code. With
 // Step.SpecMounts the spec's mounts are all there is, mounted in their
-// order, and /dev is filled as runc fills it: the usual six devices, the
-// spec's linux.devices, and the links to /proc/self/fd.
+// order through handles (handles.go), and a tmpfs /dev is filled as runc
+// fills it: the usual six devices, the spec's linux.devices, and the links
+// to /proc/self/fd.
 
 // mountFromSpec mounts every mount of the spec inside root, then fills /dev.
-func mountFromSpec(c *spine.Container, root string) error {
-	devBind := false
-	for _, m := range c.Spec.Mounts {
+func mountFromSpec(c *spine.Container, rootDir *os.File, root string) error {
+	devTmpfs := false
+	for i := range c.Spec.Mounts {
+		m := &c.Spec.Mounts[i]
 		switch m.Type {
 		case "proc", "sysfs":
 			// As runc: an image must not send proc or sysfs through a link
 			// (its /proc -> /somewhere) to where it wants them.
-			if err := notALink(root, m.Destination); err != nil {
+			if err := notALink(rootDir, root, m.Destination); err != nil {
 				return err
 			}
 		case "cgroup", "cgroup2":
-			if err := cgroupMount(&m); err != nil {
+			if err := cgroupMount(m); err != nil {
 				return err
 			}
 		}
-		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
-			devBind = true
-		}
-		if err := mountOne(c, root, m); err != nil {
-			return err
+		if path.Clean(m.Destination) == "/dev" {
+			devTmpfs = m.Type == "tmpfs"
 		}
 	}
-	if devBind {
-		return nil // the caller's own /dev: nothing of ours goes into it
+	if err := mountRequested(c, rootDir, root); err != nil {
+		return err
 	}
-	return fillDev(c, root)
+	if !devTmpfs {
+		return nil // the image's own /dev, or the caller's: nothing of ours goes into it
+	}
+	dev, err := openTmpfs(rootDir, root, "dev")
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	return fillDev(c, dev)
 }
 
-func isBind(m specs.Mount) bool {
-	_, _, bind := parseOptions(m)
-	return bind
-}
-
-// notALink refuses a destination whose last component is a symlink.
-func notALink(root, dest string) error {
-	p := filepath.Join(root, filepath.Clean("/"+dest))
-	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
+// notALink refuses a destination whose last component, in the root, is a
+// symlink; the mount itself goes through a handle (mountEach).
+func notALink(rootDir *os.File, root, dest string) error {
+	rel := strings.TrimPrefix(path.Clean("/"+dest), "/")
+	if rel == "" {
+		return nil
+	}
+	var st unix.Stat_t
+	parent, base := path.Split(rel)
+	dir := rootDir
+	if parent != "" {
+		fd, err := unix.Openat(int(rootDir.Fd()), strings.TrimSuffix(parent, "/"), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil // made by the mount, as a directory
+		}
+		dir = os.NewFile(uintptr(fd), parent)
+		defer dir.Close()
+	}
+	if err := unix.Fstatat(int(dir.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return fmt.Errorf("%s in rootfs %s is a symlink: it must be mounted on an ordinary directory", dest, root)
 	}
 	return nil
@@ -79,20 +96,22 @@ func cgroupMount(m *specs.Mount) error {
 	return fmt.Errorf("mount %s (type %s): a cgroup filesystem inside the container needs a cgroup v2 host; this one is v1 or hybrid", m.Destination, m.Type)
 }
 
-// mountFS is mount(2) for one spec mount, with the fallbacks a user
-// namespace needs: a new sysfs is refused to one that does not own its
-// network namespace (bind the host's, read-only, as runc does), and a
-// devpts with gid=5 to one without gid 5 mapped (try again without).
-func mountFS(m specs.Mount, dest string, flags uintptr, data string) error {
-	err := unix.Mount(m.Source, dest, m.Type, flags, data)
+// mountFallback tries again what a user namespace refuses: a new sysfs to
+// one that does not own its network namespace (bind the host's, read-only,
+// as runc does), a devpts with gid=5 to one without gid 5 mapped (without
+// it). Anything else, it returns the error as it was.
+func mountFallback(m specs.Mount, rootDir *os.File, rel string, target *os.File, flags uintptr, data string, err error) error {
 	switch {
-	case err == nil:
-		return nil
 	case m.Type == "sysfs" && errors.Is(err, unix.EPERM):
-		if err := unix.Mount("/sys", dest, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("bind /sys on %s: %w", m.Destination, err)
+		src, oerr := os.OpenFile("/sys", unix.O_PATH|unix.O_CLOEXEC, 0)
+		if oerr != nil {
+			return oerr
 		}
-		return remountReadOnly(dest)
+		defer src.Close()
+		if err := unix.Mount(procPath(src), procPath(target), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind /sys: %w", err)
+		}
+		return remountBind(rootDir, rel, src, m.Destination)
 	case m.Type == "devpts" && errors.Is(err, unix.EINVAL) && strings.Contains(data, "gid="):
 		var opts []string
 		for _, o := range strings.Split(data, ",") {
@@ -100,36 +119,25 @@ func mountFS(m specs.Mount, dest string, flags uintptr, data string) error {
 				opts = append(opts, o)
 			}
 		}
-		if err := unix.Mount(m.Source, dest, m.Type, flags, strings.Join(opts, ",")); err == nil {
-			return nil
-		}
+		return unix.Mount(m.Source, procPath(target), m.Type, flags, strings.Join(opts, ","))
 	}
-	return fmt.Errorf("mount %s on %s (type %q): %w", m.Source, m.Destination, m.Type, err)
+	return err
 }
 
-// fillDev puts the devices in /dev: this stage's six, then the spec's
-// linux.devices; and the links a program expects. What is there already
-// (an image's own /dev, without a tmpfs over it) is left as it is. It runs
-// before pivot_root, so every path is resolved inside root (securejoin):
-// a link the image left in its /dev must not send a node to the host.
-func fillDev(c *spine.Container, root string) error {
-	dev, err := securejoin.SecureJoin(root, "/dev")
-	if err != nil {
-		return fmt.Errorf("resolve /dev in %s: %w", root, err)
-	}
-	if err := os.MkdirAll(dev, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dev, err)
-	}
+// fillDev puts the devices in the container's fresh /dev tmpfs (dev): this
+// stage's six, then the spec's linux.devices; and the links a program
+// expects. Everything is made relative to the tmpfs's handle: nothing in it
+// but what this runtime made, so nothing there leads elsewhere.
+func fillDev(c *spine.Container, dev *os.File) error {
 	oldMask := unix.Umask(0)
 	defer unix.Umask(oldMask)
 	for _, d := range devices {
-		p := filepath.Join(dev, d.name)
-		if err := makeNode(p, unix.S_IFCHR|0o666, d.major, d.minor, -1, -1, "/dev/"+d.name); err != nil {
+		if err := makeDevice(dev, d); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
 	}
 	for _, d := range c.Spec.Linux.Devices {
-		if err := specDevice(root, d); err != nil {
+		if err := specDevice(dev, d); err != nil {
 			return err
 		}
 	}
@@ -137,16 +145,13 @@ func fillDev(c *spine.Container, root string) error {
 		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
 		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
 	}
-	if st, err := os.Stat(filepath.Join(dev, "pts", "ptmx")); err == nil && !st.IsDir() {
+	var st unix.Stat_t
+	if unix.Fstatat(int(dev.Fd()), "pts/ptmx", &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
 		links["ptmx"] = "pts/ptmx"
 	}
 	for name, target := range links {
-		p := filepath.Join(dev, name)
-		if _, err := os.Lstat(p); err == nil {
-			continue
-		}
-		if err := os.Symlink(target, p); err != nil {
-			return fmt.Errorf("symlink %s: %w", p, err)
+		if err := unix.Symlinkat(target, int(dev.Fd()), name); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("symlink /dev/%s: %w", name, err)
 		}
 	}
 	c.Logf("rootfs: /dev has null zero full random urandom tty and %d device(s) of the spec", len(c.Spec.Linux.Devices))
@@ -155,13 +160,10 @@ func fillDev(c *spine.Container, root string) error {
 
 // specDevice makes one of linux.devices: a character, block or FIFO node
 // at its path under /dev, with its mode and owner.
-func specDevice(root string, d specs.LinuxDevice) error {
-	if rel, ok := strings.CutPrefix(filepath.Clean(d.Path), "/dev/"); !ok || rel == "" {
+func specDevice(dev *os.File, d specs.LinuxDevice) error {
+	rel, ok := strings.CutPrefix(filepath.Clean(d.Path), "/dev/")
+	if !ok || rel == "" || rel == ".." || strings.HasPrefix(rel, "../") {
 		return fmt.Errorf("linux.devices: %q is not a path under /dev", d.Path)
-	}
-	p, err := securejoin.SecureJoin(root, d.Path)
-	if err != nil {
-		return fmt.Errorf("linux.devices: resolve %s in %s: %w", d.Path, root, err)
 	}
 	var typ uint32
 	switch d.Type {
@@ -178,45 +180,60 @@ func specDevice(root string, d specs.LinuxDevice) error {
 	if d.FileMode != nil {
 		mode = uint32(*d.FileMode) & 0o7777
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
-	}
-	uid, gid := -1, -1
-	if d.UID != nil {
-		uid = int(*d.UID)
-	}
-	if d.GID != nil {
-		gid = int(*d.GID)
-	}
-	return makeNode(p, typ|mode, uint32(d.Major), uint32(d.Minor), uid, gid, d.Path)
-}
-
-// makeNode makes a device node (or FIFO) at p, leaving one already there
-// alone. In a user namespace mknod of a device is refused (a node would
-// give its creator the host's device): then the host's node at hostPath is
-// bind-mounted onto an empty file instead, as runc does.
-func makeNode(p string, mode, major, minor uint32, uid, gid int, hostPath string) error {
-	if _, err := os.Lstat(p); err == nil {
-		return nil
-	}
-	err := unix.Mknod(p, mode, int(unix.Mkdev(major, minor)))
-	if errors.Is(err, unix.EPERM) && mode&unix.S_IFMT != unix.S_IFIFO {
-		f, ferr := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o666)
-		if ferr != nil {
-			return fmt.Errorf("create %s: %w", p, ferr)
+	// Its directories (/dev/net of /dev/net/tun), one name at a time.
+	dir := dev
+	parts := strings.Split(rel, "/")
+	for _, name := range parts[:len(parts)-1] {
+		if err := unix.Mkdirat(int(dir.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("linux.devices %s: mkdir %s: %w", d.Path, name, err)
 		}
-		f.Close()
-		if err := unix.Mount(hostPath, p, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind %s on %s: %w", hostPath, p, err)
+		fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("linux.devices %s: open %s: %w", d.Path, name, err)
+		}
+		next := os.NewFile(uintptr(fd), name)
+		if dir != dev {
+			dir.Close()
+		}
+		dir = next
+	}
+	if dir != dev {
+		defer dir.Close()
+	}
+	base := parts[len(parts)-1]
+	err := unix.Mknodat(int(dir.Fd()), base, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		return nil
+	case errors.Is(err, unix.EPERM) && typ != unix.S_IFIFO:
+		// In a user namespace: bind the host's node at the same path.
+		fd, err := unix.Openat(int(dir.Fd()), base, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+		if err != nil {
+			return fmt.Errorf("linux.devices: create %s: %w", d.Path, err)
+		}
+		unix.Close(fd)
+		f, err := openPath(dir, base, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := unix.Mount(d.Path, procPath(f), "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("linux.devices: bind the host's %s: %w", d.Path, err)
 		}
 		return nil
+	case err != nil:
+		return fmt.Errorf("linux.devices: mknod %s: %w", d.Path, err)
 	}
-	if err != nil {
-		return fmt.Errorf("mknod %s: %w", p, err)
-	}
-	if uid >= 0 || gid >= 0 {
-		if err := os.Lchown(p, uid, gid); err != nil {
-			return fmt.Errorf("chown %s: %w", p, err)
+	if d.UID != nil || d.GID != nil {
+		uid, gid := -1, -1
+		if d.UID != nil {
+			uid = int(*d.UID)
+		}
+		if d.GID != nil {
+			gid = int(*d.GID)
+		}
+		if err := unix.Fchownat(int(dir.Fd()), base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("linux.devices: chown %s: %w", d.Path, err)
 		}
 	}
 	return nil

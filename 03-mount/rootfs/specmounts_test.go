@@ -16,50 +16,62 @@ import (
 	"berth/internal/testenv"
 )
 
-// fillDev makes the usual devices, the spec's devices and the links; a
-// link the image planted in its /dev (here dev/net -> a host directory)
-// resolves inside the root, so no node lands on the host.
-func TestFillDevStaysInsideTheRoot(t *testing.T) {
+// tmpfsDir mounts a fresh tmpfs on a temporary directory, as /dev is one,
+// and opens it.
+func tmpfsDir(t *testing.T) (*os.File, string) {
+	t.Helper()
 	testenv.RequireRoot(t)
-	root := t.TempDir()
-	host := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(root, "dev"), 0o755))
-	require.NoError(t, os.Symlink(host, filepath.Join(root, "dev", "net")))
+	dir := t.TempDir()
+	require.NoError(t, unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=755"))
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	f, err := os.Open(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return f, dir
+}
+
+// fillDev makes the usual devices, the spec's devices (in directories of
+// their own, with their mode and owner) and the links.
+func TestFillDev(t *testing.T) {
+	dev, dir := tmpfsDir(t)
 	mode := os.FileMode(0o600)
 	uid, gid := uint32(1000), uint32(1001)
 	c := spine.NewContainer("t", []string{"true"})
 	c.Spec.Linux.Devices = []specs.LinuxDevice{
 		{Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200, FileMode: &mode, UID: &uid, GID: &gid},
+		{Path: "/dev/fifo0", Type: "p"},
 	}
-	require.NoError(t, fillDev(c, root))
+	require.NoError(t, fillDev(c, dev))
 
-	entries, err := os.ReadDir(host)
-	require.NoError(t, err)
-	assert.Empty(t, entries, "nothing may be made through the image's link")
 	var st unix.Stat_t
-	require.NoError(t, unix.Stat(filepath.Join(root, host, "tun"), &st), "the link resolved inside the root")
+	require.NoError(t, unix.Lstat(filepath.Join(dir, "net", "tun"), &st))
 	assert.Equal(t, uint32(unix.S_IFCHR|0o600), st.Mode)
 	assert.Equal(t, unix.Mkdev(10, 200), st.Rdev)
 	assert.Equal(t, uid, st.Uid)
 	assert.Equal(t, gid, st.Gid)
+	require.NoError(t, unix.Lstat(filepath.Join(dir, "fifo0"), &st))
+	assert.Equal(t, uint32(unix.S_IFIFO|0o666), st.Mode)
 	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
-		require.NoError(t, unix.Stat(filepath.Join(root, "dev", name), &st), name)
+		require.NoError(t, unix.Lstat(filepath.Join(dir, name), &st), name)
 		assert.Equal(t, uint32(unix.S_IFCHR), st.Mode&unix.S_IFMT, name)
 	}
-	target, err := os.Readlink(filepath.Join(root, "dev", "fd"))
+	target, err := os.Readlink(filepath.Join(dir, "fd"))
 	require.NoError(t, err)
 	assert.Equal(t, "/proc/self/fd", target)
+	require.NoError(t, fillDev(c, dev), "twice is fine")
 }
 
 func TestSpecDeviceRefusals(t *testing.T) {
-	root := t.TempDir()
+	dev, err := os.Open(t.TempDir())
+	require.NoError(t, err)
+	defer dev.Close()
 	for _, d := range []specs.LinuxDevice{
 		{Path: "/etc/passwd", Type: "c"},
 		{Path: "/dev/../etc/x", Type: "c"},
 		{Path: "/dev/", Type: "c"},
 		{Path: "/dev/x", Type: "q"},
 	} {
-		assert.Error(t, specDevice(root, d), d.Path)
+		assert.Error(t, specDevice(dev, d), d.Path)
 	}
 }
 
@@ -68,8 +80,12 @@ func TestNotALink(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.Symlink("/", filepath.Join(root, "proc")))
 	require.NoError(t, os.Mkdir(filepath.Join(root, "sys"), 0o755))
-	assert.ErrorContains(t, notALink(root, "/proc"), "must be mounted on an ordinary directory")
-	assert.NoError(t, notALink(root, "/sys"))
+	rootDir, err := openRoot(root)
+	require.NoError(t, err)
+	defer rootDir.Close()
+	assert.ErrorContains(t, notALink(rootDir, root, "/proc"), "must be mounted on an ordinary directory")
+	assert.NoError(t, notALink(rootDir, root, "/sys"))
+	assert.NoError(t, notALink(rootDir, root, "/missing/x"))
 }
 
 // The OCI spec's mount options: flags become flags (Docker's /dev is

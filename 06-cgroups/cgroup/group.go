@@ -47,8 +47,9 @@ func Create(mode Mode, path string, res *specs.LinuxResources) (*Group, error) {
 	if mode.Unified() {
 		create = g.createV2
 	}
-	// Another container's Delete may remove the berth parent between our
-	// mkdir of it and of our group (ENOENT): then just try again.
+	// Nothing of berth removes the shared parent (see Delete), but a
+	// `make clean` (or an older berth) may, between our mkdir of it and of
+	// our group (ENOENT): then just try again.
 	var err error
 	for try := 0; try < 5; try++ {
 		if err = create(res); err == nil || !errors.Is(err, os.ErrNotExist) {
@@ -377,19 +378,25 @@ func (g *Group) Frozen() (bool, error) {
 	return strings.TrimSpace(string(b)) == want, nil
 }
 
-// Delete removes the group (it must be empty: see Kill), then the berth
-// parent if no other container uses it. Gone already is fine. It is
-// rmdir(2) per directory, no more: the kernel itself refuses to remove a
-// group that still has members (EBUSY), which is the check the library's
-// Delete makes by reading every cgroup.procs first, a millisecond slower.
+// Delete removes the group (it must be empty: see Kill). Gone already is
+// fine. It is rmdir(2) per directory, no more: the kernel itself refuses
+// to remove a group that still has members (EBUSY), which is the check the
+// library's Delete makes by reading every cgroup.procs first, a
+// millisecond slower.
+//
+// The shared parent /berth stays, as Docker's /docker does. Removing it
+// when it looked empty raced with every other berth creating a group under
+// it at that moment: the parent vanished between their mkdir of it and of
+// their group, or while the library copied cpuset.cpus from it ("read
+// .../cpuset/berth/cpuset.cpus: no such device"). Retrying on the errors
+// such a race yields means guessing them all, in two libraries' worth of
+// steps; an empty group costs nothing, and `make clean` or a reboot
+// removes it.
 func (g *Group) Delete() error {
 	for _, d := range Dirs(g.mode, g.path) {
 		if err := rmdir(d); err != nil {
 			return fmt.Errorf("remove cgroup %s: %w", g.path, err)
 		}
-	}
-	for _, d := range Dirs(g.mode, "/"+Parent) {
-		_ = unix.Rmdir(d) // EBUSY/ENOTEMPTY: another container's group is there
 	}
 	return nil
 }

@@ -518,3 +518,32 @@ func TestWithoutRootLimitsAreRefused(t *testing.T) {
 		t.Fatalf("--memory as nobody: want exit 125 and \"resource limits need root\", got %v: %s", err, out)
 	}
 }
+
+// Containers started and ending at the same time, each creating its group
+// under the shared parent and removing it: none may fail (one in a
+// hundred did, when a Delete also removed the parent; see Group.Delete).
+func TestConcurrentRuns(t *testing.T) {
+	e := newTenv(t)
+	const workers, runs = 4, 8
+	failures := make(chan string, workers*runs)
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < runs; i++ {
+				cmd := exec.Command(e.bin, noNet([]string{"run", "--id", e.id(), "--cpuset-cpus", "0", "--memory", "64m", "true"})...)
+				cmd.Env = append(os.Environ(), e.env...)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					failures <- fmt.Sprintf("%v: %s", err, out)
+				}
+			}
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	close(failures)
+	for f := range failures {
+		t.Error(f)
+	}
+}

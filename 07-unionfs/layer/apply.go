@@ -18,14 +18,23 @@ import (
 
 // A layer tarball is hostile input: it comes from a registry, a colleague's
 // laptop or a build step, and it names the paths it writes. Apply never
-// trusts a name. Every entry is checked (no absolute path, no ".."), then
-// its parent directory is reached one name at a time with
-// openat(O_NOFOLLOW|O_DIRECTORY) from the extraction root, and the entry is
-// created with the *at() call on that directory fd. A symlink met on the
-// way is refused, never followed, so neither "../x", "/etc/x", a symlinked
-// parent nor a hardlink can reach outside the root. The open directory fds
-// of the last path are kept, so an entry below the previous one costs one
-// openat, not one per level: 1,000 nested directories apply in linear time.
+// trusts a name. Every entry is checked (no absolute path, no "..", no
+// path longer than the kernel takes), then its parent directory is reached
+// one name at a time with openat(O_NOFOLLOW|O_DIRECTORY) from the
+// extraction root, and the entry is created with the *at() call on that
+// directory fd. A symlink met on the way is refused, never followed, so
+// neither "../x", "/etc/x", a symlinked parent nor a hardlink can reach
+// outside the root. The open directory fds of the last path are kept, so
+// an entry below the previous one costs one openat, not one per level.
+//
+// The metadata of an entry (owner, mode, xattrs, times) is set through an
+// fd of the entry itself, opened without following it (handle.go), never
+// by name: a later entry may have replaced the name with a symlink to a
+// host file. A directory's metadata waits for the end of the tarball (its
+// children would move its mtime); it is kept in a tree of names
+// (pendingDir) from which a directory replaced by a later entry is
+// forgotten with everything below it, and applied through an fd opened
+// with O_NOFOLLOW.
 //
 // Extraction goes into a fresh temporary directory beside DIR and is renamed
 // into place only when the whole tarball applied; on any error the
@@ -43,6 +52,10 @@ const (
 
 // DefaultMaxBytes bounds the file contents one layer may write.
 const DefaultMaxBytes int64 = 8 << 30
+
+// maxID is the largest uid or gid a file may have: 2^32-1 is -1, "no
+// change", to chown(2).
+const maxID = 1<<32 - 2
 
 // ApplyOptions bound and shape an extraction.
 type ApplyOptions struct {
@@ -112,11 +125,14 @@ func Apply(r io.Reader, dir string, opt ApplyOptions) (ApplyStats, error) {
 		return ApplyStats{}, err
 	}
 	defer x.close()
-	tr, err := tarReader(r)
+	tr, stream, err := tarReader(r)
 	if err != nil {
 		return ApplyStats{}, err
 	}
 	if err := x.run(tr); err != nil {
+		return x.stats, err
+	}
+	if err := x.trailer(stream); err != nil {
 		return x.stats, err
 	}
 	x.close()
@@ -146,21 +162,55 @@ func checkEmptyOrMissing(dir string) error {
 	return nil
 }
 
-// tarReader accepts a plain or gzip-compressed tarball.
-func tarReader(r io.Reader) (*tar.Reader, error) {
+// tarReader accepts a plain or gzip-compressed tarball. stream is what the
+// tar reader reads, for the trailer check.
+func tarReader(r io.Reader) (*tar.Reader, io.Reader, error) {
 	br := bufio.NewReader(r)
 	magic, _ := br.Peek(4)
 	switch {
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("apply: gzip: %w", err)
+			return nil, nil, fmt.Errorf("apply: gzip: %w", err)
 		}
-		return tar.NewReader(zr), nil
+		return tar.NewReader(zr), zr, nil
 	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
-		return nil, errors.New("apply: zstd-compressed layers are not supported: decompress it first (zstd -d)")
+		return nil, nil, errors.New("apply: zstd-compressed layers are not supported: decompress it first (zstd -d)")
 	}
-	return tar.NewReader(br), nil
+	return tar.NewReader(br), br, nil
+}
+
+// trailer reads the stream to its very end once the tar archive has
+// ended. Only zeros may follow the end-of-archive marker: the padding tar
+// writes to fill its last record, counted against the size bound. So
+// nothing can hide after a layer's end that another tool would unpack and
+// this one would not, and a gzip stream is read through its last member's
+// trailer, where Go's reader checks the CRC-32 and the length (a member
+// read only as far as the tar end would never be checked). Concatenated
+// gzip members are one stream, as gunzip and 08's diff id read them; bytes
+// after the last member that are not another member are refused.
+func (x *extractor) trailer(stream io.Reader) error {
+	budget := x.opt.MaxBytes - x.stats.Bytes
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		m, err := stream.Read(buf)
+		for _, b := range buf[:m] {
+			if b != 0 {
+				return fmt.Errorf("apply: data after the end of the tar archive (%d bytes past it): refusing: a layer is one tar archive", n)
+			}
+			n++
+		}
+		if n > budget {
+			return fmt.Errorf("apply: more than %d bytes of padding after the tar archive: refusing (a tar bomb?)", budget)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("apply: reading the layer to its end: %w: refusing a damaged, cut or extended layer", err)
+		}
+	}
 }
 
 type extractor struct {
@@ -168,13 +218,8 @@ type extractor struct {
 	root    int // fd of the extraction root
 	w       walker
 	stats   ApplyStats
-	dirs    []dirMeta // directory metadata, applied at the end
-	rootSet bool      // the tarball had an entry for "./"
-}
-
-type dirMeta struct {
-	parts []string
-	hdr   *tar.Header
+	dirs    *pendingDir // the root: directories whose metadata is set at the end
+	rootSet bool        // the tarball had an entry for "./"
 }
 
 func newExtractor(root string, opt ApplyOptions) (*extractor, error) {
@@ -182,7 +227,9 @@ func newExtractor(root string, opt ApplyOptions) (*extractor, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	return &extractor{opt: opt, root: fd, w: walker{root: fd}}, nil
+	x := &extractor{opt: opt, root: fd, dirs: &pendingDir{}}
+	x.w = walker{root: fd, overWhiteout: x.dirOverWhiteout}
+	return x, nil
 }
 
 func (x *extractor) close() {
@@ -207,28 +254,26 @@ func (x *extractor) run(tr *tar.Reader) error {
 			return fmt.Errorf("apply: more than %d entries: refusing (a tar bomb?)", x.opt.MaxEntries)
 		}
 		if err := x.entry(tr, hdr); err != nil {
-			return fmt.Errorf("apply: entry %q: %w", hdr.Name, err)
+			return fmt.Errorf("apply: entry %q: %w", shortName(hdr.Name), err)
 		}
 	}
-	// Directories last, deepest first, so that creating their children
-	// does not move their times again.
-	for i := len(x.dirs) - 1; i >= 0; i-- {
-		d := x.dirs[i]
-		if err := x.dirMetadata(d); err != nil {
-			return fmt.Errorf("apply: entry %q: %w", d.hdr.Name, err)
-		}
-	}
-	return nil
+	// The walker's fds go first: the directories are walked again, each
+	// opened with O_NOFOLLOW from its parent.
+	x.w.reset()
+	return x.applyDirs(x.root, x.dirs, nil)
 }
 
 // cleanName checks an entry name and splits it into names. It refuses
 // absolute paths and any ".." instead of cleaning them away: a tarball that
-// says "../" means harm, and the error should say so.
+// says "../" means harm, and the error should say so. A path longer than
+// the kernel resolves in one call could be made (one name at a time) but
+// not used by any path-based tool afterwards: it is refused too.
 func cleanName(name string) ([]string, error) {
 	if strings.HasPrefix(name, "/") {
 		return nil, fmt.Errorf("%w: absolute path", ErrUnsafe)
 	}
 	var parts []string
+	size := -1
 	for _, p := range strings.Split(name, "/") {
 		switch p {
 		case "", ".":
@@ -236,7 +281,11 @@ func cleanName(name string) ([]string, error) {
 			return nil, fmt.Errorf("%w: path contains \"..\"", ErrUnsafe)
 		default:
 			parts = append(parts, p)
+			size += len(p) + 1
 		}
+	}
+	if size > maxPath {
+		return nil, fmt.Errorf("a path of %d bytes, longer than the kernel's limit of %d: refusing", size, maxPath)
 	}
 	return parts, nil
 }
@@ -246,362 +295,53 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
+	if hdr.Uid < 0 || int64(hdr.Uid) > maxID || hdr.Gid < 0 || int64(hdr.Gid) > maxID {
+		return fmt.Errorf("owner %d:%d is outside 0 to %d: refusing", hdr.Uid, hdr.Gid, maxID)
+	}
 	if len(parts) == 0 { // "./": the root itself
 		if hdr.Typeflag != tar.TypeDir {
 			return fmt.Errorf("%w: the root of a layer must be a directory", ErrUnsafe)
 		}
 		x.rootSet = true
-		x.dirs = append(x.dirs, dirMeta{nil, hdr})
+		x.dirs.meta = x.metaOf(hdr)
 		return nil
 	}
-	base := parts[len(parts)-1]
-	parent, err := x.w.dir(parts[:len(parts)-1])
+	dirParts, base := parts[:len(parts)-1], parts[len(parts)-1]
+	parent, err := x.w.dir(dirParts)
 	if err != nil {
 		return err
 	}
 
 	if strings.HasPrefix(base, whiteoutPrefix) {
-		return x.whiteout(parent, parts, base)
+		return x.whiteout(parent, dirParts, base)
 	}
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return x.mkdir(parent, parts, base, hdr)
 	case tar.TypeReg: // the reader reports old TypeRegA entries as TypeReg
-		return x.file(tr, parent, base, hdr)
+		return x.file(tr, parent, dirParts, base, hdr)
 	case tar.TypeSymlink:
-		if err := x.replace(parent, base); err != nil {
+		if err := x.replace(parent, dirParts, base); err != nil {
 			return err
 		}
 		if err := unix.Symlinkat(hdr.Linkname, parent, base); err != nil {
 			return fmt.Errorf("symlink: %w", err)
 		}
-		return x.metadata(parent, base, hdr, -1)
+		return x.created(parent, base, unix.S_IFLNK, hdr)
 	case tar.TypeLink:
-		return x.hardlink(parent, base, hdr)
+		return x.hardlink(parent, dirParts, base, hdr)
 	case tar.TypeChar, tar.TypeBlock:
-		return x.device(parent, base, hdr)
+		return x.device(parent, dirParts, base, hdr)
 	case tar.TypeFifo:
-		if err := x.replace(parent, base); err != nil {
+		if err := x.replace(parent, dirParts, base); err != nil {
 			return err
 		}
 		if err := unix.Mknodat(parent, base, unix.S_IFIFO|0o600, 0); err != nil {
 			return fmt.Errorf("mkfifo: %w", err)
 		}
-		return x.metadata(parent, base, hdr, -1)
+		return x.created(parent, base, unix.S_IFIFO, hdr)
 	default:
 		return fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
 	}
 }
-
-const (
-	whiteoutPrefix = ".wh."
-	whiteoutMeta   = ".wh..wh."
-	opaqueMarker   = ".wh..wh..opq"
-)
-
-// whiteout turns .wh.NAME into overlay's whiteout for NAME, and
-// .wh..wh..opq into the opaque mark on the parent directory.
-func (x *extractor) whiteout(parent int, parts []string, base string) error {
-	if base == opaqueMarker {
-		name := xattrOpaqueTrusted
-		if x.opt.Userxattr {
-			name = xattrOpaqueUser
-		}
-		if err := unix.Fsetxattr(parent, name, []byte("y"), 0); err != nil {
-			return fmt.Errorf("mark %s opaque (%s): %w", strings.Join(parts[:len(parts)-1], "/"), name, err)
-		}
-		x.stats.Opaque++
-		return nil
-	}
-	if strings.HasPrefix(base, whiteoutMeta) {
-		return nil // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
-	}
-	name := strings.TrimPrefix(base, whiteoutPrefix)
-	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("%w: whiteout of %q", ErrUnsafe, name)
-	}
-	if err := x.replace(parent, name); err != nil {
-		return err
-	}
-	if err := unix.Mknodat(parent, name, unix.S_IFCHR, 0); err != nil {
-		return fmt.Errorf("whiteout %s: mknod 0/0: %w", name, err)
-	}
-	x.stats.Whiteouts++
-	return nil
-}
-
-func (x *extractor) mkdir(parent int, parts []string, base string, hdr *tar.Header) error {
-	var st unix.Stat_t
-	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		if err := x.replace(parent, base); err != nil {
-			return err
-		}
-		err = unix.ENOENT
-	}
-	if err != nil {
-		if err := unix.Mkdirat(parent, base, 0o700); err != nil {
-			return fmt.Errorf("mkdir: %w", err)
-		}
-	}
-	x.dirs = append(x.dirs, dirMeta{parts, hdr})
-	return nil
-}
-
-func (x *extractor) file(tr *tar.Reader, parent int, base string, hdr *tar.Header) error {
-	if hdr.Size < 0 || hdr.Size > x.opt.MaxBytes-x.stats.Bytes {
-		return fmt.Errorf("layer would exceed the size bound of %d bytes (entry of %d bytes after %d written): refusing (a tar bomb?)",
-			x.opt.MaxBytes, hdr.Size, x.stats.Bytes)
-	}
-	if err := x.replace(parent, base); err != nil {
-		return err
-	}
-	fd, err := unix.Openat(parent, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), base)
-	defer f.Close()
-	n, err := io.CopyN(f, tr, hdr.Size)
-	x.stats.Bytes += n
-	if err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return x.metadata(parent, base, hdr, fd)
-}
-
-func (x *extractor) hardlink(parent int, base string, hdr *tar.Header) error {
-	tparts, err := cleanName(hdr.Linkname)
-	if err != nil {
-		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
-	}
-	if len(tparts) == 0 {
-		return fmt.Errorf("%w: hardlink to the root", ErrUnsafe)
-	}
-	// Hold the entry's parent while the walker moves to the target's,
-	// and clear the name while the walker's path still ends at parent.
-	own, err := unix.Dup(parent)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(own)
-	if err := x.replace(own, base); err != nil {
-		return err
-	}
-	tdir, err := x.w.dir(tparts[:len(tparts)-1])
-	if err != nil {
-		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
-	}
-	tname := tparts[len(tparts)-1]
-	var st unix.Stat_t
-	if err := unix.Fstatat(tdir, tname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("hardlink target %q is not in the layer: %w", hdr.Linkname, err)
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return fmt.Errorf("hardlink target %q is a directory", hdr.Linkname)
-	}
-	// flags 0: link the target itself, never what a symlink points to.
-	if err := unix.Linkat(tdir, tname, own, base, 0); err != nil {
-		return fmt.Errorf("link to %q: %w", hdr.Linkname, err)
-	}
-	return nil
-}
-
-func (x *extractor) device(parent int, base string, hdr *tar.Header) error {
-	if hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
-		// An overlay-format whiteout stored as is: same meaning as .wh.
-		if err := x.replace(parent, base); err != nil {
-			return err
-		}
-		if err := unix.Mknodat(parent, base, unix.S_IFCHR, 0); err != nil {
-			return fmt.Errorf("whiteout: %w", err)
-		}
-		x.stats.Whiteouts++
-		return nil
-	}
-	switch x.opt.Devices {
-	case DevicesSkip:
-		x.stats.SkippedDevices++
-		return nil
-	case DevicesCreate:
-	default:
-		return fmt.Errorf("device node %d:%d refused: a layer should not carry devices (apply with --devices=skip or --devices=create)",
-			hdr.Devmajor, hdr.Devminor)
-	}
-	mode := uint32(unix.S_IFCHR)
-	if hdr.Typeflag == tar.TypeBlock {
-		mode = unix.S_IFBLK
-	}
-	if err := x.replace(parent, base); err != nil {
-		return err
-	}
-	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-	if err := unix.Mknodat(parent, base, mode|0o600, int(dev)); err != nil {
-		return fmt.Errorf("mknod: %w", err)
-	}
-	return x.metadata(parent, base, hdr, -1)
-}
-
-// replace removes whatever is at name, as a later tar entry replaces an
-// earlier one with the same name.
-func (x *extractor) replace(parent int, name string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return unix.Unlinkat(parent, name, 0)
-	}
-	// A directory replaced by something else. The walker's open path ends
-	// at parent, so it holds no fd inside name. os.RemoveAll works with
-	// openat and O_NOFOLLOW, and the /proc/self/fd path is parent itself.
-	return os.RemoveAll(fmt.Sprintf("/proc/self/fd/%d/%s", parent, name))
-}
-
-// metadata sets owner, mode, xattrs and times of a non-directory. fd is
-// the open file for a regular file, -1 otherwise.
-func (x *extractor) metadata(parent int, base string, hdr *tar.Header, fd int) error {
-	if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !x.mayNot(err) {
-		return fmt.Errorf("chown %d:%d: %w", hdr.Uid, hdr.Gid, err)
-	}
-	if hdr.Typeflag != tar.TypeSymlink {
-		mode := x.mode(hdr)
-		var err error
-		if fd >= 0 {
-			err = unix.Fchmod(fd, mode)
-		} else {
-			err = unix.Fchmodat(parent, base, mode, 0)
-		}
-		if err != nil {
-			return fmt.Errorf("chmod %#o: %w", mode, err)
-		}
-	}
-	if err := x.xattrs(fmt.Sprintf("/proc/self/fd/%d/%s", parent, base), hdr); err != nil {
-		return err
-	}
-	return setTimes(parent, base, hdr)
-}
-
-func (x *extractor) dirMetadata(d dirMeta) error {
-	if len(d.parts) == 0 { // the root
-		return x.metadata(x.root, ".", d.hdr, -1)
-	}
-	parent, err := x.w.dir(d.parts[:len(d.parts)-1])
-	if err != nil {
-		return err
-	}
-	return x.metadata(parent, d.parts[len(d.parts)-1], d.hdr, -1)
-}
-
-// mode is the permission bits to set; setuid and setgid are kept unless
-// asked otherwise (a layer's /bin/su needs them; the layer store is 0700,
-// so no user of the host can reach such a file).
-func (x *extractor) mode(hdr *tar.Header) uint32 {
-	m := uint32(hdr.Mode) & 07777
-	if x.opt.NoSetuid {
-		m &^= unix.S_ISUID | unix.S_ISGID
-	}
-	return m
-}
-
-// xattrs applies the entry's extended attributes, except overlay's own:
-// trusted.overlay.opaque or .redirect from a tarball would let a layer
-// hide or redirect lower layers' files behind the union's back.
-func (x *extractor) xattrs(path string, hdr *tar.Header) error {
-	for k, v := range hdr.PAXRecords {
-		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
-		if !ok {
-			continue
-		}
-		if isOverlayXattr(name) {
-			x.stats.SkippedXattrs++
-			continue
-		}
-		if err := unix.Lsetxattr(path, name, []byte(v), 0); err != nil {
-			if errors.Is(err, unix.ENOTSUP) && hdr.Typeflag == tar.TypeSymlink {
-				continue // user.* xattrs are not allowed on symlinks
-			}
-			if x.mayNot(err) {
-				continue
-			}
-			return fmt.Errorf("set xattr %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// mayNot: without root, an owner or xattr the user may not give.
-func (x *extractor) mayNot(err error) bool {
-	return x.opt.Rootless && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL))
-}
-
-func setTimes(parent int, base string, hdr *tar.Header) error {
-	atime := hdr.AccessTime
-	if atime.IsZero() {
-		atime = hdr.ModTime
-	}
-	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
-	if err := unix.UtimesNanoAt(parent, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times: %w", err)
-	}
-	return nil
-}
-
-// A walker holds the open directory fds of the last path it resolved, so
-// that the next path only opens the names it does not share with it. It
-// refuses symlinks on the way instead of following them.
-type walker struct {
-	root  int
-	names []string
-	fds   []int
-}
-
-// dir returns an fd for the directory parts (relative to root), creating
-// missing directories (mode 0755, as OCI's implied directories). The fd
-// belongs to the walker: valid until its next call.
-func (w *walker) dir(parts []string) (int, error) {
-	common := 0
-	for common < len(parts) && common < len(w.names) && parts[common] == w.names[common] {
-		common++
-	}
-	w.truncate(common)
-	for _, name := range parts[common:] {
-		parent := w.root
-		if n := len(w.fds); n > 0 {
-			parent = w.fds[n-1]
-		}
-		fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) {
-			if err := unix.Mkdirat(parent, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-				return -1, fmt.Errorf("mkdir %s: %w", strings.Join(append(w.names, name), "/"), err)
-			}
-			fd, err = unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		}
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, fmt.Errorf("%w: parent %s is a symlink or not a directory", ErrUnsafe, strings.Join(append(w.names, name), "/"))
-		}
-		if err != nil {
-			return -1, fmt.Errorf("open %s: %w", strings.Join(append(w.names, name), "/"), err)
-		}
-		w.names = append(w.names, name)
-		w.fds = append(w.fds, fd)
-	}
-	if len(w.fds) == 0 {
-		return w.root, nil
-	}
-	return w.fds[len(w.fds)-1], nil
-}
-
-func (w *walker) truncate(n int) {
-	for i := len(w.fds) - 1; i >= n; i-- {
-		unix.Close(w.fds[i])
-	}
-	w.fds = w.fds[:n]
-	w.names = w.names[:n]
-}
-
-func (w *walker) reset() { w.truncate(0) }

@@ -60,3 +60,40 @@ func BenchmarkMountUnmount(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOverlayProbe times what chooseDriver pays on every run: a
+// probe mount (once per boot now), and reading the remembered answer
+// (every other run).
+func BenchmarkOverlayProbe(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("skipped: needs root to mount")
+	}
+	base := os.Getenv("BERTH_BENCH_DIR")
+	if base == "" {
+		base = b.TempDir()
+	}
+	root, err := os.MkdirTemp(base, "probe-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	b.Run("probe", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := probeOverlay(root, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		if _, err := overlayMounts(root); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			remembered, err := overlayMounts(root)
+			if err != nil || !remembered {
+				b.Fatal("not remembered", err)
+			}
+		}
+	})
+}

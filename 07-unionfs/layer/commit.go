@@ -4,9 +4,9 @@ package layer
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -30,7 +30,12 @@ func WriteLayer(w io.Writer, changes []Change) (int64, error) {
 // docker import makes an image of a root filesystem). It returns the bytes
 // of file content written.
 func WriteTree(w io.Writer, dir string) (int64, error) {
-	changes, err := treeWalk{all: true}.walk(dir, "/", nil)
+	t, err := openTree(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer t.close()
+	changes, err := treeWalk{t: t, all: true}.walk("", stackDir{})
 	if err != nil {
 		return 0, fmt.Errorf("walk %s: %w", dir, err)
 	}
@@ -43,6 +48,12 @@ func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
 	tw := tar.NewWriter(w)
 	var total int64
 	links := map[[2]uint64]string{}
+	trees := map[string]*tree{}
+	defer func() {
+		for _, t := range trees {
+			t.close()
+		}
+	}()
 	for _, c := range changes {
 		name := strings.TrimPrefix(c.Path, "/")
 		if c.Kind == Deleted {
@@ -55,7 +66,15 @@ func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
 			}
 			continue
 		}
-		n, err := writeEntry(tw, c.src, name, links, o)
+		t := trees[c.root]
+		if t == nil {
+			var err error
+			if t, err = openTree(c.root); err != nil {
+				return total, err
+			}
+			trees[c.root] = t
+		}
+		n, err := writeEntry(tw, t, c, links, o)
 		total += n
 		if err != nil {
 			return total, err
@@ -81,11 +100,23 @@ func writeEmpty(tw *tar.Writer, name string) error {
 	return nil
 }
 
-func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string, o owners) (int64, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
-		return 0, &os.PathError{Op: "lstat", Path: src, Err: err}
+// writeEntry archives one change. The file is opened by the tree, with no
+// symlink followed on the way or at the end, and must still be the inode
+// that was listed (same device, inode and type): otherwise a running
+// container swapped it meanwhile, maybe for a symlink to a host file, and
+// the commit is refused rather than guessed. Header, link target, xattrs
+// and contents all come from that one fd.
+func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o owners) (int64, error) {
+	name := c.rel()
+	h, err := t.handle(name)
+	if err != nil {
+		return 0, err
 	}
+	defer h.close()
+	if !h.same(c.id) {
+		return 0, fmt.Errorf("%s changed while it was being committed: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
+	}
+	st := &h.st
 	uid, gid := o.container(st.Uid, st.Gid)
 	hdr := &tar.Header{
 		Name:    name,
@@ -96,7 +127,7 @@ func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string, o 
 		// PAX keeps nanosecond times and carries xattrs.
 		Format: tar.FormatPAX,
 	}
-	switch st.Mode & unix.S_IFMT {
+	switch h.typ() {
 	case unix.S_IFDIR:
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
@@ -105,14 +136,12 @@ func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string, o 
 		hdr.Size = st.Size
 	case unix.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
-		target, err := readlink(src)
-		if err != nil {
-			return 0, &os.PathError{Op: "readlink", Path: src, Err: err}
+		if hdr.Linkname, err = h.readlink(); err != nil {
+			return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
 		}
-		hdr.Linkname = target
 	case unix.S_IFCHR, unix.S_IFBLK:
 		hdr.Typeflag = tar.TypeChar
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		if h.typ() == unix.S_IFBLK {
 			hdr.Typeflag = tar.TypeBlock
 		}
 		hdr.Devmajor = int64(unix.Major(st.Rdev))
@@ -130,9 +159,9 @@ func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string, o 
 			links[key] = name
 		}
 	}
-	xs, err := listXattrs(src)
+	xs, err := h.xattrs()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
 	}
 	for k, v := range xs {
 		if hdr.PAXRecords == nil {
@@ -141,19 +170,22 @@ func writeEntry(tw *tar.Writer, src, name string, links map[[2]uint64]string, o 
 		hdr.PAXRecords["SCHILY.xattr."+k] = string(v)
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
-		return 0, fmt.Errorf("write header %s: %w", name, err)
+		return 0, fmt.Errorf("write header %s: %w", shortName(c.Path), err)
 	}
 	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
 		return 0, nil
 	}
-	f, err := os.Open(src)
+	f, err := h.open()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
 	}
 	defer f.Close()
 	n, err := io.CopyN(tw, f, hdr.Size)
+	if errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("%s shrank while it was being read: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
+	}
 	if err != nil {
-		return n, fmt.Errorf("archive %s: %w", src, err)
+		return n, fmt.Errorf("archive %s: %w", shortName(c.Path), err)
 	}
 	return n, nil
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +20,12 @@ import (
 // reach a layer. It costs a copy per container instead of a mount, and the
 // changes are found afterwards by comparing the copy with the layers
 // (changes.go) instead of reading an upper directory.
+//
+// Both sides are trees (tree.go): the layers are read and the copy is
+// written through directory fds, a path at a time beneath a root fd with
+// no symlink followed, so a layer's symlinks are copied as symlinks and
+// never followed, and a tree as deep as the kernel's path limit copies
+// like any other.
 
 // materialize copies the merged view of a stack of layers (top first)
 // into dst, which must be empty or missing: whiteouts and opaque
@@ -29,20 +35,25 @@ func materialize(layers []string, dst string, rootless bool) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
-	s := newStack(layers)
-	cp := newCopier(rootless)
-	if err := cp.copyMerged(s, dst); err != nil {
+	s, err := openStack(layers)
+	if err != nil {
 		return err
 	}
-	if len(s) == 0 {
+	defer s.close()
+	out, err := openTree(dst)
+	if err != nil {
+		return err
+	}
+	defer out.close()
+	cp := newCopier(rootless)
+	if err := cp.copyMerged(s.root(), out, ""); err != nil {
+		return err
+	}
+	if len(s.layers) == 0 {
 		return nil
 	}
 	// The root takes the metadata of the top layer's root.
-	var st unix.Stat_t
-	if err := unix.Lstat(s[0], &st); err != nil {
-		return &os.PathError{Op: "lstat", Path: s[0], Err: err}
-	}
-	return cp.setMeta(s[0], dst, &st)
+	return cp.copyMeta(entry{t: s.layers[0]}, out, "")
 }
 
 // A copier copies files with their metadata. As root it copies all of it
@@ -66,7 +77,8 @@ func newCopier(rootless bool) *copier {
 	return &copier{rootless: rootless, links: map[[2]uint64]string{}}
 }
 
-func (cp *copier) copyMerged(s stackDir, dst string) error {
+// copyMerged copies the merged directory s into the directory rel of out.
+func (cp *copier) copyMerged(s stackDir, out *tree, rel string) error {
 	ents, err := s.entries()
 	if cp.rootless && errors.Is(err, os.ErrPermission) {
 		return nil // the user may not read it, nor could the container: it stays empty
@@ -74,23 +86,37 @@ func (cp *copier) copyMerged(s stackDir, dst string) error {
 	if err != nil {
 		return err
 	}
+	// The files first, through one fd of the directory; then each
+	// subdirectory, whose fd is opened afresh: one open directory at a
+	// time, however deep the tree.
+	dir, err := out.dir(rel)
+	if err != nil {
+		return err
+	}
+	var subdirs []string
 	for _, name := range sortedKeys(ents) {
 		e := ents[name]
-		target := filepath.Join(dst, name)
 		if e.isDir() {
-			if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-				return err
+			if err := unix.Mkdirat(dir, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+				unix.Close(dir)
+				return fmt.Errorf("mkdir %s: %w", out.name(path.Join(rel, name)), err)
 			}
-			if err := cp.copyMerged(s.child(name), target); err != nil {
-				return err
-			}
-			// After the children, so creating them does not move its mtime.
-			if err := cp.setMeta(e.path, target, &e.st); err != nil {
-				return err
-			}
+			subdirs = append(subdirs, name)
 			continue
 		}
-		if err := cp.copyEntry(e.path, &e.st, target); err != nil {
+		if err := cp.copyEntry(e, dir, out, path.Join(rel, name)); err != nil {
+			unix.Close(dir)
+			return err
+		}
+	}
+	unix.Close(dir)
+	for _, name := range subdirs {
+		r := path.Join(rel, name)
+		if err := cp.copyMerged(s.child(name), out, r); err != nil {
+			return err
+		}
+		// After the children, so creating them does not move its mtime.
+		if err := cp.copyMeta(ents[name], out, r); err != nil {
 			return err
 		}
 	}
@@ -100,159 +126,162 @@ func (cp *copier) copyMerged(s stackDir, dst string) error {
 // copyMergedAt copies the merged directory rel of a stack of layers into
 // dst: used to seed an anonymous volume with what the image has there.
 func copyMergedAt(layers []string, rel, dst string, rootless bool) error {
-	s := newStack(layers)
-	for _, name := range splitPath(rel) {
-		s = s.child(name)
+	s, err := openStack(layers)
+	if err != nil {
+		return err
 	}
-	return newCopier(rootless).copyMerged(s, dst)
+	defer s.close()
+	out, err := openTree(dst)
+	if err != nil {
+		return err
+	}
+	defer out.close()
+	sd := s.root()
+	for _, name := range splitPath(rel) {
+		sd = sd.child(name)
+	}
+	return newCopier(rootless).copyMerged(sd, out, "")
 }
 
-// copyEntry copies one non-directory: contents, owner, mode, xattrs, times.
-func (cp *copier) copyEntry(src string, st *unix.Stat_t, dst string) error {
-	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+// copyEntry copies one non-directory into the directory dir (rel in out):
+// contents, owner, mode, xattrs, times.
+func (cp *copier) copyEntry(e entry, dir int, out *tree, rel string) error {
+	name := path.Base(rel)
+	st := &e.st
+	if st.Nlink > 1 {
 		key := [2]uint64{st.Dev, st.Ino}
 		if first, ok := cp.links[key]; ok {
-			if err := os.Link(first, dst); err != nil {
-				return fmt.Errorf("link %s: %w", dst, err)
-			}
-			return nil
+			return cp.link(out, first, dir, name)
 		}
-		cp.links[key] = dst
+		cp.links[key] = rel
 	}
-	switch st.Mode & unix.S_IFMT {
+	src, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	switch src.typ() {
 	case unix.S_IFREG:
-		err := copyFile(src, dst)
+		err := copyFile(src, dir, name)
 		if cp.rootless && errors.Is(err, os.ErrPermission) {
 			return nil // unreadable to the user, and so to the container
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("copy %s: %w", out.name(rel), err)
 		}
 	case unix.S_IFLNK:
-		target, err := os.Readlink(src)
+		target, err := src.readlink()
 		if err != nil {
 			return err
 		}
-		if err := os.Symlink(target, dst); err != nil {
-			return err
+		if err := unix.Symlinkat(target, dir, name); err != nil {
+			return fmt.Errorf("symlink %s: %w", out.name(rel), err)
 		}
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
-		isDev := st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK
+		isDev := src.typ() == unix.S_IFCHR || src.typ() == unix.S_IFBLK
 		if cp.rootless && isDev {
 			return nil
 		}
-		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
-			return &os.PathError{Op: "mknod", Path: dst, Err: err}
+		if err := unix.Mknodat(dir, name, src.st.Mode, int(src.st.Rdev)); err != nil {
+			return fmt.Errorf("mknod %s: %w", out.name(rel), err)
 		}
 	default:
-		return fmt.Errorf("copy %s: unknown file type %#o", src, st.Mode&unix.S_IFMT)
+		return fmt.Errorf("copy %s: unknown file type %#o", out.name(rel), src.typ())
 	}
-	return cp.setMeta(src, dst, st)
+	dst, err := openHandle(dir, name)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", out.name(rel), err)
+	}
+	defer dst.close()
+	return cp.setMeta(src, dst)
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// link makes name in dir a hard link to the earlier copy first (in out).
+func (cp *copier) link(out *tree, first string, dir int, name string) error {
+	fdir, err := out.dir(dirOf(first))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fdir)
+	if err := unix.Linkat(fdir, path.Base(first), dir, name, 0); err != nil {
+		return fmt.Errorf("link %s: %w", out.name(first), err)
+	}
+	return nil
+}
+
+// dirOf is the directory of a relative path, "" for the root.
+func dirOf(rel string) string {
+	if d := path.Dir(rel); d != "." {
+		return d
+	}
+	return ""
+}
+
+// copyFile copies the contents of src into a new file name in dir.
+func copyFile(src handle, dir int, name string) error {
+	in, err := src.open()
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("create: %w", err)
 	}
+	out := os.NewFile(uintptr(fd), name)
 	// io.Copy between two *os.File uses copy_file_range: a reflink on a
 	// filesystem that can, an in-kernel copy otherwise.
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
+		return err
 	}
 	return out.Close()
 }
 
-// setMeta gives dst the owner, mode, xattrs and times of src (st).
-// chown comes first because it clears the setuid and setgid bits.
-func (cp *copier) setMeta(src, dst string, st *unix.Stat_t) error {
-	if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil && !cp.mayNot(err) {
-		return &os.PathError{Op: "lchown", Path: dst, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if err := unix.Chmod(dst, st.Mode&07777); err != nil {
-			return &os.PathError{Op: "chmod", Path: dst, Err: err}
-		}
-	}
-	if err := cp.copyXattrs(src, dst); err != nil {
+// copyMeta gives the directory rel of out the metadata of e.
+func (cp *copier) copyMeta(e entry, out *tree, rel string) error {
+	src, err := e.handle()
+	if err != nil {
 		return err
 	}
-	ts := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "utimensat", Path: dst, Err: err}
+	defer src.close()
+	dst, err := out.handle(rel)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer dst.close()
+	return cp.setMeta(src, dst)
+}
+
+// setMeta gives dst the owner, mode, xattrs and times of src, through
+// their fds. chown comes first because it clears the setuid and setgid
+// bits.
+func (cp *copier) setMeta(src, dst handle) error {
+	st := &src.st
+	if err := dst.chown(int(st.Uid), int(st.Gid)); err != nil && !cp.mayNot(err) {
+		return err
+	}
+	if !dst.isSymlink() {
+		if err := dst.chmod(st.Mode & 07777); err != nil {
+			return err
+		}
+	}
+	xs, err := src.xattrs()
+	if err != nil {
+		return err
+	}
+	for name, val := range xs {
+		if err := dst.setXattr(name, val); err != nil && !cp.mayNot(err) {
+			return fmt.Errorf("set xattr %s: %w", name, err)
+		}
+	}
+	return dst.setTimes(st.Atim, st.Mtim)
 }
 
 // mayNot: without root, EPERM (not ours to give) and EINVAL (an id the
 // user namespace does not map) are what may not be kept, not failures.
 func (cp *copier) mayNot(err error) bool {
 	return cp.rootless && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL))
-}
-
-// copyXattrs copies extended attributes, except overlay's own: those
-// describe the layer a file came from, not the file.
-func (cp *copier) copyXattrs(src, dst string) error {
-	xs, err := listXattrs(src)
-	if err != nil {
-		return err
-	}
-	for name, val := range xs {
-		if err := unix.Lsetxattr(dst, name, val, 0); err != nil && !cp.mayNot(err) {
-			return fmt.Errorf("set xattr %s on %s: %w", name, dst, err)
-		}
-	}
-	return nil
-}
-
-// listXattrs reads every extended attribute of path except overlay's.
-func listXattrs(path string) (map[string][]byte, error) {
-	size, err := unix.Llistxattr(path, nil)
-	if err != nil {
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
-	}
-	if size == 0 {
-		return nil, nil
-	}
-	buf := make([]byte, size)
-	n, err := unix.Llistxattr(path, buf)
-	if err != nil {
-		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
-	}
-	out := map[string][]byte{}
-	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if name == "" || isOverlayXattr(name) {
-			continue
-		}
-		val, err := getXattr(path, name)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = val
-	}
-	return out, nil
-}
-
-func getXattr(path, name string) ([]byte, error) {
-	size, err := unix.Lgetxattr(path, name, nil)
-	if err != nil {
-		return nil, fmt.Errorf("get xattr %s of %s: %w", name, path, err)
-	}
-	buf := make([]byte, size)
-	n, err := unix.Lgetxattr(path, name, buf)
-	if err != nil {
-		return nil, fmt.Errorf("get xattr %s of %s: %w", name, path, err)
-	}
-	return buf[:n], nil
 }
 
 // isOverlayXattr: overlay keeps its bookkeeping (opaque, redirect,

@@ -3,6 +3,7 @@
 package layer
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
 	"os"
@@ -92,7 +93,7 @@ func TestDriverBehaviour(t *testing.T) {
 				var st unix.Stat_t
 				require.NoError(t, unix.Lstat(filepath.Join(upper, "del"), &st))
 				assert.True(t, isWhiteout(&st), "delete leaves a 0/0 character device in the upper dir")
-				assert.True(t, isOpaque(filepath.Join(upper, "dir")), "a re-created directory is opaque")
+				assert.True(t, isOpaque(t, filepath.Join(upper, "dir")), "a re-created directory is opaque")
 				assert.Equal(t, "new", read(t, filepath.Join(upper, "a.txt")), "copy-up")
 			}
 
@@ -234,4 +235,74 @@ func TestCleanupKeepsStartedLayer(t *testing.T) {
 	names, err := readNames(filepath.Join(store.Root, "l"))
 	require.NoError(t, err)
 	assert.Empty(t, names, "the container's short links go with it")
+}
+
+// applied applies a tarball of entries into a new layer directory.
+func applied(t *testing.T, entries ...tarEntry) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layer")
+	_, err := Apply(bytes.NewReader(mkTar(t, entries...)), dir, ApplyOptions{})
+	require.NoError(t, err)
+	return dir
+}
+
+// A layer with .wh..wh..opq at its root hides every layer below it, with
+// either driver. (Overlay ignores the opaque mark on a lower layer's root:
+// the mount leaves those layers out.)
+func TestOpaqueRootHidesTheLayersBelow(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			top, bottom := twoLayers(t)
+			opaque := applied(t, reg(".wh..wh..opq", ""), reg("new", "n"), dir("dir/"), reg("dir/only", "o"))
+			store := NewStore(t.TempDir())
+			root := newContainer(t, store, "opq", driver, opaque, top, bottom)
+			names, err := readNames(root)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"dir", "etc", "new"}, names, "only the opaque layer and the init layer's /etc")
+			names, err = readNames(filepath.Join(root, "dir"))
+			require.NoError(t, err)
+			assert.Equal(t, []string{"only"}, names)
+			changes, err := store.Changes("opq")
+			require.NoError(t, err)
+			assert.Empty(t, changes)
+		})
+	}
+}
+
+// Whiteouts delete what the layers below have, never what their own
+// layer has (OCI image spec, layer.md), in whichever order the tarball
+// has them: a directory of the layer that is also whited out keeps the
+// layer's files and hides the lower ones; a file stays.
+func TestWhiteoutSparesItsOwnLayer(t *testing.T) {
+	testenv.RequireRoot(t)
+	cases := []struct {
+		name    string
+		entries []tarEntry
+	}{
+		{"file in the directory, then the whiteout", []tarEntry{reg("d/new", "n"), reg(".wh.d", "")}},
+		{"directory and file, then the whiteout", []tarEntry{dir("d/"), reg("d/new", "n"), reg(".wh.d", "")}},
+		{"the whiteout, then a file in the directory", []tarEntry{reg(".wh.d", ""), reg("d/new", "n")}},
+		{"the whiteout, then directory and file", []tarEntry{reg(".wh.d", ""), dir("d/"), reg("d/new", "n")}},
+		{"overlay's whiteout, then the directory", []tarEntry{{hdr: tar.Header{Name: "d", Typeflag: tar.TypeChar}}, dir("d/"), reg("d/new", "n")}},
+		{"the opaque marker, then a file", []tarEntry{dir("d/"), reg("d/.wh..wh..opq", ""), reg("d/new", "n")}},
+		{"a file, then the opaque marker", []tarEntry{dir("d/"), reg("d/new", "n"), reg("d/.wh..wh..opq", "")}},
+	}
+	for _, driver := range drivers {
+		for _, tc := range cases {
+			t.Run(driver+"/"+tc.name, func(t *testing.T) {
+				bottom := t.TempDir()
+				write(t, bottom, map[string]string{"d/old": "o", "d/sub/deep": "x", "f": "bottom", "g": "bottom"})
+				entries := append(tc.entries, reg("f", "top"), reg(".wh.f", ""), reg(".wh.g", ""), reg("g", "top"))
+				top := applied(t, entries...)
+				store := NewStore(t.TempDir())
+				root := newContainer(t, store, "wh", driver, top, bottom)
+				names, err := readNames(filepath.Join(root, "d"))
+				require.NoError(t, err)
+				assert.Equal(t, []string{"new"}, names, "the layer's file stays, the lower ones stay deleted")
+				assert.Equal(t, "top", read(t, filepath.Join(root, "f")))
+				assert.Equal(t, "top", read(t, filepath.Join(root, "g")))
+			})
+		}
+	}
 }

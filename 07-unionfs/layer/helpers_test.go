@@ -102,12 +102,11 @@ func snapshot(t *testing.T, root string, skip ...string) map[string]string {
 			target, _ := os.Readlink(p)
 			d += " -> " + target
 		case unix.S_IFDIR:
-			if isOpaque(p) {
+			if isOpaque(t, p) {
 				d += " opaque"
 			}
 		}
-		xs, err := listXattrs(p)
-		require.NoError(t, err)
+		xs := listXattrs(t, p)
 		var names []string
 		for k, v := range xs {
 			names = append(names, k+"="+string(v))
@@ -193,4 +192,30 @@ func spineContainer(store Store, id string) *spine.Container {
 	c.ID = id
 	c.DataRoot = filepath.Dir(store.Root)
 	return c
+}
+
+// pathHandle opens p (not following it) for the test helpers below.
+func pathHandle(t *testing.T, p string) handle {
+	t.Helper()
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	h, err := newHandle(fd)
+	require.NoError(t, err)
+	return h
+}
+
+// isOpaque reports whether the directory at p hides the lower layers.
+func isOpaque(t *testing.T, p string) bool {
+	h := pathHandle(t, p)
+	defer h.close()
+	return h.isDir() && h.opaque()
+}
+
+// listXattrs reads p's extended attributes, except overlay's.
+func listXattrs(t *testing.T, p string) map[string][]byte {
+	h := pathHandle(t, p)
+	defer h.close()
+	xs, err := h.xattrs()
+	require.NoError(t, err)
+	return xs
 }

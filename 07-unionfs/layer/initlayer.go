@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -27,7 +29,12 @@ var initFiles = []string{"hostname", "hosts", "resolv.conf"}
 // writeInit fills the init layer dir, on top of the layers below (top
 // first). rootless: see copier.
 func writeInit(dir string, below []string, volumes []Volume, rootless bool) error {
-	stack := newStack(below)
+	s, err := openStack(below)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	stack := s.root()
 	cp := newCopier(rootless)
 	etc, err := cp.mkdirLike(dir, stack, "/etc")
 	if err != nil {
@@ -94,12 +101,32 @@ func (cp *copier) mkdirLike(dir string, stack stackDir, rel string) (string, err
 		if e, ok, err := stack.lookup(sub); err != nil {
 			return "", err
 		} else if ok && e.isDir() {
-			if err := cp.setMeta(e.path, cur, &e.st); err != nil {
+			if err := cp.copyMetaTo(e, cur); err != nil {
 				return "", err
 			}
 		}
 	}
 	return cur, nil
+}
+
+// copyMetaTo gives p, a directory of the init layer just made, the
+// metadata of e.
+func (cp *copier) copyMetaTo(e entry, p string) error {
+	src, err := e.handle()
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	dst, err := newHandle(fd)
+	if err != nil {
+		return err
+	}
+	defer dst.close()
+	return cp.setMeta(src, dst)
 }
 
 // stackVFS lets securejoin resolve a path through the union of layers as
@@ -114,7 +141,7 @@ func (v stackVFS) Lstat(name string) (os.FileInfo, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "lstat", Path: name, Err: unix.ENOENT}
 	}
-	return os.Lstat(e.path)
+	return statInfo{name: path.Base(name), st: e.st}, nil
 }
 
 func (v stackVFS) Readlink(name string) (string, error) {
@@ -125,5 +152,49 @@ func (v stackVFS) Readlink(name string) (string, error) {
 	if !ok {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: unix.ENOENT}
 	}
-	return os.Readlink(e.path)
+	h, err := e.handle()
+	if err != nil {
+		return "", err
+	}
+	defer h.close()
+	return h.readlink()
+}
+
+// statInfo is an os.FileInfo made from an lstat.
+type statInfo struct {
+	name string
+	st   unix.Stat_t
+}
+
+func (i statInfo) Name() string       { return i.name }
+func (i statInfo) Size() int64        { return i.st.Size }
+func (i statInfo) ModTime() time.Time { return time.Unix(i.st.Mtim.Unix()) }
+func (i statInfo) IsDir() bool        { return i.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func (i statInfo) Sys() any           { return &i.st }
+func (i statInfo) Mode() fs.FileMode {
+	m := fs.FileMode(i.st.Mode & 0o777)
+	switch i.st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	case unix.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		m |= fs.ModeDevice
+	case unix.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		m |= fs.ModeSocket
+	}
+	if i.st.Mode&unix.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if i.st.Mode&unix.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if i.st.Mode&unix.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
 }

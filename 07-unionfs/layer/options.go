@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"berth/01-uts/spine"
+	"berth/03-mount/rootfs"
 )
 
 func init() { spine.Register("layer", func() spine.Step { return &Step{} }) }
@@ -88,7 +89,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		}
 		abs, err := layerDir(root)
 		if err != nil {
-			return nil, fmt.Errorf("rootfs: %w (build the busybox tree with: sudo scripts/rootfs.sh)", err)
+			return nil, fmt.Errorf("rootfs: %w", rootfs.Explain(root, err))
 		}
 		s.Layers = []string{abs}
 	}
@@ -247,9 +248,13 @@ func chooseDriver(c *spine.Container, store Store, want string) (string, error) 
 	if want == DriverCopy {
 		return DriverCopy, nil
 	}
-	err := probeOverlay(store.Root, false)
+	remembered, err := overlayMounts(store.Root)
 	switch {
+	case err == nil && remembered:
+		c.Logf("layer: overlay mounts on %s (remembered from this boot's probe in %s)", store.Root, filepath.Join(store.Root, probeFile))
+		return DriverOverlay, nil
 	case err == nil:
+		c.Logf("layer: overlay mounts on %s (probed; remembered until reboot in %s)", store.Root, filepath.Join(store.Root, probeFile))
 		return DriverOverlay, nil
 	case want == DriverOverlay:
 		return "", fmt.Errorf("--storage-driver overlay: %w", err)
@@ -356,7 +361,12 @@ func seedVolume(layers []string, v Volume, rootless bool) error {
 	if err := os.MkdirAll(v.Source, 0o755); err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	stack := newStack(layers)
+	s, err := openStack(layers)
+	if err != nil {
+		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
+	}
+	defer s.close()
+	stack := s.root()
 	resolved, err := securejoin.SecureJoinVFS("/", v.Dest, stackVFS{stack})
 	if err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)

@@ -166,29 +166,3 @@ func userXattrs(dir string) error {
 	}
 	return unix.Lremovexattr(dir, probe)
 }
-
-// probeOverlay mounts a one-layer overlay under root and unmounts it:
-// the only reliable test that overlay works with upper directories on this
-// filesystem (it does not on overlay itself before 5.x tricks, nor on 9p).
-func probeOverlay(root string, userxattr bool) error {
-	dir, err := os.MkdirTemp(root, "probe-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
-			return err
-		}
-	}
-	rel := filepath.Base(dir)
-	data, err := overlayData([]string{rel + "/lower"}, rel+"/upper", rel+"/work", userxattr)
-	if err != nil {
-		return err
-	}
-	merged := filepath.Join(dir, "merged")
-	if err := mountOverlay(root, merged, data); err != nil {
-		return err
-	}
-	return unmount(merged)
-}

@@ -284,3 +284,44 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A runtime killed while it probes overlay leaves <data-root>/layers/probe-*
+// behind, sometimes still mounted: the next run's probe unmounts and
+// removes them. What it learns is remembered until reboot: the run after
+// it does not probe at all.
+func TestProbeLeftoversCollected(t *testing.T) {
+	e := newEnv(t)
+	layers := filepath.Join(e.data, "layers")
+	leftover := func(name string, mount bool) string {
+		d := filepath.Join(layers, name)
+		for _, s := range []string{"lower", "upper", "work", "merged"} {
+			require.NoError(t, os.MkdirAll(filepath.Join(d, s), 0o700))
+		}
+		if mount {
+			m := filepath.Join(d, "merged")
+			require.NoError(t, unix.Mount("overlay", m, "overlay", 0,
+				"lowerdir="+filepath.Join(d, "lower")+",upperdir="+filepath.Join(d, "upper")+",workdir="+filepath.Join(d, "work")))
+			t.Cleanup(func() { _ = unix.Unmount(m, unix.MNT_DETACH) })
+		}
+		return d
+	}
+	mountedOne, plain := leftover("probe-1234", true), leftover("probe-5678", false)
+	require.True(t, mounted(t, filepath.Join(mountedOne, "merged")))
+
+	r := e.run("run", "--net", "none", "--rm", "--verbose", "true")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "layer: overlay mounts on "+layers+" (probed; remembered until reboot in "+filepath.Join(layers, "overlay-probe")+")")
+	assert.False(t, mounted(t, filepath.Join(mountedOne, "merged")))
+	assert.NoDirExists(t, mountedOne)
+	assert.NoDirExists(t, plain)
+
+	r = e.run("run", "--net", "none", "--rm", "--verbose", "true")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "layer: overlay mounts on "+layers+" (remembered from this boot's probe")
+
+	// Another boot's answer is not this one's.
+	require.NoError(t, os.WriteFile(filepath.Join(layers, "overlay-probe"), []byte("mounts boot=another dev=0:0 fs=0x0\n"), 0o600))
+	r = e.run("run", "--net", "none", "--rm", "--verbose", "--storage-driver", "overlay", "true")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "(probed; remembered until reboot")
+}

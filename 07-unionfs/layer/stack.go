@@ -5,6 +5,7 @@ package layer
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 
@@ -17,7 +18,8 @@ import (
 // when the mount uses userxattr). The kernel reads this format when it
 // mounts; this file reads it in user space, for the copy driver and for
 // deciding whether a change in the container layer is an addition or a
-// modification.
+// modification. Every layer is read through its tree (tree.go): no symlink
+// in a layer is ever followed, at any depth.
 
 // Opaque xattr names: trusted.* for a mount made by real root, user.* for a
 // mount in a user namespace with the userxattr option.
@@ -31,36 +33,69 @@ func isWhiteout(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
 }
 
-// isOpaque reports whether the directory at path hides the lower layers.
-func isOpaque(path string) bool {
-	for _, name := range []string{xattrOpaqueTrusted, xattrOpaqueUser} {
-		buf := make([]byte, 8)
-		n, err := unix.Lgetxattr(path, name, buf)
-		if err == nil && n == 1 && buf[0] == 'y' {
-			return true
+// A stack is the read-only layers of a union, top first, each open.
+type stack struct{ layers []*tree }
+
+func openStack(dirs []string) (*stack, error) {
+	s := &stack{}
+	for _, d := range dirs {
+		t, err := openTree(d)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.layers = append(s.layers, t)
+	}
+	return s, nil
+}
+
+func (s *stack) close() {
+	for _, t := range s.layers {
+		t.close()
+	}
+}
+
+// root is the union's root directory: every layer down to the first
+// whose root is opaque contributes to it (and to every directory below).
+func (s *stack) root() stackDir {
+	for i, t := range s.layers {
+		if opaqueAt(t, "") {
+			return stackDir{layers: s.layers[:i+1]}
 		}
 	}
-	return false
+	return stackDir{layers: s.layers}
 }
 
 // A stackDir is one directory as the union sees it: the same relative
 // directory in every layer that contributes to it, top layer first. A layer
 // stops contributing below a layer where the directory is opaque, or where
 // the name is a whiteout or not a directory.
-type stackDir []string
+type stackDir struct {
+	rel    string // "" for the root
+	layers []*tree
+}
 
 // entry is one name in a merged directory: where it comes from.
 type entry struct {
 	name string
-	path string // absolute path in the layer that provides it
+	t    *tree  // the layer that provides it
+	rel  string // its path in that layer
 	st   unix.Stat_t
 }
 
 func (e entry) isDir() bool { return e.st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
-// newStack returns the root directory of a stack of layers (top first).
-func newStack(layers []string) stackDir {
-	return stackDir(append([]string(nil), layers...))
+// handle opens the entry itself, in its layer.
+func (e entry) handle() (handle, error) { return e.t.handle(e.rel) }
+
+// opaque reports whether directory rel of a tree hides the layers below.
+func opaqueAt(t *tree, rel string) bool {
+	h, err := t.handle(rel)
+	if err != nil {
+		return false
+	}
+	defer h.close()
+	return h.isDir() && h.opaque()
 }
 
 // entries lists the merged directory: for each name the topmost layer
@@ -68,27 +103,22 @@ func newStack(layers []string) stackDir {
 func (s stackDir) entries() (map[string]entry, error) {
 	out := map[string]entry{}
 	hidden := map[string]bool{} // names whited out by a layer above
-	for _, dir := range s {
-		names, err := readNames(dir)
+	for _, t := range s.layers {
+		ents, err := t.list(s.rel)
 		if err != nil {
 			return nil, err
 		}
-		for _, name := range names {
-			if _, ok := out[name]; ok || hidden[name] {
+		for _, d := range ents {
+			if _, ok := out[d.name]; ok || hidden[d.name] {
 				continue
 			}
-			p := filepath.Join(dir, name)
-			var st unix.Stat_t
-			if err := unix.Lstat(p, &st); err != nil {
-				return nil, &os.PathError{Op: "lstat", Path: p, Err: err}
-			}
-			if isWhiteout(&st) {
-				hidden[name] = true
+			if isWhiteout(&d.st) {
+				hidden[d.name] = true
 				continue
 			}
-			out[name] = entry{name: name, path: p, st: st}
+			out[d.name] = entry{name: d.name, t: t, rel: path.Join(s.rel, d.name), st: d.st}
 		}
-		if isOpaque(dir) {
+		if opaqueAt(t, s.rel) {
 			break
 		}
 	}
@@ -98,18 +128,18 @@ func (s stackDir) entries() (map[string]entry, error) {
 // child is the stackDir of sub-directory name, given that the topmost
 // entry for name is a directory.
 func (s stackDir) child(name string) stackDir {
-	var out stackDir
-	for _, dir := range s {
-		p := filepath.Join(dir, name)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err == nil {
-			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-				break // a file or a whiteout hides everything below
-			}
-			out = append(out, p)
-			if isOpaque(p) {
-				break
-			}
+	out := stackDir{rel: path.Join(s.rel, name)}
+	for _, t := range s.layers {
+		st, ok, err := t.lstat(out.rel)
+		if err != nil || !ok {
+			continue
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			break // a file or a whiteout hides everything below
+		}
+		out.layers = append(out.layers, t)
+		if opaqueAt(t, out.rel) {
+			break
 		}
 	}
 	return out
@@ -140,7 +170,8 @@ func (s stackDir) lookup(rel string) (entry, bool, error) {
 	return entry{}, false, nil
 }
 
-// readNames lists a directory, sorted; a missing directory is empty.
+// readNames lists a directory of berth's own (not a layer's), sorted; a
+// missing directory is empty.
 func readNames(dir string) ([]string, error) {
 	f, err := os.Open(dir)
 	if errors.Is(err, os.ErrNotExist) {

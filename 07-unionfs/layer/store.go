@@ -192,7 +192,7 @@ func (s Store) Mount(r *Record) error {
 		}
 	}
 	var lowers []string
-	for _, l := range s.stack(r) {
+	for _, l := range unionStack(s.stack(r)) {
 		rel, err := shortLink(s.Root, r.ID, l)
 		if err != nil {
 			return err
@@ -205,6 +205,27 @@ func (s Store) Mount(r *Record) error {
 		return err
 	}
 	return mountOverlay(s.Root, s.mergedDir(r.ID), data)
+}
+
+// unionStack is the part of a stack of layers (top first) that the union
+// shows: down to the first layer whose root is opaque (a layer with
+// .wh..wh..opq at its root replaces everything below it, as the copy
+// driver's stackDir.entries reads it). Overlay itself never looks at the
+// opaque mark on a lower layer's root: the mount's root is made of every
+// layer's root. So the layers below are left out of the mount instead.
+func unionStack(layers []string) []string {
+	for i, l := range layers {
+		t, err := openTree(l)
+		if err != nil {
+			return layers // the mount says what is wrong
+		}
+		opaque := opaqueAt(t, "")
+		t.close()
+		if opaque {
+			return layers[:i+1]
+		}
+	}
+	return layers
 }
 
 // Unmount unmounts a container's overlay if it is mounted here;
@@ -291,7 +312,11 @@ func (s Store) Commit(id string, w io.Writer) (int64, error) {
 	}
 	changes, err := s.Changes(id)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("commit %s: %w", id, err)
 	}
-	return writeLayer(w, changes, s.owners(r))
+	n, err := writeLayer(w, changes, s.owners(r))
+	if err != nil {
+		return n, fmt.Errorf("commit %s: %w", id, err)
+	}
+	return n, nil
 }

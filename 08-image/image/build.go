@@ -77,12 +77,7 @@ func (s *Store) Build(ctx context.Context, o BuildOptions) (*Image, error) {
 	if o.Err == nil {
 		o.Err = io.Discard
 	}
-	f, err := os.Open(o.Dockerfile)
-	if err != nil {
-		return nil, fmt.Errorf("read the Dockerfile: %w", err)
-	}
-	df, err := parseDockerfile(f)
-	f.Close()
+	df, err := readDockerfile(o.Dockerfile)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +182,11 @@ func (b *builder) from(def stageDef) (*stage, error) {
 		} else if err != nil {
 			return nil, in.errorf("%s: %v", ref, err)
 		}
+	}
+	// Unpacked here, as docker's FROM does, so that an image over
+	// --max-image-size (or a damaged one) stops the build at its FROM.
+	if _, err := b.s.Unpack(img); err != nil {
+		return nil, in.errorf("%s: %v", ref, err)
 	}
 	st.use(img)
 	if len(st.cfg.History) == 0 { // a hand-made image: one entry per layer
@@ -430,8 +430,8 @@ func (b *builder) tree(st *stage) (tree, error) {
 	if st.img == nil {
 		return tree{}, nil
 	}
-	dirs, err := b.s.Unpack(st.img)
-	return tree{layers: dirs}, err
+	dirs, files, err := b.s.unpack(st.img)
+	return tree{layers: dirs, files: files}, err
 }
 
 // Intermediate reports whether img is one of a build's intermediate

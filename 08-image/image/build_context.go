@@ -3,8 +3,10 @@
 package image
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -35,7 +37,9 @@ func openContext(dir string) (copySource, error) {
 		return copySource{}, fmt.Errorf("build context %s is not a directory", dir)
 	}
 	src := copySource{tree: tree{layers: []string{abs}, plain: true}, what: "build context"}
-	f, err := os.Open(filepath.Join(abs, ".dockerignore"))
+	// Bounded and a regular file, as the Dockerfile (build_parse.go): a
+	// repository's .dockerignore is as hostile as its Dockerfile.
+	f, err := os.OpenFile(filepath.Join(abs, ".dockerignore"), os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return src, nil
 	}
@@ -43,7 +47,17 @@ func openContext(dir string) (copySource, error) {
 		return src, err
 	}
 	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return src, fmt.Errorf(".dockerignore is not a regular file: refused")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxDockerfile+1))
+	if err != nil {
+		return src, fmt.Errorf(".dockerignore: %w", err)
+	}
+	if len(b) > maxDockerfile {
+		return src, fmt.Errorf(".dockerignore is over %s: refused", size(maxDockerfile))
+	}
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(b))
 	if err != nil {
 		return src, fmt.Errorf(".dockerignore: %w", err)
 	}

@@ -41,6 +41,7 @@ type stager struct {
 	image    tree   // the image below: parents keep its metadata
 	uid, gid int    // owner of what is copied; -1: the archive's (ADD)
 	rootless bool
+	budget   *budget // ADD's archives: what the image's files may still add
 	h        hash.Hash
 	times    []pendingTime
 }
@@ -50,8 +51,9 @@ type pendingTime struct {
 	mtime unix.Timespec
 }
 
-func newStager(work string, image tree) (*stager, error) {
-	s := &stager{root: filepath.Join(work, "tree"), work: work, image: image, h: sha256.New(), rootless: os.Geteuid() != 0}
+func newStager(work string, image tree, maxImage int64) (*stager, error) {
+	s := &stager{root: filepath.Join(work, "tree"), work: work, image: image, h: sha256.New(), rootless: os.Geteuid() != 0,
+		budget: &budget{max: maxImage, used: image.files}}
 	return s, os.Mkdir(s.root, 0o755)
 }
 
@@ -335,10 +337,23 @@ func (s *stager) extract(real, dstRel string, n int) error {
 	if s.rootless {
 		devices = layer.DevicesSkip
 	}
-	if _, err := layer.Apply(r, tmp, layer.ApplyOptions{Devices: devices, Rootless: s.rootless}); err != nil {
+	// An archive ADD unpacks is bounded as a layer is (bound.go), by what
+	// the image's layers, and the archives this step unpacked before it,
+	// left of --max-image-size: checkedTar counts, Apply's per-layer bound
+	// is a second wall (0, all used, would mean its default).
+	checked := newCheckedTar(r, s.budget)
+	if _, err := layer.Apply(checked, tmp, layer.ApplyOptions{Devices: devices, Rootless: s.rootless, MaxBytes: max(s.budget.left(), 1)}); err != nil {
+		if checked.err != nil {
+			err = checked.err
+		}
 		return fmt.Errorf("unpack %s: %w", filepath.Base(real), err)
 	}
-	if _, err := io.Copy(io.Discard, f); err != nil { // the whole archive goes into the digest
+	// The rest of the tar (its gzip trailer and checksum), then of the
+	// file: the whole archive goes into the digest.
+	if _, err := io.Copy(io.Discard, checked); err != nil {
+		return fmt.Errorf("unpack %s: %w", filepath.Base(real), err)
+	}
+	if _, err := io.Copy(io.Discard, f); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.h, "archive %x into %s\n", fh.Sum(nil), dstRel)
@@ -385,40 +400,22 @@ func mergeInto(from, to string) error {
 }
 
 // chownIDs reads COPY --chown=USER[:GROUP]: names are looked up in the
-// image's /etc/passwd and /etc/group; a user alone also names the group
-// of the same number, as docker does.
+// image's /etc/passwd and /etc/group (users.go); a user alone also names
+// the group of the same number, as docker does.
 func chownIDs(spec string, image tree) (int, int, error) {
-	user, group, hasGroup := strings.Cut(spec, ":")
-	uid, err := lookupID(user, "etc/passwd", image)
+	name, group, hasGroup := strings.Cut(spec, ":")
+	if name == "" || hasGroup && group == "" {
+		return 0, 0, fmt.Errorf("--chown: empty user or group")
+	}
+	uid, err := lookupUserID(name, image)
 	if err != nil {
 		return 0, 0, err
 	}
 	gid := uid
 	if hasGroup {
-		if gid, err = lookupID(group, "etc/group", image); err != nil {
+		if gid, err = lookupGroupID(group, image); err != nil {
 			return 0, 0, err
 		}
 	}
 	return uid, gid, nil
-}
-
-func lookupID(name, file string, image tree) (int, error) {
-	if id, err := strconv.ParseUint(name, 10, 32); err == nil {
-		return int(id), nil
-	}
-	if name == "" {
-		return 0, fmt.Errorf("--chown: empty user or group")
-	}
-	e, ok, err := lookupFile(image.layers, file, func(f []string) bool { return len(f) > 2 && f[0] == name })
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, fmt.Errorf("--chown: no %q in the image's /%s", name, file)
-	}
-	id, err := strconv.ParseUint(e[2], 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("--chown: bad /%s line for %q", file, name)
-	}
-	return int(id), nil
 }

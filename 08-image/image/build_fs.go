@@ -31,7 +31,8 @@ import (
 // them inside the tree's root as the container's kernel would.
 type tree struct {
 	layers []string
-	plain  bool // a plain directory (the context): no whiteouts or opaque marks
+	plain  bool  // a plain directory (the context): no whiteouts or opaque marks
+	files  int64 // an image's: what its layers' files add up to (bound.go)
 }
 
 // lookup finds rel: its stat (from the topmost layer that has it) and the
@@ -183,4 +184,17 @@ func (v treeVFS) Readlink(name string) (string, error) {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: unix.ENOENT}
 	}
 	return os.Readlink(real)
+}
+
+// opaque: overlay's mark on a directory that hides the layers below it,
+// as root (trusted.*) or a rootless unpack (user.*) set it.
+func opaque(dir string) bool {
+	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		buf := make([]byte, 4)
+		n, err := unix.Lgetxattr(dir, name, buf)
+		if err == nil && n == 1 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
 }

@@ -3,13 +3,17 @@
 package image
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"regexp"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"golang.org/x/sys/unix"
 )
 
 // A Dockerfile is read by BuildKit's own parser (the one docker build
@@ -71,13 +75,52 @@ var supported = map[string][]string{
 	"SHELL": nil, "RUN": nil, "COPY": {"chown", "from"}, "ADD": {"chown"},
 }
 
+// A Dockerfile is hostile input when it comes with someone else's
+// repository: bounded as BuildKit and buildx bound it, it is refused in
+// one line before any step runs, not after hours of steps.
+const (
+	// maxDockerfile is what buildx accepts of a Dockerfile it fetches
+	// (2 MB; BuildKit's parser also refuses a line over 64 KiB).
+	maxDockerfile = 2 << 20
+	// maxInstructions bounds the steps: BuildKit has no count of its own,
+	// but its whole build must fit in one 16 MiB gRPC message, which a
+	// few thousand instructions reach; a classic builder runs one image
+	// commit per step. Real Dockerfiles have tens.
+	maxInstructions = 10000
+)
+
+// readDockerfile reads the Dockerfile at p, a regular file of at most
+// maxDockerfile bytes, and parses it.
+func readDockerfile(p string) (*dockerfile, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the Dockerfile: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("the Dockerfile %s is not a regular file: refused", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxDockerfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the Dockerfile: %w", err)
+	}
+	if len(b) > maxDockerfile {
+		return nil, fmt.Errorf("the Dockerfile %s is over %s: refused (buildx's bound too)", p, size(maxDockerfile))
+	}
+	return parseDockerfile(bytes.NewReader(b))
+}
+
 // parseDockerfile parses and checks a whole Dockerfile before any step
 // runs: an instruction berth does not know fails the build at once, with
-// its line, not after minutes of RUN steps.
+// its line, not after minutes of RUN steps; so do more than
+// maxInstructions.
 func parseDockerfile(r io.Reader) (*dockerfile, error) {
 	res, err := parser.Parse(r)
 	if err != nil {
 		return nil, fmt.Errorf("parse the Dockerfile: %w", err)
+	}
+	if n := len(res.AST.Children); n > maxInstructions {
+		return nil, fmt.Errorf("the Dockerfile has %d instructions, more than %d: refused", n, maxInstructions)
 	}
 	df := &dockerfile{escape: res.EscapeToken}
 	for _, n := range res.AST.Children {
@@ -236,13 +279,47 @@ func newExpander(escape rune, env envList) expander {
 	return expander{lex: shell.NewLex(escape), env: env}
 }
 
+// maxExpansion bounds what the variables of one word add to it: ENV
+// A=$A$A doubles A, and forty such lines would ask for a terabyte.
+const maxExpansion = 1 << 20
+
+// patternReplace is ${NAME/pattern/replacement}, which BuildKit's Lex
+// knows: it multiplies a value (${A//?/xxxx} makes each byte four), so
+// that no bound on the variables bounds the word. berth refuses it.
+var patternReplace = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*/`)
+
 func (x expander) word(in instruction, w string) (string, error) {
-	out, _, err := x.lex.ProcessWord(w, x.env)
+	if patternReplace.MatchString(w) {
+		return "", in.errorf("%s: ${NAME/pattern/replacement} is not supported by berth's builder", w)
+	}
+	used := 0
+	out, _, err := x.lex.ProcessWord(w, boundedEnv{x.env, &used})
 	if err != nil {
 		return "", in.errorf("%v", err)
 	}
+	if used > maxExpansion {
+		return "", in.errorf("%q: its variables expand to more than %s: refused", trunc(w, 40), size(maxExpansion))
+	}
 	return out, nil
 }
+
+// boundedEnv counts what a word's variables hold; past maxExpansion it
+// gives empty values, so that the expansion stops growing, and word
+// refuses it.
+type boundedEnv struct {
+	env  envList
+	used *int
+}
+
+func (b boundedEnv) Get(key string) (string, bool) {
+	v, ok := b.env.Get(key)
+	if *b.used += len(v); *b.used > maxExpansion {
+		return "", ok
+	}
+	return v, ok
+}
+
+func (b boundedEnv) Keys() []string { return b.env.Keys() }
 
 func (x expander) words(in instruction, ws []string) ([]string, error) {
 	out := make([]string, 0, len(ws))

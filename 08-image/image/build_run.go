@@ -97,6 +97,7 @@ func (b *builder) run(ctx context.Context, st *stage, argv, env []string) (l Lay
 		}
 	}
 	args := []string{"run", "--net", "none", "--id", id, "--data-root", filepath.Dir(b.s.Root),
+		"--max-image-size", fmt.Sprint(b.s.maxImageSize()),
 		"--image", st.img.ID().String(), "--entrypoint", ""}
 	for _, kv := range env {
 		args = append(args, "-e", kv)

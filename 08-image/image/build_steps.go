@@ -58,7 +58,7 @@ func (b *builder) stageLayer(image tree, fill func(*stager) error, done func(*st
 		return err
 	}
 	defer os.RemoveAll(work)
-	sg, err := newStager(work, image)
+	sg, err := newStager(work, image, b.s.maxImageSize())
 	if err != nil {
 		return err
 	}

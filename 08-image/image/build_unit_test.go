@@ -3,6 +3,7 @@
 package image
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,4 +224,43 @@ func TestTreeLikeOverlay(t *testing.T) {
 	r, err = tr.resolve("/var", "l/x")
 	require.NoError(t, err)
 	assert.Equal(t, "/var/lib/x", r)
+}
+
+// A Dockerfile is bounded before any step runs: its size (buildx's 2 MiB),
+// its instructions (10,000), and what one word's variables may expand to.
+func TestDockerfileBounds(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+		return p
+	}
+	_, err := readDockerfile(write("many", "FROM busybox\n"+strings.Repeat("RUN true\n", 200000)))
+	assert.EqualError(t, err, "the Dockerfile has 200001 instructions, more than 10000: refused")
+	_, err = readDockerfile(write("exactly", "FROM busybox\n"+strings.Repeat("RUN true\n", maxInstructions-1)))
+	assert.NoError(t, err, "10,000 instructions are allowed")
+	_, err = readDockerfile(write("big", "FROM busybox\n"+strings.Repeat("# a comment, many times over\n", 80000)))
+	assert.ErrorContains(t, err, "is over 2MiB: refused")
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, unix.Mkfifo(fifo, 0o644))
+	_, err = readDockerfile(fifo)
+	assert.ErrorContains(t, err, "is not a regular file: refused")
+
+	// ENV A=$A$A, line after line, doubles A: the expansion is bounded.
+	in := instruction{cmd: "ENV", where: "Dockerfile line 3"}
+	x := newExpander('\\', envList{"A=" + strings.Repeat("x", 600<<10)})
+	_, err = x.word(in, "$A")
+	require.NoError(t, err)
+	_, err = x.word(in, "$A$A")
+	assert.EqualError(t, err, `Dockerfile line 3: ENV "$A$A": its variables expand to more than 1MiB: refused`)
+	_, err = x.word(in, "${A//?/xxxxxxxx}")
+	assert.ErrorContains(t, err, "${NAME/pattern/replacement} is not supported by berth's builder")
+	out, err := newExpander('\\', envList{"A=a/b"}).word(in, "${A:-x/y}/$A")
+	require.NoError(t, err)
+	assert.Equal(t, "a/b/a/b", out, "a slash elsewhere is no substitution")
+
+	ctx := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, ".dockerignore"), bytes.Repeat([]byte("node_modules\n"), 200000), 0o644))
+	_, err = openContext(ctx)
+	assert.EqualError(t, err, ".dockerignore is over 2MiB: refused")
 }

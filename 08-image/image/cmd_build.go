@@ -20,6 +20,7 @@ func init() { verbs = append(verbs, buildCommand) }
 func buildCommand() *cobra.Command {
 	var (
 		roots dataRoot
+		bound imageBound
 		o     BuildOptions
 	)
 	cmd := &cobra.Command{
@@ -31,6 +32,7 @@ func buildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s.MaxImageSize = bound.n
 			for _, t := range o.Tags {
 				if _, err := NormalizeName(t); err != nil {
 					return err
@@ -65,6 +67,7 @@ func buildCommand() *cobra.Command {
 	}
 	roots.addFlag(cmd)
 	fs := cmd.Flags()
+	bound.addFlag(fs)
 	fs.StringArrayVarP(&o.Tags, "tag", "t", nil, "name the image NAME[:TAG] (repeatable)")
 	fs.StringVarP(&o.Dockerfile, "file", "f", "", "the Dockerfile (default CONTEXT/Dockerfile)")
 	fs.StringArrayVar(&o.BuildArgs, "build-arg", nil, "set an ARG: NAME=value, or NAME for the value in the environment (repeatable)")

@@ -18,6 +18,7 @@ func init() { verbs = append(verbs, loadCommand) }
 func loadCommand() *cobra.Command {
 	var (
 		roots dataRoot
+		bound imageBound
 		input string
 	)
 	cmd := &cobra.Command{
@@ -29,6 +30,7 @@ func loadCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s.MaxImageSize = bound.n
 			// Ctrl-C ends the load; the blobs it stored go with it.
 			ctx, stop := interruptible(cmd)
 			defer stop()
@@ -76,6 +78,7 @@ func loadCommand() *cobra.Command {
 		},
 	}
 	roots.addFlag(cmd)
+	bound.addFlag(cmd.Flags())
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from FILE (or an OCI layout directory) instead of stdin")
 	return cmd
 }

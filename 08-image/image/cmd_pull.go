@@ -56,17 +56,30 @@ func pullCommand() *cobra.Command {
 	var (
 		roots    dataRoot
 		reg      registryFlags
+		bound    imageBound
 		platform string
 	)
 	cmd := &cobra.Command{
 		Use:   "pull NAME[:TAG|@DIGEST]",
 		Short: "Fetch an image from a registry (Docker Hub for a bare name such as busybox)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Fetch an image from a registry (Docker Hub for a bare name such as busybox):
+its manifest, its config and each layer, every blob checked against the
+digest that names it, every layer read whole as a tar whose content is the
+config's diff id, the layers' files within --max-image-size; then the
+layers are unpacked and the name is set.
+
+What a pulled image is not: contained. Until stage 09 adds its security
+defaults, a container of stages 01-08 keeps every capability of the user
+who starts it, has no seccomp filter and a writable /proc/sys. Started with
+sudo, it is root on the host, and so is the image's code: run only an image
+you would run as root on this machine yourself.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := roots.store()
 			if err != nil {
 				return err
 			}
+			s.MaxImageSize = bound.n
 			var o PullOptions
 			if platform != "" {
 				if o.Platform, err = ParsePlatform(platform); err != nil {
@@ -89,6 +102,7 @@ func pullCommand() *cobra.Command {
 	}
 	roots.addFlag(cmd)
 	reg.addFlags(cmd)
+	bound.addFlag(cmd.Flags())
 	cmd.Flags().StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to take from a multi-platform image (default "+PlatformString(HostPlatform())+")")
 	return cmd
 }

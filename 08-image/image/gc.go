@@ -127,6 +127,32 @@ func (s *Store) GC() (GCResult, error) {
 	return res, nil
 }
 
+// reachable is every blob a manifest of index.json reaches: the
+// manifests, their configs and layers, readable or not.
+func (s *Store) reachable() (map[digest.Digest]bool, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	out := map[digest.Digest]bool{}
+	for _, d := range idx.Manifests {
+		out[d.Digest] = true
+		b, err := s.ReadBlob(d.Digest)
+		if err != nil {
+			continue
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		out[m.Config.Digest] = true
+		for _, l := range m.Layers {
+			out[l.Digest] = true
+		}
+	}
+	return out, nil
+}
+
 // containerLowers names every layer directory a container layer stands
 // on, by its base name (the diff id, for a layer unpacked here): the same
 // directory may have been reached through another path (a data root given

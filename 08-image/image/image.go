@@ -122,10 +122,33 @@ func (s *Store) load(name string, desc ocispec.Descriptor) (*Image, error) {
 	if err := json.Unmarshal(cb, &img.Config); err != nil {
 		return nil, fmt.Errorf("decode config %s: %w", img.Manifest.Config.Digest, err)
 	}
-	if len(img.Config.RootFS.DiffIDs) != len(img.Manifest.Layers) {
-		return nil, fmt.Errorf("image %s: config lists %d diff ids for %d layers", img.ShortID(), len(img.Config.RootFS.DiffIDs), len(img.Manifest.Layers))
+	if err := checkRootFS(img.Config, len(img.Manifest.Layers)); err != nil {
+		return nil, fmt.Errorf("image %s: config %s: %w", img.ShortID(), img.Manifest.Config.Digest, err)
 	}
 	return img, nil
+}
+
+// MaxLayers bounds the layers of an image, as Docker's layer store does
+// (125: "max depth exceeded"): a manifest of 4 MiB could list tens of
+// thousands, each unpacked into up to a million entries, and overlay
+// stacks 500 lowers at most.
+const MaxLayers = 125
+
+// checkRootFS checks what a config says of the layers: rootfs.type
+// "layers", the only type the image spec defines (a config that says
+// anything else describes a root berth does not know how to make), one
+// diff id per layer of the manifest, and not more than MaxLayers.
+func checkRootFS(cfg ocispec.Image, layers int) error {
+	if cfg.RootFS.Type != "layers" {
+		return fmt.Errorf("rootfs.type is %q, not \"layers\": refused", cfg.RootFS.Type)
+	}
+	if len(cfg.RootFS.DiffIDs) != layers {
+		return fmt.Errorf("it lists %d diff ids for %d layers: refused", len(cfg.RootFS.DiffIDs), layers)
+	}
+	if layers > MaxLayers {
+		return fmt.Errorf("%d layers, more than %d: refused", layers, MaxLayers)
+	}
+	return nil
 }
 
 // List returns every image, named or not, sorted by name. An entry whose
@@ -387,6 +410,9 @@ type Layer struct {
 // and one history entry per layer unless the config has them already), its
 // manifest, and the name. It is how load, build and commit end.
 func (s *Store) Commit(name string, cfg ocispec.Image, layers []Layer) (*Image, error) {
+	if len(layers) > MaxLayers {
+		return nil, fmt.Errorf("an image of %d layers: more than %d (docker's bound too): refused", len(layers), MaxLayers)
+	}
 	if cfg.OS == "" {
 		cfg.OS = "linux"
 	}

@@ -5,15 +5,11 @@ package image
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
@@ -41,9 +37,9 @@ func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, er
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	added := &newBlobs{s: s}
-	defer func() { // before release: GC must not meet them half-removed
+	defer func() {
+		release()
 		if err != nil && len(loaded) == 0 {
 			added.remove()
 		}
@@ -60,84 +56,6 @@ func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, er
 		return nil, err
 	}
 	return s.tagLoaded(plans)
-}
-
-// newBlobs are the blobs one load (or import) adds to the store: those it
-// stored that the store did not have before. If the load fails they are
-// removed, while it still holds gc.lock, so a refused or interrupted load
-// leaves the store as it found it.
-type newBlobs struct {
-	s     *Store
-	added []digest.Digest
-	had   map[string]bool // the store's blobs before the first put of unknown digest
-}
-
-// put stores a blob as PutBlob does and remembers it if it is new.
-func (n *newBlobs) put(r io.Reader, want digest.Digest, mediaType string) (ocispec.Descriptor, error) {
-	existed := false
-	if want != "" {
-		existed = n.s.HasBlob(want)
-	} else if err := n.snapshot(); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	desc, err := n.s.PutBlob(r, want, mediaType)
-	if err != nil {
-		return desc, err
-	}
-	if !existed {
-		n.note(desc.Digest)
-	}
-	return desc, nil
-}
-
-// putJSON stores v as JSON, as PutJSON does, and remembers it if it is new.
-func (n *newBlobs) putJSON(v any, mediaType string) (ocispec.Descriptor, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	return n.put(bytes.NewReader(b), digest.FromBytes(b), mediaType)
-}
-
-// snapshot lists the store's blobs once, before a blob whose digest is
-// known only once it is stored (a layer.tar, a layer import gzips).
-func (n *newBlobs) snapshot() error {
-	if n.had != nil {
-		return nil
-	}
-	names, err := readDirNames(filepath.Join(n.s.Root, "blobs", "sha256"))
-	if err != nil {
-		return err
-	}
-	n.had = make(map[string]bool, len(names))
-	for _, name := range names {
-		n.had[name] = true
-	}
-	return nil
-}
-
-// note remembers d as added unless the snapshot had it.
-func (n *newBlobs) note(d digest.Digest) {
-	if n.had[d.Encoded()] || containsDigest(n.added, d) {
-		return
-	}
-	n.added = append(n.added, d)
-}
-
-func (n *newBlobs) remove() {
-	for _, d := range n.added {
-		_ = os.Remove(n.s.BlobPath(d))
-	}
-	n.added = nil
-}
-
-func containsDigest(list []digest.Digest, d digest.Digest) bool {
-	for _, x := range list {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // readerUntil reads r until ctx ends. A read from a pipe that stalls
@@ -193,6 +111,7 @@ type archive struct {
 	links     map[string]string             // symlinks and hard links: name -> target name
 	meta      map[string][]byte             // oci-layout, index.json, manifest.json, repositories
 	nameBytes int                           // what the names in files and links take
+	stored    int64                         // what the files stored as blobs take
 }
 
 func (s *Store) readArchive(r io.Reader, added *newBlobs) (*archive, error) {
@@ -354,6 +273,11 @@ func (a *archive) entry(hdr *tar.Header, r io.Reader) error {
 				want = d
 			}
 		}
+	}
+	// The archive may be a gzip'd bomb: what it stores is bounded as an
+	// image is (bound.go), before the first byte of too much is written.
+	if a.stored += hdr.Size; a.stored > a.s.maxImageSize() {
+		return fmt.Errorf("archive entry %s: the archive's files add up to more than --max-image-size %s: refused", name, size(a.s.maxImageSize()))
 	}
 	in := &lastErr{r: r}
 	desc, err := a.blobs.put(in, want, "")

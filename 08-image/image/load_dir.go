@@ -45,13 +45,14 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	added := &newBlobs{s: s}
-	defer func() { // before release
+	defer func() {
+		release()
 		if err != nil && len(loaded) == 0 {
 			added.remove()
 		}
 	}()
+	var copied int64 // what the blobs copied take: bounded as an image is
 	fetch := func(d ocispec.Descriptor) error {
 		if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
 			return fmt.Errorf("descriptor digest %q: berth reads sha256 digests", d.Digest)
@@ -59,6 +60,10 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 		if s.HasBlob(d.Digest) {
 			return s.checkBlob(d, "the store")
 		}
+		if d.Size < 0 || d.Size > s.maxImageSize()-copied {
+			return fmt.Errorf("blob %s: the layout's blobs add up to more than --max-image-size %s: refused", d.Digest, size(s.maxImageSize()))
+		}
+		copied += d.Size
 		f, err := openRegular(root, blobName(d.Digest))
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blob %s (%s) is not in %s", d.Digest, d.MediaType, dir)

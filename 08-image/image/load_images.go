@@ -3,13 +3,9 @@
 package image
 
 import (
-	"bufio"
-	"compress/gzip"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"runtime"
@@ -225,9 +221,10 @@ func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Diges
 	if err != nil {
 		return "", err
 	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return "", fmt.Errorf("manifest %s lists %d layers, its config %d diff ids", d.Digest, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	if err := checkRootFS(cfg, len(m.Layers)); err != nil {
+		return "", fmt.Errorf("manifest %s, config %s: %w", d.Digest, m.Config.Digest, err)
 	}
+	budget := newBudget(s.maxImageSize())
 	for i, l := range m.Layers {
 		if err := checkLayerType(l.MediaType); err != nil {
 			return "", fmt.Errorf("layer %s: %w", l.Digest, err)
@@ -235,8 +232,8 @@ func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Diges
 		if err := fetch(l); err != nil {
 			return "", err
 		}
-		if _, err := s.checkLayer(l.Digest, cfg.RootFS.DiffIDs[i]); err != nil {
-			return "", err
+		if _, err := s.checkLayer(l.Digest, cfg.RootFS.DiffIDs[i], budget); err != nil {
+			return "", fmt.Errorf("layer %d of %d: %w", i+1, len(m.Layers), err)
 		}
 	}
 	return m.Config.Digest, nil
@@ -254,39 +251,24 @@ func (s *Store) readConfig(d digest.Digest) (ocispec.Image, error) {
 	return cfg, nil
 }
 
-// checkLayer reads a layer blob through gunzip (when it is gzip'd, as its
-// first bytes tell) and checks that the tar stream hashes to the diff id
-// the config lists: the config's digest is the image id, so this is what
-// makes the layers the image's. docker load checks the same. It returns
-// the layer's media type, as the blob is.
-func (s *Store) checkLayer(blob, diffID digest.Digest) (mediaType string, err error) {
-	f, err := s.OpenBlob(blob)
+// checkLayer reads a layer blob to its end (scanLayer: through gunzip
+// if it is gzip'd, as a tar, its files counted against the image's
+// budget b) and checks that the tar stream hashes to the diff id the
+// config lists: the config's digest is the image id, so this is what
+// makes the layers the image's. docker load checks the digest; a blob
+// that is no tar, or is cut short inside its last entry, with the digest
+// to match, is refused here too, not at the first run. It returns the
+// layer's media type, as the blob is.
+func (s *Store) checkLayer(blob, diffID digest.Digest, b *budget) (mediaType string, err error) {
+	scan, err := s.scanLayer(blob, b)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	magic, _ := br.Peek(4)
-	mediaType = ocispec.MediaTypeImageLayer
-	var plain io.Reader = br
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return "", fmt.Errorf("layer %s: gzip: %w", blob, err)
-		}
-		mediaType, plain = ocispec.MediaTypeImageLayerGzip, zr
-	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
-		return "", fmt.Errorf("layer %s is zstd-compressed: not supported here", blob)
+	if scan.diffID != diffID {
+		return "", fmt.Errorf("layer %s holds a tar whose digest is %s, but the config lists %s: refused", blob, scan.diffID, diffID)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, plain); err != nil {
-		return "", fmt.Errorf("layer %s: %w", blob, err)
-	}
-	if got := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)); got != diffID {
-		return "", fmt.Errorf("layer %s holds a tar whose digest is %s, but the config lists %s: refused", blob, got, diffID)
-	}
-	return mediaType, nil
+	s.recordDiffID(blob, diffID, scan.content)
+	return scan.mediaType, nil
 }
 
 // checkBlob: the blob is in the store and has the size its descriptor
@@ -334,8 +316,8 @@ func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPla
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
-		return nil, fmt.Errorf("it lists %d layers, its config %d diff ids", len(e.Layers), len(cfg.RootFS.DiffIDs))
+	if err := checkRootFS(cfg, len(e.Layers)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", cdesc.Digest, err)
 	}
 	m := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -343,12 +325,13 @@ func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPla
 		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cdesc.Digest, Size: cdesc.Size},
 		Layers:    []ocispec.Descriptor{},
 	}
+	b := newBudget(a.s.maxImageSize())
 	for i, l := range e.Layers {
 		ld, err := a.resolve(l)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i+1, err)
 		}
-		mt, err := a.s.checkLayer(ld.Digest, cfg.RootFS.DiffIDs[i])
+		mt, err := a.s.checkLayer(ld.Digest, cfg.RootFS.DiffIDs[i], b)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i+1, l, err)
 		}

@@ -401,6 +401,9 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 	liar := newLegacyImage(t, layerTar)
 	liar.config = bytes.Replace(liar.config, []byte(good.diffIDs[0].Encoded()), []byte(digest.FromString("x").Encoded()), 1)
 	liar.id = digest.FromBytes(liar.config)
+	notLayers := newLegacyImage(t, layerTar)
+	notLayers.config = bytes.Replace(notLayers.config, []byte(`"type":"layers"`), []byte(`"type":"squashfs"`), 1)
+	notLayers.id = digest.FromBytes(notLayers.config)
 	mfile, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
 		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: good.id, Size: int64(len(good.config))},
 		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: good.diffIDs[0], Size: int64(len(layerTar))}}})
@@ -429,6 +432,16 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 			jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: liar.id.Encoded() + ".json", RepoTags: []string{"liar:1"}, Layers: []string{"l/layer.tar"}}})), "refused"},
 		{"gzip'd layer is not its diff id", archiveOf(t, file(liar.id.Encoded()+".json", liar.config), file("l/layer.tar.gz", gzipped(t, layerTar)),
 			jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: liar.id.Encoded() + ".json", RepoTags: []string{"liar:1"}, Layers: []string{"l/layer.tar.gz"}}})), "but the config lists"},
+		{"rootfs.type is not layers", archiveOf(t, file(notLayers.id.Encoded()+".json", notLayers.config), file("l/layer.tar", layerTar),
+			jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: notLayers.id.Encoded() + ".json", RepoTags: []string{"odd:1"}, Layers: []string{"l/layer.tar"}}})), `rootfs.type is "squashfs", not "layers": refused`},
+		{"rootfs.type is not layers (OCI)", func() []byte {
+			m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+				Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: notLayers.id, Size: int64(len(notLayers.config))},
+				Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: good.diffIDs[0], Size: int64(len(layerTar))}}})
+			return archiveOf(t, file(blobName(digest.FromBytes(m)), m), file(blobName(notLayers.id), notLayers.config), file(blobName(good.diffIDs[0]), layerTar),
+				jsonFile(t, "index.json", ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, Manifests: []ocispec.Descriptor{
+					{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(m), Size: int64(len(m)), Annotations: map[string]string{AnnotationImageName: "docker.io/library/odd:1"}}}}))
+		}(), `rootfs.type is "squashfs", not "layers": refused`},
 		{"second image broken", archiveOf(t, file(good.id.Encoded()+".json", good.config), file(second.id.Encoded()+".json", second.config), file("l/layer.tar", layerTar),
 			jsonFile(t, "manifest.json", []dockerManifestEntry{
 				{Config: good.id.Encoded() + ".json", RepoTags: []string{"good:1"}, Layers: []string{"l/layer.tar"}},

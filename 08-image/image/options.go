@@ -26,13 +26,15 @@ type Options struct {
 	Layer      layer.Options
 	User       string
 	Entrypoint string
-	entrypoint bool // --entrypoint was given ("" clears the image's)
+	entrypoint bool       // --entrypoint was given ("" clears the image's)
+	bound      imageBound // --max-image-size, when the image is unpacked
 }
 
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Layer.AddFlags(fs)
 	fs.Lookup("image").Usage = "an image of the store (name or id; see 'images'), or a stage-07 image folder"
 	fs.StringVarP(&o.User, "user", "u", "", "run as USER[:GROUP] (names or numbers), instead of the image's USER")
+	o.bound.addFlag(fs)
 	fs.Func("entrypoint", "replace the image's ENTRYPOINT (and its CMD) with this program; \"\" for none", func(v string) error {
 		o.Entrypoint, o.entrypoint = v, true
 		return nil
@@ -54,6 +56,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		return nil, errors.New("--layers and --image both choose the read-only layers: give one")
 	}
 	store := NewStore(c.DataRoot)
+	store.MaxImageSize = o.bound.n
 	img, err := store.Get(ref)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("image %q is not in the store %s: pull it (%s pull %s), load it, or build it first", ref, store.Root, c.Prog, ref)

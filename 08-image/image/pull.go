@@ -35,9 +35,12 @@ type Pulled struct {
 // Pull fetches an image by name (a tag or a digest) from its registry:
 // the manifest (from an index, the one for the platform), the config,
 // then each layer the store lacks, each checked against the digest and
-// size that name it, and unpacked. The name is set only when everything
-// arrived whole, as docker pull prints it.
-func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions) (*Pulled, error) {
+// size that name it, and read to its end as a tar whose content is the
+// config's diff id and whose files fit in the image's bound; then the
+// layers are unpacked. The name is set only when everything arrived
+// whole, as docker pull prints it; a pull that fails takes back the
+// blobs it added.
+func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions) (_ *Pulled, err error) {
 	out := o.Out
 	if out == nil {
 		out = io.Discard
@@ -62,7 +65,13 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	added := &newBlobs{s: s}
+	defer func() {
+		release()
+		if err != nil {
+			added.remove()
+		}
+	}()
 
 	top, body, err := repo.GetManifest(ctx, ref)
 	if err != nil {
@@ -89,6 +98,15 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	if err := checkImageManifest(m); err != nil {
 		return nil, fmt.Errorf("pull %s: manifest %s: %w", fam, mdesc.Digest, err)
 	}
+	// What the layers take to download is in the manifest: bounded before
+	// the first byte, as what they unpack to is bounded below.
+	var download int64
+	for _, l := range m.Layers {
+		if l.Size < 0 || l.Size > s.maxImageSize()-download {
+			return nil, fmt.Errorf("pull %s: manifest %s: its layers take more than --max-image-size %s to download: refused", fam, mdesc.Digest, size(s.maxImageSize()))
+		}
+		download += l.Size
+	}
 
 	// Everything there already: docker prints no layer lines then.
 	have := s.HasBlob(mdesc.Digest) && s.HasBlob(m.Config.Digest)
@@ -96,7 +114,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 		have = have && s.HasBlob(l.Digest)
 	}
 
-	if err := s.fetchBlob(ctx, repo, m.Config); err != nil {
+	if err := s.fetchBlob(ctx, repo, m.Config, added); err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", fam, err)
 	}
 	cb, err := s.ReadBlob(m.Config.Digest)
@@ -113,22 +131,22 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	if !isIndex(top.MediaType) && cfg.Architecture != "" && normArch(cfg.Architecture) != normArch(want.Architecture) {
 		fmt.Fprintf(out, "WARNING: the image's platform (%s/%s) does not match this host's (%s)\n", cfg.OS, cfg.Architecture, PlatformString(want))
 	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, fmt.Errorf("pull %s: config %s lists %d diff ids for %d layers: refused", fam, m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	if err := checkRootFS(cfg, len(m.Layers)); err != nil {
+		return nil, fmt.Errorf("pull %s: config %s: %w", fam, m.Config.Digest, err)
 	}
 
-	if err := s.Layers.Init(); err != nil {
-		return nil, err
-	}
+	// Each layer is read whole before any is unpacked: its content must be
+	// the config's diff id, a tar unpack will take, and its files within
+	// what the layers below left of the bound. A refused image leaves no
+	// half of itself unpacked.
+	b := newBudget(s.maxImageSize())
 	for i, l := range m.Layers {
 		had := s.HasBlob(l.Digest)
-		if err := s.fetchBlob(ctx, repo, l); err != nil {
+		if err := s.fetchBlob(ctx, repo, l, added); err != nil {
 			return nil, fmt.Errorf("pull %s: layer %s: %w", fam, ShortID(l.Digest), err)
 		}
-		// Unpacking checks the layer's content against the config's diff id:
-		// the image is whole before it gets its name.
-		if _, err := s.unpackLayer(l, cfg.RootFS.DiffIDs[i]); err != nil {
-			return nil, fmt.Errorf("pull %s: %w", fam, err)
+		if err := s.checkDiffID(l, cfg.RootFS.DiffIDs[i], b); err != nil {
+			return nil, fmt.Errorf("pull %s: layer %d of %d: %w", fam, i+1, len(m.Layers), err)
 		}
 		if !have {
 			status := "Pull complete"
@@ -138,11 +156,14 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 			fmt.Fprintf(out, "%s: %s\n", ShortID(l.Digest), status)
 		}
 	}
-
 	if !s.HasBlob(mdesc.Digest) {
-		if _, err := s.PutBlob(bytes.NewReader(mbody), mdesc.Digest, mdesc.MediaType); err != nil {
+		if _, err := added.put(bytes.NewReader(mbody), mdesc.Digest, mdesc.MediaType); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", fam, err)
 		}
+	}
+	img := &Image{Name: full, Descriptor: mdesc, Manifest: m, Config: cfg}
+	if _, err := s.Unpack(img); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", fam, err)
 	}
 	prior, err := s.named(full)
 	if err != nil {
@@ -152,7 +173,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 		return nil, err
 	}
 	res := &Pulled{
-		Image:    &Image{Name: full, Descriptor: mdesc, Manifest: m, Config: cfg},
+		Image:    img,
 		Digest:   top.Digest,
 		UpToDate: have && prior == mdesc.Digest,
 	}
@@ -233,7 +254,7 @@ func (s *Store) fetchManifest(ctx context.Context, repo *Repo, pick ocispec.Desc
 
 // fetchBlob stores a blob the store lacks, as the registry sends it,
 // refused unless it has the descriptor's size and digest.
-func (s *Store) fetchBlob(ctx context.Context, repo *Repo, desc ocispec.Descriptor) error {
+func (s *Store) fetchBlob(ctx context.Context, repo *Repo, desc ocispec.Descriptor, added *newBlobs) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("digest %q: %w", desc.Digest, err)
 	}
@@ -255,7 +276,7 @@ func (s *Store) fetchBlob(ctx context.Context, repo *Repo, desc ocispec.Descript
 		return err
 	}
 	defer rc.Close()
-	_, err = s.PutBlob(rc, desc.Digest, desc.MediaType)
+	_, err = added.put(rc, desc.Digest, desc.MediaType)
 	return err
 }
 
@@ -270,6 +291,9 @@ func checkImageManifest(m ocispec.Manifest) error {
 	case ocispec.MediaTypeImageConfig, MediaTypeDockerConfig:
 	default:
 		return fmt.Errorf("config media type %q: not a container image (an artifact?)", m.Config.MediaType)
+	}
+	if len(m.Layers) > MaxLayers {
+		return fmt.Errorf("%d layers, more than %d: refused", len(m.Layers), MaxLayers)
 	}
 	if m.Config.Size > maxMetadata {
 		return fmt.Errorf("config is %d bytes, over the limit of %d", m.Config.Size, maxMetadata)

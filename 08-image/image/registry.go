@@ -38,6 +38,7 @@ import (
 const (
 	maxManifest = 4 << 20 // as containerd and distribution bound a manifest
 	maxErrBody  = 64 << 10
+	maxToken    = 1 << 20 // a token answer: a JWT of a few KiB
 )
 
 // Media types a registry may return for a manifest.

@@ -167,7 +167,16 @@ func (r *Repo) authorize(ctx context.Context, ch Challenge) error {
 		Token       string `json:"token"`
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxManifest)).Decode(&tok); err != nil {
+	// A token is a JWT of a few KiB, and it goes into every request's
+	// headers after this: an answer of more is refused, whole.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxToken+1))
+	if err != nil {
+		return fmt.Errorf("token for %s from %s: %w", r.Host, u.Host, err)
+	}
+	if len(b) > maxToken {
+		return fmt.Errorf("token for %s from %s: the answer is over %s: refused", r.Host, u.Host, size(maxToken))
+	}
+	if err := json.Unmarshal(b, &tok); err != nil {
 		return fmt.Errorf("token for %s from %s: %w", r.Host, u.Host, err)
 	}
 	if tok.Token == "" {

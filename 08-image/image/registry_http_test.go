@@ -8,8 +8,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -327,6 +331,17 @@ func TestPullRefusesFake(t *testing.T) {
 			f.manifests["helm"] = fakeManifest{m.mediaType, bytes.ReplaceAll(m.body, []byte(ocispec.MediaTypeImageConfig), []byte("application/vnd.cncf.helm.config.v1+json"))}
 			return ":helm"
 		}},
+		{"rootfs.type is not layers", `rootfs.type is "foo", not "layers": refused`, func(f *fakeRegistry) string {
+			m := f.manifests["v1"]
+			var man ocispec.Manifest
+			if err := json.Unmarshal(m.body, &man); err != nil {
+				panic(err)
+			}
+			odd := bytes.Replace(f.blobs[man.Config.Digest], []byte(`"type":"layers"`), []byte(`"type":"foo"`), 1)
+			man.Config = f.blob(odd, ocispec.MediaTypeImageConfig)
+			f.manifest("odd", m.mediaType, man)
+			return ":odd"
+		}},
 		{"blob longer than its descriptor", "the registry sends", func(f *fakeRegistry) string {
 			f.tamper = func(w http.ResponseWriter, r *http.Request, b []byte) []byte {
 				if strings.HasPrefix(r.URL.Path, "/storage/") {
@@ -446,4 +461,152 @@ func TestPullRefusesABorrowedDiffID(t *testing.T) {
 	require.ErrorContains(t, err, "as the image config says: refused")
 	_, err = s.Get(f.host() + "/lib/img:borrow")
 	require.ErrorIs(t, err, image.ErrNotFound)
+}
+
+// addLayers adds an image of one gzip'd layer per file content (each file
+// "layerN" in its layer) and returns its manifest's descriptor.
+func (f *fakeRegistry) addLayers(t *testing.T, ref string, contents ...[]byte) ocispec.Descriptor {
+	var layers []ocispec.Descriptor
+	var diffIDs []digest.Digest
+	for i, content := range contents {
+		var tb bytes.Buffer
+		tw := tar.NewWriter(&tb)
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: fmt.Sprint("layer", i+1), Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}))
+		_, _ = tw.Write(content)
+		require.NoError(t, tw.Close())
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		_, _ = zw.Write(tb.Bytes())
+		require.NoError(t, zw.Close())
+		layers = append(layers, f.blob(gz.Bytes(), ocispec.MediaTypeImageLayerGzip))
+		diffIDs = append(diffIDs, digest.FromBytes(tb.Bytes()))
+	}
+	cfg, err := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}})
+	require.NoError(t, err)
+	return f.manifest(ref, ocispec.MediaTypeImageManifest, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest, Config: f.blob(cfg, ocispec.MediaTypeImageConfig), Layers: layers})
+}
+
+// assertNothingPulled: no name, no blob, no layer unpacked, no record.
+func assertNothingPulled(t *testing.T, s *image.Store) {
+	t.Helper()
+	imgs, err := s.List()
+	require.NoError(t, err)
+	assert.Empty(t, imgs, "nothing named")
+	for _, dir := range []string{filepath.Join(s.Root, "blobs", "sha256"), filepath.Join(s.Root, "ingest"), filepath.Join(s.Root, "diffids"), filepath.Join(s.Layers.Root, "sha256")} {
+		names, err := os.ReadDir(dir)
+		if !errors.Is(err, os.ErrNotExist) {
+			require.NoError(t, err)
+		}
+		assert.Empty(t, names, dir)
+	}
+}
+
+// One bound for the whole image: two layers of 600 KiB each (a few KiB
+// gzip'd) are each under --max-image-size 1MiB and over it together; the
+// pull is refused and takes back what it downloaded, before any layer is
+// unpacked. Under 2 MiB it pulls.
+func TestPullImageBound(t *testing.T) {
+	f := newFakeRegistry(t)
+	f.addLayers(t, "big", make([]byte, 600<<10), make([]byte, 600<<10))
+	s := image.NewStore(t.TempDir())
+	s.MaxImageSize = 1 << 20
+	var out bytes.Buffer
+	_, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `layer 2 of 2: layer sha256:`)
+	assert.Contains(t, err.Error(), `entry "layer2" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused`)
+	assert.NotContains(t, err.Error(), "\n")
+	assertNothingPulled(t, s)
+
+	s.MaxImageSize = 2 << 20
+	p, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
+	require.NoError(t, err)
+	dirs, err := s.Unpack(p.Image)
+	require.NoError(t, err)
+	assert.Len(t, dirs, 2)
+}
+
+// What the layers take to download is bounded from the manifest, before
+// the first byte: a registry cannot make a pull fill the disk with a
+// layer it says is huge.
+func TestPullBoundsTheDownload(t *testing.T) {
+	f := newFakeRegistry(t)
+	m := f.addLayers(t, "v1", []byte("small\n"))
+	var man ocispec.Manifest
+	require.NoError(t, json.Unmarshal(f.manifests["v1"].body, &man))
+	man.Layers[0].Size = 2 << 20 // what a hostile registry may claim
+	f.manifest("huge", m.MediaType, man)
+	s := image.NewStore(t.TempDir())
+	s.MaxImageSize = 1 << 20
+	var out bytes.Buffer
+	_, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:huge", image.PullOptions{Out: &out})
+	require.ErrorContains(t, err, "its layers take more than --max-image-size 1MiB to download: refused")
+	for _, r := range f.requests {
+		assert.NotContains(t, r, "/blobs/", "refused before any blob is asked for")
+	}
+	assertNothingPulled(t, s)
+}
+
+// endless writes b, then fills forever until the client goes away.
+func endless(w http.ResponseWriter, r *http.Request, b string) {
+	_, _ = w.Write([]byte(b))
+	chunk := bytes.Repeat([]byte("a"), 64<<10)
+	for r.Context().Err() == nil {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// What a registry or its token service sends into memory is bounded: a
+// token answer that never ends is refused at 1 MiB, an error body read
+// up to 64 KiB, and neither makes the pull hang or grow.
+func TestRegistryAnswersAreBounded(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/token":
+			endless(w, r, `{"token":"`)
+		case strings.Contains(r.URL.Path, "/manifests/error"):
+			w.WriteHeader(http.StatusNotFound)
+			endless(w, r, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"`)
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="s"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, _, err := (&image.Client{}).Repository(host, "a/b").GetManifest(context.Background(), "latest")
+	assert.EqualError(t, err, "token for "+host+" from "+host+": the answer is over 1MiB: refused")
+
+	// The error body: read up to its bound, then the error stands alone
+	// (not JSON any more, so the status says it).
+	open := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		endless(w, r, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"`)
+	}))
+	defer open.Close()
+	_, _, err = (&image.Client{}).Repository(strings.TrimPrefix(open.URL, "http://"), "a/b").GetManifest(context.Background(), "error")
+	assert.EqualError(t, err, "404 not found")
+}
+
+// A manifest of more layers than docker's layer store takes (125) is
+// refused before any blob is asked for.
+func TestPullBoundsTheLayers(t *testing.T) {
+	f := newFakeRegistry(t)
+	contents := make([][]byte, image.MaxLayers+1)
+	for i := range contents {
+		contents[i] = []byte(fmt.Sprint(i))
+	}
+	f.addLayers(t, "deep", contents...)
+	s, _, out, err := pullFake(t, f, ":deep")
+	require.Error(t, err, out)
+	assert.Contains(t, err.Error(), "126 layers, more than 125: refused")
+	for _, r := range f.requests {
+		assert.NotContains(t, r, "/blobs/", "refused before any blob is asked for")
+	}
+	assertNothingPulled(t, s)
 }

@@ -49,6 +49,9 @@ type Store struct {
 	// Rootless: layers are unpacked without root (stage 05): owners the user
 	// may not give are left out, opaque directories use user.* xattrs.
 	Rootless bool
+	// MaxImageSize bounds what an image's layers unpack to, their files
+	// summed (bound.go); 0: DefaultMaxImageSize.
+	MaxImageSize int64
 }
 
 // NewStore returns the store under dataRoot.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -419,4 +420,24 @@ func TestGCSweepsLeftovers(t *testing.T) {
 		assert.NoDirExists(t, p)
 	}
 	assert.FileExists(t, keep, "an entry whose image is there stays")
+}
+
+// An image in the store whose config says another rootfs type (made by
+// hand, or by a berth before the check) is not read as an image: run,
+// build and save refuse it in one line; rmi by its name still removes it.
+func TestConfigRootFSMustBeLayers(t *testing.T) {
+	s := newTestStore(t)
+	l := putLayer(t, s, map[string]string{"a": "a"})
+	cdesc, _, err := s.PutJSON(ocispec.Image{RootFS: ocispec.RootFS{Type: "squashfs", DiffIDs: []digest.Digest{l.DiffID}}}, ocispec.MediaTypeImageConfig)
+	require.NoError(t, err)
+	mdesc, _, err := s.PutJSON(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: cdesc, Layers: []ocispec.Descriptor{l.Blob}}, ocispec.MediaTypeImageManifest)
+	require.NoError(t, err)
+	require.NoError(t, s.Tag("odd", mdesc))
+	_, err = s.load("docker.io/library/odd:latest", mdesc)
+	assert.ErrorContains(t, err, `rootfs.type is "squashfs", not "layers": refused`)
+	img, byName, err := s.Lookup("odd")
+	require.NoError(t, err)
+	assert.True(t, byName)
+	assert.Empty(t, img.Manifest.Layers, "found as a damaged entry only")
 }

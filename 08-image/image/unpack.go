@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,31 +27,41 @@ func (s *Store) LayerDir(diffID digest.Digest) string {
 
 // Unpack makes sure every layer of img is unpacked and returns their
 // directories top first (overlay's lowerdir order). A layer unpacked
-// before, by any image, is reused.
+// before, by any image, is reused. The layers' files, summed, must stay
+// within the store's bound (bound.go), unpacked now or before.
 func (s *Store) Unpack(img *Image) ([]string, error) {
+	dirs, _, err := s.unpack(img)
+	return dirs, err
+}
+
+// unpack is Unpack, and says what the image's files add up to.
+func (s *Store) unpack(img *Image) ([]string, int64, error) {
 	if err := s.Layers.Init(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// A sweep must not take a layer being unpacked (GC removes what a
 	// killed unpack left, under its exclusive lock).
 	release, err := s.Hold()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer release()
+	b := newBudget(s.maxImageSize())
 	var dirs []string
 	for i, l := range img.Manifest.Layers {
 		diffID := img.Config.RootFS.DiffIDs[i]
-		dir, err := s.unpackLayer(l, diffID)
+		dir, err := s.unpackLayer(l, diffID, b)
 		if err != nil {
-			return nil, fmt.Errorf("image %s, layer %d of %d: %w", img.ShortID(), i+1, len(img.Manifest.Layers), err)
+			return nil, 0, fmt.Errorf("image %s, layer %d of %d: %w", img.ShortID(), i+1, len(img.Manifest.Layers), err)
 		}
 		dirs = append([]string{dir}, dirs...)
 	}
-	return dirs, nil
+	return dirs, b.used, nil
 }
 
-func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (string, error) {
+// unpackLayer unpacks a layer unless it is unpacked already, counting its
+// files against b.
+func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest, b *budget) (string, error) {
 	if err := diffID.Validate(); err != nil || diffID.Algorithm() != digest.SHA256 {
 		return "", fmt.Errorf("diff id %q is not a sha256 digest", diffID)
 	}
@@ -62,7 +74,7 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (stri
 		// maybe from another image's blob: this image's blob must still be
 		// shown to hold that content, or a config could borrow a layer its
 		// own blob does not have, and save and push would pass it on.
-		if err := s.checkDiffID(blob, diffID); err != nil {
+		if err := s.checkDiffID(blob, diffID, b); err != nil {
 			return "", err
 		}
 		return dir, nil
@@ -73,13 +85,16 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (stri
 	}
 	defer f.Close()
 	// The blob was verified when it was stored; what it decompresses to
-	// must be the diff id the config names, checked as it is applied.
-	// layer.Apply undoes a gzip itself, so the hash sees the tar stream
-	// through a decompressing tee.
-	tr, err := newDiffReader(f)
+	// must be the diff id the config names, checked as it is applied, and
+	// a whole tar whose files fit in what is left of the bound: the stream
+	// goes through gunzip, a sha256 and checkedTar (layertar.go) into
+	// stage 07's Apply.
+	plain, err := decompressed(f)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("layer %s: %w", blob.Digest, err)
 	}
+	h := sha256.New()
+	checked := newCheckedTar(io.TeeReader(plain, h), b)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return "", err
 	}
@@ -95,18 +110,24 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (stri
 	if s.Rootless {
 		devices = layer.DevicesSkip
 	}
-	_, err = layer.Apply(tr, tmp, layer.ApplyOptions{Userxattr: s.Rootless, Rootless: s.Rootless, Devices: devices})
-	if err != nil {
+	// Apply's own bound is per layer: it gets what the layers below left.
+	// checkedTar enforces that exactly before Apply sees an entry (0, all
+	// used, would mean Apply's default to Apply).
+	opt := layer.ApplyOptions{Userxattr: s.Rootless, Rootless: s.Rootless, Devices: devices, MaxBytes: max(b.left(), 1)}
+	if _, err = layer.Apply(checked, tmp, opt); err != nil {
+		os.RemoveAll(tmp)
+		if checked.err != nil {
+			err = checked.err // the reason, not Apply's "read tarball" around it
+		}
+		return "", fmt.Errorf("unpack %s: %w", blob.Digest, err)
+	}
+	// Read what tar left unread (the end-of-archive padding, the gzip
+	// trailer): it is part of the digested stream, and holds the checksum.
+	if _, err := io.Copy(io.Discard, checked); err != nil {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("unpack %s: %w", blob.Digest, err)
 	}
-	// Read what tar left unread (the end-of-archive padding): it is part
-	// of the digested stream.
-	if _, err := io.Copy(io.Discard, tr); err != nil {
-		os.RemoveAll(tmp)
-		return "", fmt.Errorf("unpack %s: %w", blob.Digest, err)
-	}
-	if got := tr.Digest(); got != diffID {
+	if got := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)); got != diffID {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("layer %s unpacks to content %s, not %s as the image config says: refused", blob.Digest, got, diffID)
 	}
@@ -117,49 +138,60 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest) (stri
 		}
 		// another run unpacked it meanwhile
 	}
-	s.recordDiffID(blob.Digest, diffID)
+	s.recordDiffID(blob.Digest, diffID, checked.content)
 	return dir, nil
 }
 
-// The pairs blob digest -> diff id that were checked are kept, one file
-// per blob, so a layer is hashed once, not at every run:
+// The layers that were checked are kept, one file per blob, so that a
+// layer is read once, not at every run: the diff id its blob holds and
+// what its files add up to.
 //
-//	<data-root>/images/diffids/<blob hex>   holds the diff id
+//	<data-root>/images/diffids/<blob hex>   "sha256:<diff id>\n<bytes of files>\n"
 func (s *Store) diffIDFile(blob digest.Digest) string {
 	return filepath.Join(s.Root, "diffids", blob.Encoded())
 }
 
-func (s *Store) recordDiffID(blob, diffID digest.Digest) {
+func (s *Store) recordDiffID(blob, diffID digest.Digest, content int64) {
 	if blob.Validate() != nil {
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(s.diffIDFile(blob)), 0o700); err == nil {
-		_ = writeFileAtomic(s.diffIDFile(blob), []byte(diffID.String()), 0o600) // a cache: on failure, hashed again next time
+		rec := fmt.Sprintf("%s\n%d\n", diffID, content)
+		_ = writeFileAtomic(s.diffIDFile(blob), []byte(rec), 0o600) // a cache: on failure, read again next time
 	}
 }
 
-// checkDiffID shows that a blob holds the content a config names: from
-// the record of an earlier check, or by hashing it uncompressed.
-func (s *Store) checkDiffID(blob ocispec.Descriptor, diffID digest.Digest) error {
-	if b, err := os.ReadFile(s.diffIDFile(blob.Digest)); err == nil && string(b) == diffID.String() {
-		return nil
+// recorded is the size of the files of blob as an earlier check recorded
+// it, if that check found diffID. A record of another form (berth before
+// it kept sizes) is no record.
+func (s *Store) recorded(blob, diffID digest.Digest) (int64, bool) {
+	b, err := os.ReadFile(s.diffIDFile(blob))
+	if err != nil {
+		return 0, false
 	}
-	f, err := s.OpenBlob(blob.Digest)
+	id, rest, _ := strings.Cut(string(b), "\n")
+	n, err := strconv.ParseInt(strings.TrimSuffix(rest, "\n"), 10, 64)
+	if id != diffID.String() || err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// checkDiffID shows that a blob holds the content a config names, a whole
+// tar, and counts its files against b: from the record of an earlier
+// check, or by reading it.
+func (s *Store) checkDiffID(blob ocispec.Descriptor, diffID digest.Digest, b *budget) error {
+	if n, ok := s.recorded(blob.Digest, diffID); ok {
+		return b.take(n, "layer "+ShortID(blob.Digest))
+	}
+	scan, err := s.scanLayer(blob.Digest, b)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	tr, err := newDiffReader(f)
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", blob.Digest, err)
+	if scan.diffID != diffID {
+		return fmt.Errorf("layer %s unpacks to content %s, not %s as the image config says: refused", blob.Digest, scan.diffID, diffID)
 	}
-	if _, err := io.Copy(io.Discard, tr); err != nil {
-		return fmt.Errorf("layer %s: %w", blob.Digest, err)
-	}
-	if got := tr.Digest(); got != diffID {
-		return fmt.Errorf("layer %s unpacks to content %s, not %s as the image config says: refused", blob.Digest, got, diffID)
-	}
-	s.recordDiffID(blob.Digest, diffID)
+	s.recordDiffID(blob.Digest, diffID, scan.content)
 	return nil
 }
 
@@ -176,29 +208,6 @@ func checkLayerType(mt string) error {
 		return nil // deprecated by the spec, still met in old images
 	}
 	return fmt.Errorf("layer media type %q is not a layer tarball berth can unpack", mt)
-}
-
-// diffReader hands layer.Apply the blob's bytes as they are (Apply
-// detects gzip) while hashing the uncompressed stream.
-type diffReader struct {
-	io.Reader
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-}
-
-func newDiffReader(f *os.File) (*diffReader, error) {
-	plain, err := decompressed(f)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	return &diffReader{Reader: io.TeeReader(plain, h), h: h}, nil
-}
-
-func (d *diffReader) Digest() digest.Digest {
-	return digest.NewDigestFromBytes(digest.SHA256, d.h.Sum(nil))
 }
 
 func goArch() string { return runtime.GOARCH }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -158,4 +159,20 @@ func TestFrameBounds(t *testing.T) {
 	assert.Equal(t, "hi", string(p))
 	_, _, err = readFrame(bytes.NewReader([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}), nil)
 	assert.ErrorContains(t, err, "frame of")
+}
+
+// A socket path longer than a unix address holds (a 64-digit id under
+// $XDG_RUNTIME_DIR) works through the directory's descriptor.
+func TestLongSocketPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 64), strings.Repeat("e", 40))
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	path := filepath.Join(dir, "attach.sock")
+	require.Greater(t, len(path), 108)
+	s, err := Listen(path)
+	require.NoError(t, err)
+	go s.Serve()
+	defer s.Close()
+	c, err := Dial(path, Options{Stdout: true})
+	require.NoError(t, err)
+	c.Close()
 }

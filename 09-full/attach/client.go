@@ -57,7 +57,11 @@ type Client struct {
 
 // Dial attaches to the monitor listening at path.
 func Dial(path string, o Options) (*Client, error) {
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	var conn *net.UnixConn
+	err := shortPath(path, func(p string) (err error) {
+		conn, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: p, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("attach to %s: %w", path, err)
 	}

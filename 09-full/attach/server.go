@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Server is the monitor's end: it sends what the container writes to
@@ -41,7 +44,11 @@ const queue = 1024
 // Listen creates the socket at path, for its owner only.
 func Listen(path string) (*Server, error) {
 	_ = os.Remove(path) // a monitor that died left it
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	var ln *net.UnixListener
+	err := shortPath(path, func(p string) (err error) {
+		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
@@ -222,3 +229,19 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 
 // ErrClosed is returned by a client whose monitor is gone.
 var ErrClosed = errors.New("attach: the container's monitor closed the connection")
+
+// shortPath calls fn with a name for path that fits a unix socket address
+// (108 bytes): path itself, or, when longer, /proc/self/fd/N/NAME through a
+// descriptor of its directory, as conmon does. A live directory under
+// $XDG_RUNTIME_DIR with a 64-digit id in it is longer.
+func shortPath(path string, fn func(string) error) error {
+	if len(path) < 100 {
+		return fn(path)
+	}
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return fn(fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path)))
+}

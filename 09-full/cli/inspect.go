@@ -43,7 +43,21 @@ func (a *app) inspectCommand() *cobra.Command {
 				out = append(out, r)
 			}
 			if format != "" {
-				if err := render(a.stdout, format, nil, out); err != nil {
+				// The docker CLI runs the template on the JSON, not the Go
+				// types: {{.Id}}, {{.State.Status}} are the JSON's names.
+				var values []any
+				for _, r := range out {
+					b, err := json.Marshal(r)
+					if err != nil {
+						return err
+					}
+					var v map[string]any
+					if err := json.Unmarshal(b, &v); err != nil {
+						return err
+					}
+					values = append(values, v)
+				}
+				if err := render(a.stdout, format, nil, values); err != nil {
 					return usage("%v", err)
 				}
 			} else {

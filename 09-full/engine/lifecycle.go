@@ -86,7 +86,7 @@ func (e *Engine) Start(ref string) error {
 	case store.Running, store.Paused, store.Restarting:
 		return nil
 	}
-	if st.Status != store.Created || !proc.Same(st.Pid, st.PidStart, st.BootID) {
+	if st.Status != store.Created || !proc.Running(st.Pid, st.PidStart, st.BootID) {
 		st.RestartCount, st.RestartDelay = 0, 0
 		if err := e.createLocked(rec, st); err != nil {
 			return err
@@ -382,7 +382,7 @@ func (e *Engine) Remove(id string, force, volumes bool) error {
 			}
 			err = e.Store.WriteState(rec.ID, stored)
 		}
-		if err == nil && st.Pid > 0 && proc.Same(st.Pid, st.PidStart, st.BootID) {
+		if err == nil && st.Pid > 0 && proc.Running(st.Pid, st.PidStart, st.BootID) {
 			if st.Status == store.Paused {
 				_ = e.freeze(rec, false)
 			}
@@ -498,7 +498,7 @@ func (e *Engine) Prepare(id string) error {
 	if err != nil {
 		return err
 	}
-	if st.Running() || st.Status == store.Restarting || (st.Status == store.Created && proc.Same(st.Pid, st.PidStart, st.BootID)) {
+	if st.Running() || st.Status == store.Restarting || (st.Status == store.Created && proc.Running(st.Pid, st.PidStart, st.BootID)) {
 		return nil
 	}
 	st.RestartCount, st.RestartDelay = 0, 0

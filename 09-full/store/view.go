@@ -69,7 +69,7 @@ func (s *Store) view(id string, st *State) *State {
 		return st
 	}
 	rebooted := st.BootID != "" && st.BootID != proc.BootID()
-	monitorAlive := !rebooted && st.MonitorPid > 0 && proc.Alive(st.MonitorPid, st.MonitorStart)
+	monitorAlive := !rebooted && st.MonitorPid > 0 && proc.Running(st.MonitorPid, st.MonitorStart, st.BootID)
 	if ex := s.ReadExit(id); ex != nil && !rebooted && !ex.FinishedAt.Before(st.StartedAt) && st.Status != Restarting {
 		// The monitor saw it exit; its exit command has not yet written
 		// it down (or was killed before it could).
@@ -86,7 +86,7 @@ func (s *Store) view(id string, st *State) *State {
 		}
 		return st
 	}
-	if rebooted || !proc.Same(st.Pid, st.PidStart, st.BootID) {
+	if rebooted || !proc.Running(st.Pid, st.PidStart, st.BootID) {
 		// Nobody recorded its end: the host went down, or the monitor died
 		// and so could not.
 		st.Status, st.ExitCode, st.Pid = Exited, ExitUnknown, 0
@@ -111,7 +111,7 @@ func (st *State) Running() bool {
 
 // MonitorAlive reports whether the container's monitor still runs.
 func (st *State) MonitorAlive() bool {
-	return st.MonitorPid > 0 && proc.Same(st.MonitorPid, st.MonitorStart, st.BootID)
+	return st.MonitorPid > 0 && proc.Running(st.MonitorPid, st.MonitorStart, st.BootID)
 }
 
 // ClearLive makes a fresh live directory for a run of the container (its

@@ -23,6 +23,7 @@ var hostPackages = []string{
 	"dash", "bash", "grep", "sed", "mawk", "findutils", "diffutils", "tar", "gzip",
 	"hostname", "passwd", "uidmap", "slirp4netns", "e2fsprogs", "curl", "libcap2-bin", "iputils-ping", "attr", "netcat-openbsd",
 	"docker-registry", "skopeo", "umoci", // 08-image's registry and reference tools
+	"tini", // tini-static: 09-full/security's --init (docker-init)
 }
 
 // hostConfig are configuration files the commands above refuse to run

@@ -85,3 +85,10 @@ func Same(pid int, start uint64, boot string) bool {
 	}
 	return Alive(pid, start)
 }
+
+// Running is Same without zombies: a process that has exited but whose
+// parent has not collected it yet (or never will: an init that does not
+// reap) can do nothing more.
+func Running(pid int, start uint64, boot string) bool {
+	return Same(pid, start, boot) && !Zombie(pid)
+}

@@ -31,6 +31,7 @@ func TestZombie(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "true did not exit")
 	}
 	assert.True(t, Alive(pid, 0), "a zombie is not yet gone")
+	assert.False(t, Running(pid, 0, ""), "but it runs no more")
 	require.NoError(t, cmd.Wait())
 	assert.False(t, Alive(pid, 0))
 	assert.False(t, Zombie(pid))

@@ -1,0 +1,240 @@
+//go:build linux
+
+package image
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// assertStoreEmpty: no name, no blob, nothing half-written, no record of
+// a check, no layer unpacked: a refused image left nothing of itself.
+func assertStoreEmpty(t *testing.T, s *Store) {
+	t.Helper()
+	imgs, err := s.List()
+	require.NoError(t, err)
+	assert.Empty(t, imgs, "nothing is named")
+	assert.Empty(t, storeBlobs(t, s), "no blob is left")
+	for _, dir := range []string{filepath.Join(s.Root, "ingest"), filepath.Join(s.Root, "diffids"), filepath.Join(s.Layers.Root, "sha256")} {
+		names, err := readDirNames(dir)
+		require.NoError(t, err)
+		assert.Empty(t, names, dir)
+	}
+}
+
+// dockerArchive is a docker-archive of one image "bad:1" whose layers are
+// the given blobs (plain or gzip'd tars, or anything) and whose config
+// lists the given diff ids.
+func dockerArchive(t *testing.T, blobs [][]byte, diffIDs []digest.Digest) []byte {
+	t.Helper()
+	cfg, err := json.Marshal(ocispec.Image{
+		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
+	})
+	require.NoError(t, err)
+	id := digest.FromBytes(cfg)
+	ents := []entry{file(id.Encoded()+".json", cfg)}
+	var paths []string
+	for i, b := range blobs {
+		p := string(rune('a'+i)) + "/layer.tar"
+		ents = append(ents, file(p, b))
+		paths = append(paths, p)
+	}
+	ents = append(ents, jsonFile(t, "manifest.json", []dockerManifestEntry{{Config: id.Encoded() + ".json", RepoTags: []string{"bad:1"}, Layers: paths}}))
+	return archiveOf(t, ents...)
+}
+
+// load reads every layer to its end before it names anything, as import
+// reads its input: a layer that is no tar, a tar cut short inside an
+// entry, or a gzip whose checksum is wrong is refused, even when the
+// config's diff id is the digest of those very bytes, and nothing of the
+// image stays. (Before, such an image loaded and failed at its first run,
+// and stayed in the store.)
+func TestLoadChecksEveryLayer(t *testing.T) {
+	good := tarOf(t, map[string]string{"etc/": "", "etc/motd": strings.Repeat("hello\n", 200)})
+	random := make([]byte, 3000)
+	_, err := rand.Read(random)
+	require.NoError(t, err)
+	truncated := good[:700] // inside etc/motd's content
+	badCRC := gzipped(t, good)
+	badCRC[len(badCRC)-8] ^= 0xff // the CRC-32 in gzip's trailer
+	climbs := archiveOf(t, file("../escape", []byte("x")))
+	for _, c := range []struct {
+		name   string
+		blob   []byte
+		diffID digest.Digest
+		want   string
+	}{
+		{"no tar", random, digest.FromBytes(random), "not a tar archive"},
+		{"truncated tar", truncated, digest.FromBytes(truncated), "is it truncated?"},
+		{"gzip with a bad CRC", badCRC, digest.FromBytes(good), "gzip: invalid checksum"},
+		{"entry that climbs out", climbs, digest.FromBytes(climbs), `tarball entry "../escape" climbs out with '..': refused`},
+		{"garbage after the end", append(bytes.Clone(good), make([]byte, 2<<20)...), digest.FromBytes(append(bytes.Clone(good), make([]byte, 2<<20)...)), "more than 1MiB follows the end of the tar archive: refused"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newTestStore(t)
+			// A good first layer, so the refusal is of the second.
+			_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, [][]byte{good, c.blob}, []digest.Digest{digest.FromBytes(good), c.diffID})))
+			require.Error(t, err)
+			t.Log(err)
+			assert.Contains(t, err.Error(), "layer 2 (b/layer.tar)")
+			assert.Contains(t, err.Error(), c.want)
+			assert.NotContains(t, err.Error(), "\n")
+			assertStoreEmpty(t, s)
+		})
+	}
+}
+
+// One bound for the whole image: two layers of 600 KiB each are under a
+// bound of 1 MiB, and refused together; nothing of the image stays. The
+// same archive loads under 2 MiB, and then runs only under a bound that
+// holds it (the sizes of layers unpacked before count too).
+func TestImageBoundIsForTheWholeImage(t *testing.T) {
+	l1 := tarOf(t, map[string]string{"one": strings.Repeat("1", 600<<10)})
+	l2 := tarOf(t, map[string]string{"two": strings.Repeat("2", 600<<10)})
+	// gzip'd, as a registry's: what the archive stores is well under the
+	// bound, what the layers unpack to is not.
+	data := dockerArchive(t, [][]byte{gzipped(t, l1), gzipped(t, l2)}, []digest.Digest{digest.FromBytes(l1), digest.FromBytes(l2)})
+
+	s := newTestStore(t)
+	s.MaxImageSize = 1 << 20
+	_, err := s.Load(t.Context(), bytes.NewReader(data))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "layer 2 (b/layer.tar): layer sha256:")
+	assert.Contains(t, err.Error(), `entry "two" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused`)
+	assertStoreEmpty(t, s)
+	// Each layer alone is under the bound.
+	for _, l := range [][]byte{l1, l2} {
+		_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, [][]byte{gzipped(t, l)}, []digest.Digest{digest.FromBytes(l)})))
+		require.NoError(t, err)
+	}
+
+	s = newTestStore(t)
+	s.MaxImageSize = 2 << 20
+	_, err = s.Load(t.Context(), bytes.NewReader(data))
+	require.NoError(t, err)
+	img, err := s.Get("bad:1")
+	require.NoError(t, err)
+	s.MaxImageSize = 1 << 20
+	_, err = s.Unpack(img)
+	assert.ErrorContains(t, err, `entry "two" (600KiB) takes the image's files over --max-image-size 1MiB`)
+	s.MaxImageSize = 2 << 20
+	_, files, err := s.unpack(img)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1200<<10), files)
+	// Unpacked now: the recorded sizes count.
+	s.MaxImageSize = 1 << 20
+	_, err = s.Unpack(img)
+	assert.ErrorContains(t, err, "image "+img.ShortID()+", layer 2 of 2: layer "+ShortID(img.Manifest.Layers[1].Digest)+" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused")
+}
+
+// A gzip'd archive of zeros expands a thousandfold: what load stores is
+// bounded as an image is, and refused before it fills the disk.
+func TestLoadBoundsWhatTheArchiveStores(t *testing.T) {
+	s := newTestStore(t)
+	s.MaxImageSize = 1 << 20
+	bomb := gzipped(t, archiveOf(t, file("zeros", make([]byte, 2<<20))))
+	require.Less(t, len(bomb), 8<<10)
+	_, err := s.Load(t.Context(), bytes.NewReader(bomb))
+	require.ErrorContains(t, err, "archive entry zeros: the archive's files add up to more than --max-image-size 1MiB: refused")
+	assertStoreEmpty(t, s)
+}
+
+// import bounds what it stores the same way.
+func TestImportBound(t *testing.T) {
+	s := newTestStore(t)
+	s.MaxImageSize = 1 << 20
+	tarball := filepath.Join(t.TempDir(), "big.tar.gz")
+	require.NoError(t, os.WriteFile(tarball, gzipped(t, tarOf(t, map[string]string{"a": strings.Repeat("a", 700<<10), "b": strings.Repeat("b", 700<<10)})), 0o644))
+	_, err := importLayer(t.Context(), s, tarball)
+	require.ErrorContains(t, err, "takes the image's files over --max-image-size 1MiB (700KiB before it): refused")
+	assert.Empty(t, storeBlobs(t, s))
+}
+
+func TestImageBoundFlag(t *testing.T) {
+	var b imageBound
+	assert.Equal(t, "32GiB", b.String(), "the default")
+	for in, want := range map[string]int64{"1MiB": 1 << 20, "512m": 512 << 20, "8GiB": 8 << 30, "100": 100, "1.5g": 3 << 29} {
+		require.NoError(t, b.Set(in), in)
+		assert.Equal(t, want, b.n, in)
+	}
+	for _, bad := range []string{"0", "-1", "lots", "1Q"} {
+		assert.Error(t, b.Set(bad), bad)
+	}
+}
+
+// An OCI layout directory names the sizes of its blobs: what load -i DIR
+// copies is bounded from them before it copies.
+func TestLoadDirBoundsWhatItCopies(t *testing.T) {
+	src := newTestStore(t)
+	l := putLayer(t, src, map[string]string{"big": strings.Repeat("x", 2<<20)})
+	_, err := src.Commit("big:1", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	dst := newTestStore(t)
+	dst.MaxImageSize = 1 << 20
+	// The layer gzips to a few KiB; its files are 2 MiB.
+	_, err = dst.LoadDir(t.Context(), src.Root)
+	require.ErrorContains(t, err, `entry "big" (2MiB) takes the image's files over --max-image-size 1MiB (0B before it): refused`)
+	assertStoreEmpty(t, dst)
+	// A descriptor that says its blob is larger than the bound.
+	idx, err := src.readIndex()
+	require.NoError(t, err)
+	idx.Manifests[0].Size = 2 << 20
+	require.NoError(t, src.writeIndex(idx))
+	_, err = dst.LoadDir(t.Context(), src.Root)
+	require.ErrorContains(t, err, "the layout's blobs add up to more than --max-image-size 1MiB: refused")
+	assertStoreEmpty(t, dst)
+}
+
+// An archive whose image has more layers than docker's bound is refused.
+func TestLoadBoundsTheLayers(t *testing.T) {
+	var blobs [][]byte
+	var ids []digest.Digest
+	for i := 0; i <= MaxLayers; i++ {
+		l := tarOf(t, map[string]string{"f": string(rune('a' + i%26))})
+		blobs, ids = append(blobs, l), append(ids, digest.FromBytes(l))
+	}
+	s := newTestStore(t)
+	_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, blobs, ids)))
+	require.ErrorContains(t, err, "126 layers, more than 125: refused")
+	assertStoreEmpty(t, s)
+}
+
+// A writer that fails takes back the blobs it added only when no other
+// writer is at work (one may be storing the same blob for an image it is
+// about to name), and never a blob a name reaches: what it leaves is
+// garbage for the next sweep, never a hole in a named image.
+func TestFailedWriterTakesBackOnlyWhatNoOneNeeds(t *testing.T) {
+	s := newTestStore(t)
+	l := putLayer(t, s, map[string]string{"a": "a"})
+	_, err := s.Commit("named:1", ocispec.Image{}, []Layer{l})
+	require.NoError(t, err)
+	stray, err := s.PutBlob(strings.NewReader("a blob no image names"), "", "")
+	require.NoError(t, err)
+	n := &newBlobs{s: s, added: []digest.Digest{l.Blob.Digest, stray.Digest}}
+
+	release, err := s.Hold() // another pull, load or import at work
+	require.NoError(t, err)
+	n.remove()
+	assert.True(t, s.HasBlob(stray.Digest), "left for the sweep while another writer works")
+	release()
+
+	n.remove()
+	assert.False(t, s.HasBlob(stray.Digest), "taken back")
+	assert.True(t, s.HasBlob(l.Blob.Digest), "a named image's blob stays")
+	img, err := s.Get("named:1")
+	require.NoError(t, err)
+	_, err = s.Unpack(img)
+	require.NoError(t, err)
+}
