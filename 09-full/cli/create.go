@@ -5,6 +5,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -90,6 +91,11 @@ func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Reco
 			return nil, nil, usage("\"berth run\" requires at least 1 argument: berth run [OPTIONS] IMAGE [COMMAND] [ARG...] (or --rootfs DIR COMMAND)")
 		}
 		ref, rest = args[0], args[1:]
+	}
+	if other, ok := strings.CutPrefix(o.Network, "container:"); ok {
+		if _, err := e.Store.Get(other); err != nil {
+			return nil, nil, usage("%s", describe(err))
+		}
 	}
 	rec, err := specgen.Generate(o, ref, rest, specgen.Roots{Data: e.DataRoot, State: e.StateRoot})
 	if err != nil {

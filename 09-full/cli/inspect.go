@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -52,7 +53,9 @@ func (a *app) inspectCommand() *cobra.Command {
 						return err
 					}
 					var v map[string]any
-					if err := json.Unmarshal(b, &v); err != nil {
+					dec := json.NewDecoder(bytes.NewReader(b))
+					dec.UseNumber() // 16777216, not 1.6777216e+07
+					if err := dec.Decode(&v); err != nil {
 						return err
 					}
 					values = append(values, v)

@@ -134,6 +134,20 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 		steps = append(steps, &cgroup.Step{})
 	}
 	if n := cfg.Settings.Network; n.Mode != "" {
+		// The network step works on the namespace the spec gives: a new
+		// one (bridge, none, slirp4netns), the host's, or another's.
+		var netns *specs.LinuxNamespace
+		for i, x := range spec.Linux.Namespaces {
+			if x.Type == specs.NetworkNamespace {
+				netns = &spec.Linux.Namespaces[i]
+			}
+		}
+		switch {
+		case n.Mode == network.ModeHost && netns != nil,
+			n.Mode == network.ModeContainer && netns != nil && netns.Path == "",
+			n.Mode != network.ModeHost && n.Mode != network.ModeContainer && (netns == nil || netns.Path != ""):
+			return nil, fmt.Errorf("engine: network mode %s does not match the spec's network namespace", n.Mode)
+		}
 		mode := n.Mode
 		if mode == ModeSlirp {
 			mode = network.ModeNone // lo up; slirp4netns adds tap0

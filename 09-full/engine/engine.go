@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"berth/01-uts/spine"
+	"berth/04-net/network"
 	"berth/09-full/store"
 )
 
@@ -69,7 +70,7 @@ func (e *Engine) spineContainer(rec *store.Record, cfg *Config, steps []spine.St
 // --network container:NAME joins, as it runs now (it may have restarted).
 func (e *Engine) prepareNetwork(cfg *Config) error {
 	n := &cfg.Settings.Network
-	if n.Mode != "container" {
+	if n.Mode != network.ModeContainer {
 		return nil
 	}
 	other, err := e.Store.Get(n.Container)

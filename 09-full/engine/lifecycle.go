@@ -367,6 +367,14 @@ func (e *Engine) Remove(id string, force, volumes bool) error {
 				err = e.removeLocked(rec, cfg, volumes)
 			}
 			unlock()
+			if err == nil {
+				// Its monitor may be finishing (its exit command found the
+				// record gone): rm returns once nothing of it is left.
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) &&
+					st.MonitorPid > 0 && proc.Running(st.MonitorPid, st.MonitorStart, st.BootID); {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
 			return err
 		}
 		if !force && !waiting {

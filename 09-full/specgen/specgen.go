@@ -147,6 +147,16 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	if err := networkFlags(o, &set, rootless); err != nil {
 		return nil, err
 	}
+	switch set.Network.Mode {
+	case network.ModeHost:
+		c.RemoveNamespace(specs.NetworkNamespace)
+	case network.ModeContainer:
+		// Joined by path when it is created: the other container's init
+		// of that moment (engine).
+		c.RemoveNamespace(specs.NetworkNamespace)
+	default:
+		c.AddNamespace(specs.NetworkNamespace, "")
+	}
 	if err := processFlags(c, o); err != nil {
 		return nil, err
 	}
