@@ -165,13 +165,17 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 			steps = append(steps, &userns.Slirp{Path: path})
 		}
 	}
+	// Stage 03's step checks a root given as a directory (a bundle's) in
+	// its Prepare; stage 07's makes one of layers in its own, after it (as
+	// in 07's list), and, without root, mounts it in PreChild, before any
+	// step's Child: 03's Child then pivots into it.
+	steps = append(steps, &rootfs.Step{SpecMounts: true})
 	if len(cfg.Settings.Layers) > 0 {
 		steps = append(steps, &layer.Step{
 			Driver: driverOr(cfg.Settings.StorageDriver), Layers: cfg.Settings.Layers,
 			Volumes: cfg.Settings.Volumes, Rootless: cfg.Settings.Rootless, Keep: true,
 		})
 	}
-	steps = append(steps, &rootfs.Step{SpecMounts: true})
 	// Last, in this order before the command: the user switch (UserStep),
 	// then 09-full/security's capabilities, no_new_privs and seccomp
 	// (issue 14) append their steps here.

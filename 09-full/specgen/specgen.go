@@ -27,6 +27,7 @@ import (
 
 	units "github.com/docker/go-units"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
 	"berth/01-uts/uts"
@@ -302,9 +303,12 @@ func networkFlags(o *Options, set *engine.Settings, rootless bool) error {
 	if mode == "" || mode == "default" {
 		mode = network.ModeBridge
 		if rootless {
+			// As podman: a rootless container reaches out through
+			// slirp4netns, where it is installed and may open /dev/net/tun
+			// (some hosts keep it 0600); else it has lo alone.
 			mode = network.ModeNone
-			if _, err := userns.SlirpPath(); err == nil {
-				mode = engine.ModeSlirp // as podman: a rootless container reaches out through it
+			if _, err := userns.SlirpPath(); err == nil && unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil {
+				mode = engine.ModeSlirp
 			}
 		}
 	}

@@ -76,7 +76,7 @@ func TestDefaults(t *testing.T) {
 	for _, st := range steps {
 		names = append(names, st.Name())
 	}
-	assert.Equal(t, []string{"uts", "pid", "cgroup", "network", "layer", "rootfs", "user"}, names)
+	assert.Equal(t, []string{"uts", "pid", "cgroup", "network", "rootfs", "layer", "user"}, names)
 }
 
 func TestFlags(t *testing.T) {
