@@ -56,6 +56,7 @@ type monitor struct {
 	logw   *logfile.Writer
 	srv    *attach.Server
 	reaper *reaper
+	idle   *idler
 
 	mu     sync.Mutex
 	stdin  *os.File // the container's stdin (write end) or terminal master
@@ -86,6 +87,8 @@ func Run(cfg Config, ready *os.File) int {
 		return fail(fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err))
 	}
 	m.reaper = newReaper()
+	m.idle = startIdler()
+	defer m.idle.stop()
 	if m.logw, err = logfile.Open(cfg.Log, cfg.LogMaxSize, cfg.LogMaxFile); err != nil {
 		return fail(err)
 	}

@@ -123,6 +123,7 @@ func (m *monitor) copyOutput(s *stdio) <-chan struct{} {
 		for {
 			n, err := r.Read(buf)
 			if n > 0 {
+				m.idle.busy()
 				m.srv.Output(kind, buf[:n])
 				if _, werr := lines.Write(buf[:n]); werr != nil {
 					fmt.Fprintf(m.log, "%s monitor: %v\n", time.Now().Format(time.RFC3339), werr)
@@ -159,6 +160,7 @@ func (m *monitor) copyOutput(s *stdio) <-chan struct{} {
 }
 
 func (m *monitor) writeStdin(p []byte) {
+	m.idle.busy()
 	m.mu.Lock()
 	w := m.stdin
 	m.mu.Unlock()
