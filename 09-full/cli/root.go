@@ -95,18 +95,25 @@ func (a *app) rootCommand() *cobra.Command {
 }
 
 // imageCommands are stage 08's verbs, as they are, under berth: pull,
-// images, import, load, build... (Docker's image verbs with progress bars
-// are issue 12's rest). 08's inspect is `berth image inspect`.
+// images, import, load, tag, rmi... (Docker's image verbs, with progress
+// bars, are the rest of issue 12). 08's inspect is `berth image inspect`.
+// Not build: its RUN steps run containers with stage 08's own run, which
+// berth's Docker-shaped run is not.
 func imageCommands() []*cobra.Command {
 	group := &cobra.Command{Use: "image", Short: "Manage images (stage 08's verbs)"}
-	group.AddCommand(image.Commands()...)
-	out := []*cobra.Command{group}
+	var out []*cobra.Command
 	for _, c := range image.Commands() {
-		if c.Name() != "inspect" {
+		if c.Name() == "build" {
+			continue
+		}
+		group.AddCommand(c)
+	}
+	for _, c := range image.Commands() {
+		if c.Name() != "inspect" && c.Name() != "build" {
 			out = append(out, c)
 		}
 	}
-	return out
+	return append(out, group)
 }
 
 // engine opens the store of the roots: flag, then environment, then the
