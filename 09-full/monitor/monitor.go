@@ -174,11 +174,10 @@ func (m *monitor) runOnce(restart bool, ready *os.File) (decision, error) {
 // create runs `berth internal create` and reads its report: the init's
 // pid and the files to hold, or why it failed.
 func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, report string, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	mine, theirs, err := socketPair("report")
 	if err != nil {
 		return 0, nil, "error 125 monitor: socketpair: " + err.Error(), err
 	}
-	mine, theirs := os.NewFile(uintptr(fds[0]), "report"), os.NewFile(uintptr(fds[1]), "report")
 	defer mine.Close()
 	args := []string{"berth", "internal", "create"}
 	if restart {
@@ -254,6 +253,38 @@ func startProcess(path string, argv []string, files []*os.File) (int, error) {
 	return pid, nil
 }
 
+// socketPair makes a connected pair: ours waits through the runtime's
+// poller (a blocked system call would cost the monitor a thread), theirs
+// is an ordinary blocking socket for the helper that inherits it.
+func socketPair(name string) (mine, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(fds[1], false); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), name), os.NewFile(uintptr(fds[1]), name), nil
+}
+
+// recvmsg is recvmsg(2) on a socket of ours, waiting in the poller.
+func recvmsg(sock *os.File, buf, oob []byte) (n, oobn int, err error) {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	}); err != nil {
+		return 0, 0, err
+	}
+	return n, oobn, rerr
+}
+
 // readReport reads the one line internal create sends, with the files
 // it attaches.
 func readReport(sock *os.File) (string, []*os.File, error) {
@@ -262,7 +293,7 @@ func readReport(sock *os.File) (string, []*os.File, error) {
 	var line []byte
 	var held []*os.File
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, err := recvmsg(sock, buf, oob)
 		if err == unix.EINTR {
 			continue
 		}

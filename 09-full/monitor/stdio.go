@@ -48,11 +48,9 @@ func newStdio(cfg Config) (*stdio, error) {
 		return fail(err)
 	}
 	if cfg.Tty {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+		if s.consoleMine, s.consoleTheirs, err = socketPair("console"); err != nil {
 			return fail(fmt.Errorf("socketpair: %w", err))
 		}
-		s.consoleMine, s.consoleTheirs = os.NewFile(uintptr(fds[0]), "console"), os.NewFile(uintptr(fds[1]), "console")
 	}
 	return s, nil
 }
@@ -83,7 +81,7 @@ func (m *monitor) takeConsole(s *stdio) error {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
-		_, oobn, _, _, err := unix.Recvmsg(int(s.consoleMine.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		_, oobn, err := recvmsg(s.consoleMine, buf, oob)
 		if err == unix.EINTR {
 			continue
 		}
