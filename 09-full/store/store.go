@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,22 +134,8 @@ var (
 	idPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// ValidName checks a container name as Docker does.
-func ValidName(name string) error {
-	if !namePattern.MatchString(name) || len(name) > 128 {
-		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
-	}
-	if idPattern.MatchString(name) {
-		return fmt.Errorf("invalid container name (%s): a name may not look like an id", name)
-	}
-	return nil
-}
-
 // ErrNotFound: no container by that id or name.
 var ErrNotFound = errors.New("no such container")
-
-// NameInUse is Docker's refusal of a taken name.
-type NameInUse struct{ Name, ID string }
 
 func (e *NameInUse) Error() string {
 	return fmt.Sprintf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", e.Name, e.ID)
@@ -201,28 +186,6 @@ func (s *Store) Create(rec *Record) error {
 	}
 	if err := writeJSON(filepath.Join(dir, "state.json"), &State{Status: Created}, false); err != nil {
 		return fail(err)
-	}
-	return nil
-}
-
-// reserve takes name for id: creating the index file is the reservation,
-// so two creates of one name cannot both succeed.
-func (s *Store) reserve(name, id string) error {
-	f, err := os.OpenFile(s.namePath(name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		other, _ := os.ReadFile(s.namePath(name))
-		return &NameInUse{Name: name, ID: strings.TrimSpace(string(other))}
-	}
-	if err != nil {
-		return fmt.Errorf("reserve name %s: %w", name, err)
-	}
-	_, err = f.WriteString(id)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(s.namePath(name))
-		return fmt.Errorf("reserve name %s: %w", name, err)
 	}
 	return nil
 }
@@ -381,40 +344,6 @@ func (s *Store) Update(id string, fn func(*State) error) error {
 	return s.WriteState(id, st)
 }
 
-// Rename gives the container a new name: the new one reserved first, the
-// old one released last, so that neither is ever free to someone else in
-// between.
-func (s *Store) Rename(id, name string) error {
-	if err := ValidName(name); err != nil {
-		return err
-	}
-	unlock, err := s.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	r, err := s.load(id)
-	if err != nil {
-		return err
-	}
-	if r.Name == name {
-		return fmt.Errorf("Renaming a container with the same name as its current name")
-	}
-	if err := s.reserve(name, id); err != nil {
-		return err
-	}
-	old := r.Name
-	r.Name = name
-	if err := writeJSON(filepath.Join(s.Dir(id), "config.json"), r, true); err != nil {
-		_ = os.Remove(s.namePath(name))
-		return err
-	}
-	if err := os.Remove(s.namePath(old)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("release name %s: %w", old, err)
-	}
-	return nil
-}
-
 // Remove deletes the container's record, state, log, name and live
 // directory; the caller holds its lock and has stopped it and removed its
 // layer. Gone already is fine.
@@ -437,60 +366,6 @@ func (s *Store) Remove(id string) error {
 	}
 	if err := os.RemoveAll(s.Dir(id)); err != nil {
 		return fmt.Errorf("remove %s: %w", s.Dir(id), err)
-	}
-	return nil
-}
-
-// writeJSON writes v to path through a temporary file renamed over it:
-// a reader sees the old or the new, never half. sync forces it to the
-// disk first (the record: losing it would lose the container).
-func writeJSON(path string, v any, sync bool) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
-}
-
-// maxFile bounds a record or state file: they are small, and a huge one
-// is not ours.
-const maxFile = 16 << 20
-
-func readJSON(path string, v any) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxFile {
-		return fmt.Errorf("%s: more than %d bytes is not a record of berth's", path, maxFile)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %s: %w", path, err)
 	}
 	return nil
 }
