@@ -170,6 +170,7 @@ func runtimeFlags(o *Options, set *engine.Settings, rec *store.Record) error {
 		return err
 	}
 	if o.AutoRemove && p.Name != "no" {
+		//lint:ignore ST1005 Docker's own words
 		return errors.New("Conflicting options: --restart and --rm")
 	}
 	set.Restart = p

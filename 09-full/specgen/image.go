@@ -20,6 +20,7 @@ func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, se
 	st := image.NewStore(c.DataRoot)
 	img, err := st.Get(ref)
 	if errors.Is(err, image.ErrNotFound) {
+		//lint:ignore ST1005 Docker's own words
 		return nil, fmt.Errorf("Unable to find image '%s' locally: pull it (berth pull %s), load it or build it", ref, ref)
 	}
 	if err != nil {

@@ -61,7 +61,8 @@ func (s *Store) Rename(id, name string) error {
 		return err
 	}
 	if r.Name == name {
-		return fmt.Errorf("Renaming a container with the same name as its current name")
+		//lint:ignore ST1005 Docker's own words
+		return errors.New("Renaming a container with the same name as its current name")
 	}
 	if err := s.reserve(name, id); err != nil {
 		return err
