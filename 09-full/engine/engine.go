@@ -55,13 +55,15 @@ func New(dataRoot, stateRoot string) (*Engine, error) {
 // one collection serve them all).
 func (e *Engine) SpineDir(id string) string { return filepath.Join(e.StateRoot, id) }
 
-// spineContainer is the container as the spine and the steps see it.
-func (e *Engine) spineContainer(rec *store.Record, cfg *Config, steps []spine.Step) *spine.Container {
+// SpineContainer is a container as the spine and the steps see it: its
+// id, the config's spec, the roots, the steps (from Steps). berth's own
+// containers come through here (CreateInit); so can an OCI bundle's
+// (issue 16): spine.Create it detached, spine.Start it, spine.Cleanup it.
+func SpineContainer(id string, cfg *Config, dataRoot, stateRoot string, steps []spine.Step) *spine.Container {
 	c := spine.NewContainer("berth", nil)
-	c.ID = rec.ID
+	c.ID = id
 	c.Spec = cfg.Spec
-	c.DataRoot, c.State = e.DataRoot, e.StateRoot
-	c.Verbose = e.Verbose
+	c.DataRoot, c.State = dataRoot, stateRoot
 	c.Steps = steps
 	return c
 }

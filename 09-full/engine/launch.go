@@ -217,7 +217,8 @@ func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
 	if err != nil {
 		return fail(err)
 	}
-	c := e.spineContainer(rec, cfg, steps)
+	c := SpineContainer(rec.ID, cfg, e.DataRoot, e.StateRoot, steps)
+	c.Verbose = e.Verbose
 	p, err := spine.Create(c, spine.CreateOptions{
 		Detached: true, ConsoleSocket: f.Console,
 		Stdin: f.Stdio[0], Stdout: f.Stdio[1], Stderr: f.Stdio[2],
