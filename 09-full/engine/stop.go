@@ -79,8 +79,12 @@ func (e *Engine) Stop(ref string, timeout *int) error {
 		t = *timeout
 	}
 	st, err := e.signal(rec, sig, true)
-	if err != nil || st == nil {
+	if err != nil {
 		return err
+	}
+	if st == nil {
+		// Not running; its end may still be on its way to the record.
+		return e.waitRecorded(rec)
 	}
 	if t < 0 {
 		t = 1 << 30 // -1: wait for ever, as Docker
@@ -109,24 +113,27 @@ func (e *Engine) signal(rec *store.Record, sig syscall.Signal, stopped bool) (*s
 	if err != nil {
 		return nil, err
 	}
-	if st.Status == store.Restarting && stopped {
-		// Between two runs: the monitor's next restart sees this and
-		// does not happen.
-		st.Status, st.ManuallyStopped = store.Exited, true
-		return nil, e.Store.WriteState(rec.ID, st)
-	}
-	if !st.Running() {
-		return nil, nil
-	}
-	if stopped && !st.ManuallyStopped {
+	// Stopped by hand: said in the stored state before anything else,
+	// whatever the container is doing, so that the exit command (which
+	// may be about to decide on a restart: the init has just exited) or
+	// the next restart (between two runs) sees it.
+	if stopped {
 		stored, err := e.Store.ReadState(rec.ID)
 		if err != nil {
 			return nil, err
 		}
-		stored.ManuallyStopped = true
-		if err := e.Store.WriteState(rec.ID, stored); err != nil {
-			return nil, err
+		if (stored.Running() || stored.Status == store.Restarting) && !stored.ManuallyStopped {
+			stored.ManuallyStopped = true
+			if stored.Status == store.Restarting {
+				stored.Status = store.Exited
+			}
+			if err := e.Store.WriteState(rec.ID, stored); err != nil {
+				return nil, err
+			}
 		}
+	}
+	if !st.Running() {
+		return nil, nil
 	}
 	if st.Status == store.Paused && (sig != unix.SIGKILL) {
 		// A frozen process takes the signal only once thawed.
