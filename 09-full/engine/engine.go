@@ -3,7 +3,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -97,6 +96,3 @@ func (e *Engine) prepareNetwork(cfg *Config) error {
 	cfg.Spec.Linux.Namespaces = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
 	return nil
 }
-
-// ErrNotRunning: a verb that needs a running container got another.
-var ErrNotRunning = errors.New("is not running")
