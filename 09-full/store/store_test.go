@@ -82,17 +82,19 @@ func TestNameIsReservedOnce(t *testing.T) {
 	assert.Error(t, s.Create(newRecord(NewID())), "a name that looks like an id")
 }
 
+// (Names that are not hex: "a" is also an id prefix, and Get, as Docker,
+// falls back to one.)
 func TestRenameAndRemove(t *testing.T) {
 	s := open(t)
-	a, b := newRecord("a"), newRecord("b")
+	a, b := newRecord("web"), newRecord("db")
 	require.NoError(t, s.Create(a))
 	require.NoError(t, s.Create(b))
 	var inUse *NameInUse
-	assert.True(t, errors.As(s.Rename(a.ID, "b"), &inUse))
-	require.NoError(t, s.Rename(a.ID, "c"))
-	_, err := s.Get("a")
+	assert.True(t, errors.As(s.Rename(a.ID, "db"), &inUse))
+	require.NoError(t, s.Rename(a.ID, "cache"))
+	_, err := s.Get("web")
 	assert.ErrorIs(t, err, ErrNotFound)
-	got, err := s.Get("c")
+	got, err := s.Get("cache")
 	require.NoError(t, err)
 	assert.Equal(t, a.ID, got.ID)
 
@@ -100,10 +102,10 @@ func TestRenameAndRemove(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Remove(a.ID))
 	require.NoError(t, s.Remove(a.ID), "twice is fine")
-	_, err = s.Get("c")
+	_, err = s.Get("cache")
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.NoDirExists(t, s.LiveDir(a.ID))
-	require.NoError(t, s.Create(newRecord("c")), "the name is free again")
+	require.NoError(t, s.Create(newRecord("cache")), "the name is free again")
 	_, err = s.Lock(a.ID)
 	assert.ErrorIs(t, err, ErrNotFound)
 }
