@@ -22,6 +22,15 @@ GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 # (sudo make in your own clone): the binaries do not need the stamp.
 export GOFLAGS ?= -buildvcs=false
 
+# Who builds. Run as root (sudo make demo, sudo make test), make still
+# builds as the owner of this checkout, so that bin/ and Go's build and
+# module caches stay that user's: after `sudo make demo`, a plain
+# `make build` (every exercise needs one) works, where a bin/ owned by root
+# would fail with "permission denied". BUILD_AS=root builds as root anyway;
+# run as anyone else, make builds as that user.
+BUILD_AS ?= $(shell [ "$$(id -u)" -eq 0 ] && stat -c %U . 2>/dev/null | grep -vx -e root -e UNKNOWN)
+AS_BUILDER := $(if $(filter-out root,$(BUILD_AS)),runuser -u $(BUILD_AS) --)
+
 # Every numbered folder with a main.go is a stage: 01-uts -> bin/01-uts.
 STAGES := $(sort $(patsubst %/main.go,%,$(wildcard [0-9][0-9]-*/main.go)))
 
@@ -46,8 +55,12 @@ include tools/vmtest/vmtest.mk
 .PHONY: build setup rootfs rootfs-force demo test lint bench clean
 
 build:
-	@mkdir -p bin
-	$(GO) build -o bin/ $(addprefix ./,$(STAGES))
+	@if [ -n "$(AS_BUILDER)" ] && [ -d bin ] && [ "$$(stat -c %U bin)" != "$(BUILD_AS)" ]; then \
+		echo "build: bin/ belongs to $$(stat -c %U bin): giving it to $(BUILD_AS), who owns this checkout"; \
+		chown -R "$(BUILD_AS):" bin; \
+	fi
+	@$(AS_BUILDER) mkdir -p bin
+	$(AS_BUILDER) $(GO) build -o bin/ $(addprefix ./,$(STAGES))
 
 setup:
 	GO=$(GO) scripts/setup.sh
