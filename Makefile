@@ -3,6 +3,8 @@
 #   sudo make demo    install what is missing, build every stage, take the tour
 #   sudo make test    the whole suite as CI runs it (.ci/run calls exactly this)
 #
+#   sudo make check CHAPTER=07 EXERCISE=2    check an exercise of the book
+#
 # Other targets: build, setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
 # lint, bench, clean. Everything that touches namespaces needs root.
 
@@ -52,7 +54,7 @@ include tools/vmtest/vmtest.mk
 # setup must finish before build and rootfs use what it installs.
 .NOTPARALLEL:
 
-.PHONY: build setup rootfs rootfs-force demo test lint bench clean
+.PHONY: build setup rootfs rootfs-force demo test check lint bench clean
 
 build:
 	@if [ -n "$(AS_BUILDER)" ] && [ -d bin ] && [ "$$(stat -c %U bin)" != "$(BUILD_AS)" ]; then \
@@ -92,11 +94,25 @@ test: setup build rootfs
 	$(if $(VM_SUITE),$(VMTEST) || status=1;) \
 	exit $$status
 
+# An exercise's check (docs/exercises): sudo make check CHAPTER=07 EXERCISE=2,
+# or every exercise of a chapter without EXERCISE. It builds bin/ as make
+# build does, then runs the check as root, in a network namespace of its own.
+CHAPTER_NN = $(shell printf %02d "$(CHAPTER)" 2>/dev/null)
+check: build
+	@[ -n "$(CHAPTER)" ] || { echo "check: which exercise? sudo make check CHAPTER=07 EXERCISE=2 (without EXERCISE, the whole chapter)"; exit 2; }
+	@[ "$$(id -u)" -eq 0 ] || { echo "check: the checks run containers: sudo make check CHAPTER=$(CHAPTER) EXERCISE=$(EXERCISE)"; exit 2; }
+	@t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
+	$(GO) test -c -tags exercise -o "$$t/checks.test" ./docs/exercises && \
+	cd docs/exercises && BERTH_BIN=$(CURDIR)/bin "$$t/checks.test" -test.v -test.count=1 \
+		-test.run '^TestExercise$(CHAPTER_NN)_$(or $(EXERCISE),[0-9]+)$$'
+
 lint:
 	@out=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt: run gofmt -w on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags exercise ./docs/exercises
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags exercise ./docs/exercises
 
 bench: setup build rootfs
 	BIN=$(CURDIR)/bin bench/run.sh
