@@ -40,6 +40,7 @@ func TestExercise01_1(t *testing.T) {
 // 01-2: --domainname sets the NIS domain name inside only.
 func TestExercise01_2(t *testing.T) {
 	b := bin(t, "01-uts")
+	needFlag(t, "01-uts", b, "--domainname")
 	env := testenv.StateEnv(t)
 	host, err := os.ReadFile("/proc/sys/kernel/domainname")
 	require.NoError(t, err)

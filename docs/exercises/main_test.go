@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,4 +143,14 @@ func words(s string) map[string]bool {
 		out[w] = true
 	}
 	return out
+}
+
+// needFlag fails the check at once when the stage has no such flag yet: a
+// code change the exercise asks for, not done.
+func needFlag(t *testing.T, stage, b, flag string) {
+	t.Helper()
+	r := testenv.Run(t, nil, b, "run", "--help")
+	if !regexp.MustCompile(`(?m)^\s*(-\w, )?` + regexp.QuoteMeta(flag) + `\b`).MatchString(r.Stdout + r.Stderr) {
+		t.Fatalf("bin/%s has no %s flag yet (bin/%s run --help does not list it): make the change the exercise asks for, then check again", stage, flag, stage)
+	}
 }
