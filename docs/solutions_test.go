@@ -260,8 +260,15 @@ func compileChecks(t *testing.T, goCmd, dir, out string) {
 // and a learner's answers/, into a directory the test removes.
 func scratchCopy(t *testing.T, root string) string {
 	t.Helper()
-	dir := t.TempDir()
-	// Rootless checks run as a test account, which must reach the copy.
+	// Not t.TempDir: the rootless checks run as a test account, which
+	// must reach the copy, and t.TempDir's parent is 0700.
+	dir, err := os.MkdirTemp("", "berth-solutions-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// --one-file-system: never into something a failed check left
+	// mounted there (an overlay, a volume's bind mount).
+	t.Cleanup(func() { _ = exec.Command("rm", "-rf", "--one-file-system", dir).Run() })
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
