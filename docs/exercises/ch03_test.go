@@ -76,7 +76,8 @@ func TestExercise03_3(t *testing.T) {
 func TestExercise03_4(t *testing.T) {
 	b := bin(t, "03-mount")
 	needFlag(t, "03-mount", b, "--bind")
-	env := testenv.StateEnv(t)
+	// A copy of the tree: a mount point made for a bind stays in it.
+	env := append(testenv.StateEnv(t), "BERTH_ROOTFS="+testenv.CopyRootfs(t))
 	before, err := os.ReadFile("/proc/self/mountinfo")
 	require.NoError(t, err)
 	d := t.TempDir()
