@@ -144,27 +144,38 @@ func TestExercise02_4(t *testing.T) {
 	a := answer(t, "02-4", 2)
 	b := bin(t, "02-pid")
 	env := testenv.StateEnv(t)
-	// The inner runtime finds its state root in the environment, which
-	// both runtimes pass on.
-	c := testenv.Start(t, env, b, "run", "--id", "ex024", b, "run", "--id", "ex024in", "sleep", "600")
-	outer := testenv.ContainerPid(t, testenv.StateRoot(env), "ex024")
-	defer func() { _ = c.Cmd.Process.Kill() }()
-	var nspid []string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && nspid == nil; time.Sleep(20 * time.Millisecond) {
+	// The container's environment is its spec's, not the runtime's: the
+	// inner runtime gets its state root as a flag.
+	state := testenv.StateRoot(env)
+	c := testenv.Start(t, env, b, "run", "--id", "ex024", b, "run", "--root", state, "--id", "ex024in", "sleep", "600")
+	// The inner runtime records the PID its own namespace gives the sleep;
+	// on the host, the sleep is the child of the outer container's process
+	// (the inner runtime).
+	outer := testenv.ContainerPid(t, state, "ex024")
+	var inner int
+	until(t, "the inner sleep", func() bool {
 		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", outer, outer))
 		for _, k := range strings.Fields(string(kids)) {
-			comm, _ := os.ReadFile("/proc/" + k + "/comm")
-			if strings.TrimSpace(string(comm)) != "sleep" {
-				continue
-			}
-			st, _ := os.ReadFile("/proc/" + k + "/status")
-			if m := regexp.MustCompile(`(?m)^NSpid:\s*(.*)$`).FindSubmatch(st); m != nil {
-				nspid = strings.Fields(string(m[1]))
+			if comm, _ := os.ReadFile("/proc/" + k + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+				inner, _ = strconv.Atoi(k)
 			}
 		}
-	}
+		return inner != 0
+	})
+	defer func() {
+		// The sleep first: both runtimes then end as they should, and
+		// clean up. (Killed, the outer one would take the inner one with
+		// it, whose state would wait for the next run to collect it.)
+		_ = syscall.Kill(inner, syscall.SIGKILL)
+		c.Wait(t)
+	}()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", inner))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^NSpid:\s*(.*)$`).FindSubmatch(st)
+	require.NotNil(t, m)
+	nspid := strings.Fields(string(m[1]))
 	require.Len(t, nspid, 3, "the inner sleep's NSpid, seen from the host")
-	r := testenv.Run(t, env, b, "run", b, "run", "grep", "NSpid", "/proc/self/status")
+	r := testenv.Run(t, env, b, "run", b, "run", "--root", state, "grep", "NSpid", "/proc/self/status")
 	require.Equal(t, 0, r.Code, r.String())
 	inside := strings.Fields(strings.TrimPrefix(strings.TrimSpace(r.Stdout), "NSpid:"))
 	require.Len(t, inside, 1, "NSpid inside the inner container: %q", r.Stdout)
