@@ -4,6 +4,7 @@ package image
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"os"
@@ -127,15 +128,15 @@ func TestImageBoundIsForTheWholeImage(t *testing.T) {
 	img, err := s.Get("bad:1")
 	require.NoError(t, err)
 	s.MaxImageSize = 1 << 20
-	_, err = s.Unpack(img)
+	_, err = s.Unpack(context.Background(), img)
 	assert.ErrorContains(t, err, `entry "two" (600KiB) takes the image's files over --max-image-size 1MiB`)
 	s.MaxImageSize = 2 << 20
-	_, files, err := s.unpack(img)
+	_, files, err := s.unpack(context.Background(), img)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1200<<10), files)
 	// Unpacked now: the recorded sizes count.
 	s.MaxImageSize = 1 << 20
-	_, err = s.Unpack(img)
+	_, err = s.Unpack(context.Background(), img)
 	assert.ErrorContains(t, err, "image "+img.ShortID()+", layer 2 of 2: layer "+ShortID(img.Manifest.Layers[1].Digest)+" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused")
 }
 
@@ -224,7 +225,7 @@ func TestFailedWriterTakesBackOnlyWhatNoOneNeeds(t *testing.T) {
 	require.NoError(t, err)
 	n := &newBlobs{s: s, added: []digest.Digest{l.Blob.Digest, stray.Digest}}
 
-	release, err := s.Hold() // another pull, load or import at work
+	release, err := s.Hold(context.Background()) // another pull, load or import at work
 	require.NoError(t, err)
 	n.remove()
 	assert.True(t, s.HasBlob(stray.Digest), "left for the sweep while another writer works")
@@ -235,6 +236,6 @@ func TestFailedWriterTakesBackOnlyWhatNoOneNeeds(t *testing.T) {
 	assert.True(t, s.HasBlob(l.Blob.Digest), "a named image's blob stays")
 	img, err := s.Get("named:1")
 	require.NoError(t, err)
-	_, err = s.Unpack(img)
+	_, err = s.Unpack(context.Background(), img)
 	require.NoError(t, err)
 }

@@ -95,7 +95,7 @@ func (s *Store) Build(ctx context.Context, o BuildOptions) (*Image, error) {
 		}
 		b.args[k] = v
 	}
-	release, err := s.Hold() // the new blobs are not named until the end
+	release, err := s.Hold(ctx) // the new blobs are not named until the end
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (s *Store) Build(ctx context.Context, o BuildOptions) (*Image, error) {
 		}
 	}
 	for _, def := range df.stages {
-		st, err := b.from(def)
+		st, err := b.from(ctx, def)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +157,7 @@ func (b *builder) printStep(in instruction) {
 
 // from starts a stage: FROM scratch, FROM an earlier stage, or FROM an
 // image of the store (a build pulls nothing: no network here).
-func (b *builder) from(def stageDef) (*stage, error) {
+func (b *builder) from(ctx context.Context, def stageDef) (*stage, error) {
 	in := def.from
 	b.printStep(in)
 	ref, err := newExpander(b.df.escape, b.meta).word(in, in.args[0])
@@ -185,7 +185,7 @@ func (b *builder) from(def stageDef) (*stage, error) {
 	}
 	// Unpacked here, as docker's FROM does, so that an image over
 	// --max-image-size (or a damaged one) stops the build at its FROM.
-	if _, err := b.s.Unpack(img); err != nil {
+	if _, err := b.s.Unpack(ctx, img); err != nil {
 		return nil, in.errorf("%s: %v", ref, err)
 	}
 	st.use(img)
@@ -234,14 +234,14 @@ func (b *builder) dispatch(ctx context.Context, st *stage, in instruction) error
 	case "RUN":
 		return b.runStep(ctx, st, in)
 	case "COPY", "ADD":
-		return b.copyStep(st, in, x)
+		return b.copyStep(ctx, st, in, x)
 	case "WORKDIR":
 		cfg := st.cfg.Config
 		text, err := applyMeta(&cfg, in, x, &st.ms)
 		if err != nil {
 			return err
 		}
-		return b.workdirStep(st, in, b.metaKey(st, in, &x, cfg), cfg, st.nop1(text))
+		return b.workdirStep(ctx, st, in, b.metaKey(st, in, &x, cfg), cfg, st.nop1(text))
 	}
 	cfg := st.cfg.Config
 	text, err := applyMeta(&cfg, in, x, &st.ms)
@@ -426,11 +426,11 @@ func (b *builder) remember(key stepKey, img *Image) error {
 }
 
 // tree is the stage's current image as a read-only view.
-func (b *builder) tree(st *stage) (tree, error) {
+func (b *builder) tree(ctx context.Context, st *stage) (tree, error) {
 	if st.img == nil {
 		return tree{}, nil
 	}
-	dirs, files, err := b.s.unpack(st.img)
+	dirs, files, err := b.s.unpack(ctx, st.img)
 	return tree{layers: dirs, files: files}, err
 }
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
+	"berth/internal/lockfile"
 )
 
 // RUN is a container: this binary's own run verb, on the previous step's
@@ -80,7 +81,7 @@ const emptyTar = digest.Digest("sha256:5f70bf18a086007016e948b04aed3b82103a36bea
 
 func (b *builder) run(ctx context.Context, st *stage, argv, env []string) (l Layer, err error) {
 	id := "build-" + spine.RandomID()
-	unlock, err := b.lockRun(id)
+	unlock, err := b.lockRun(ctx, id)
 	if err != nil {
 		return l, err
 	}
@@ -159,38 +160,15 @@ func (b *builder) lockDir() string { return filepath.Join(b.s.Root, "builds") }
 
 // lockRun takes the lock of a RUN container for as long as its layer may
 // exist; release removes the lock file, then lets go.
-func (b *builder) lockRun(id string) (func(), error) {
+func (b *builder) lockRun(ctx context.Context, id string) (func(), error) {
 	if err := os.MkdirAll(b.lockDir(), 0o700); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(b.lockDir(), id+".lock")
-	f, err := lockFile(p, unix.LOCK_EX)
+	l, err := lockfile.Acquire(ctx, filepath.Join(b.lockDir(), id+".lock"), lockfile.Exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", p, err)
+		return nil, err
 	}
-	return func() { os.Remove(p); f.Close() }, nil
-}
-
-// lockFile opens the lock file p and locks it. Whoever held the lock
-// before may have removed the file (a build that collected it): the lock
-// counts only if p is still the file locked, else the new one is taken.
-func lockFile(p string, how int) (*os.File, error) {
-	for {
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		if err := unix.Flock(int(f.Fd()), how); err != nil {
-			f.Close()
-			return nil, err
-		}
-		var locked, now unix.Stat_t
-		if unix.Fstat(int(f.Fd()), &locked) == nil && unix.Stat(p, &now) == nil &&
-			locked.Dev == now.Dev && locked.Ino == now.Ino {
-			return f, nil
-		}
-		f.Close()
-	}
+	return l.Remove, nil
 }
 
 // collectBuilds removes what killed builds left of their RUNs: a build-*
@@ -223,16 +201,15 @@ func (b *builder) collectBuilds() {
 		if err := os.MkdirAll(b.lockDir(), 0o700); err != nil {
 			return
 		}
-		p := filepath.Join(b.lockDir(), id+".lock")
-		f, err := lockFile(p, unix.LOCK_EX|unix.LOCK_NB)
+		l, err := lockfile.TryAcquire(filepath.Join(b.lockDir(), id+".lock"), lockfile.Exclusive)
 		if err != nil {
 			continue // a build at work holds it
 		}
 		if err := b.s.Layers.Remove(id); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(b.o.Err, "berth build: removing %s, left by a build that died: %v\n", id, err)
+			l.Unlock()
 		} else {
-			os.Remove(p)
+			l.Remove()
 		}
-		f.Close()
 	}
 }

@@ -3,6 +3,7 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,8 +16,8 @@ import (
 
 // workdirStep sets WORKDIR, and creates the directory when the image does
 // not have it (a small layer), as docker does.
-func (b *builder) workdirStep(st *stage, in instruction, key stepKey, cfg ocispec.ImageConfig, createdBy string) error {
-	t, err := b.tree(st)
+func (b *builder) workdirStep(ctx context.Context, st *stage, in instruction, key stepKey, cfg ocispec.ImageConfig, createdBy string) error {
+	t, err := b.tree(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (b *builder) stageLayer(image tree, fill func(*stager) error, done func(*st
 
 // copyStep runs COPY or ADD: sources from the context (or --from a stage
 // or image), the destination resolved in the image, the layer staged.
-func (b *builder) copyStep(st *stage, in instruction, x expander) error {
+func (b *builder) copyStep(ctx context.Context, st *stage, in instruction, x expander) error {
 	flags, err := parseFlags(in, supported[in.cmd]...)
 	if err != nil {
 		return err
@@ -97,12 +98,12 @@ func (b *builder) copyStep(st *stage, in instruction, x expander) error {
 		if from, err = x.word(in, from); err != nil {
 			return err
 		}
-		if src, err = b.fromSource(in, from); err != nil {
+		if src, err = b.fromSource(ctx, in, from); err != nil {
 			return err
 		}
 		prefix += "--from=" + from + " "
 	}
-	image, err := b.tree(st)
+	image, err := b.tree(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -203,7 +204,7 @@ func (b *builder) copyStep(st *stage, in instruction, x expander) error {
 
 // fromSource is COPY --from's tree: an earlier stage (by name or number),
 // or else an image of the store.
-func (b *builder) fromSource(in instruction, from string) (copySource, error) {
+func (b *builder) fromSource(ctx context.Context, in instruction, from string) (copySource, error) {
 	var img *Image
 	found := false
 	for i, st := range b.stages[:len(b.stages)-1] {
@@ -221,7 +222,7 @@ func (b *builder) fromSource(in instruction, from string) (copySource, error) {
 	}
 	src := copySource{what: "stage " + from}
 	if img != nil {
-		dirs, err := b.s.Unpack(img)
+		dirs, err := b.s.Unpack(ctx, img)
 		if err != nil {
 			return src, err
 		}

@@ -3,23 +3,17 @@
 package image
 
 import (
-	"context"
 	"errors"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
-	"berth/05-user/userns"
 )
 
 func init() { verbs = append(verbs, buildCommand) }
 
 func buildCommand() *cobra.Command {
 	var (
-		roots dataRoot
 		bound imageBound
 		o     BuildOptions
 	)
@@ -28,7 +22,7 @@ func buildCommand() *cobra.Command {
 		Short: "Build an image from a Dockerfile, as docker's classic builder: a step per instruction, a container per RUN (no network)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -40,17 +34,12 @@ func buildCommand() *cobra.Command {
 			}
 			o.Context = args[0]
 			o.Out, o.Err = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			if o.StateRoot = os.Getenv("BERTH_ROOT"); o.StateRoot == "" {
-				o.StateRoot = spine.DefaultState
-				if os.Geteuid() != 0 {
-					if o.StateRoot, err = userns.RootlessStateRoot(); err != nil {
-						return err
-					}
-				}
+			if o.StateRoot, err = spine.StateRootOf(cmd); err != nil {
+				return err
 			}
 			// Ctrl-C stops the build: its RUN container is killed and
 			// everything it made so far is removed (see build_run.go).
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			ctx, stop := spine.NotifyInterrupt(cmd.Context())
 			defer stop()
 			_, err = s.Build(ctx, o)
 			var exit *spine.ExitError
@@ -65,7 +54,6 @@ func buildCommand() *cobra.Command {
 			return &spine.ExitError{Code: 1, Err: err} // as docker build: 1
 		},
 	}
-	roots.addFlag(cmd)
 	fs := cmd.Flags()
 	bound.addFlag(fs)
 	fs.StringArrayVarP(&o.Tags, "tag", "t", nil, "name the image NAME[:TAG] (repeatable)")

@@ -19,7 +19,6 @@ import (
 
 func importCommand() *cobra.Command {
 	var (
-		roots   dataRoot
 		bound   imageBound
 		cmdArgs []string
 		changes []string
@@ -29,7 +28,7 @@ func importCommand() *cobra.Command {
 		Short: "Make a one-layer image of a root filesystem: a directory, or a tarball (plain or gzip; '-' for stdin)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -50,7 +49,7 @@ func importCommand() *cobra.Command {
 			// Ctrl-C ends the import: the half-stored layer is removed.
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			release, err := s.Hold()
+			release, err := s.Hold(ctx)
 			if err != nil {
 				return err
 			}
@@ -90,7 +89,6 @@ func importCommand() *cobra.Command {
 			return nil
 		},
 	}
-	roots.addFlag(cmd)
 	bound.addFlag(cmd.Flags())
 	cmd.Flags().StringArrayVar(&cmdArgs, "cmd", nil, "the image's CMD, one argument per flag (--cmd sh), when run is given no command")
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, `apply a Dockerfile instruction to the config: CMD ["sh"], ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)`)

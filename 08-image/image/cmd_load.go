@@ -17,7 +17,6 @@ func init() { verbs = append(verbs, loadCommand) }
 
 func loadCommand() *cobra.Command {
 	var (
-		roots dataRoot
 		bound imageBound
 		input string
 	)
@@ -26,7 +25,7 @@ func loadCommand() *cobra.Command {
 		Short: "Load images from an archive (docker save, docker-archive, oci-archive; plain or gzip'd) or an OCI layout directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -77,7 +76,6 @@ func loadCommand() *cobra.Command {
 			return nil
 		},
 	}
-	roots.addFlag(cmd)
 	bound.addFlag(cmd.Flags())
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from FILE (or an OCI layout directory) instead of stdin")
 	return cmd

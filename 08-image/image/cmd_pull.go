@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/distribution/reference"
 	"github.com/spf13/cobra"
+
+	"berth/01-uts/spine"
 )
 
 func init() { verbs = append(verbs, pullCommand) }
@@ -49,12 +49,11 @@ func (f *registryFlags) client() (*Client, error) {
 // interruptible ends the context on Ctrl-C or SIGTERM, so that a transfer
 // stops and its half-written blob is removed.
 func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	return spine.NotifyInterrupt(cmd.Context())
 }
 
 func pullCommand() *cobra.Command {
 	var (
-		roots    dataRoot
 		reg      registryFlags
 		bound    imageBound
 		platform string
@@ -75,7 +74,7 @@ sudo, it is root on the host, and so is the image's code: run only an image
 you would run as root on this machine yourself.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -100,7 +99,6 @@ you would run as root on this machine yourself.`,
 			return err
 		},
 	}
-	roots.addFlag(cmd)
 	reg.addFlags(cmd)
 	bound.addFlag(cmd.Flags())
 	cmd.Flags().StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to take from a multi-platform image (default "+PlatformString(HostPlatform())+")")

@@ -13,15 +13,14 @@ func init() { verbs = append(verbs, pushCommand) }
 
 func pushCommand() *cobra.Command {
 	var (
-		roots dataRoot
-		reg   registryFlags
+		reg registryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "push NAME[:TAG]",
 		Short: "Send an image to the registry its name names (tag it first: tag busybox 127.0.0.1:5000/busybox)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -38,7 +37,6 @@ func pushCommand() *cobra.Command {
 			return err
 		},
 	}
-	roots.addFlag(cmd)
 	reg.addFlags(cmd)
 	return cmd
 }

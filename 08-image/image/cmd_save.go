@@ -17,7 +17,6 @@ func init() { verbs = append(verbs, saveCommand) }
 
 func saveCommand() *cobra.Command {
 	var (
-		roots          dataRoot
 		output, format string
 	)
 	cmd := &cobra.Command{
@@ -28,7 +27,7 @@ func saveCommand() *cobra.Command {
 			if format != SaveDocker && format != SaveOCI {
 				return fmt.Errorf("--format %q: use %s (OCI layout and docker's manifest.json) or %s (the OCI layout alone)", format, SaveDocker, SaveOCI)
 			}
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -36,7 +35,7 @@ func saveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			save := func(w io.Writer) error { return s.Save(w, items, format) }
+			save := func(w io.Writer) error { return s.Save(cmd.Context(), w, items, format) }
 			if output == "" || output == "-" {
 				out := cmd.OutOrStdout()
 				if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -47,7 +46,6 @@ func saveCommand() *cobra.Command {
 			return writeOutput(output, save)
 		},
 	}
-	roots.addFlag(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().StringVar(&format, "format", SaveDocker, "docker: an OCI layout with docker's manifest.json beside it, as docker save writes since 25; oci: the OCI layout alone")
 	return cmd

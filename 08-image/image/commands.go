@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
-	"berth/05-user/userns"
 )
 
 // verbs are the commands of the image store, in the order help lists
@@ -34,35 +32,20 @@ func Commands() []*cobra.Command {
 	return out
 }
 
-// dataRoot is the --data-root flag every verb shares with run. Without
-// root the default is the user's own, as for run (stage 05).
-type dataRoot struct{ dir string }
-
-func (d *dataRoot) addFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&d.dir, "data-root", "", "directory of persistent data: images and layers (default $BERTH_DATA_ROOT, or "+spine.DefaultDataRoot+" for root and ~/.local/share/berth without)")
-}
-
-func (d *dataRoot) store() (*Store, error) {
-	dir := d.dir
-	if dir == "" {
-		dir = os.Getenv("BERTH_DATA_ROOT")
-	}
-	if dir == "" {
-		if os.Geteuid() != 0 {
-			var err error
-			if dir, err = userns.RootlessDataRoot(); err != nil {
-				return nil, err
-			}
-		} else {
-			dir = spine.DefaultDataRoot
-		}
+// storeOf is the image store under a verb's data root: the global
+// --data-root, $BERTH_DATA_ROOT, or the default (spine.DataRoot; without
+// root, the user's own, as for run).
+func storeOf(cmd *cobra.Command) (*Store, error) {
+	dir, err := spine.DataRootOf(cmd)
+	if err != nil {
+		return nil, err
 	}
 	return NewStore(dir), nil
 }
 
-// image opens the store and finds an image in it by name or id.
-func (d *dataRoot) image(nameOrID string) (*Store, *Image, error) {
-	s, err := d.store()
+// imageOf opens the store and finds an image in it by name or id.
+func imageOf(cmd *cobra.Command, nameOrID string) (*Store, *Image, error) {
+	s, err := storeOf(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,7 +55,6 @@ func (d *dataRoot) image(nameOrID string) (*Store, *Image, error) {
 
 func imagesCommand() *cobra.Command {
 	var (
-		roots dataRoot
 		quiet bool
 		all   bool
 	)
@@ -81,7 +63,7 @@ func imagesCommand() *cobra.Command {
 		Short: "List the images of the store (those of one repository, as docker images NAME)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -123,7 +105,6 @@ func imagesCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	roots.addFlag(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image ids")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show a build's intermediate images too")
 	return cmd
@@ -167,7 +148,6 @@ func splitFamiliar(name string) (repo, tag string) {
 
 func historyCommand() *cobra.Command {
 	var (
-		roots   dataRoot
 		noTrunc bool
 	)
 	cmd := &cobra.Command{
@@ -175,7 +155,7 @@ func historyCommand() *cobra.Command {
 		Short: "Show how an image was made, one line per step, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, img, err := roots.image(args[0])
+			_, img, err := imageOf(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -193,7 +173,6 @@ func historyCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	roots.addFlag(cmd)
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not shorten the CREATED BY column")
 	return cmd
 }
@@ -226,13 +205,12 @@ func historyRows(img *Image) []historyRow {
 }
 
 func inspectCommand() *cobra.Command {
-	var roots dataRoot
 	cmd := &cobra.Command{
 		Use:   "inspect IMAGE",
 		Short: "Print an image's manifest and config as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, img, err := roots.image(args[0])
+			_, img, err := imageOf(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -248,36 +226,32 @@ func inspectCommand() *cobra.Command {
 			return enc.Encode(v)
 		},
 	}
-	roots.addFlag(cmd)
 	return cmd
 }
 
 func tagCommand() *cobra.Command {
-	var roots dataRoot
 	cmd := &cobra.Command{
 		Use:   "tag IMAGE NAME",
 		Short: "Give an image another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, img, err := roots.image(args[0])
+			s, img, err := imageOf(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			return s.Tag(args[1], img.Descriptor)
 		},
 	}
-	roots.addFlag(cmd)
 	return cmd
 }
 
 func rmiCommand() *cobra.Command {
-	var roots dataRoot
 	cmd := &cobra.Command{
 		Use:   "rmi IMAGE...",
 		Short: "Remove images (a name, or an id for every name of it), then their unused blobs and layers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := roots.store()
+			s, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -310,7 +284,7 @@ func rmiCommand() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "Deleted: %s\n", img.ID())
 				}
 			}
-			res, err := s.GC()
+			res, err := s.GC(cmd.Context())
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -320,7 +294,6 @@ func rmiCommand() *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
-	roots.addFlag(cmd)
 	return cmd
 }
 

@@ -3,6 +3,7 @@
 package image
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,31 +13,28 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"berth/07-unionfs/layer"
+	"berth/internal/lockfile"
 )
 
 // Hold keeps GC away while new blobs are written and not yet named (a
-// pull, a load, a build): a shared lock that GC takes exclusively.
-func (s *Store) Hold() (release func(), err error) {
-	return s.flock("gc.lock", unix.LOCK_SH)
+// pull, a load, a build): a shared lock that GC takes exclusively. It
+// waits while a GC runs, or until ctx ends.
+func (s *Store) Hold(ctx context.Context) (release func(), err error) {
+	l, err := s.gcLock(ctx, lockfile.Shared)
+	if err != nil {
+		return nil, err
+	}
+	return l.Unlock, nil
 }
 
-func (s *Store) flock(name string, how int) (func(), error) {
+// gcLock takes gc.lock: shared by writers (Hold), exclusive for GC.
+func (s *Store) gcLock(ctx context.Context, m lockfile.Mode) (*lockfile.Lock, error) {
 	if err := s.Init(); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(s.Root, name)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
-	}
-	if err := unix.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	return func() { f.Close() }, nil
+	return lockfile.Acquire(ctx, filepath.Join(s.Root, "gc.lock"), m)
 }
 
 // GCResult says what GC removed.
@@ -48,13 +46,14 @@ type GCResult struct {
 // GC removes the blobs no named or unnamed image reaches, and the
 // unpacked layers that no image lists and no container layer (stage 07's
 // records) stands on: a mark and sweep, as containerd's garbage collector.
-func (s *Store) GC() (GCResult, error) {
+// It waits until no writer holds the store (Hold), or until ctx ends.
+func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	var res GCResult
-	release, err := s.flock("gc.lock", unix.LOCK_EX)
+	lock, err := s.gcLock(ctx, lockfile.Exclusive)
 	if err != nil {
 		return res, err
 	}
-	defer release()
+	defer lock.Unlock()
 	idx, err := s.readIndex()
 	if err != nil {
 		return res, err

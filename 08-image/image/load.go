@@ -33,7 +33,7 @@ type LoadedImage struct {
 // name taken from the archive: blobs land under their own digest. A load
 // that fails, or that ctx ends (Ctrl-C), removes the blobs it added.
 func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, err error) {
-	release, err := s.Hold()
+	release, err := s.Hold(ctx)
 	if err != nil {
 		return nil, err
 	}

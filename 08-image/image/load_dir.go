@@ -41,7 +41,7 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 	if err := checkLayout(layout); err != nil {
 		return nil, err
 	}
-	release, err := s.Hold()
+	release, err := s.Hold(ctx)
 	if err != nil {
 		return nil, err
 	}

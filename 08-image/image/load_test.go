@@ -155,8 +155,8 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 	assert.Empty(t, items[1].Names, "saved by id: no name")
 
 	var a, b bytes.Buffer
-	require.NoError(t, src.Save(&a, items, SaveDocker))
-	require.NoError(t, src.Save(&b, items, SaveDocker))
+	require.NoError(t, src.Save(context.Background(), &a, items, SaveDocker))
+	require.NoError(t, src.Save(context.Background(), &b, items, SaveDocker))
 	assert.Equal(t, a.Bytes(), b.Bytes(), "save is reproducible")
 
 	// What docker writes: one index entry per name, with both annotations;
@@ -222,7 +222,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 
 	// --format oci: the layout alone, which loads the same.
 	var o bytes.Buffer
-	require.NoError(t, src.Save(&o, items[:1], SaveOCI))
+	require.NoError(t, src.Save(context.Background(), &o, items[:1], SaveOCI))
 	tr = tar.NewReader(bytes.NewReader(o.Bytes()))
 	for {
 		hdr, err := tr.Next()
@@ -509,7 +509,7 @@ func TestFailedLoadRemovesOnlyWhatItAdded(t *testing.T) {
 	items, err := s.SaveItems([]string{"kept:1"})
 	require.NoError(t, err)
 	var saved bytes.Buffer
-	require.NoError(t, s.Save(&saved, items, SaveDocker))
+	require.NoError(t, s.Save(context.Background(), &saved, items, SaveDocker))
 	layerTar := tarOf(t, map[string]string{"new": "a layer the store has not got\n"})
 	legacy := newLegacyImage(t, layerTar)
 	// The saved image, an image of new blobs, and at the end an entry that
@@ -551,7 +551,7 @@ func TestFailedLoadRemovesOnlyWhatItAdded(t *testing.T) {
 			got, err := s.Get("kept:1")
 			require.NoError(t, err)
 			assert.Equal(t, img.ID(), got.ID())
-			_, err = s.Unpack(got)
+			_, err = s.Unpack(context.Background(), got)
 			require.NoError(t, err, "the image the store had is whole")
 			_, err = s.Get("new:1")
 			assert.ErrorIs(t, err, ErrNotFound)

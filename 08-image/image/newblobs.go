@@ -11,7 +11,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
+
+	"berth/internal/lockfile"
 )
 
 // newBlobs are the blobs one load (or import, or pull) adds to the store:
@@ -88,11 +89,11 @@ func (n *newBlobs) remove() {
 	if len(n.added) == 0 {
 		return
 	}
-	unlock, err := n.s.flock("gc.lock", unix.LOCK_EX|unix.LOCK_NB)
+	lock, err := lockfile.TryAcquire(filepath.Join(n.s.Root, "gc.lock"), lockfile.Exclusive)
 	if err != nil {
 		return
 	}
-	defer unlock()
+	defer lock.Unlock()
 	named, err := n.s.reachable()
 	if err != nil {
 		return

@@ -3,6 +3,7 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -64,7 +65,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := store.Unpack(img)
+	dirs, err := store.Unpack(context.Background(), img)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	fmt.Fprintf(out, "%s: Pulling from %s\n", ref, path)
 	repo := c.Repository(host, path)
 
-	release, err := s.Hold()
+	release, err := s.Hold(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 		}
 	}
 	img := &Image{Name: full, Descriptor: mdesc, Manifest: m, Config: cfg}
-	if _, err := s.Unpack(img); err != nil {
+	if _, err := s.Unpack(ctx, img); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", fam, err)
 	}
 	prior, err := s.named(full)

@@ -31,7 +31,7 @@ func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer)
 		}
 	}
 	// An rmi at the same time must not sweep the blobs being sent.
-	release, err := s.Hold()
+	release, err := s.Hold(ctx)
 	if err != nil {
 		return "", err
 	}

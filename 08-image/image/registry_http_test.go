@@ -262,7 +262,7 @@ func TestPullTokenAndRedirect(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, mdesc.Digest, img.Descriptor.Digest)
 	assert.Contains(t, f.requests, "GET /storage/"+img.Manifest.Layers[0].Digest.String())
-	dirs, err := s.Unpack(img)
+	dirs, err := s.Unpack(context.Background(), img)
 	require.NoError(t, err)
 	assert.FileExists(t, dirs[0]+"/hello")
 }
@@ -523,7 +523,7 @@ func TestPullImageBound(t *testing.T) {
 	s.MaxImageSize = 2 << 20
 	p, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
 	require.NoError(t, err)
-	dirs, err := s.Unpack(p.Image)
+	dirs, err := s.Unpack(context.Background(), p.Image)
 	require.NoError(t, err)
 	assert.Len(t, dirs, 2)
 }

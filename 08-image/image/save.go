@@ -4,6 +4,7 @@ package image
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -79,7 +80,7 @@ func contains(list []string, s string) bool {
 // load; each is hashed on the way out and must still match its name.
 // Every entry has mode 0644 and time 0, so the same images make the same
 // bytes.
-func (s *Store) Save(w io.Writer, items []SaveItem, format string) error {
+func (s *Store) Save(ctx context.Context, w io.Writer, items []SaveItem, format string) error {
 	if format != SaveDocker && format != SaveOCI {
 		return fmt.Errorf("unknown archive format %q: use %s or %s", format, SaveDocker, SaveOCI)
 	}
@@ -87,7 +88,7 @@ func (s *Store) Save(w io.Writer, items []SaveItem, format string) error {
 		return fmt.Errorf("nothing to save")
 	}
 	// rmi's GC waits until the last blob is out.
-	release, err := s.Hold()
+	release, err := s.Hold(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ package image
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -22,9 +23,9 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"berth/07-unionfs/layer"
+	"berth/internal/lockfile"
 )
 
 // The image store lives under the data root:
@@ -186,16 +187,12 @@ func (s *Store) lock() (unlock func(), err error) {
 	if err := s.Init(); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(s.Root, "index.lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	// Held for a read and a write of index.json: a wait of milliseconds.
+	l, err := lockfile.Acquire(context.Background(), filepath.Join(s.Root, "index.lock"), lockfile.Exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
+		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	return func() { f.Close() }, nil
+	return l.Unlock, nil
 }
 
 // readIndex reads index.json; a store without one has no images.

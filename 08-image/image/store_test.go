@@ -5,6 +5,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,13 +185,13 @@ func TestGCSweepsWhatNoImageReaches(t *testing.T) {
 	require.NoError(t, err)
 	gone, err := s.Commit("gone", ocispec.Image{}, []Layer{base, top})
 	require.NoError(t, err)
-	_, err = s.Unpack(gone)
+	_, err = s.Unpack(context.Background(), gone)
 	require.NoError(t, err)
 	stray, err := s.PutBlob(strings.NewReader("stray"), "", "")
 	require.NoError(t, err)
 
 	require.NoError(t, s.Remove(gone, true))
-	res, err := s.GC()
+	res, err := s.GC(context.Background())
 	require.NoError(t, err)
 	// gone's manifest, config and top layer, and the stray blob; the base
 	// layer is keep's too.
@@ -210,7 +211,7 @@ func TestGCSweepsWhatNoImageReaches(t *testing.T) {
 	require.NoError(t, os.MkdirAll(rec, 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(rec, "layer.json"), []byte(`{"id":"c1","driver":"overlay","lowers":["`+s.LayerDir(base.DiffID)+`"]}`), 0o600))
 	require.NoError(t, s.Remove(keep, true))
-	res, err = s.GC()
+	res, err = s.GC(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, res.Layers)
 	_, err = os.Stat(s.LayerDir(base.DiffID))
@@ -222,7 +223,7 @@ func TestUnpackChecksTheDiffID(t *testing.T) {
 	l := putLayer(t, s, map[string]string{"etc/": "", "etc/motd": "hi\n"})
 	img, err := s.Commit("ok", ocispec.Image{}, []Layer{l})
 	require.NoError(t, err)
-	dirs, err := s.Unpack(img)
+	dirs, err := s.Unpack(context.Background(), img)
 	require.NoError(t, err)
 	require.Len(t, dirs, 1)
 	b, err := os.ReadFile(filepath.Join(dirs[0], "etc/motd"))
@@ -234,7 +235,7 @@ func TestUnpackChecksTheDiffID(t *testing.T) {
 	lie := Layer{Blob: l.Blob, DiffID: digest.FromString("not this layer")}
 	bad, err := s.Commit("bad", ocispec.Image{}, []Layer{lie})
 	require.NoError(t, err)
-	_, err = s.Unpack(bad)
+	_, err = s.Unpack(context.Background(), bad)
 	require.ErrorContains(t, err, "refused")
 	_, err = os.Stat(s.LayerDir(lie.DiffID))
 	assert.ErrorIs(t, err, os.ErrNotExist)
@@ -349,7 +350,7 @@ func TestDamagedImageHidesNothingElse(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, imgs, 1)
 	assert.Equal(t, good.ID(), imgs[0].ID())
-	_, err = s.GC()
+	_, err = s.GC(context.Background())
 	require.NoError(t, err)
 	assert.True(t, s.HasBlob(bad.Manifest.Layers[0].Digest), "what the damaged image still reaches is kept")
 
@@ -357,7 +358,7 @@ func TestDamagedImageHidesNothingElse(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, byName)
 	require.NoError(t, s.Remove(img, false))
-	res, err := s.GC()
+	res, err := s.GC(context.Background())
 	require.NoError(t, err)
 	assert.Contains(t, res.Blobs, bad.Manifest.Layers[0].Digest)
 	_, err = s.Get("good")
@@ -373,7 +374,7 @@ func TestGCSweepsLeftovers(t *testing.T) {
 	l := putLayer(t, s, map[string]string{"x": "x"})
 	img, err := s.Commit("x", ocispec.Image{}, []Layer{l})
 	require.NoError(t, err)
-	_, err = s.Unpack(img)
+	_, err = s.Unpack(context.Background(), img)
 	require.NoError(t, err)
 	cache := filepath.Join(s.Root, "buildcache")
 	require.NoError(t, os.MkdirAll(cache, 0o700))
@@ -412,7 +413,7 @@ func TestGCSweepsLeftovers(t *testing.T) {
 		[]byte(`{"id":"c1","driver":"overlay","lowers":["`+filepath.Join(link, "layers", "sha256", l.DiffID.Encoded())+`"]}`), 0o600))
 	require.NoError(t, s.Remove(img, true))
 
-	res, err := s.GC()
+	res, err := s.GC(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, res.Layers, "the container's layer stays")
 	for _, p := range leftovers {

@@ -3,6 +3,7 @@
 package image
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -29,19 +30,19 @@ func (s *Store) LayerDir(diffID digest.Digest) string {
 // directories top first (overlay's lowerdir order). A layer unpacked
 // before, by any image, is reused. The layers' files, summed, must stay
 // within the store's bound (bound.go), unpacked now or before.
-func (s *Store) Unpack(img *Image) ([]string, error) {
-	dirs, _, err := s.unpack(img)
+func (s *Store) Unpack(ctx context.Context, img *Image) ([]string, error) {
+	dirs, _, err := s.unpack(ctx, img)
 	return dirs, err
 }
 
 // unpack is Unpack, and says what the image's files add up to.
-func (s *Store) unpack(img *Image) ([]string, int64, error) {
+func (s *Store) unpack(ctx context.Context, img *Image) ([]string, int64, error) {
 	if err := s.Layers.Init(); err != nil {
 		return nil, 0, err
 	}
 	// A sweep must not take a layer being unpacked (GC removes what a
 	// killed unpack left, under its exclusive lock).
-	release, err := s.Hold()
+	release, err := s.Hold(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
