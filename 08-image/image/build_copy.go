@@ -19,7 +19,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
-	"berth/07-unionfs/layer"
+	"berth/07-unionfs/untar"
 )
 
 // COPY and ADD never write into an image: they build a new layer from the
@@ -333,16 +333,16 @@ func (s *stager) extract(real, dstRel string, n int) error {
 		return err
 	}
 	tmp := filepath.Join(s.work, "extract-"+strconv.Itoa(n))
-	devices := layer.DevicesCreate
+	devices := untar.DevicesCreate
 	if s.rootless {
-		devices = layer.DevicesSkip
+		devices = untar.DevicesSkip
 	}
 	// An archive ADD unpacks is bounded as a layer is (bound.go), by what
 	// the image's layers, and the archives this step unpacked before it,
 	// left of --max-image-size: checkedTar counts, Apply's per-layer bound
 	// is a second wall (0, all used, would mean its default).
 	checked := newCheckedTar(r, s.budget)
-	if _, err := layer.Apply(checked, tmp, layer.ApplyOptions{Devices: devices, Rootless: s.rootless, MaxBytes: max(s.budget.left(), 1)}); err != nil {
+	if _, err := untar.Apply(checked, tmp, untar.Options{Devices: devices, Rootless: s.rootless, MaxBytes: max(s.budget.left(), 1)}); err != nil {
 		if checked.err != nil {
 			err = checked.err
 		}

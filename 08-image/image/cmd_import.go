@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
-	"berth/07-unionfs/layer"
+	"berth/07-unionfs/diff"
 )
 
 func importCommand() *cobra.Command {
@@ -107,7 +107,7 @@ func importLayer(ctx context.Context, s *Store, src string) (Layer, error) {
 		// PutTree, through the interruptible reader and the bound.
 		pr, pw := io.Pipe()
 		go func() {
-			_, err := layer.WriteTree(pw, src)
+			_, err := diff.WriteTree(pw, src)
 			pw.CloseWithError(err)
 		}()
 		defer pr.CloseWithError(io.ErrClosedPipe) // stops WriteTree if PutLayer gave up

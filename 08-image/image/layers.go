@@ -11,7 +11,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"berth/07-unionfs/layer"
+	"berth/07-unionfs/diff"
 )
 
 // PutLayer stores an uncompressed layer tarball as a gzip'd blob, as a
@@ -42,7 +42,7 @@ func (s *Store) PutLayer(tarStream io.Reader) (Layer, error) {
 func (s *Store) PutTree(dir string) (Layer, error) {
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := layer.WriteTree(pw, dir)
+		_, err := diff.WriteTree(pw, dir)
 		pw.CloseWithError(err)
 	}()
 	l, err := s.PutLayer(pr)

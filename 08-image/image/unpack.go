@@ -17,7 +17,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"berth/07-unionfs/layer"
+	"berth/07-unionfs/untar"
 )
 
 // LayerDir is where a layer with this diff id is (or would be) unpacked:
@@ -107,15 +107,15 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest, b *bu
 	// Device nodes in a layer are made as root (docker does too; a
 	// container still needs the device cgroup's permission to use them) and
 	// left out without root, which may not mknod them.
-	devices := layer.DevicesCreate
+	devices := untar.DevicesCreate
 	if s.Rootless {
-		devices = layer.DevicesSkip
+		devices = untar.DevicesSkip
 	}
 	// Apply's own bound is per layer: it gets what the layers below left.
 	// checkedTar enforces that exactly before Apply sees an entry (0, all
 	// used, would mean Apply's default to Apply).
-	opt := layer.ApplyOptions{Userxattr: s.Rootless, Rootless: s.Rootless, Devices: devices, MaxBytes: max(b.left(), 1)}
-	if _, err = layer.Apply(checked, tmp, opt); err != nil {
+	opt := untar.Options{Userxattr: s.Rootless, Rootless: s.Rootless, Devices: devices, MaxBytes: max(b.left(), 1)}
+	if _, err = untar.Apply(checked, tmp, opt); err != nil {
 		os.RemoveAll(tmp)
 		if checked.err != nil {
 			err = checked.err // the reason, not Apply's "read tarball" around it

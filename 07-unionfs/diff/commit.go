@@ -1,6 +1,6 @@
 //go:build linux
 
-package layer
+package diff
 
 import (
 	"archive/tar"
@@ -12,7 +12,25 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
+
+// WriteTree writes every file under dir as a base layer tarball (as
+// docker import makes an image of a root filesystem). It returns the bytes
+// of file content written.
+func WriteTree(w io.Writer, dir string) (int64, error) {
+	t, err := tree.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer t.Close()
+	changes, err := treeWalk{t: t, all: true}.walk("", tree.StackDir{})
+	if err != nil {
+		return 0, fmt.Errorf("walk %s: %w", dir, err)
+	}
+	return WriteLayer(w, changes, Owners{})
+}
 
 // WriteLayer writes changes as an OCI layer tarball (image-spec,
 // layer.md): added and changed paths as ordinary entries with their
@@ -21,37 +39,16 @@ import (
 // beside it; an opaque directory as the directory followed by
 // DIR/.wh..wh..opq. Overlay's own format (0/0 devices, trusted.overlay.*
 // xattrs) never reaches the tarball: it means nothing to another driver.
-// It returns the bytes of file content written.
-func WriteLayer(w io.Writer, changes []Change) (int64, error) {
-	return writeLayer(w, changes, owners{})
-}
-
-// WriteTree writes every file under dir as a base layer tarball (as
-// docker import makes an image of a root filesystem). It returns the bytes
-// of file content written.
-func WriteTree(w io.Writer, dir string) (int64, error) {
-	t, err := openTree(dir)
-	if err != nil {
-		return 0, err
-	}
-	defer t.close()
-	changes, err := treeWalk{t: t, all: true}.walk("", stackDir{})
-	if err != nil {
-		return 0, fmt.Errorf("walk %s: %w", dir, err)
-	}
-	return WriteLayer(w, changes)
-}
-
-// writeLayer is WriteLayer with owners translated into the container's
-// ids (see owners).
-func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
+// Owners are written as the container saw them (see owners). It returns
+// the bytes of file content written.
+func WriteLayer(w io.Writer, changes []Change, o Owners) (int64, error) {
 	tw := tar.NewWriter(w)
 	var total int64
 	links := map[[2]uint64]string{}
-	trees := map[string]*tree{}
+	trees := map[string]*tree.Tree{}
 	defer func() {
 		for _, t := range trees {
-			t.close()
+			t.Close()
 		}
 	}()
 	for _, c := range changes {
@@ -60,7 +57,7 @@ func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
 			if c.hidden {
 				continue
 			}
-			wh := path.Join(path.Dir(name), whiteoutPrefix+path.Base(name))
+			wh := path.Join(path.Dir(name), tree.WhiteoutPrefix+path.Base(name))
 			if err := writeEmpty(tw, wh); err != nil {
 				return total, err
 			}
@@ -69,7 +66,7 @@ func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
 		t := trees[c.root]
 		if t == nil {
 			var err error
-			if t, err = openTree(c.root); err != nil {
+			if t, err = tree.Open(c.root); err != nil {
 				return total, err
 			}
 			trees[c.root] = t
@@ -80,7 +77,7 @@ func writeLayer(w io.Writer, changes []Change, o owners) (int64, error) {
 			return total, err
 		}
 		if c.opaque {
-			if err := writeEmpty(tw, path.Join(name, opaqueMarker)); err != nil {
+			if err := writeEmpty(tw, path.Join(name, tree.OpaqueMarker)); err != nil {
 				return total, err
 			}
 		}
@@ -106,17 +103,17 @@ func writeEmpty(tw *tar.Writer, name string) error {
 // container swapped it meanwhile, maybe for a symlink to a host file, and
 // the commit is refused rather than guessed. Header, link target, xattrs
 // and contents all come from that one fd.
-func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o owners) (int64, error) {
+func writeEntry(tw *tar.Writer, t *tree.Tree, c Change, links map[[2]uint64]string, o Owners) (int64, error) {
 	name := c.rel()
-	h, err := t.handle(name)
+	h, err := t.Handle(name)
 	if err != nil {
 		return 0, err
 	}
-	defer h.close()
-	if !h.same(c.id) {
-		return 0, fmt.Errorf("%s changed while it was being committed: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
+	defer h.Close()
+	if !h.Same(c.id) {
+		return 0, fmt.Errorf("%s changed while it was being committed: refusing (commit pauses a running container unless --pause=false)", tree.ShortName(c.Path))
 	}
-	st := &h.st
+	st := &h.Stat
 	uid, gid := o.container(st.Uid, st.Gid)
 	hdr := &tar.Header{
 		Name:    name,
@@ -127,7 +124,7 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 		// PAX keeps nanosecond times and carries xattrs.
 		Format: tar.FormatPAX,
 	}
-	switch h.typ() {
+	switch h.Type() {
 	case unix.S_IFDIR:
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
@@ -136,12 +133,12 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 		hdr.Size = st.Size
 	case unix.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
-		if hdr.Linkname, err = h.readlink(); err != nil {
-			return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
+		if hdr.Linkname, err = h.Readlink(); err != nil {
+			return 0, fmt.Errorf("%s: %w", tree.ShortName(c.Path), err)
 		}
 	case unix.S_IFCHR, unix.S_IFBLK:
 		hdr.Typeflag = tar.TypeChar
-		if h.typ() == unix.S_IFBLK {
+		if h.Type() == unix.S_IFBLK {
 			hdr.Typeflag = tar.TypeBlock
 		}
 		hdr.Devmajor = int64(unix.Major(st.Rdev))
@@ -159,9 +156,9 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 			links[key] = name
 		}
 	}
-	xs, err := h.xattrs()
+	xs, err := h.Xattrs()
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
+		return 0, fmt.Errorf("%s: %w", tree.ShortName(c.Path), err)
 	}
 	for k, v := range xs {
 		if hdr.PAXRecords == nil {
@@ -170,22 +167,22 @@ func writeEntry(tw *tar.Writer, t *tree, c Change, links map[[2]uint64]string, o
 		hdr.PAXRecords["SCHILY.xattr."+k] = string(v)
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
-		return 0, fmt.Errorf("write header %s: %w", shortName(c.Path), err)
+		return 0, fmt.Errorf("write header %s: %w", tree.ShortName(c.Path), err)
 	}
 	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
 		return 0, nil
 	}
-	f, err := h.open()
+	f, err := h.Open()
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", shortName(c.Path), err)
+		return 0, fmt.Errorf("%s: %w", tree.ShortName(c.Path), err)
 	}
 	defer f.Close()
 	n, err := io.CopyN(tw, f, hdr.Size)
 	if errors.Is(err, io.EOF) {
-		return n, fmt.Errorf("%s shrank while it was being read: refusing (commit pauses a running container unless --pause=false)", shortName(c.Path))
+		return n, fmt.Errorf("%s shrank while it was being read: refusing (commit pauses a running container unless --pause=false)", tree.ShortName(c.Path))
 	}
 	if err != nil {
-		return n, fmt.Errorf("archive %s: %w", shortName(c.Path), err)
+		return n, fmt.Errorf("archive %s: %w", tree.ShortName(c.Path), err)
 	}
 	return n, nil
 }

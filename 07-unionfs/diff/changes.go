@@ -1,6 +1,13 @@
 //go:build linux
 
-package layer
+// Package diff finds what a container changed in its layer, as docker diff
+// lists it (A, C, D), and writes those changes as an OCI layer tarball, as
+// docker commit does: from an overlay upper directory (Overlay), or by
+// comparing the copy driver's copy with its layers (Copy). Everything is
+// read through stage 07's trees, since a running container may swap any
+// name for a symlink meanwhile. Chapter: docs/07-unionfs.md, "diff,
+// commit, apply".
+package diff
 
 import (
 	"bytes"
@@ -10,6 +17,8 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // Kind is how a path differs from the layers below: docker diff's letters.
@@ -26,10 +35,10 @@ type Change struct {
 	Kind Kind
 	Path string // absolute inside the container: "/etc/passwd"
 
-	root   string // the tree it was found in (upper dir, copy), for A and C
-	id     fileID // the inode it was when listed: commit archives that one or none
-	opaque bool   // a directory that hides everything below it (overlay)
-	hidden bool   // D of a lower entry hidden by an opaque parent: the opaque mark covers it
+	root   string      // the tree it was found in (upper dir, copy), for A and C
+	id     tree.FileID // the inode it was when listed: commit archives that one or none
+	opaque bool        // a directory that hides everything below it (overlay)
+	hidden bool        // D of a lower entry hidden by an opaque parent: the opaque mark covers it
 }
 
 func (c Change) String() string { return string(c.Kind) + " " + c.Path }
@@ -43,46 +52,46 @@ func (c Change) rel() string { return c.Path[1:] }
 // when a container without those mounts wrote them.
 var initPaths = map[string]bool{"/etc/hostname": true, "/etc/hosts": true, "/etc/resolv.conf": true}
 
-// overlayChanges reads an overlay upper directory: everything in it is a
+// Overlay reads an overlay upper directory: everything in it is a
 // change; whether it is an addition or a modification depends on the
 // layers below (lower, top first, init layer included). The upper
 // directory is the container's to change while it runs: it is read
 // through its tree, like a layer.
-func overlayChanges(lower []string, upper string) ([]Change, error) {
-	s, err := openStack(lower)
+func Overlay(lower []string, upper string) ([]Change, error) {
+	s, err := tree.OpenStack(lower)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
-	up, err := openTree(upper)
+	defer s.Close()
+	up, err := tree.Open(upper)
 	if err != nil {
 		return nil, err
 	}
-	defer up.close()
+	defer up.Close()
 	var out []Change
-	err = walkUpper(up, "", s.root(), &out)
+	err = walkUpper(up, "", s.Root(), &out)
 	return out, err
 }
 
-func walkUpper(up *tree, rel string, below stackDir, out *[]Change) error {
-	ents, err := up.list(rel)
+func walkUpper(up *tree.Tree, rel string, below tree.StackDir, out *[]Change) error {
+	ents, err := up.List(rel)
 	if err != nil {
 		return err
 	}
-	lower := map[string]entry{}
-	if len(below.layers) > 0 {
-		if lower, err = below.entries(); err != nil {
+	lower := map[string]tree.Entry{}
+	if len(below.Layers) > 0 {
+		if lower, err = below.Entries(); err != nil {
 			return err
 		}
 	}
 	for _, d := range ents {
-		r := path.Join(rel, d.name)
+		r := path.Join(rel, d.Name)
 		p := "/" + r
 		if initPaths[p] {
 			continue
 		}
-		le, inLower := lower[d.name]
-		if isWhiteout(&d.st) {
+		le, inLower := lower[d.Name]
+		if tree.IsWhiteout(&d.Stat) {
 			if inLower {
 				*out = append(*out, Change{Kind: Deleted, Path: p})
 			}
@@ -92,18 +101,18 @@ func walkUpper(up *tree, rel string, below stackDir, out *[]Change) error {
 		if inLower {
 			kind = Changed
 		}
-		if !d.isDir() {
-			*out = append(*out, Change{Kind: kind, Path: p, root: up.path, id: statID(&d.st)})
+		if !d.IsDir() {
+			*out = append(*out, Change{Kind: kind, Path: p, root: up.Path, id: tree.StatID(&d.Stat)})
 			continue
 		}
-		opaque := opaqueAt(up, r)
-		*out = append(*out, Change{Kind: kind, Path: p, root: up.path, id: statID(&d.st), opaque: opaque})
-		next := stackDir{rel: r}
-		if inLower && le.isDir() && !opaque {
-			next = below.child(d.name)
+		opaque := tree.OpaqueAt(up, r)
+		*out = append(*out, Change{Kind: kind, Path: p, root: up.Path, id: tree.StatID(&d.Stat), opaque: opaque})
+		next := tree.StackDir{Rel: r}
+		if inLower && le.IsDir() && !opaque {
+			next = below.Child(d.Name)
 		}
-		if opaque && inLower && le.isDir() {
-			if err := hiddenBelow(up, r, below.child(d.name), out); err != nil {
+		if opaque && inLower && le.IsDir() {
+			if err := hiddenBelow(up, r, below.Child(d.Name), out); err != nil {
 				return err
 			}
 		}
@@ -116,14 +125,14 @@ func walkUpper(up *tree, rel string, below stackDir, out *[]Change) error {
 
 // hiddenBelow lists, as deletions, the lower entries an opaque directory
 // hides and the upper does not replace: what the user sees as deleted.
-func hiddenBelow(up *tree, rel string, below stackDir, out *[]Change) error {
-	ents, err := below.entries()
+func hiddenBelow(up *tree.Tree, rel string, below tree.StackDir, out *[]Change) error {
+	ents, err := below.Entries()
 	if err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(ents) {
+	for _, name := range tree.SortedKeys(ents) {
 		r := path.Join(rel, name)
-		if _, ok, err := up.lstat(r); err != nil {
+		if _, ok, err := up.Lstat(r); err != nil {
 			return err
 		} else if ok {
 			continue
@@ -133,53 +142,53 @@ func hiddenBelow(up *tree, rel string, below stackDir, out *[]Change) error {
 	return nil
 }
 
-// treeChanges compares a full copy (the copy driver's container tree)
+// Copy compares a full copy (the copy driver's container tree)
 // with the layers it was copied from. A directory with changes below it is
 // reported as changed, as overlay's copy-up makes it appear in the upper
 // directory, so both drivers give the same list. A copy made without root
 // (rootless) gave the container's root what it could not give its owner
-// (see copier): that is how it was copied, not a change.
-func treeChanges(lower []string, dir string, rootless bool, o owners) ([]Change, error) {
-	s, err := openStack(lower)
+// (see stage 07's copier, layer/copy.go): that is how it was copied, not a change.
+func Copy(lower []string, dir string, rootless bool, o Owners) ([]Change, error) {
+	s, err := tree.OpenStack(lower)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
-	t, err := openTree(dir)
+	defer s.Close()
+	t, err := tree.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer t.close()
-	return treeWalk{t: t, rootless: rootless, owners: o}.walk("", s.root())
+	defer t.Close()
+	return treeWalk{t: t, rootless: rootless, owners: o}.walk("", s.Root())
 }
 
 type treeWalk struct {
-	t        *tree
+	t        *tree.Tree
 	rootless bool
-	owners   owners
+	owners   Owners
 	all      bool // keep the init layer's paths too (a whole tree, WriteTree)
 }
 
-func (w treeWalk) walk(rel string, below stackDir) ([]Change, error) {
-	ents, err := w.t.list(rel)
+func (w treeWalk) walk(rel string, below tree.StackDir) ([]Change, error) {
+	ents, err := w.t.List(rel)
 	if err != nil {
 		return nil, err
 	}
-	lower := map[string]entry{}
-	if len(below.layers) > 0 {
-		lower, err = below.entries()
+	lower := map[string]tree.Entry{}
+	if len(below.Layers) > 0 {
+		lower, err = below.Entries()
 		if w.rootless && errors.Is(err, os.ErrPermission) {
-			lower, err = map[string]entry{}, nil // copied empty (see copier)
+			lower, err = map[string]tree.Entry{}, nil // copied empty (see stage 07's copier, layer/copy.go)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	mine := map[string]dirent{}
+	mine := map[string]tree.Dirent{}
 	all := map[string]bool{}
 	for _, d := range ents {
-		mine[d.name] = d
-		all[d.name] = true
+		mine[d.Name] = d
+		all[d.Name] = true
 	}
 	for n := range lower {
 		all[n] = true
@@ -205,12 +214,12 @@ func (w treeWalk) walk(rel string, below stackDir) ([]Change, error) {
 			}
 			continue
 		}
-		c := Change{Path: p, root: w.t.path, id: statID(&d.st)}
+		c := Change{Path: p, root: w.t.Path, id: tree.StatID(&d.Stat)}
 		if !inLower {
 			c.Kind = Added
 			out = append(out, c)
-			if d.isDir() {
-				sub, err := w.walk(r, stackDir{rel: r})
+			if d.IsDir() {
+				sub, err := w.walk(r, tree.StackDir{Rel: r})
 				if err != nil {
 					return nil, err
 				}
@@ -219,19 +228,19 @@ func (w treeWalk) walk(rel string, below stackDir) ([]Change, error) {
 			continue
 		}
 		c.Kind = Changed
-		same, err := w.sameMeta(r, &d.st, le)
+		same, err := w.sameMeta(r, &d.Stat, le)
 		if err != nil {
 			return nil, err
 		}
-		if !d.isDir() {
+		if !d.IsDir() {
 			if !same {
 				out = append(out, c)
 			}
 			continue
 		}
-		next := stackDir{rel: r}
-		if le.isDir() {
-			next = below.child(name)
+		next := tree.StackDir{Rel: r}
+		if le.IsDir() {
+			next = below.Child(name)
 		}
 		sub, err := w.walk(r, next)
 		if err != nil {
@@ -248,8 +257,8 @@ func (w treeWalk) walk(rel string, below stackDir) ([]Change, error) {
 // sameMeta compares what a tar entry would record: type, mode, owner, and
 // for non-directories size, mtime, device number, link target; xattrs.
 // (Docker's naive diff driver compares the same; contents are not read.)
-func (w treeWalk) sameMeta(rel string, st *unix.Stat_t, le entry) (bool, error) {
-	l := &le.st
+func (w treeWalk) sameMeta(rel string, st *unix.Stat_t, le tree.Entry) (bool, error) {
+	l := &le.Stat
 	uid, gid := l.Uid, l.Gid
 	if w.rootless {
 		uid, gid = w.owners.copied(uid, gid)
@@ -262,28 +271,28 @@ func (w treeWalk) sameMeta(rel string, st *unix.Stat_t, le entry) (bool, error) 
 			return false, nil
 		}
 	}
-	mine, err := w.t.handle(rel)
+	mine, err := w.t.Handle(rel)
 	if err != nil {
 		return false, err
 	}
-	defer mine.close()
-	theirs, err := le.handle()
+	defer mine.Close()
+	theirs, err := le.Handle()
 	if err != nil {
 		return false, err
 	}
-	defer theirs.close()
-	if mine.typ() != theirs.typ() {
+	defer theirs.Close()
+	if mine.Type() != theirs.Type() {
 		return false, nil // changed since it was listed
 	}
-	if mine.isSymlink() {
-		a, _ := mine.readlink()
-		b, _ := theirs.readlink()
+	if mine.IsSymlink() {
+		a, _ := mine.Readlink()
+		b, _ := theirs.Readlink()
 		if a != b {
 			return false, nil
 		}
 	}
-	xa, _ := mine.xattrs()
-	xb, _ := theirs.xattrs()
+	xa, _ := mine.Xattrs()
+	xb, _ := theirs.Xattrs()
 	if len(xa) != len(xb) {
 		return false, nil
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package layer
+package tree
 
 import (
 	"errors"
@@ -26,68 +26,70 @@ import (
 // kernel refuses, and berth does not ask). Only a regular file or a
 // directory is ever opened for reading, again through /proc/self/fd/N.
 
-// A handle is one inode, open by fd, and what fstat said of it when opened.
-type handle struct {
-	fd int
-	st unix.Stat_t
+// A Handle is one inode, open by fd, and what fstat said of it when opened.
+type Handle struct {
+	Fd   int
+	Stat unix.Stat_t
 }
 
-// openHandle opens name in the directory dir without following it.
-func openHandle(dir int, name string) (handle, error) {
+// OpenHandle opens name in the directory dir without following it.
+func OpenHandle(dir int, name string) (Handle, error) {
 	fd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return handle{fd: -1}, err
+		return Handle{Fd: -1}, err
 	}
-	return newHandle(fd)
+	return NewHandle(fd)
 }
 
-// newHandle takes over fd (closing it on error).
-func newHandle(fd int) (handle, error) {
-	h := handle{fd: fd}
-	if err := unix.Fstat(fd, &h.st); err != nil {
+// NewHandle takes over fd (closing it on error).
+func NewHandle(fd int) (Handle, error) {
+	h := Handle{Fd: fd}
+	if err := unix.Fstat(fd, &h.Stat); err != nil {
 		unix.Close(fd)
-		return handle{fd: -1}, fmt.Errorf("fstat: %w", err)
+		return Handle{Fd: -1}, fmt.Errorf("fstat: %w", err)
 	}
 	return h, nil
 }
 
-func (h handle) close() {
-	if h.fd >= 0 {
-		unix.Close(h.fd)
+// Close closes the handle's fd.
+func (h Handle) Close() {
+	if h.Fd >= 0 {
+		unix.Close(h.Fd)
 	}
 }
 
 // proc is the magic link to the inode itself.
-func (h handle) proc() string { return "/proc/self/fd/" + strconv.Itoa(h.fd) }
+func (h Handle) proc() string { return "/proc/self/fd/" + strconv.Itoa(h.Fd) }
 
-func (h handle) typ() uint32        { return h.st.Mode & unix.S_IFMT }
-func (h handle) isDir() bool        { return h.typ() == unix.S_IFDIR }
-func (h handle) isSymlink() bool    { return h.typ() == unix.S_IFLNK }
-func (h handle) isRegular() bool    { return h.typ() == unix.S_IFREG }
-func (h handle) id() fileID         { return fileID{dev: h.st.Dev, ino: h.st.Ino, typ: h.typ()} }
-func (h handle) same(f fileID) bool { return h.id() == f }
+func (h Handle) Type() uint32       { return h.Stat.Mode & unix.S_IFMT }
+func (h Handle) IsDir() bool        { return h.Type() == unix.S_IFDIR }
+func (h Handle) IsSymlink() bool    { return h.Type() == unix.S_IFLNK }
+func (h Handle) IsRegular() bool    { return h.Type() == unix.S_IFREG }
+func (h Handle) id() FileID         { return FileID{dev: h.Stat.Dev, ino: h.Stat.Ino, typ: h.Type()} }
+func (h Handle) Same(f FileID) bool { return h.id() == f }
 
-// fileID is what identifies an inode, and its type: a name found to be a
+// FileID is what identifies an inode, and its type: a name found to be a
 // regular file when it was listed must still be that file when it is read.
-type fileID struct {
+type FileID struct {
 	dev, ino uint64
 	typ      uint32
 }
 
-func statID(st *unix.Stat_t) fileID {
-	return fileID{dev: st.Dev, ino: st.Ino, typ: st.Mode & unix.S_IFMT}
+// StatID is the FileID of what st describes.
+func StatID(st *unix.Stat_t) FileID {
+	return FileID{dev: st.Dev, ino: st.Ino, typ: st.Mode & unix.S_IFMT}
 }
 
-// chown comes first of the metadata: it clears setuid and setgid bits.
-func (h handle) chown(uid, gid int) error {
-	if err := unix.Fchownat(h.fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
+// Chown comes first of the metadata: it clears setuid and setgid bits.
+func (h Handle) Chown(uid, gid int) error {
+	if err := unix.Fchownat(h.Fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
 		return fmt.Errorf("chown %d:%d: %w", uid, gid, err)
 	}
 	return nil
 }
 
-func (h handle) chmod(mode uint32) error {
-	if h.isSymlink() {
+func (h Handle) Chmod(mode uint32) error {
+	if h.IsSymlink() {
 		return errors.New("chmod of a symlink: refusing")
 	}
 	if err := unix.Chmod(h.proc(), mode); err != nil {
@@ -96,20 +98,20 @@ func (h handle) chmod(mode uint32) error {
 	return nil
 }
 
-func (h handle) setTimes(atime, mtime unix.Timespec) error {
+func (h Handle) SetTimes(atime, mtime unix.Timespec) error {
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, h.proc(), []unix.Timespec{atime, mtime}, 0); err != nil {
 		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
 }
 
-func (h handle) setXattr(name string, val []byte) error {
+func (h Handle) SetXattr(name string, val []byte) error {
 	return unix.Setxattr(h.proc(), name, val, 0)
 }
 
-// xattrs reads every extended attribute except overlay's own (those
+// Xattrs reads every extended attribute except overlay's own (those
 // describe the layer a file came from, not the file).
-func (h handle) xattrs() (map[string][]byte, error) {
+func (h Handle) Xattrs() (map[string][]byte, error) {
 	p := h.proc()
 	size, err := unix.Listxattr(p, nil)
 	if errors.Is(err, unix.ENOTSUP) {
@@ -128,7 +130,7 @@ func (h handle) xattrs() (map[string][]byte, error) {
 	}
 	out := map[string][]byte{}
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if name == "" || isOverlayXattr(name) {
+		if name == "" || IsOverlayXattr(name) {
 			continue
 		}
 		size, err := unix.Getxattr(p, name, nil)
@@ -145,10 +147,10 @@ func (h handle) xattrs() (map[string][]byte, error) {
 	return out, nil
 }
 
-// opaque reports whether the directory carries overlay's opaque mark
+// Opaque reports whether the directory carries overlay's opaque mark
 // (trusted.* for a mount by the host's root, user.* with userxattr).
-func (h handle) opaque() bool {
-	for _, name := range []string{xattrOpaqueTrusted, xattrOpaqueUser} {
+func (h Handle) Opaque() bool {
+	for _, name := range []string{XattrOpaqueTrusted, XattrOpaqueUser} {
 		buf := make([]byte, 8)
 		n, err := unix.Getxattr(h.proc(), name, buf)
 		if err == nil && n == 1 && buf[0] == 'y' {
@@ -158,25 +160,25 @@ func (h handle) opaque() bool {
 	return false
 }
 
-func (h handle) readlink() (string, error) {
+func (h Handle) Readlink() (string, error) {
 	buf := make([]byte, unix.PathMax)
-	n, err := unix.Readlinkat(h.fd, "", buf)
+	n, err := unix.Readlinkat(h.Fd, "", buf)
 	if err != nil {
 		return "", fmt.Errorf("readlink: %w", err)
 	}
 	return string(buf[:n]), nil
 }
 
-// open opens the regular file or directory for reading: the same inode,
+// Open opens the regular file or directory for reading: the same inode,
 // never a name that might have been swapped meanwhile.
-func (h handle) open() (*os.File, error) {
+func (h Handle) Open() (*os.File, error) {
 	flags := unix.O_RDONLY | unix.O_CLOEXEC
 	switch {
-	case h.isRegular():
-	case h.isDir():
+	case h.IsRegular():
+	case h.IsDir():
 		flags |= unix.O_DIRECTORY
 	default:
-		return nil, fmt.Errorf("open a file of type %#o for reading: refusing", h.typ())
+		return nil, fmt.Errorf("open a file of type %#o for reading: refusing", h.Type())
 	}
 	fd, err := unix.Open(h.proc(), flags, 0)
 	if err != nil {
@@ -185,9 +187,9 @@ func (h handle) open() (*os.File, error) {
 	return os.NewFile(uintptr(fd), h.proc()), nil
 }
 
-// fdNames lists the directory open at fd, sorted, leaving fd open.
+// FDNames lists the directory open at fd, sorted, leaving fd open.
 func fdNames(fd int) ([]string, error) {
-	h := handle{fd: fd}
+	h := Handle{Fd: fd}
 	f, err := unix.Open(h.proc(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open directory: %w", err)
@@ -202,9 +204,9 @@ func fdNames(fd int) ([]string, error) {
 	return names, nil
 }
 
-// shortName keeps an error line short when a name is long (a path can be
+// ShortName keeps an error line short when a name is long (a path can be
 // 4,095 bytes; a hostile one, longer): its start and its end.
-func shortName(s string) string {
+func ShortName(s string) string {
 	const keep = 40
 	if len(s) <= 2*keep+3 {
 		return s

@@ -1,6 +1,15 @@
 //go:build linux
 
-package layer
+// Package tree reads and changes directory trees that someone else wrote
+// (a layer of an image, a container's upper directory or its copy) through
+// file descriptors, never by path: a Tree resolves every path beneath the
+// fd of its root with no symlink followed, a Handle is one inode whose
+// metadata is read and set through its own fd, and a Stack reads layers
+// in overlay's format (whiteouts, opaque directories) merged as overlay
+// would show them, from user space. Stage 07's layer store, its extractor
+// (untar) and its diff and commit are built on it. Chapter:
+// docs/07-unionfs.md, "Reading what someone else wrote: trees and handles".
+package tree
 
 import (
 	"errors"
@@ -12,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A tree is a directory whose contents someone else wrote: a layer, a
+// A Tree is a directory whose contents someone else wrote: a layer, a
 // container's upper directory or its copy. It is reached through the fd of
 // its root, and every path in it is resolved beneath that fd by the kernel
 // with openat2(RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH): no symlink on the way,
@@ -24,44 +33,46 @@ import (
 // fd, not one per level.
 //
 // The kernel resolves at most PATH_MAX-1 bytes at once: a path deeper than
-// that is refused in one line (errTooDeep), as Docker's path-based code
+// that is refused in one line (ErrTooDeep), as Docker's path-based code
 // fails there too. apply refuses such names outright, so no layer in the
 // store has one; a container can still make one, and then diff and commit
 // say so.
-type tree struct {
+type Tree struct {
 	fd   int    // O_PATH of the root directory
-	path string // for messages
+	Path string // the root's, for messages
 }
 
-// maxPath is the longest relative path the kernel resolves in one call.
-const maxPath = unix.PathMax - 1
+// MaxPath is the longest relative path the kernel resolves in one call.
+const MaxPath = unix.PathMax - 1
 
-var errTooDeep = errors.New("path longer than the kernel's limit of 4095 bytes")
+// ErrTooDeep: a path longer than the kernel resolves at once.
+var ErrTooDeep = errors.New("path longer than the kernel's limit of 4095 bytes")
 
-// openTree opens the root of a tree. The root's own path is berth's (a
+// Open opens the root of a tree. The root's own path is berth's (a
 // directory of the store, or one the user named), not the tree's.
-func openTree(root string) (*tree, error) {
+func Open(root string) (*Tree, error) {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", root, err)
 	}
-	return &tree{fd: fd, path: root}, nil
+	return &Tree{fd: fd, Path: root}, nil
 }
 
-func (t *tree) close() {
+// Close closes the root's fd; twice is fine.
+func (t *Tree) Close() {
 	if t != nil && t.fd >= 0 {
 		unix.Close(t.fd)
 		t.fd = -1
 	}
 }
 
-// name is rel for a message: "/a/b", shortened when long.
-func (t *tree) name(rel string) string { return shortName("/" + rel) }
+// Name is rel for a message: "/a/b", shortened when long.
+func (t *Tree) Name(rel string) string { return ShortName("/" + rel) }
 
-// haveOpenat2: openat2 may be missing (ENOSYS before 5.6, or a seccomp
+// HaveOpenat2: openat2 may be missing (ENOSYS before 5.6, or a seccomp
 // filter that refuses it). A variable, so that a test can take the
 // other road.
-var haveOpenat2 = sync.OnceValue(func() bool {
+var HaveOpenat2 = sync.OnceValue(func() bool {
 	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
 	if err == nil {
 		unix.Close(fd)
@@ -72,15 +83,15 @@ var haveOpenat2 = sync.OnceValue(func() bool {
 // open resolves rel beneath the root without following any symlink and
 // opens it with flags (O_NOFOLLOW is added: a symlink as the last name is
 // opened as itself when flags has O_PATH, refused otherwise).
-func (t *tree) open(rel string, flags int) (int, error) {
-	if len(rel) > maxPath {
-		return -1, errTooDeep
+func (t *Tree) open(rel string, flags int) (int, error) {
+	if len(rel) > MaxPath {
+		return -1, ErrTooDeep
 	}
 	if rel == "" {
 		rel = "."
 	}
 	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
-	if !haveOpenat2() {
+	if !HaveOpenat2() {
 		return t.openByName(rel, flags)
 	}
 	how := &unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH}
@@ -94,7 +105,7 @@ func (t *tree) open(rel string, flags int) (int, error) {
 }
 
 // openByName is open without openat2: one name at a time, O_NOFOLLOW.
-func (t *tree) openByName(rel string, flags int) (int, error) {
+func (t *Tree) openByName(rel string, flags int) (int, error) {
 	parts := strings.Split(rel, "/")
 	dir := t.fd
 	for i, name := range parts[:len(parts)-1] {
@@ -114,21 +125,21 @@ func (t *tree) openByName(rel string, flags int) (int, error) {
 	return fd, err
 }
 
-// handle opens rel itself, a symlink as a symlink.
-func (t *tree) handle(rel string) (handle, error) {
+// Handle opens rel itself, a symlink as a symlink.
+func (t *Tree) Handle(rel string) (Handle, error) {
 	fd, err := t.open(rel, unix.O_PATH)
 	if err != nil {
-		return handle{fd: -1}, t.err("open", rel, err)
+		return Handle{Fd: -1}, t.err("open", rel, err)
 	}
-	h, err := newHandle(fd)
+	h, err := NewHandle(fd)
 	if err != nil {
-		return h, fmt.Errorf("%s: %w", t.name(rel), err)
+		return h, fmt.Errorf("%s: %w", t.Name(rel), err)
 	}
 	return h, nil
 }
 
-// dir opens the directory rel for *at calls. ENOENT is passed on as is.
-func (t *tree) dir(rel string) (int, error) {
+// Dir opens the directory rel for *at calls. ENOENT is passed on as is.
+func (t *Tree) Dir(rel string) (int, error) {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return -1, t.err("open directory", rel, err)
@@ -138,20 +149,20 @@ func (t *tree) dir(rel string) (int, error) {
 
 // err words an error of the walk: a symlink where a directory was is
 // named as such, and no message carries a path longer than a line.
-func (t *tree) err(op, rel string, err error) error {
+func (t *Tree) err(op, rel string, err error) error {
 	switch {
-	case errors.Is(err, errTooDeep):
-		return fmt.Errorf("%s: %w: refusing", t.name(rel), errTooDeep)
+	case errors.Is(err, ErrTooDeep):
+		return fmt.Errorf("%s: %w: refusing", t.Name(rel), ErrTooDeep)
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR) && op == "open directory":
-		return fmt.Errorf("%s %s: a symlink or not a directory (changed meanwhile?): %w", op, t.name(rel), err)
+		return fmt.Errorf("%s %s: a symlink or not a directory (changed meanwhile?): %w", op, t.Name(rel), err)
 	}
-	return fmt.Errorf("%s %s: %w", op, t.name(rel), err)
+	return fmt.Errorf("%s %s: %w", op, t.Name(rel), err)
 }
 
-// list reads the directory rel: its names, sorted, each with what lstat
+// List reads the directory rel: its names, sorted, each with what lstat
 // says of it. A missing directory is empty.
-func (t *tree) list(rel string) ([]dirent, error) {
-	fd, err := t.dir(rel)
+func (t *Tree) List(rel string) ([]Dirent, error) {
+	fd, err := t.Dir(rel)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil
 	}
@@ -161,12 +172,12 @@ func (t *tree) list(rel string) ([]dirent, error) {
 	defer unix.Close(fd)
 	names, err := fdNames(fd)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.name(rel), err)
+		return nil, fmt.Errorf("%s: %w", t.Name(rel), err)
 	}
-	out := make([]dirent, 0, len(names))
+	out := make([]Dirent, 0, len(names))
 	for _, n := range names {
-		d := dirent{name: n}
-		if err := unix.Fstatat(fd, n, &d.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		d := Dirent{Name: n}
+		if err := unix.Fstatat(fd, n, &d.Stat, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue // removed meanwhile
 			}
@@ -177,19 +188,19 @@ func (t *tree) list(rel string) ([]dirent, error) {
 	return out, nil
 }
 
-// A dirent is one name of a directory and its lstat.
-type dirent struct {
-	name string
-	st   unix.Stat_t
+// A Dirent is one name of a directory and its lstat.
+type Dirent struct {
+	Name string
+	Stat unix.Stat_t
 }
 
-func (d dirent) isDir() bool { return d.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func (d Dirent) IsDir() bool { return d.Stat.Mode&unix.S_IFMT == unix.S_IFDIR }
 
-// lstat describes rel without following it; ok is false when it is
+// Lstat describes rel without following it; ok is false when it is
 // missing (or a parent is not a directory).
-func (t *tree) lstat(rel string) (st unix.Stat_t, ok bool, err error) {
+func (t *Tree) Lstat(rel string) (st unix.Stat_t, ok bool, err error) {
 	dir, base := path.Split(rel)
-	fd, err := t.dir(strings.TrimSuffix(dir, "/"))
+	fd, err := t.Dir(strings.TrimSuffix(dir, "/"))
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return st, false, nil
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package layer
+package untar
 
 import (
 	"archive/tar"
@@ -13,23 +13,19 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // What each kind of tar entry becomes, and how an entry's metadata is
 // set: through an fd of the entry itself (handle.go), never by name.
 
-const (
-	whiteoutPrefix = ".wh."
-	whiteoutMeta   = ".wh..wh."
-	opaqueMarker   = ".wh..wh..opq"
-)
-
 // opaqueXattr is the name of overlay's opaque mark for this layer.
 func (x *extractor) opaqueXattr() string {
 	if x.opt.Userxattr {
-		return xattrOpaqueUser
+		return tree.XattrOpaqueUser
 	}
-	return xattrOpaqueTrusted
+	return tree.XattrOpaqueTrusted
 }
 
 // markOpaque marks the directory open at fd opaque.
@@ -54,13 +50,13 @@ func (x *extractor) markOpaque(fd int) error {
 // stay. (An entry NAME after .wh.NAME replaces the whiteout the same way:
 // see mkdir and walker.dir.)
 func (x *extractor) whiteout(parent int, dirParts []string, base string) error {
-	if base == opaqueMarker {
+	if base == tree.OpaqueMarker {
 		return x.markOpaque(parent)
 	}
-	if strings.HasPrefix(base, whiteoutMeta) {
+	if strings.HasPrefix(base, tree.WhiteoutMeta) {
 		return nil // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
 	}
-	name := strings.TrimPrefix(base, whiteoutPrefix)
+	name := strings.TrimPrefix(base, tree.WhiteoutPrefix)
 	if name == "" || name == "." || name == ".." {
 		return fmt.Errorf("%w: whiteout of %q", ErrUnsafe, name)
 	}
@@ -89,7 +85,7 @@ func (x *extractor) whiteout(parent int, dirParts []string, base string) error {
 func (x *extractor) mkdir(parent int, parts []string, base string, hdr *tar.Header) error {
 	var st unix.Stat_t
 	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-	overWhiteout := err == nil && isWhiteout(&st)
+	overWhiteout := err == nil && tree.IsWhiteout(&st)
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		if err := x.replace(parent, parts[:len(parts)-1], base); err != nil {
 			return err
@@ -153,8 +149,8 @@ func (x *extractor) file(tr *tar.Reader, parent int, dirParts []string, base str
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	h := handle{fd: fd}
-	if err := unix.Fstat(fd, &h.st); err != nil {
+	h := tree.Handle{Fd: fd}
+	if err := unix.Fstat(fd, &h.Stat); err != nil {
 		return fmt.Errorf("fstat: %w", err)
 	}
 	return x.setMeta(h, x.metaOf(hdr))
@@ -163,7 +159,7 @@ func (x *extractor) file(tr *tar.Reader, parent int, dirParts []string, base str
 func (x *extractor) hardlink(parent int, dirParts []string, base string, hdr *tar.Header) error {
 	tparts, err := cleanName(hdr.Linkname)
 	if err != nil {
-		return fmt.Errorf("hardlink target %q: %w", shortName(hdr.Linkname), err)
+		return fmt.Errorf("hardlink target %q: %w", tree.ShortName(hdr.Linkname), err)
 	}
 	if len(tparts) == 0 {
 		return fmt.Errorf("%w: hardlink to the root", ErrUnsafe)
@@ -179,19 +175,19 @@ func (x *extractor) hardlink(parent int, dirParts []string, base string, hdr *ta
 	}
 	tdir, err := x.w.dir(tparts[:len(tparts)-1])
 	if err != nil {
-		return fmt.Errorf("hardlink target %q: %w", shortName(hdr.Linkname), err)
+		return fmt.Errorf("hardlink target %q: %w", tree.ShortName(hdr.Linkname), err)
 	}
 	tname := tparts[len(tparts)-1]
 	var st unix.Stat_t
 	if err := unix.Fstatat(tdir, tname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("hardlink target %q is not in the layer: %w", shortName(hdr.Linkname), err)
+		return fmt.Errorf("hardlink target %q is not in the layer: %w", tree.ShortName(hdr.Linkname), err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return fmt.Errorf("hardlink target %q is a directory", shortName(hdr.Linkname))
+		return fmt.Errorf("hardlink target %q is a directory", tree.ShortName(hdr.Linkname))
 	}
 	// flags 0: link the target itself, never what a symlink points to.
 	if err := unix.Linkat(tdir, tname, own, base, 0); err != nil {
-		return fmt.Errorf("link to %q: %w", shortName(hdr.Linkname), err)
+		return fmt.Errorf("link to %q: %w", tree.ShortName(hdr.Linkname), err)
 	}
 	return nil
 }
@@ -199,7 +195,7 @@ func (x *extractor) hardlink(parent int, dirParts []string, base string, hdr *ta
 func (x *extractor) device(parent int, dirParts []string, base string, hdr *tar.Header) error {
 	if hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
 		// An overlay-format whiteout stored as is: same meaning as .wh.
-		return x.whiteout(parent, dirParts, whiteoutPrefix+base)
+		return x.whiteout(parent, dirParts, tree.WhiteoutPrefix+base)
 	}
 	switch x.opt.Devices {
 	case DevicesSkip:
@@ -268,7 +264,7 @@ func (x *extractor) metaOf(hdr *tar.Header) *meta {
 		if !ok {
 			continue
 		}
-		if isOverlayXattr(name) {
+		if tree.IsOverlayXattr(name) {
 			x.stats.SkippedXattrs++
 			continue
 		}
@@ -285,12 +281,12 @@ func timespec(t time.Time) unix.Timespec {
 // created sets the metadata of a symlink, fifo or device node just made
 // in parent, through an fd of the node itself.
 func (x *extractor) created(parent int, name string, typ uint32, hdr *tar.Header) error {
-	h, err := openHandle(parent, name)
+	h, err := tree.OpenHandle(parent, name)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	defer h.close()
-	if h.typ() != typ {
+	defer h.Close()
+	if h.Type() != typ {
 		return fmt.Errorf("%w: not the %#o just made (changed meanwhile)", ErrUnsafe, typ)
 	}
 	return x.setMeta(h, x.metaOf(hdr))
@@ -299,26 +295,26 @@ func (x *extractor) created(parent int, name string, typ uint32, hdr *tar.Header
 // setMeta gives an inode its owner, mode, xattrs and times, in that order
 // (chown clears setuid and setgid; the times go last, after everything
 // that would move them). A symlink's mode is never set: there is none.
-func (x *extractor) setMeta(h handle, m *meta) error {
-	if err := h.chown(m.uid, m.gid); err != nil && !x.mayNot(err) {
+func (x *extractor) setMeta(h tree.Handle, m *meta) error {
+	if err := h.Chown(m.uid, m.gid); err != nil && !x.mayNot(err) {
 		return err
 	}
-	if !h.isSymlink() {
-		if err := h.chmod(m.mode); err != nil {
+	if !h.IsSymlink() {
+		if err := h.Chmod(m.mode); err != nil {
 			return err
 		}
 	}
 	for _, a := range m.xattrs {
-		err := h.setXattr(a.name, []byte(a.value))
+		err := h.SetXattr(a.name, []byte(a.value))
 		switch {
 		case err == nil, x.mayNot(err):
-		case !h.isRegular() && !h.isDir() && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP)) && strings.HasPrefix(a.name, "user."):
+		case !h.IsRegular() && !h.IsDir() && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP)) && strings.HasPrefix(a.name, "user."):
 			// user.* xattrs exist only on files and directories
 		default:
 			return fmt.Errorf("set xattr %s: %w", a.name, err)
 		}
 	}
-	return h.setTimes(m.atime, m.mtime)
+	return h.SetTimes(m.atime, m.mtime)
 }
 
 // mode is the permission bits to set; setuid and setgid are kept unless

@@ -1,6 +1,12 @@
 //go:build linux
 
-package layer
+// Package untar extracts a layer tarball safely: every name checked, every
+// path reached one directory fd at a time with no symlink followed, every
+// size bounded, OCI's whiteouts turned into overlay's, and the result
+// renamed into place only when whole. Stage 07's layer store applies
+// tarballs with it, and stage 08 unpacks every image layer with it.
+// Chapter: docs/07-unionfs.md, "Why a layer tarball is hostile input".
+package untar
 
 import (
 	"archive/tar"
@@ -14,6 +20,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // A layer tarball is hostile input: it comes from a registry, a colleague's
@@ -58,7 +66,7 @@ const DefaultMaxBytes int64 = 8 << 30
 const maxID = 1<<32 - 2
 
 // ApplyOptions bound and shape an extraction.
-type ApplyOptions struct {
+type Options struct {
 	MaxBytes   int64        // file contents, summed (sparse files count their full size); 0: DefaultMaxBytes
 	MaxEntries int          // 0: one million
 	Devices    DevicePolicy // "": DevicesRefuse
@@ -68,7 +76,7 @@ type ApplyOptions struct {
 }
 
 // ApplyStats counts what an extraction did.
-type ApplyStats struct {
+type Stats struct {
 	Entries        int
 	Bytes          int64 // file contents written
 	Whiteouts      int
@@ -81,10 +89,10 @@ type ApplyStats struct {
 var ErrUnsafe = errors.New("unsafe entry")
 
 // ApplyFile applies the layer tarball at path (plain or gzip) into dir.
-func ApplyFile(path, dir string, opt ApplyOptions) (ApplyStats, error) {
+func ApplyFile(path, dir string, opt Options) (Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ApplyStats{}, err
+		return Stats{}, err
 	}
 	defer f.Close()
 	return Apply(f, dir, opt)
@@ -94,7 +102,7 @@ func ApplyFile(path, dir string, opt ApplyOptions) (ApplyStats, error) {
 // turning OCI whiteouts (.wh.NAME, .wh..wh..opq) into overlay's (0/0
 // character devices, the opaque xattr). dir is complete or absent: never
 // half-extracted.
-func Apply(r io.Reader, dir string, opt ApplyOptions) (ApplyStats, error) {
+func Apply(r io.Reader, dir string, opt Options) (Stats, error) {
 	if opt.MaxBytes <= 0 {
 		opt.MaxBytes = DefaultMaxBytes
 	}
@@ -106,13 +114,13 @@ func Apply(r io.Reader, dir string, opt ApplyOptions) (ApplyStats, error) {
 	}
 	dir = filepath.Clean(dir)
 	if err := checkEmptyOrMissing(dir); err != nil {
-		return ApplyStats{}, err
+		return Stats{}, err
 	}
 	// 0700 while it is being filled: no one but root walks into a
 	// half-made layer (or reaches a setuid file in it).
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".apply-")
 	if err != nil {
-		return ApplyStats{}, fmt.Errorf("apply: %w", err)
+		return Stats{}, fmt.Errorf("apply: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -122,12 +130,12 @@ func Apply(r io.Reader, dir string, opt ApplyOptions) (ApplyStats, error) {
 	}()
 	x, err := newExtractor(tmp, opt)
 	if err != nil {
-		return ApplyStats{}, err
+		return Stats{}, err
 	}
 	defer x.close()
 	tr, stream, err := tarReader(r)
 	if err != nil {
-		return ApplyStats{}, err
+		return Stats{}, err
 	}
 	if err := x.run(tr); err != nil {
 		return x.stats, err
@@ -152,7 +160,7 @@ func Apply(r io.Reader, dir string, opt ApplyOptions) (ApplyStats, error) {
 }
 
 func checkEmptyOrMissing(dir string) error {
-	names, err := readNames(dir)
+	names, err := tree.ReadNames(dir)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -214,15 +222,15 @@ func (x *extractor) trailer(stream io.Reader) error {
 }
 
 type extractor struct {
-	opt     ApplyOptions
+	opt     Options
 	root    int // fd of the extraction root
 	w       walker
-	stats   ApplyStats
+	stats   Stats
 	dirs    *pendingDir // the root: directories whose metadata is set at the end
 	rootSet bool        // the tarball had an entry for "./"
 }
 
-func newExtractor(root string, opt ApplyOptions) (*extractor, error) {
+func newExtractor(root string, opt Options) (*extractor, error) {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
@@ -254,7 +262,7 @@ func (x *extractor) run(tr *tar.Reader) error {
 			return fmt.Errorf("apply: more than %d entries: refusing (a tar bomb?)", x.opt.MaxEntries)
 		}
 		if err := x.entry(tr, hdr); err != nil {
-			return fmt.Errorf("apply: entry %q: %w", shortName(hdr.Name), err)
+			return fmt.Errorf("apply: entry %q: %w", tree.ShortName(hdr.Name), err)
 		}
 	}
 	// The walker's fds go first: the directories are walked again, each
@@ -284,8 +292,8 @@ func cleanName(name string) ([]string, error) {
 			size += len(p) + 1
 		}
 	}
-	if size > maxPath {
-		return nil, fmt.Errorf("a path of %d bytes, longer than the kernel's limit of %d: refusing", size, maxPath)
+	if size > tree.MaxPath {
+		return nil, fmt.Errorf("a path of %d bytes, longer than the kernel's limit of %d: refusing", size, tree.MaxPath)
 	}
 	return parts, nil
 }
@@ -312,7 +320,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return err
 	}
 
-	if strings.HasPrefix(base, whiteoutPrefix) {
+	if strings.HasPrefix(base, tree.WhiteoutPrefix) {
 		return x.whiteout(parent, dirParts, base)
 	}
 

@@ -1,6 +1,6 @@
 //go:build linux
 
-package layer
+package untar
 
 import (
 	"archive/tar"
@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"berth/07-unionfs/layertest"
+	"berth/07-unionfs/tree"
 	"berth/internal/testenv"
 )
 
@@ -24,7 +26,7 @@ import (
 func jail(t *testing.T) (target, outside string) {
 	d := t.TempDir()
 	outside = filepath.Join(d, "outside")
-	write(t, outside, map[string]string{"secret": "untouched"})
+	layertest.Write(t, outside, map[string]string{"secret": "untouched"})
 	return filepath.Join(d, "target"), outside
 }
 
@@ -32,15 +34,15 @@ func jail(t *testing.T) (target, outside string) {
 // nothing new beside it, the sentinel unchanged.
 func assertNothingWritten(t *testing.T, target, outside string) {
 	t.Helper()
-	names, err := readNames(filepath.Dir(target))
+	names, err := tree.ReadNames(filepath.Dir(target))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"outside"}, names, "only the sentinel may remain")
-	names, err = readNames(outside)
+	names, err = tree.ReadNames(outside)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"secret"}, names)
-	assert.Equal(t, "untouched", read(t, filepath.Join(outside, "secret")))
+	assert.Equal(t, "untouched", layertest.Read(t, filepath.Join(outside, "secret")))
 	for _, p := range []string{"/evil", "/tmp/evil", "/etc/evil"} {
-		assert.False(t, exists(p), "%s must not exist", p)
+		assert.False(t, layertest.Exists(p), "%s must not exist", p)
 	}
 }
 
@@ -48,48 +50,52 @@ func TestApplyRefusesHostileTarballs(t *testing.T) {
 	testenv.RequireRoot(t)
 	cases := []struct {
 		name    string
-		entries func(outside string) []tarEntry
+		entries func(outside string) []layertest.TarEntry
 		wantErr string // the offending entry and the reason
 	}{
-		{"dotdot", func(string) []tarEntry { return []tarEntry{reg("ok", "1"), reg("../evil", "x")} },
+		{"dotdot", func(string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Reg("ok", "1"), layertest.Reg("../evil", "x")}
+		},
 			`entry "../evil": unsafe entry: path contains ".."`},
-		{"dotdot inside", func(string) []tarEntry { return []tarEntry{reg("a/../../evil", "x")} },
+		{"dotdot inside", func(string) []layertest.TarEntry { return []layertest.TarEntry{layertest.Reg("a/../../evil", "x")} },
 			`entry "a/../../evil": unsafe entry: path contains ".."`},
-		{"absolute", func(string) []tarEntry { return []tarEntry{reg("/tmp/evil", "x")} },
+		{"absolute", func(string) []layertest.TarEntry { return []layertest.TarEntry{layertest.Reg("/tmp/evil", "x")} },
 			`entry "/tmp/evil": unsafe entry: absolute path`},
-		{"symlink then write through it", func(out string) []tarEntry {
-			return []tarEntry{symlink("lnk", out), reg("lnk/pwned", "x")}
+		{"symlink then write through it", func(out string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Symlink("lnk", out), layertest.Reg("lnk/pwned", "x")}
 		}, `entry "lnk/pwned": unsafe entry: parent lnk is a symlink`},
-		{"relative symlink then write", func(string) []tarEntry {
-			return []tarEntry{dir("d/"), symlink("d/up", "../.."), reg("d/up/evil", "x")}
+		{"relative symlink then write", func(string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Dir("d/"), layertest.Symlink("d/up", "../.."), layertest.Reg("d/up/evil", "x")}
 		}, `entry "d/up/evil": unsafe entry: parent d/up is a symlink`},
-		{"symlink dir then mkdir below", func(out string) []tarEntry {
-			return []tarEntry{symlink("lnk", out), dir("lnk/sub/")}
+		{"symlink dir then mkdir below", func(out string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Symlink("lnk", out), layertest.Dir("lnk/sub/")}
 		}, `entry "lnk/sub/": unsafe entry: parent lnk is a symlink`},
-		{"hardlink with dotdot", func(string) []tarEntry {
-			return []tarEntry{hardlink("h", "../outside/secret")}
+		{"hardlink with dotdot", func(string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Hardlink("h", "../outside/secret")}
 		}, `entry "h": hardlink target "../outside/secret": unsafe entry: path contains ".."`},
-		{"hardlink absolute", func(out string) []tarEntry {
-			return []tarEntry{hardlink("h", filepath.Join(out, "secret"))}
+		{"hardlink absolute", func(out string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Hardlink("h", filepath.Join(out, "secret"))}
 		}, `unsafe entry: absolute path`},
-		{"hardlink through symlink", func(out string) []tarEntry {
-			return []tarEntry{symlink("lnk", out), hardlink("h", "lnk/secret")}
+		{"hardlink through symlink", func(out string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Symlink("lnk", out), layertest.Hardlink("h", "lnk/secret")}
 		}, `entry "h": hardlink target "lnk/secret": unsafe entry: parent lnk is a symlink`},
-		{"whiteout of dotdot", func(string) []tarEntry { return []tarEntry{dir("d/"), reg("d/.wh...", "")} },
+		{"whiteout of dotdot", func(string) []layertest.TarEntry {
+			return []layertest.TarEntry{layertest.Dir("d/"), layertest.Reg("d/.wh...", "")}
+		},
 			`entry "d/.wh...": unsafe entry: whiteout of ".."`},
-		{"whiteout of dot", func(string) []tarEntry { return []tarEntry{reg(".wh..", "")} },
+		{"whiteout of dot", func(string) []layertest.TarEntry { return []layertest.TarEntry{layertest.Reg(".wh..", "")} },
 			`entry ".wh..": unsafe entry: whiteout of "."`},
-		{"whiteout path with dotdot", func(string) []tarEntry { return []tarEntry{reg("../.wh.secret", "")} },
+		{"whiteout path with dotdot", func(string) []layertest.TarEntry { return []layertest.TarEntry{layertest.Reg("../.wh.secret", "")} },
 			`unsafe entry: path contains ".."`},
-		{"device node", func(string) []tarEntry {
-			return []tarEntry{{hdr: tar.Header{Name: "mem", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 1, Mode: 0o666}}}
+		{"device node", func(string) []layertest.TarEntry {
+			return []layertest.TarEntry{{Hdr: tar.Header{Name: "mem", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 1, Mode: 0o666}}}
 		}, `entry "mem": device node 1:1 refused`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			target, outside := jail(t)
-			b := mkTar(t, tc.entries(outside)...)
-			_, err := Apply(bytes.NewReader(b), target, ApplyOptions{})
+			b := layertest.Tar(t, tc.entries(outside)...)
+			_, err := Apply(bytes.NewReader(b), target, Options{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
 			assertNothingWritten(t, target, outside)
@@ -105,22 +111,22 @@ func TestApplyKeepsDangerousLookingButSafeEntries(t *testing.T) {
 	testenv.RequireRoot(t)
 	target, outside := jail(t)
 	secret := filepath.Join(outside, "secret")
-	b := mkTar(t,
-		symlink("abs", secret),
-		symlink("rel", "../outside/secret"),
-		symlink("replaced", secret),
-		reg("replaced", "mine"),
-		hardlink("linked-symlink", "abs"),
+	b := layertest.Tar(t,
+		layertest.Symlink("abs", secret),
+		layertest.Symlink("rel", "../outside/secret"),
+		layertest.Symlink("replaced", secret),
+		layertest.Reg("replaced", "mine"),
+		layertest.Hardlink("linked-symlink", "abs"),
 	)
-	_, err := Apply(bytes.NewReader(b), target, ApplyOptions{})
+	_, err := Apply(bytes.NewReader(b), target, Options{})
 	require.NoError(t, err)
-	assert.Equal(t, "untouched", read(t, secret))
+	assert.Equal(t, "untouched", layertest.Read(t, secret))
 	l, _ := os.Readlink(filepath.Join(target, "abs"))
 	assert.Equal(t, secret, l)
 	st, err := os.Lstat(filepath.Join(target, "replaced"))
 	require.NoError(t, err)
 	assert.True(t, st.Mode().IsRegular())
-	assert.Equal(t, "mine", read(t, filepath.Join(target, "replaced")))
+	assert.Equal(t, "mine", layertest.Read(t, filepath.Join(target, "replaced")))
 	st, err = os.Lstat(filepath.Join(target, "linked-symlink"))
 	require.NoError(t, err)
 	assert.Equal(t, os.ModeSymlink, st.Mode()&os.ModeType, "a hardlink to a symlink links the symlink itself")
@@ -129,19 +135,19 @@ func TestApplyKeepsDangerousLookingButSafeEntries(t *testing.T) {
 func TestApplyWhiteoutsAndXattrs(t *testing.T) {
 	testenv.RequireRoot(t)
 	target, _ := jail(t)
-	opaqueDir := dir("forged/")
-	opaqueDir.hdr.PAXRecords = map[string]string{
+	opaqueDir := layertest.Dir("forged/")
+	opaqueDir.Hdr.PAXRecords = map[string]string{
 		"SCHILY.xattr.trusted.overlay.opaque":   "y",
 		"SCHILY.xattr.trusted.overlay.redirect": "/etc",
 		"SCHILY.xattr.user.kept":                "yes",
 	}
-	b := mkTar(t,
-		dir("d/"), reg("d/.wh.gone", ""), reg("d/.wh..wh..opq", ""), reg("d/kept", "k"),
-		opaqueDir, reg(".wh..wh.plnk", ""),
+	b := layertest.Tar(t,
+		layertest.Dir("d/"), layertest.Reg("d/.wh.gone", ""), layertest.Reg("d/.wh..wh..opq", ""), layertest.Reg("d/kept", "k"),
+		opaqueDir, layertest.Reg(".wh..wh.plnk", ""),
 	)
-	st, err := Apply(bytes.NewReader(b), target, ApplyOptions{})
+	st, err := Apply(bytes.NewReader(b), target, Options{})
 	require.NoError(t, err)
-	snap := snapshot(t, target)
+	snap := layertest.Snapshot(t, target)
 	assert.Equal(t, "whiteout", snap["d/gone"])
 	assert.Contains(t, snap["d"], "opaque")
 	assert.NotContains(t, snap["forged"], "opaque", "trusted.overlay.* from a tarball is never applied")
@@ -159,19 +165,19 @@ func TestApplySizeBound(t *testing.T) {
 	big := strings.Repeat("\x00", 4<<20)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	_, err := zw.Write(mkTar(t, reg("small", "s"), reg("bomb", big)))
+	_, err := zw.Write(layertest.Tar(t, layertest.Reg("small", "s"), layertest.Reg("bomb", big)))
 	require.NoError(t, err)
 	require.NoError(t, zw.Close())
 	require.Less(t, gz.Len(), 64<<10, "the gzip is tiny")
 
 	target, outside := jail(t)
-	_, err = Apply(bytes.NewReader(gz.Bytes()), target, ApplyOptions{MaxBytes: 1 << 20})
+	_, err = Apply(bytes.NewReader(gz.Bytes()), target, Options{MaxBytes: 1 << 20})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `entry "bomb": layer would exceed the size bound of 1048576 bytes`)
 	assertNothingWritten(t, target, outside)
 
 	// Under the bound it applies.
-	st, err := Apply(bytes.NewReader(gz.Bytes()), target, ApplyOptions{MaxBytes: 8 << 20})
+	st, err := Apply(bytes.NewReader(gz.Bytes()), target, Options{MaxBytes: 8 << 20})
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(big)+1), st.Bytes)
 }
@@ -179,11 +185,11 @@ func TestApplySizeBound(t *testing.T) {
 func TestApplyEntryBound(t *testing.T) {
 	testenv.RequireRoot(t)
 	target, outside := jail(t)
-	var es []tarEntry
+	var es []layertest.TarEntry
 	for i := 0; i < 20; i++ {
-		es = append(es, reg(fmt.Sprintf("f%d", i), ""))
+		es = append(es, layertest.Reg(fmt.Sprintf("f%d", i), ""))
 	}
-	_, err := Apply(bytes.NewReader(mkTar(t, es...)), target, ApplyOptions{MaxEntries: 10})
+	_, err := Apply(bytes.NewReader(layertest.Tar(t, es...)), target, Options{MaxEntries: 10})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "more than 10 entries")
 	assertNothingWritten(t, target, outside)
@@ -193,15 +199,15 @@ func TestApplyEntryBound(t *testing.T) {
 // costs one openat (speed is measured in bench/parts/07-unionfs.sh).
 func TestApplyDeepNesting(t *testing.T) {
 	testenv.RequireRoot(t)
-	var es []tarEntry
+	var es []layertest.TarEntry
 	p := ""
 	for i := 0; i < 1000; i++ {
 		p += "d/"
-		es = append(es, dir(p))
+		es = append(es, layertest.Dir(p))
 	}
-	es = append(es, reg(p+"leaf", "deep"))
+	es = append(es, layertest.Reg(p+"leaf", "deep"))
 	target, _ := jail(t)
-	_, err := Apply(bytes.NewReader(mkTar(t, es...)), target, ApplyOptions{})
+	_, err := Apply(bytes.NewReader(layertest.Tar(t, es...)), target, Options{})
 	require.NoError(t, err)
 	fd, err := unix.Open(target, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	require.NoError(t, err)
@@ -222,8 +228,8 @@ func TestApplyDeepNesting(t *testing.T) {
 
 func TestApplyIntoNonEmptyDirRefused(t *testing.T) {
 	target, _ := jail(t)
-	write(t, target, map[string]string{"x": "x"})
-	_, err := Apply(bytes.NewReader(mkTar(t, reg("a", "a"))), target, ApplyOptions{})
+	layertest.Write(t, target, map[string]string{"x": "x"})
+	_, err := Apply(bytes.NewReader(layertest.Tar(t, layertest.Reg("a", "a"))), target, Options{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is not empty")
 }
@@ -237,19 +243,5 @@ func TestCleanName(t *testing.T) {
 	for _, bad := range []string{"/a", "..", "a/..", "a/../b"} {
 		_, err := cleanName(bad)
 		assert.ErrorIs(t, err, ErrUnsafe, bad)
-	}
-}
-
-func TestParseVolume(t *testing.T) {
-	host := t.TempDir()
-	v, err := ParseVolume(host + ":/data:ro")
-	require.NoError(t, err)
-	assert.Equal(t, Volume{Source: host, Dest: "/data", ReadOnly: true}, v)
-	v, err = ParseVolume("/cache/")
-	require.NoError(t, err)
-	assert.Equal(t, Volume{Dest: "/cache", Anonymous: true}, v)
-	for _, bad := range []string{"rel:/data", host + ":data", host + ":/", host + ":/a/../b", host + ":/d:rx", "/nonexistent-berth:/d", "a:b:c:d"} {
-		_, err := ParseVolume(bad)
-		assert.Error(t, err, bad)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package layer
+package untar
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // A pendingDir is a directory of the layer being applied, in a tree of
@@ -58,7 +60,7 @@ func (x *extractor) applyDirs(fd int, n *pendingDir, names []string) error {
 	for name, c := range n.children {
 		cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("apply: directory %q: %w: %w", shortName(strings.Join(append(names, name), "/")), ErrUnsafe, err)
+			return fmt.Errorf("apply: directory %q: %w: %w", tree.ShortName(strings.Join(append(names, name), "/")), ErrUnsafe, err)
 		}
 		err = x.applyDirs(cfd, c, append(names, name))
 		unix.Close(cfd)
@@ -69,12 +71,12 @@ func (x *extractor) applyDirs(fd int, n *pendingDir, names []string) error {
 	if n.meta == nil {
 		return nil
 	}
-	h := handle{fd: fd}
-	if err := unix.Fstat(fd, &h.st); err != nil {
+	h := tree.Handle{Fd: fd}
+	if err := unix.Fstat(fd, &h.Stat); err != nil {
 		return fmt.Errorf("apply: fstat: %w", err)
 	}
 	if err := x.setMeta(h, n.meta); err != nil {
-		return fmt.Errorf("apply: directory %q: %w", shortName(strings.Join(names, "/")+"/"), err)
+		return fmt.Errorf("apply: directory %q: %w", tree.ShortName(strings.Join(names, "/")+"/"), err)
 	}
 	return nil
 }
@@ -122,7 +124,7 @@ func (w *walker) dir(parts []string) (int, error) {
 
 func (w *walker) open(parent int, name string) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	where := func() string { return shortName(strings.Join(append(w.names, name), "/")) }
+	where := func() string { return tree.ShortName(strings.Join(append(w.names, name), "/")) }
 	fd, err := unix.Openat(parent, name, flags, 0)
 	if errors.Is(err, unix.ENOENT) {
 		if err := unix.Mkdirat(parent, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
@@ -132,7 +134,7 @@ func (w *walker) open(parent int, name string) (int, error) {
 	}
 	if errors.Is(err, unix.ENOTDIR) {
 		var st unix.Stat_t
-		if unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && isWhiteout(&st) {
+		if unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && tree.IsWhiteout(&st) {
 			if err := w.overWhiteout(parent, name); err != nil {
 				return -1, fmt.Errorf("directory %s over a whiteout: %w", where(), err)
 			}
