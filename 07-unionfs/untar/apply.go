@@ -10,8 +10,6 @@ package untar
 
 import (
 	"archive/tar"
-	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +86,7 @@ type Stats struct {
 // ErrUnsafe marks an entry refused because it would reach outside the root.
 var ErrUnsafe = errors.New("unsafe entry")
 
-// ApplyFile applies the layer tarball at path (plain or gzip) into dir.
+// ApplyFile applies the layer tarball at path (plain, gzip or zstd) into dir.
 func ApplyFile(path, dir string, opt Options) (Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -137,6 +135,7 @@ func Apply(r io.Reader, dir string, opt Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	defer stream.Close()
 	if err := x.run(tr); err != nil {
 		return x.stats, err
 	}
@@ -170,22 +169,15 @@ func checkEmptyOrMissing(dir string) error {
 	return nil
 }
 
-// tarReader accepts a plain or gzip-compressed tarball. stream is what the
-// tar reader reads, for the trailer check.
-func tarReader(r io.Reader) (*tar.Reader, io.Reader, error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(4)
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("apply: gzip: %w", err)
-		}
-		return tar.NewReader(zr), zr, nil
-	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
-		return nil, nil, errors.New("apply: zstd-compressed layers are not supported: decompress it first (zstd -d)")
+// tarReader accepts a plain, gzip'd or zstd'd tarball (compress.go).
+// stream is what the tar reader reads, for the trailer check; closing it
+// releases the decompressor.
+func tarReader(r io.Reader) (*tar.Reader, io.ReadCloser, error) {
+	stream, _, err := Decompress(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("apply: %w", err)
 	}
-	return tar.NewReader(br), br, nil
+	return tar.NewReader(stream), stream, nil
 }
 
 // trailer reads the stream to its very end once the tar archive has
@@ -194,8 +186,9 @@ func tarReader(r io.Reader) (*tar.Reader, io.Reader, error) {
 // nothing can hide after a layer's end that another tool would unpack and
 // this one would not, and a gzip stream is read through its last member's
 // trailer, where Go's reader checks the CRC-32 and the length (a member
-// read only as far as the tar end would never be checked). Concatenated
-// gzip members are one stream, as gunzip and 08's diff id read them; bytes
+// read only as far as the tar end would never be checked), a zstd stream
+// through its last frame and its checksum. Concatenated gzip members (zstd
+// frames) are one stream, as gunzip and 08's diff id read them; bytes
 // after the last member that are not another member are refused.
 func (x *extractor) trailer(stream io.Reader) error {
 	budget := x.opt.MaxBytes - x.stats.Bytes

@@ -3,7 +3,6 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -29,8 +28,7 @@ const (
 	dockerRepos       = "repositories"
 	blobsDir          = "blobs"
 	maxArchiveEntries = 100000   // more than any image needs; with the next two,
-	maxNameLength     = 4096     // bounds what load keeps in memory
-	maxNameBytes      = 16 << 20 // all names and link targets together
+	maxNameBytes      = 16 << 20 // all names and link targets together: with the entries, bounds what load keeps in memory
 	maxLinkHops       = 16
 )
 
@@ -69,29 +67,6 @@ func blobDigest(name string) (d digest.Digest, ok bool, err error) {
 		return "", true, fmt.Errorf("archive entry %s: not named by a sha256 digest", name)
 	}
 	return d, true, nil
-}
-
-// entryName turns a name from the archive (a tar entry, a path in
-// manifest.json, a hard link's target) into a clean name relative to the
-// archive's top. It refuses absolute names and any ".." element: load
-// never writes by these names, but it resolves them, and a name that can
-// leave the archive is a sign of a crafted file.
-func entryName(n string) (string, error) {
-	if n == "" {
-		return "", errors.New("with an empty name: refused")
-	}
-	if len(n) > maxNameLength {
-		return "", fmt.Errorf("%.40q… is a name over %d bytes: refused", n, maxNameLength)
-	}
-	if strings.HasPrefix(n, "/") {
-		return "", fmt.Errorf("%q is an absolute name: refused", n)
-	}
-	for _, p := range strings.Split(n, "/") {
-		if p == ".." {
-			return "", fmt.Errorf("%q climbs out with '..': refused", n)
-		}
-	}
-	return path.Clean(n), nil // "./index.json" -> "index.json"; "." is the top
 }
 
 // linkTarget resolves a symbolic link's target by name, relative to the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	units "github.com/docker/go-units"
-	"github.com/spf13/pflag"
 )
 
 // An image's layers are hostile input: a gzip'd layer of a few megabytes
@@ -33,32 +32,6 @@ func (s *Store) maxImageSize() int64 {
 	}
 	return DefaultMaxImageSize
 }
-
-// imageBound is the --max-image-size flag: a size as docker's --memory
-// takes one (github.com/docker/go-units: 512m, 8GiB, powers of 1024).
-type imageBound struct{ n int64 }
-
-func (b *imageBound) addFlag(fs *pflag.FlagSet) {
-	fs.Var(b, "max-image-size", "refuse an image whose layers' files add up to more than SIZE (as 512MiB, 8GiB); also bounds what a pull downloads and what a load stores")
-}
-
-func (b *imageBound) Set(v string) error {
-	n, err := units.RAMInBytes(v)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("want a positive size such as 512MiB or 8GiB")
-	}
-	b.n = n
-	return nil
-}
-
-func (b *imageBound) String() string {
-	if b.n == 0 {
-		return size(DefaultMaxImageSize)
-	}
-	return size(b.n)
-}
-
-func (b *imageBound) Type() string { return "size" }
 
 // size prints bytes as the flag takes them: 1MiB, 32GiB.
 func size(n int64) string { return units.BytesSize(float64(n)) }

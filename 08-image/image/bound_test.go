@@ -17,6 +17,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"berth/07-unionfs/tree"
 )
 
 // assertStoreEmpty: no name, no blob, nothing half-written, no record of
@@ -28,7 +30,7 @@ func assertStoreEmpty(t *testing.T, s *Store) {
 	assert.Empty(t, imgs, "nothing is named")
 	assert.Empty(t, storeBlobs(t, s), "no blob is left")
 	for _, dir := range []string{filepath.Join(s.Root, "ingest"), filepath.Join(s.Root, "diffids"), filepath.Join(s.Layers.Root, "sha256")} {
-		names, err := readDirNames(dir)
+		names, err := tree.ReadNames(dir)
 		require.NoError(t, err)
 		assert.Empty(t, names, dir)
 	}
@@ -86,7 +88,7 @@ func TestLoadChecksEveryLayer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := newTestStore(t)
 			// A good first layer, so the refusal is of the second.
-			_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, [][]byte{good, c.blob}, []digest.Digest{digest.FromBytes(good), c.diffID})))
+			_, err := Load(t.Context(), s, bytes.NewReader(dockerArchive(t, [][]byte{good, c.blob}, []digest.Digest{digest.FromBytes(good), c.diffID})))
 			require.Error(t, err)
 			t.Log(err)
 			assert.Contains(t, err.Error(), "layer 2 (b/layer.tar)")
@@ -110,20 +112,20 @@ func TestImageBoundIsForTheWholeImage(t *testing.T) {
 
 	s := newTestStore(t)
 	s.MaxImageSize = 1 << 20
-	_, err := s.Load(t.Context(), bytes.NewReader(data))
+	_, err := Load(t.Context(), s, bytes.NewReader(data))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "layer 2 (b/layer.tar): layer sha256:")
 	assert.Contains(t, err.Error(), `entry "two" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused`)
 	assertStoreEmpty(t, s)
 	// Each layer alone is under the bound.
 	for _, l := range [][]byte{l1, l2} {
-		_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, [][]byte{gzipped(t, l)}, []digest.Digest{digest.FromBytes(l)})))
+		_, err := Load(t.Context(), s, bytes.NewReader(dockerArchive(t, [][]byte{gzipped(t, l)}, []digest.Digest{digest.FromBytes(l)})))
 		require.NoError(t, err)
 	}
 
 	s = newTestStore(t)
 	s.MaxImageSize = 2 << 20
-	_, err = s.Load(t.Context(), bytes.NewReader(data))
+	_, err = Load(t.Context(), s, bytes.NewReader(data))
 	require.NoError(t, err)
 	img, err := s.Get("bad:1")
 	require.NoError(t, err)
@@ -147,7 +149,7 @@ func TestLoadBoundsWhatTheArchiveStores(t *testing.T) {
 	s.MaxImageSize = 1 << 20
 	bomb := gzipped(t, archiveOf(t, file("zeros", make([]byte, 2<<20))))
 	require.Less(t, len(bomb), 8<<10)
-	_, err := s.Load(t.Context(), bytes.NewReader(bomb))
+	_, err := Load(t.Context(), s, bytes.NewReader(bomb))
 	require.ErrorContains(t, err, "archive entry zeros: the archive's files add up to more than --max-image-size 1MiB: refused")
 	assertStoreEmpty(t, s)
 }
@@ -185,7 +187,7 @@ func TestLoadDirBoundsWhatItCopies(t *testing.T) {
 	dst := newTestStore(t)
 	dst.MaxImageSize = 1 << 20
 	// The layer gzips to a few KiB; its files are 2 MiB.
-	_, err = dst.LoadDir(t.Context(), src.Root)
+	_, err = LoadDir(t.Context(), dst, src.Root)
 	require.ErrorContains(t, err, `entry "big" (2MiB) takes the image's files over --max-image-size 1MiB (0B before it): refused`)
 	assertStoreEmpty(t, dst)
 	// A descriptor that says its blob is larger than the bound.
@@ -193,7 +195,7 @@ func TestLoadDirBoundsWhatItCopies(t *testing.T) {
 	require.NoError(t, err)
 	idx.Manifests[0].Size = 2 << 20
 	require.NoError(t, src.writeIndex(idx))
-	_, err = dst.LoadDir(t.Context(), src.Root)
+	_, err = LoadDir(t.Context(), dst, src.Root)
 	require.ErrorContains(t, err, "the layout's blobs add up to more than --max-image-size 1MiB: refused")
 	assertStoreEmpty(t, dst)
 }
@@ -207,7 +209,7 @@ func TestLoadBoundsTheLayers(t *testing.T) {
 		blobs, ids = append(blobs, l), append(ids, digest.FromBytes(l))
 	}
 	s := newTestStore(t)
-	_, err := s.Load(t.Context(), bytes.NewReader(dockerArchive(t, blobs, ids)))
+	_, err := Load(t.Context(), s, bytes.NewReader(dockerArchive(t, blobs, ids)))
 	require.ErrorContains(t, err, "126 layers, more than 125: refused")
 	assertStoreEmpty(t, s)
 }

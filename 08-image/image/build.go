@@ -67,7 +67,7 @@ type stage struct {
 }
 
 // Build builds the Dockerfile and names the result.
-func (s *Store) Build(ctx context.Context, o BuildOptions) (*Image, error) {
+func Build(ctx context.Context, s *Store, o BuildOptions) (*Image, error) {
 	if o.Dockerfile == "" {
 		o.Dockerfile = filepath.Join(o.Context, "Dockerfile")
 	}
@@ -426,12 +426,12 @@ func (b *builder) remember(key stepKey, img *Image) error {
 }
 
 // tree is the stage's current image as a read-only view.
-func (b *builder) tree(ctx context.Context, st *stage) (tree, error) {
+func (b *builder) view(ctx context.Context, st *stage) (View, error) {
 	if st.img == nil {
-		return tree{}, nil
+		return View{}, nil
 	}
 	dirs, files, err := b.s.unpack(ctx, st.img)
-	return tree{layers: dirs, files: files}, err
+	return View{layers: dirs, files: files}, err
 }
 
 // Intermediate reports whether img is one of a build's intermediate

@@ -19,7 +19,7 @@ import (
 
 // copySource is where COPY reads.
 type copySource struct {
-	tree   tree
+	view   View
 	what   string                         // "build context", "stage builder"
 	ignore *patternmatcher.PatternMatcher // .dockerignore; nil: none
 }
@@ -36,7 +36,7 @@ func openContext(dir string) (copySource, error) {
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 		return copySource{}, fmt.Errorf("build context %s is not a directory", dir)
 	}
-	src := copySource{tree: tree{layers: []string{abs}, plain: true}, what: "build context"}
+	src := copySource{view: View{layers: []string{abs}, plain: true}, what: "build context"}
 	// Bounded and a regular file, as the Dockerfile (build_parse.go): a
 	// repository's .dockerignore is as hostile as its Dockerfile.
 	f, err := os.OpenFile(filepath.Join(abs, ".dockerignore"), os.O_RDONLY|unix.O_NONBLOCK, 0)
@@ -84,7 +84,7 @@ func (src copySource) mayReenter(rel string) bool {
 	if src.ignore == nil || !src.ignore.Exclusions() {
 		return false
 	}
-	st, _, ok, err := src.tree.stat(rel)
+	st, _, ok, err := src.view.stat(rel)
 	return err == nil && ok && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
@@ -99,7 +99,7 @@ func (src copySource) hidden(rel string) (bool, error) {
 	if !src.mayReenter(rel) {
 		return true, nil
 	}
-	names, err := src.tree.readDir(rel)
+	names, err := src.view.readDir(rel)
 	if err != nil {
 		return false, err
 	}
@@ -132,11 +132,11 @@ func (src copySource) sources(in instruction, args []string) ([]string, error) {
 			}
 		}
 		for _, m := range matches {
-			r, err := src.tree.resolve("/", m)
+			r, err := src.view.resolve("/", m)
 			if err != nil {
 				return nil, in.errorf("%s: %v", a, err)
 			}
-			_, _, ok, err := src.tree.stat(r)
+			_, _, ok, err := src.view.stat(r)
 			if err != nil {
 				return nil, in.errorf("%s: %v", a, err)
 			}
@@ -151,7 +151,7 @@ func (src copySource) sources(in instruction, args []string) ([]string, error) {
 					name = a + ": " + strings.TrimPrefix(m, "/")
 				}
 				why := ""
-				if lst, _, _, _ := src.tree.stat(m); lst != nil && lst.Mode&unix.S_IFMT == unix.S_IFLNK {
+				if lst, _, _, _ := src.view.stat(m); lst != nil && lst.Mode&unix.S_IFMT == unix.S_IFLNK {
 					why = " (a symlink leads only to a file of the " + src.what + ")"
 				}
 				return nil, in.errorf("%s: file not found in %s or excluded by .dockerignore%s", name, src.what, why)
@@ -169,20 +169,20 @@ func (src copySource) glob(pattern string) ([]string, error) {
 	for _, comp := range splitRel(pattern) {
 		var next []string
 		for _, dir := range cur {
-			if st, _, ok, err := src.tree.stat(dir); err != nil {
+			if st, _, ok, err := src.view.stat(dir); err != nil {
 				return nil, err
 			} else if !ok || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				continue
 			}
 			if !strings.ContainsAny(comp, "*?[") {
-				if _, _, ok, err := src.tree.stat(path.Join(dir, comp)); err != nil {
+				if _, _, ok, err := src.view.stat(path.Join(dir, comp)); err != nil {
 					return nil, err
 				} else if ok {
 					next = append(next, path.Join(dir, comp))
 				}
 				continue
 			}
-			names, err := src.tree.readDir(dir)
+			names, err := src.view.readDir(dir)
 			if err != nil {
 				return nil, err
 			}

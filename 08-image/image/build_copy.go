@@ -38,7 +38,7 @@ import (
 type stager struct {
 	root     string // the tree: its paths are the image's
 	work     string // scratch beside it (ADD's extractions)
-	image    tree   // the image below: parents keep its metadata
+	image    View   // the image below: parents keep its metadata
 	uid, gid int    // owner of what is copied; -1: the archive's (ADD)
 	rootless bool
 	budget   *budget // ADD's archives: what the image's files may still add
@@ -51,7 +51,7 @@ type pendingTime struct {
 	mtime unix.Timespec
 }
 
-func newStager(work string, image tree, maxImage int64) (*stager, error) {
+func newStager(work string, image View, maxImage int64) (*stager, error) {
 	s := &stager{root: filepath.Join(work, "tree"), work: work, image: image, h: sha256.New(), rootless: os.Geteuid() != 0,
 		budget: &budget{max: maxImage, used: image.files}}
 	return s, os.Mkdir(s.root, 0o755)
@@ -146,7 +146,7 @@ func (s *stager) copyTree(src copySource, srcRel, dstRel string) error {
 // directory, such a one: an excluded directory that an exception
 // (!pattern) reaches into appears only if something in it is copied.
 func (s *stager) copyEntry(src copySource, srcRel, dstRel string, lazy bool, ready func() error) error {
-	st, real, ok, err := src.tree.stat(srcRel)
+	st, real, ok, err := src.view.stat(srcRel)
 	if err != nil || !ok {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *stager) copyDir(st *unix.Stat_t, dstRel string) error {
 // bring back something below it), and made only when something is. ready
 // makes dstRel (and what waits above it) before the first entry.
 func (s *stager) copyChildren(src copySource, srcRel, dstRel string, ready func() error) error {
-	names, err := src.tree.readDir(srcRel)
+	names, err := src.view.readDir(srcRel)
 	if err != nil {
 		return err
 	}
@@ -299,17 +299,18 @@ func (s *stager) finish() error {
 	return nil
 }
 
-// isArchive: ADD unpacks a local tar (plain or gzip) instead of copying it.
+// isArchive: ADD unpacks a local tar (plain, gzip or zstd) instead of copying it.
 func isArchive(p string) bool {
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	r, err := decompressed(f)
+	r, _, err := untar.Decompress(f)
 	if err != nil {
 		return false
 	}
+	defer r.Close()
 	_, err = tar.NewReader(r).Next()
 	return err == nil
 }
@@ -328,10 +329,11 @@ func (s *stager) extract(real, dstRel string, n int) error {
 	}
 	defer f.Close()
 	fh := sha256.New()
-	r, err := decompressed(io.TeeReader(f, fh))
+	r, _, err := untar.Decompress(io.TeeReader(f, fh))
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	tmp := filepath.Join(s.work, "extract-"+strconv.Itoa(n))
 	devices := untar.DevicesCreate
 	if s.rootless {
@@ -402,7 +404,7 @@ func mergeInto(from, to string) error {
 // chownIDs reads COPY --chown=USER[:GROUP]: names are looked up in the
 // image's /etc/passwd and /etc/group (users.go); a user alone also names
 // the group of the same number, as docker does.
-func chownIDs(spec string, image tree) (int, int, error) {
+func chownIDs(spec string, image View) (int, int, error) {
 	name, group, hasGroup := strings.Cut(spec, ":")
 	if name == "" || hasGroup && group == "" {
 		return 0, 0, fmt.Errorf("--chown: empty user or group")

@@ -29,7 +29,7 @@ import (
 // a symlink in a layer is an entry to read, never a way to walk out of the
 // layer. Symlinks are followed only by securejoin (resolve), which keeps
 // them inside the tree's root as the container's kernel would.
-type tree struct {
+type View struct {
 	layers []string
 	plain  bool  // a plain directory (the context): no whiteouts or opaque marks
 	files  int64 // an image's: what its layers' files add up to (bound.go)
@@ -37,7 +37,7 @@ type tree struct {
 
 // lookup finds rel: its stat (from the topmost layer that has it) and the
 // real paths that make it, top first (several for a merged directory).
-func (t tree) lookup(rel string) (*unix.Stat_t, []string, error) {
+func (t View) lookup(rel string) (*unix.Stat_t, []string, error) {
 	cand := t.layers
 	var top *unix.Stat_t
 	if len(cand) == 0 {
@@ -104,7 +104,7 @@ func isWhiteoutStat(st *unix.Stat_t) bool {
 
 // stat is lookup's stat and topmost real path; ok is false when rel is
 // not in the tree.
-func (t tree) stat(rel string) (st *unix.Stat_t, real string, ok bool, err error) {
+func (t View) stat(rel string) (st *unix.Stat_t, real string, ok bool, err error) {
 	st, paths, err := t.lookup(rel)
 	if err != nil || st == nil {
 		return nil, "", false, err
@@ -114,7 +114,7 @@ func (t tree) stat(rel string) (st *unix.Stat_t, real string, ok bool, err error
 
 // readDir lists a directory of the tree: the names of every layer's
 // directory merged, minus what a whiteout hides, sorted.
-func (t tree) readDir(rel string) ([]string, error) {
+func (t View) readDir(rel string) ([]string, error) {
 	_, dirs, err := t.lookup(rel)
 	if err != nil {
 		return nil, err
@@ -154,18 +154,18 @@ func (t tree) readDir(rel string) ([]string, error) {
 // resolve follows the symlinks of p (relative to base, a directory of the
 // tree) inside the tree, as the container's kernel would from its root:
 // "..", absolute links and links to links all stay in the tree.
-func (t tree) resolve(base, p string) (string, error) {
+func (t View) resolve(base, p string) (string, error) {
 	if !path.IsAbs(p) {
 		p = path.Join(base, p)
 	}
-	return securejoin.SecureJoinVFS("/", p, treeVFS{t})
+	return securejoin.SecureJoinVFS("/", p, viewVFS{t})
 }
 
 // treeVFS lets securejoin read the tree.
-type treeVFS struct{ t tree }
+type viewVFS struct{ v View }
 
-func (v treeVFS) Lstat(name string) (os.FileInfo, error) {
-	_, real, ok, err := v.t.stat(name)
+func (v viewVFS) Lstat(name string) (os.FileInfo, error) {
+	_, real, ok, err := v.v.stat(name)
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +175,8 @@ func (v treeVFS) Lstat(name string) (os.FileInfo, error) {
 	return os.Lstat(real)
 }
 
-func (v treeVFS) Readlink(name string) (string, error) {
-	_, real, ok, err := v.t.stat(name)
+func (v viewVFS) Readlink(name string) (string, error) {
+	_, real, ok, err := v.v.stat(name)
 	if err != nil {
 		return "", err
 	}

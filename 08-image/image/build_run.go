@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
+	"berth/07-unionfs/tree"
 	"berth/internal/lockfile"
 )
 
@@ -176,11 +177,11 @@ func (b *builder) lockRun(ctx context.Context, id string) (func(), error) {
 // or after it was removed), whose lock nobody holds and whose run is not
 // alive.
 func (b *builder) collectBuilds() {
-	names, err := readDirNames(filepath.Join(b.s.Layers.Root, "containers"))
+	names, err := tree.ReadNames(filepath.Join(b.s.Layers.Root, "containers"))
 	if err != nil {
 		return
 	}
-	locks, err := readDirNames(b.lockDir())
+	locks, err := tree.ReadNames(b.lockDir())
 	if err != nil {
 		return
 	}

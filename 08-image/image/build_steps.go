@@ -17,7 +17,7 @@ import (
 // workdirStep sets WORKDIR, and creates the directory when the image does
 // not have it (a small layer), as docker does.
 func (b *builder) workdirStep(ctx context.Context, st *stage, in instruction, key stepKey, cfg ocispec.ImageConfig, createdBy string) error {
-	t, err := b.tree(ctx, st)
+	t, err := b.view(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (b *builder) workdirStep(ctx context.Context, st *stage, in instruction, ke
 // stageLayer stages a layer in a scratch directory of the data root (the
 // same filesystem as the store), lets fill put files in it, then done
 // store it. The scratch directory goes on every path.
-func (b *builder) stageLayer(image tree, fill func(*stager) error, done func(*stager) error) error {
+func (b *builder) stageLayer(image View, fill func(*stager) error, done func(*stager) error) error {
 	if err := b.s.Layers.Init(); err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (b *builder) copyStep(ctx context.Context, st *stage, in instruction, x exp
 		}
 		prefix += "--from=" + from + " "
 	}
-	image, err := b.tree(ctx, st)
+	image, err := b.view(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (b *builder) copyStep(ctx context.Context, st *stage, in instruction, x exp
 	return b.stageLayer(image, func(sg *stager) error {
 		sg.uid, sg.gid = uid, gid
 		for i, it := range items {
-			fst, real, _, err := src.tree.stat(it)
+			fst, real, _, err := src.view.stat(it)
 			if err != nil {
 				return err
 			}
@@ -226,7 +226,7 @@ func (b *builder) fromSource(ctx context.Context, in instruction, from string) (
 		if err != nil {
 			return src, err
 		}
-		src.tree = tree{layers: dirs}
+		src.view = View{layers: dirs}
 	}
 	return src, nil
 }

@@ -201,7 +201,7 @@ func TestTreeLikeOverlay(t *testing.T) {
 	require.NoError(t, os.Symlink("/../../../etc", filepath.Join(top, "link")))
 	require.NoError(t, os.Mkdir(filepath.Join(mid, "var"), 0o755))
 	require.NoError(t, os.Symlink("lib", filepath.Join(mid, "var", "l")))
-	tr := tree{layers: []string{top, mid, base}}
+	tr := View{layers: []string{top, mid, base}}
 
 	names, err := tr.readDir("/etc")
 	require.NoError(t, err)

@@ -41,7 +41,7 @@ func buildCommand() *cobra.Command {
 			// everything it made so far is removed (see build_run.go).
 			ctx, stop := spine.NotifyInterrupt(cmd.Context())
 			defer stop()
-			_, err = s.Build(ctx, o)
+			_, err = Build(ctx, s, o)
 			var exit *spine.ExitError
 			switch {
 			case err == nil:

@@ -15,6 +15,7 @@ import (
 
 	"berth/01-uts/spine"
 	"berth/07-unionfs/diff"
+	"berth/07-unionfs/untar"
 )
 
 func importCommand() *cobra.Command {
@@ -120,9 +121,12 @@ func importLayer(ctx context.Context, s *Store, src string) (Layer, error) {
 			}
 			defer f.Close()
 		}
-		if in, err = decompressed(readerUntil(ctx, f)); err != nil {
+		plain, _, err := untar.Decompress(readerUntil(ctx, f))
+		if err != nil {
 			return Layer{}, fmt.Errorf("import %s: %w", src, err)
 		}
+		defer plain.Close()
+		in = plain
 	}
 	checked := newCheckedTar(in, newBudget(s.maxImageSize()))
 	l, err := s.PutLayer(checked)

@@ -42,18 +42,18 @@ func loadCommand() *cobra.Command {
 				if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 					return errors.New("load reads an archive from stdin, which is a terminal: give -i FILE, or redirect it (< FILE)")
 				}
-				loaded, err = s.Load(ctx, in)
+				loaded, err = Load(ctx, s, in)
 			case serr != nil:
 				return fmt.Errorf("load: %w", serr)
 			case st.IsDir():
-				loaded, err = s.LoadDir(ctx, input)
+				loaded, err = LoadDir(ctx, s, input)
 			default:
 				f, oerr := os.Open(input)
 				if oerr != nil {
 					return oerr
 				}
 				defer f.Close()
-				loaded, err = s.Load(ctx, f)
+				loaded, err = Load(ctx, s, f)
 			}
 			if err != nil && ctx.Err() != nil && len(loaded) == 0 {
 				return spine.Exitf(130, "load interrupted: nothing was loaded")

@@ -95,7 +95,7 @@ you would run as root on this machine yourself.`,
 			if err != nil {
 				return err
 			}
-			_, err = s.Pull(ctx, c, args[0], o)
+			_, err = Pull(ctx, s, c, args[0], o)
 			return err
 		},
 	}

@@ -33,7 +33,7 @@ func pushCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = s.Push(ctx, c, args[0], cmd.OutOrStdout())
+			_, err = Push(ctx, s, c, args[0], cmd.OutOrStdout())
 			return err
 		},
 	}

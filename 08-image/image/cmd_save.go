@@ -31,11 +31,11 @@ func saveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items, err := s.SaveItems(args)
+			items, err := SaveItems(s, args)
 			if err != nil {
 				return err
 			}
-			save := func(w io.Writer) error { return s.Save(cmd.Context(), w, items, format) }
+			save := func(w io.Writer) error { return Save(cmd.Context(), s, w, items, format) }
 			if output == "" || output == "-" {
 				out := cmd.OutOrStdout()
 				if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

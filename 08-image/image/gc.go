@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"berth/07-unionfs/layer"
+	"berth/07-unionfs/tree"
 	"berth/internal/lockfile"
 )
 
@@ -86,7 +87,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		}
 	}
 	dir := filepath.Join(s.Root, "blobs", "sha256")
-	names, err := readDirNames(dir)
+	names, err := tree.ReadNames(dir)
 	if err != nil {
 		return res, err
 	}
@@ -109,7 +110,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		return res, err
 	}
 	ldir := filepath.Join(s.Layers.Root, "sha256")
-	names, err = readDirNames(ldir)
+	names, err = tree.ReadNames(ldir)
 	if err != nil {
 		return res, err
 	}
@@ -159,7 +160,7 @@ func (s *Store) reachable() (map[digest.Digest]bool, error) {
 func containerLowers(ls layer.Store) (map[string]bool, error) {
 	used := map[string]bool{}
 	dir := filepath.Join(ls.Root, "containers")
-	names, err := readDirNames(dir)
+	names, err := tree.ReadNames(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +189,7 @@ func containerLowers(ls layer.Store) (map[string]bool, error) {
 // store exclusively, so no writer is at work (each holds Hold).
 func (s *Store) sweepLeftovers() error {
 	ingest := filepath.Join(s.Root, "ingest")
-	names, err := readDirNames(ingest)
+	names, err := tree.ReadNames(ingest)
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,7 @@ func (s *Store) sweepLeftovers() error {
 		}
 	}
 	ldir := filepath.Join(s.Layers.Root, "sha256")
-	names, err = readDirNames(ldir)
+	names, err = tree.ReadNames(ldir)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func (s *Store) sweepLeftovers() error {
 	// is gone, a half-written one (.name), or one of the older one-line
 	// form is of no use to the next build.
 	cache := filepath.Join(s.Root, "buildcache")
-	names, err = readDirNames(cache)
+	names, err = tree.ReadNames(cache)
 	if err != nil {
 		return err
 	}
@@ -230,7 +231,7 @@ func (s *Store) sweepLeftovers() error {
 			return fmt.Errorf("gc: %w", err)
 		}
 	}
-	names, err = readDirNames(s.Layers.Root)
+	names, err = tree.ReadNames(s.Layers.Root)
 	if err != nil {
 		return err
 	}
@@ -242,16 +243,4 @@ func (s *Store) sweepLeftovers() error {
 		}
 	}
 	return nil
-}
-
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }

@@ -457,3 +457,33 @@ func (s *Store) Commit(name string, cfg ocispec.Image, layers []Layer) (*Image, 
 	}
 	return &Image{Name: name, Descriptor: mdesc, Manifest: m, Config: cfg}, nil
 }
+
+// named is the manifest a name points at now, or "".
+func (s *Store) named(full string) (digest.Digest, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return "", err
+	}
+	for _, d := range idx.Manifests {
+		if d.Annotations[RefAnnotation] == full {
+			return d.Digest, nil
+		}
+	}
+	return "", nil
+}
+
+// byName finds the image a full name points at, or nil. Never by id, as
+// Get would: "push cafe" pushes the image named cafe, not one whose id
+// starts with those hex digits.
+func (s *Store) byName(full string) (*Image, error) {
+	imgs, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgs {
+		if img.Name == full {
+			return img, nil
+		}
+	}
+	return nil, nil
+}

@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"berth/07-unionfs/untar"
 )
 
 // Every layer that enters the store, or leaves it to be unpacked, is read
@@ -119,8 +123,7 @@ func (c *checkedTar) step() {
 		c.err = fmt.Errorf("empty input: %w", errLayerNotATar)
 	case err == io.EOF:
 		c.done = true
-	case err != nil && c.entries == 0 && (errors.Is(err, tar.ErrHeader) ||
-		errors.Is(err, io.ErrUnexpectedEOF) && c.srcErr == io.EOF && c.n < tarBlock):
+	case err != nil && c.entries == 0 && notATar(err, c.n, c.srcErr):
 		c.err = errLayerNotATar
 	case err != nil:
 		c.err = c.readError(err)
@@ -168,16 +171,55 @@ func checkLayerEntry(hdr *tar.Header) error {
 	return nil
 }
 
+// entryName turns a name from a tar (an entry of a layer or an image
+// archive, a path in manifest.json, a hard link's target) into a clean
+// name relative to the tar's top. It refuses absolute names and any ".." element: load
+// never writes by these names, but it resolves them, and a name that can
+// leave the archive is a sign of a crafted file.
+func entryName(n string) (string, error) {
+	if n == "" {
+		return "", errors.New("with an empty name: refused")
+	}
+	if len(n) > maxNameLength {
+		return "", fmt.Errorf("%.40q… is a name over %d bytes: refused", n, maxNameLength)
+	}
+	if strings.HasPrefix(n, "/") {
+		return "", fmt.Errorf("%q is an absolute name: refused", n)
+	}
+	for _, p := range strings.Split(n, "/") {
+		if p == ".." {
+			return "", fmt.Errorf("%q climbs out with '..': refused", n)
+		}
+	}
+	return path.Clean(n), nil // "./index.json" -> "index.json"; "." is the top
+}
+
+// maxNameLength bounds a name (PATH_MAX).
+const maxNameLength = 4096
+
+// tarBlock is a tar header's size.
+const tarBlock = 512
+
+// notATar tells, from the error at a tar's first header, a file that is
+// no tar from one cut short: a text file shorter than a header ends
+// inside it, which tar reports as an unexpected EOF, as it does a
+// truncation. read is what the tar reader was given, srcErr the last
+// error of its source.
+func notATar(tarErr error, read int64, srcErr error) bool {
+	return errors.Is(tarErr, tar.ErrHeader) ||
+		errors.Is(tarErr, io.ErrUnexpectedEOF) && srcErr == io.EOF && read < tarBlock
+}
+
 // layerScan is what reading a layer blob found.
 type layerScan struct {
 	diffID    digest.Digest // the digest of its tar stream
 	content   int64         // its files
-	mediaType string        // as the blob is: gzip'd or plain tar
+	mediaType string        // as the blob is: plain, gzip'd or zstd'd tar
 }
 
 // scanLayer reads a layer blob of the store to its end: through gunzip
-// when it is gzip'd (as its first bytes tell; the checksum in gzip's
-// trailer is checked only there), as a tar (checkedTar, its files counted
+// or zstd when it is compressed (as its first bytes tell; the checksum in
+// the compressed stream's trailer is checked only there), as a tar (checkedTar, its files counted
 // against b), hashing the tar stream: what it holds, without unpacking it.
 func (s *Store) scanLayer(blob digest.Digest, b *budget) (layerScan, error) {
 	f, err := s.OpenBlob(blob)
@@ -185,18 +227,40 @@ func (s *Store) scanLayer(blob digest.Digest, b *budget) (layerScan, error) {
 		return layerScan{}, err
 	}
 	defer f.Close()
-	plain, gz, err := decompressedKind(f)
+	plain, kind, err := untar.Decompress(f)
 	if err != nil {
 		return layerScan{}, fmt.Errorf("layer %s: %w", blob, err)
 	}
+	defer plain.Close()
 	h := sha256.New()
 	checked := newCheckedTar(io.TeeReader(plain, h), b)
 	if _, err := io.Copy(io.Discard, checked); err != nil {
 		return layerScan{}, fmt.Errorf("layer %s: %w", blob, err)
 	}
-	mt := ocispec.MediaTypeImageLayer
-	if gz {
-		mt = ocispec.MediaTypeImageLayerGzip
-	}
+	mt := map[untar.Compression]string{
+		untar.Uncompressed: ocispec.MediaTypeImageLayer,
+		untar.Gzip:         ocispec.MediaTypeImageLayerGzip,
+		untar.Zstd:         ocispec.MediaTypeImageLayerZstd,
+	}[kind]
 	return layerScan{diffID: digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)), content: checked.content, mediaType: mt}, nil
+}
+
+// checkLayer reads a layer blob to its end (scanLayer: through gunzip
+// if it is gzip'd, as a tar, its files counted against the image's
+// budget b) and checks that the tar stream hashes to the diff id the
+// config lists: the config's digest is the image id, so this is what
+// makes the layers the image's. docker load checks the digest; a blob
+// that is no tar, or is cut short inside its last entry, with the digest
+// to match, is refused here too, not at the first run. It returns the
+// layer's media type, as the blob is.
+func (s *Store) checkLayer(blob, diffID digest.Digest, b *budget) (mediaType string, err error) {
+	scan, err := s.scanLayer(blob, b)
+	if err != nil {
+		return "", err
+	}
+	if scan.diffID != diffID {
+		return "", fmt.Errorf("layer %s holds a tar whose digest is %s, but the config lists %s: refused", blob, scan.diffID, diffID)
+	}
+	s.recordDiffID(blob, diffID, scan.content)
+	return scan.mediaType, nil
 }

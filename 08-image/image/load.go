@@ -14,6 +14,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"berth/07-unionfs/untar"
 )
 
 // LoadedImage is an image that load put in the store.
@@ -32,7 +34,7 @@ type LoadedImage struct {
 // every image is whole are the names tagged. Nothing is ever written by a
 // name taken from the archive: blobs land under their own digest. A load
 // that fails, or that ctx ends (Ctrl-C), removes the blobs it added.
-func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, err error) {
+func Load(ctx context.Context, s *Store, r io.Reader) (loaded []LoadedImage, err error) {
 	release, err := s.Hold(ctx)
 	if err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, er
 			added.remove()
 		}
 	}()
-	a, err := s.readArchive(readerUntil(ctx, r), added)
+	a, err := readArchive(s, readerUntil(ctx, r), added)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader) (loaded []LoadedImage, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.tagLoaded(plans)
+	return tagLoaded(s, plans)
 }
 
 // readerUntil reads r until ctx ends. A read from a pipe that stalls
@@ -114,11 +116,12 @@ type archive struct {
 	stored    int64                         // what the files stored as blobs take
 }
 
-func (s *Store) readArchive(r io.Reader, added *newBlobs) (*archive, error) {
-	z, err := decompressed(r)
+func readArchive(s *Store, r io.Reader, added *newBlobs) (*archive, error) {
+	z, _, err := untar.Decompress(r)
 	if err != nil {
 		return nil, err
 	}
+	defer z.Close()
 	plain := &lastErr{r: z}
 	a := &archive{s: s, blobs: added, files: map[string]ocispec.Descriptor{}, links: map[string]string{}, meta: map[string][]byte{}}
 	tr := tar.NewReader(plain)
@@ -128,7 +131,7 @@ func (s *Store) readArchive(r io.Reader, added *newBlobs) (*archive, error) {
 			break
 		}
 		if err != nil {
-			if n == 0 && notATar(err, plain) {
+			if n == 0 && notATar(err, plain.n, plain.err) {
 				return nil, errNotATar
 			}
 			return nil, readError(err)
@@ -167,16 +170,6 @@ func (s *Store) readArchive(r io.Reader, added *newBlobs) (*archive, error) {
 
 // errNotATar: the first header is not one.
 var errNotATar = errors.New("not a tar archive (a docker-archive or an OCI layout, plain or gzip'd)")
-
-// notATar tells, from the error at the first header, a file that is no
-// tar from one cut short. A text file shorter than a header ends inside
-// it, which tar reports as an unexpected EOF, as it does a truncation.
-func notATar(tarErr error, src *lastErr) bool {
-	return errors.Is(tarErr, tar.ErrHeader) ||
-		errors.Is(tarErr, io.ErrUnexpectedEOF) && src.err == io.EOF && src.n < tarBlock
-}
-
-const tarBlock = 512 // a tar header's size
 
 // lastErr remembers how much its reader gave and the last error it
 // returned.

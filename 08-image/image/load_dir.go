@@ -12,7 +12,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // LoadDir loads the images of an OCI image layout directory (skopeo copy
@@ -21,7 +22,7 @@ import (
 // read through an os.Root, so no symlink in it leads outside, and only
 // regular files are opened (a FIFO named index.json would block forever).
 // A load that fails, or that ctx ends, removes the blobs it added.
-func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, err error) {
+func LoadDir(ctx context.Context, s *Store, dir string) (loaded []LoadedImage, err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -64,7 +65,7 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 			return fmt.Errorf("blob %s: the layout's blobs add up to more than --max-image-size %s: refused", d.Digest, size(s.maxImageSize()))
 		}
 		copied += d.Size
-		f, err := openRegular(root, blobName(d.Digest))
+		f, err := tree.OpenRegular(root, blobName(d.Digest))
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blob %s (%s) is not in %s", d.Digest, d.MediaType, dir)
 		}
@@ -82,7 +83,7 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 		}
 		return s.checkBlob(d, dir)
 	}
-	plans, err := s.ociPlans(idx, fetch)
+	plans, err := ociPlans(s, idx, fetch)
 	if err != nil {
 		return nil, err
 	}
@@ -92,48 +93,11 @@ func (s *Store) LoadDir(ctx context.Context, dir string) (loaded []LoadedImage, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.tagLoaded(plans)
-}
-
-// openRegular opens a file of the layout for reading, and only a regular
-// file: anything else (a FIFO, a device, a directory) is refused before
-// open, and checked again on the open file, which O_NONBLOCK keeps from
-// blocking should a FIFO take the name in between.
-func openRegular(root *os.Root, name string) (*os.File, error) {
-	st, err := root.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file: refused", name, fileKind(st.Mode()))
-	}
-	f, err := root.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err != nil {
-		return nil, err
-	}
-	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file: refused", name)
-	}
-	return f, nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "of mode " + m.String()
+	return tagLoaded(s, plans)
 }
 
 func readSmall(root *os.Root, name string) ([]byte, error) {
-	f, err := openRegular(root, name)
+	f, err := tree.OpenRegular(root, name)
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"runtime"
 	"strings"
 
@@ -53,7 +51,7 @@ func (a *archive) plans() ([]*loadPlan, error) {
 			return nil, err
 		}
 		var err error
-		if plans, err = a.s.ociPlans(idx, a.present); err != nil {
+		if plans, err = ociPlans(a.s, idx, a.present); err != nil {
 			return nil, err
 		}
 	}
@@ -94,14 +92,14 @@ func checkLayout(b []byte) error {
 
 // ociPlans checks every image index.json lists, following a nested index
 // to this machine's platform, and gathers each manifest's names.
-func (s *Store) ociPlans(b []byte, fetch fetcher) ([]*loadPlan, error) {
+func ociPlans(s *Store, b []byte, fetch fetcher) ([]*loadPlan, error) {
 	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return nil, fmt.Errorf("decode index.json: %w", err)
 	}
 	var plans []*loadPlan
 	for i, d := range idx.Manifests {
-		m, id, err := s.ociManifest(d, fetch, 0)
+		m, id, err := ociManifest(s, d, fetch, 0)
 		if err != nil {
 			return nil, fmt.Errorf("index.json, entry %d of %d: %w", i+1, len(idx.Manifests), err)
 		}
@@ -162,7 +160,7 @@ func tagName(n string) (string, error) {
 
 // ociManifest checks the image a descriptor leads to and returns its
 // manifest's descriptor and the image id.
-func (s *Store) ociManifest(d ocispec.Descriptor, fetch fetcher, depth int) (ocispec.Descriptor, digest.Digest, error) {
+func ociManifest(s *Store, d ocispec.Descriptor, fetch fetcher, depth int) (ocispec.Descriptor, digest.Digest, error) {
 	if depth > 4 {
 		return d, "", errors.New("indexes nested more than 4 deep")
 	}
@@ -185,13 +183,13 @@ func (s *Store) ociManifest(d ocispec.Descriptor, fetch fetcher, depth int) (oci
 				continue
 			}
 			if m.Platform.OS == "linux" && m.Platform.Architecture == runtime.GOARCH {
-				return s.ociManifest(m, fetch, depth+1)
+				return ociManifest(s, m, fetch, depth+1)
 			}
 			seen = append(seen, m.Platform.OS+"/"+m.Platform.Architecture)
 		}
 		return d, "", fmt.Errorf("index %s has no image for linux/%s (it has: %s)", d.Digest, runtime.GOARCH, strings.Join(seen, ", "))
 	case ocispec.MediaTypeImageManifest, MediaTypeDockerManifest:
-		id, err := s.checkManifest(d, fetch)
+		id, err := checkManifest(s, d, fetch)
 		return d, id, err
 	}
 	return d, "", fmt.Errorf("%s has media type %q: not an image manifest or index", d.Digest, d.MediaType)
@@ -200,7 +198,7 @@ func (s *Store) ociManifest(d ocispec.Descriptor, fetch fetcher, depth int) (oci
 // checkManifest checks an image from its manifest down: the config and
 // every layer present and of their size, as many diff ids as layers, and
 // each layer's tar stream hashing to its diff id.
-func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Digest, error) {
+func checkManifest(s *Store, d ocispec.Descriptor, fetch fetcher) (digest.Digest, error) {
 	b, err := s.ReadBlob(d.Digest)
 	if err != nil {
 		return "", err
@@ -237,57 +235,6 @@ func (s *Store) checkManifest(d ocispec.Descriptor, fetch fetcher) (digest.Diges
 		}
 	}
 	return m.Config.Digest, nil
-}
-
-func (s *Store) readConfig(d digest.Digest) (ocispec.Image, error) {
-	var cfg ocispec.Image
-	b, err := s.ReadBlob(d)
-	if err != nil {
-		return cfg, err
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return cfg, fmt.Errorf("decode config %s: %w", d, err)
-	}
-	return cfg, nil
-}
-
-// checkLayer reads a layer blob to its end (scanLayer: through gunzip
-// if it is gzip'd, as a tar, its files counted against the image's
-// budget b) and checks that the tar stream hashes to the diff id the
-// config lists: the config's digest is the image id, so this is what
-// makes the layers the image's. docker load checks the digest; a blob
-// that is no tar, or is cut short inside its last entry, with the digest
-// to match, is refused here too, not at the first run. It returns the
-// layer's media type, as the blob is.
-func (s *Store) checkLayer(blob, diffID digest.Digest, b *budget) (mediaType string, err error) {
-	scan, err := s.scanLayer(blob, b)
-	if err != nil {
-		return "", err
-	}
-	if scan.diffID != diffID {
-		return "", fmt.Errorf("layer %s holds a tar whose digest is %s, but the config lists %s: refused", blob, scan.diffID, diffID)
-	}
-	s.recordDiffID(blob, diffID, scan.content)
-	return scan.mediaType, nil
-}
-
-// checkBlob: the blob is in the store and has the size its descriptor
-// says (its content matches its digest: the store checks that on entry).
-func (s *Store) checkBlob(d ocispec.Descriptor, from string) error {
-	if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
-		return fmt.Errorf("descriptor digest %q: berth reads sha256 digests", d.Digest)
-	}
-	st, err := os.Stat(s.BlobPath(d.Digest))
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("blob %s (%s) is not in %s", d.Digest, d.MediaType, from)
-	}
-	if err != nil {
-		return err
-	}
-	if st.Size() != d.Size {
-		return fmt.Errorf("blob %s is %d bytes, but its descriptor says %d: refused", d.Digest, st.Size(), d.Size)
-	}
-	return nil
 }
 
 // dockerPlan reads one image of manifest.json. One whose config
@@ -346,7 +293,7 @@ func (a *archive) dockerPlan(e dockerManifestEntry, plans []*loadPlan) (*loadPla
 
 // tagLoaded names what load checked, once every image of the archive
 // passed: a bad archive leaves no name behind.
-func (s *Store) tagLoaded(plans []*loadPlan) ([]LoadedImage, error) {
+func tagLoaded(s *Store, plans []*loadPlan) ([]LoadedImage, error) {
 	var out []LoadedImage
 	for _, p := range plans {
 		if len(p.names) == 0 {

@@ -23,6 +23,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"berth/07-unionfs/tree"
 )
 
 // entry is one member of a hand-made archive.
@@ -148,15 +150,15 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 	other, err := src.Commit("", ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"other"}}}, []Layer{l1})
 	require.NoError(t, err)
 
-	items, err := src.SaveItems([]string{"app:v1", "app:stable", "app:v1", other.ID().String()})
+	items, err := SaveItems(src, []string{"app:v1", "app:stable", "app:v1", other.ID().String()})
 	require.NoError(t, err)
 	require.Len(t, items, 2)
 	assert.Equal(t, []string{"docker.io/library/app:v1", "docker.io/library/app:stable"}, items[0].Names)
 	assert.Empty(t, items[1].Names, "saved by id: no name")
 
 	var a, b bytes.Buffer
-	require.NoError(t, src.Save(context.Background(), &a, items, SaveDocker))
-	require.NoError(t, src.Save(context.Background(), &b, items, SaveDocker))
+	require.NoError(t, Save(context.Background(), src, &a, items, SaveDocker))
+	require.NoError(t, Save(context.Background(), src, &b, items, SaveDocker))
 	assert.Equal(t, a.Bytes(), b.Bytes(), "save is reproducible")
 
 	// What docker writes: one index entry per name, with both annotations;
@@ -191,7 +193,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 	assert.JSONEq(t, `{"app":{"v1":"`+l2.Blob.Digest.Encoded()+`","stable":"`+l2.Blob.Digest.Encoded()+`"}}`, string(names["repositories"]))
 
 	dst := newTestStore(t)
-	loaded, err := dst.Load(t.Context(), bytes.NewReader(a.Bytes()))
+	loaded, err := Load(t.Context(), dst, bytes.NewReader(a.Bytes()))
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{
 		{Name: "docker.io/library/app:v1", ID: img.ID()},
@@ -213,7 +215,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 		dockerHalf = append(dockerHalf, file(n, names[n]))
 	}
 	dst3 := newTestStore(t)
-	loaded, err = dst3.Load(t.Context(), bytes.NewReader(archiveOf(t, dockerHalf...)))
+	loaded, err = Load(t.Context(), dst3, bytes.NewReader(archiveOf(t, dockerHalf...)))
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/app:v1", ID: img.ID()}, {Name: "docker.io/library/app:stable", ID: img.ID()}, {ID: other.ID()}}, loaded)
 	got, err = dst3.Get("app:v1")
@@ -222,7 +224,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 
 	// --format oci: the layout alone, which loads the same.
 	var o bytes.Buffer
-	require.NoError(t, src.Save(context.Background(), &o, items[:1], SaveOCI))
+	require.NoError(t, Save(context.Background(), src, &o, items[:1], SaveOCI))
 	tr = tar.NewReader(bytes.NewReader(o.Bytes()))
 	for {
 		hdr, err := tr.Next()
@@ -233,7 +235,7 @@ func TestSaveLoadStoreToStore(t *testing.T) {
 		assert.NotContains(t, []string{"manifest.json", "repositories"}, hdr.Name)
 	}
 	dst2 := newTestStore(t)
-	loaded, err = dst2.Load(t.Context(), bytes.NewReader(gzipped(t, o.Bytes())))
+	loaded, err = Load(t.Context(), dst2, bytes.NewReader(gzipped(t, o.Bytes())))
 	require.NoError(t, err)
 	assert.Len(t, loaded, 2)
 	got, err = dst2.Get("app:v1")
@@ -268,7 +270,7 @@ func TestLoadLegacyDockerArchive(t *testing.T) {
 	for name, data := range map[string][]byte{"plain": archive, "gzip": gzipped(t, archive)} {
 		t.Run(name, func(t *testing.T) {
 			s := newTestStore(t)
-			loaded, err := s.Load(t.Context(), bytes.NewReader(data))
+			loaded, err := Load(t.Context(), s, bytes.NewReader(data))
 			require.NoError(t, err)
 			assert.Equal(t, []LoadedImage{
 				{Name: "docker.io/library/one:latest", ID: one.id},
@@ -286,7 +288,7 @@ func TestLoadLegacyDockerArchive(t *testing.T) {
 				assert.True(t, s.HasBlob(l.Digest))
 			}
 			// Loading the same archive again changes nothing.
-			again, err := s.Load(t.Context(), bytes.NewReader(data))
+			again, err := Load(t.Context(), s, bytes.NewReader(data))
 			require.NoError(t, err)
 			assert.Equal(t, loaded, again)
 			imgs, err := s.List()
@@ -333,7 +335,7 @@ func TestLoadOCIArchive(t *testing.T) {
 		jsonFile(t, "./index.json", ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, Manifests: []ocispec.Descriptor{ndesc, bare, named}}))
 
 	s := newTestStore(t)
-	loaded, err := s.Load(t.Context(), bytes.NewReader(archiveOf(t, ents...)))
+	loaded, err := Load(t.Context(), s, bytes.NewReader(archiveOf(t, ents...)))
 	require.NoError(t, err)
 	// One manifest, reached three ways: one image with two names.
 	assert.Equal(t, []LoadedImage{
@@ -356,7 +358,7 @@ func TestLoadDir(t *testing.T) {
 	require.NoError(t, err)
 
 	dst := newTestStore(t)
-	loaded, err := dst.LoadDir(t.Context(), src.Root)
+	loaded, err := LoadDir(t.Context(), dst, src.Root)
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/dir:test", ID: img.ID()}}, loaded)
 	blobs, err := os.ReadDir(filepath.Join(dst.Root, "blobs", "sha256"))
@@ -366,14 +368,14 @@ func TestLoadDir(t *testing.T) {
 	// A blob changed in the directory is refused.
 	bad := newTestStore(t)
 	require.NoError(t, os.WriteFile(src.BlobPath(l.Blob.Digest), []byte("changed"), 0o644))
-	_, err = bad.LoadDir(t.Context(), src.Root)
+	_, err = LoadDir(t.Context(), bad, src.Root)
 	assert.ErrorContains(t, err, "refused")
 	imgs, err := bad.List()
 	require.NoError(t, err)
 	assert.Empty(t, imgs)
 	assert.Empty(t, storeBlobs(t, bad), "the manifest and config it copied are removed")
 
-	_, err = dst.LoadDir(t.Context(), t.TempDir())
+	_, err = LoadDir(t.Context(), dst, t.TempDir())
 	assert.ErrorContains(t, err, "no index.json")
 }
 
@@ -462,7 +464,7 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newTestStore(t)
-			_, err := s.Load(t.Context(), bytes.NewReader(c.data))
+			_, err := Load(t.Context(), s, bytes.NewReader(c.data))
 			require.Error(t, err)
 			t.Log(err)
 			assert.Contains(t, err.Error(), c.want)
@@ -483,7 +485,7 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 
 	// The good archive these were made from loads.
 	s := newTestStore(t)
-	loaded, err := s.Load(t.Context(), bytes.NewReader(valid))
+	loaded, err := Load(t.Context(), s, bytes.NewReader(valid))
 	require.NoError(t, err)
 	assert.Equal(t, []LoadedImage{{Name: "docker.io/library/good:1", ID: good.id}}, loaded)
 }
@@ -491,7 +493,7 @@ func TestLoadRefusesCraftedArchives(t *testing.T) {
 // storeBlobs lists the digests of the blobs in a store.
 func storeBlobs(t *testing.T, s *Store) []string {
 	t.Helper()
-	names, err := readDirNames(filepath.Join(s.Root, "blobs", "sha256"))
+	names, err := tree.ReadNames(filepath.Join(s.Root, "blobs", "sha256"))
 	require.NoError(t, err)
 	return names
 }
@@ -506,10 +508,10 @@ func TestFailedLoadRemovesOnlyWhatItAdded(t *testing.T) {
 	before := storeBlobs(t, s)
 	require.Len(t, before, 3)
 
-	items, err := s.SaveItems([]string{"kept:1"})
+	items, err := SaveItems(s, []string{"kept:1"})
 	require.NoError(t, err)
 	var saved bytes.Buffer
-	require.NoError(t, s.Save(context.Background(), &saved, items, SaveDocker))
+	require.NoError(t, Save(context.Background(), s, &saved, items, SaveDocker))
 	layerTar := tarOf(t, map[string]string{"new": "a layer the store has not got\n"})
 	legacy := newLegacyImage(t, layerTar)
 	// The saved image, an image of new blobs, and at the end an entry that
@@ -545,7 +547,7 @@ func TestFailedLoadRemovesOnlyWhatItAdded(t *testing.T) {
 				data = archiveOf(t, append(ents, file("padding", bytes.Repeat([]byte("x"), 4096)))...)
 				data = data[:len(data)-3000]
 			}
-			_, err := s.Load(t.Context(), bytes.NewReader(data))
+			_, err := Load(t.Context(), s, bytes.NewReader(data))
 			require.ErrorContains(t, err, c.want)
 			assert.ElementsMatch(t, before, storeBlobs(t, s), "the store's own blobs stay; the new ones go")
 			got, err := s.Get("kept:1")
@@ -558,7 +560,7 @@ func TestFailedLoadRemovesOnlyWhatItAdded(t *testing.T) {
 		})
 	}
 	// Without the bad entry, the same archive loads.
-	loaded, err := s.Load(t.Context(), bytes.NewReader(archiveOf(t, ents...)))
+	loaded, err := Load(t.Context(), s, bytes.NewReader(archiveOf(t, ents...)))
 	require.NoError(t, err)
 	require.Len(t, loaded, 2)
 	assert.Len(t, storeBlobs(t, s), 6)
@@ -578,7 +580,7 @@ func TestLoadEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Load(ctx, pr)
+		_, err := Load(ctx, s, pr)
 		done <- err
 	}()
 	// Wait until the layer is stored and the next blob is being written.

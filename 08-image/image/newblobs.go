@@ -12,6 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"berth/07-unionfs/tree"
 	"berth/internal/lockfile"
 )
 
@@ -58,7 +59,7 @@ func (n *newBlobs) snapshot() error {
 	if n.had != nil {
 		return nil
 	}
-	names, err := readDirNames(filepath.Join(n.s.Root, "blobs", "sha256"))
+	names, err := tree.ReadNames(filepath.Join(n.s.Root, "blobs", "sha256"))
 	if err != nil {
 		return err
 	}

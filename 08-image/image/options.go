@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -199,3 +200,29 @@ func (s *Step) PreExec(c *spine.Container) error {
 	c.Logf("image: running as uid %d gid %d groups %v", u.UID, u.GID, u.AdditionalGids)
 	return nil
 }
+
+// imageBound is the --max-image-size flag: a size as docker's --memory
+// takes one (github.com/docker/go-units: 512m, 8GiB, powers of 1024).
+type imageBound struct{ n int64 }
+
+func (b *imageBound) addFlag(fs *pflag.FlagSet) {
+	fs.Var(b, "max-image-size", "refuse an image whose layers' files add up to more than SIZE (as 512MiB, 8GiB); also bounds what a pull downloads and what a load stores")
+}
+
+func (b *imageBound) Set(v string) error {
+	n, err := units.RAMInBytes(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive size such as 512MiB or 8GiB")
+	}
+	b.n = n
+	return nil
+}
+
+func (b *imageBound) String() string {
+	if b.n == 0 {
+		return size(DefaultMaxImageSize)
+	}
+	return size(b.n)
+}
+
+func (b *imageBound) Type() string { return "size" }

@@ -40,7 +40,7 @@ type Pulled struct {
 // layers are unpacked. The name is set only when everything arrived
 // whole, as docker pull prints it; a pull that fails takes back the
 // blobs it added.
-func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions) (_ *Pulled, err error) {
+func Pull(ctx context.Context, s *Store, c *Client, name string, o PullOptions) (_ *Pulled, err error) {
 	out := o.Out
 	if out == nil {
 		out = io.Discard
@@ -87,7 +87,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", fam, err)
 		}
-		if mdesc, mbody, err = s.fetchManifest(ctx, repo, pick); err != nil {
+		if mdesc, mbody, err = fetchManifest(ctx, s, repo, pick); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", fam, err)
 		}
 	}
@@ -114,7 +114,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 		have = have && s.HasBlob(l.Digest)
 	}
 
-	if err := s.fetchBlob(ctx, repo, m.Config, added); err != nil {
+	if err := fetchBlob(ctx, s, repo, m.Config, added); err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", fam, err)
 	}
 	cb, err := s.ReadBlob(m.Config.Digest)
@@ -142,7 +142,7 @@ func (s *Store) Pull(ctx context.Context, c *Client, name string, o PullOptions)
 	b := newBudget(s.maxImageSize())
 	for i, l := range m.Layers {
 		had := s.HasBlob(l.Digest)
-		if err := s.fetchBlob(ctx, repo, l, added); err != nil {
+		if err := fetchBlob(ctx, s, repo, l, added); err != nil {
 			return nil, fmt.Errorf("pull %s: layer %s: %w", fam, ShortID(l.Digest), err)
 		}
 		if err := s.checkDiffID(l, cfg.RootFS.DiffIDs[i], b); err != nil {
@@ -207,24 +207,10 @@ func pullError(fam string, err error) error {
 	return fmt.Errorf("pull %s: %w", fam, err)
 }
 
-// named is the manifest a name points at now, or "".
-func (s *Store) named(full string) (digest.Digest, error) {
-	idx, err := s.readIndex()
-	if err != nil {
-		return "", err
-	}
-	for _, d := range idx.Manifests {
-		if d.Annotations[RefAnnotation] == full {
-			return d.Digest, nil
-		}
-	}
-	return "", nil
-}
-
 // fetchManifest gets the manifest an index chose: from the store if it is
 // there (it was checked when stored), else from the registry, checked
 // against the index's digest and size.
-func (s *Store) fetchManifest(ctx context.Context, repo *Repo, pick ocispec.Descriptor) (ocispec.Descriptor, []byte, error) {
+func fetchManifest(ctx context.Context, s *Store, repo *Repo, pick ocispec.Descriptor) (ocispec.Descriptor, []byte, error) {
 	if isIndex(pick.MediaType) {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("index entry %s is an index itself: nested indexes are not supported", pick.Digest)
 	}
@@ -254,7 +240,7 @@ func (s *Store) fetchManifest(ctx context.Context, repo *Repo, pick ocispec.Desc
 
 // fetchBlob stores a blob the store lacks, as the registry sends it,
 // refused unless it has the descriptor's size and digest.
-func (s *Store) fetchBlob(ctx context.Context, repo *Repo, desc ocispec.Descriptor, added *newBlobs) error {
+func fetchBlob(ctx context.Context, s *Store, repo *Repo, desc ocispec.Descriptor, added *newBlobs) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("digest %q: %w", desc.Digest, err)
 	}
@@ -282,7 +268,7 @@ func (s *Store) fetchBlob(ctx context.Context, repo *Repo, desc ocispec.Descript
 
 // checkImageManifest refuses, before anything is downloaded, what berth
 // could not run: an artifact that is not a container image, a layer
-// format it cannot unpack (zstd, Windows' foreign layers).
+// format it cannot unpack (Windows' foreign layers).
 func checkImageManifest(m ocispec.Manifest) error {
 	if m.SchemaVersion != 2 {
 		return fmt.Errorf("schemaVersion %d is not 2", m.SchemaVersion)

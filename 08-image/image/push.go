@@ -17,7 +17,7 @@ import (
 // blob the repository lacks (layers, then the config), then the manifest,
 // byte for byte as stored, so that its digest is the same there. It
 // returns the manifest's digest.
-func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer) (digest.Digest, error) {
+func Push(ctx context.Context, s *Store, c *Client, name string, out io.Writer) (digest.Digest, error) {
 	if out == nil {
 		out = io.Discard
 	}
@@ -52,7 +52,7 @@ func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer)
 	// Top layer first, as docker prints them.
 	for i := len(img.Manifest.Layers) - 1; i >= 0; i-- {
 		l := img.Manifest.Layers[i]
-		pushed, err := s.pushBlob(ctx, repo, l)
+		pushed, err := pushBlob(ctx, s, repo, l)
 		if err != nil {
 			return "", fmt.Errorf("push %s: %w", FamiliarName(full), err)
 		}
@@ -62,7 +62,7 @@ func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer)
 		}
 		fmt.Fprintf(out, "%s: %s\n", ShortID(l.Digest), status)
 	}
-	if _, err := s.pushBlob(ctx, repo, img.Manifest.Config); err != nil {
+	if _, err := pushBlob(ctx, s, repo, img.Manifest.Config); err != nil {
 		return "", fmt.Errorf("push %s: config: %w", FamiliarName(full), err)
 	}
 	b, err := s.ReadBlob(img.Descriptor.Digest)
@@ -81,24 +81,8 @@ func (s *Store) Push(ctx context.Context, c *Client, name string, out io.Writer)
 	return d, nil
 }
 
-// byName finds the image a full name points at, or nil. Never by id, as
-// Get would: "push cafe" pushes the image named cafe, not one whose id
-// starts with those hex digits.
-func (s *Store) byName(full string) (*Image, error) {
-	imgs, err := s.List()
-	if err != nil {
-		return nil, err
-	}
-	for _, img := range imgs {
-		if img.Name == full {
-			return img, nil
-		}
-	}
-	return nil, nil
-}
-
 // pushBlob uploads a blob unless the repository has it already.
-func (s *Store) pushBlob(ctx context.Context, repo *Repo, desc ocispec.Descriptor) (bool, error) {
+func pushBlob(ctx context.Context, s *Store, repo *Repo, desc ocispec.Descriptor) (bool, error) {
 	st, err := os.Stat(s.BlobPath(desc.Digest))
 	if err != nil {
 		return false, fmt.Errorf("blob %s is not in the store: %w", desc.Digest, err)

@@ -243,7 +243,7 @@ func (f *fakeRegistry) addImage(t *testing.T, ref, arch string) (ocispec.Descrip
 func pullFake(t *testing.T, f *fakeRegistry, ref string) (*image.Store, *image.Pulled, string, error) {
 	s := image.NewStore(t.TempDir())
 	var out bytes.Buffer
-	p, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img"+ref, image.PullOptions{Out: &out})
+	p, err := image.Pull(context.Background(), s, &image.Client{}, f.host()+"/lib/img"+ref, image.PullOptions{Out: &out})
 	return s, p, out.String(), err
 }
 
@@ -321,10 +321,10 @@ func TestPullRefusesFake(t *testing.T) {
 			f.manifests["big"] = fakeManifest{ocispec.MediaTypeImageManifest, append([]byte(`{"schemaVersion":2,"x":"`), bytes.Repeat([]byte("a"), 4<<20)...)}
 			return ":big"
 		}},
-		{"zstd", "zstd-compressed layers are not supported here", func(f *fakeRegistry) string {
+		{"a foreign layer", `layer media type "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" is not a layer tarball berth can unpack`, func(f *fakeRegistry) string {
 			m := f.manifests["v1"]
-			f.manifests["zstd"] = fakeManifest{m.mediaType, bytes.ReplaceAll(m.body, []byte(ocispec.MediaTypeImageLayerGzip), []byte(ocispec.MediaTypeImageLayerZstd))}
-			return ":zstd"
+			f.manifests["foreign"] = fakeManifest{m.mediaType, bytes.ReplaceAll(m.body, []byte(ocispec.MediaTypeImageLayerGzip), []byte("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"))}
+			return ":foreign"
 		}},
 		{"an artifact", `config media type "application/vnd.cncf.helm.config.v1+json": not a container image`, func(f *fakeRegistry) string {
 			m := f.manifests["v1"]
@@ -396,7 +396,7 @@ func TestPullRefusesFake(t *testing.T) {
 			imgs, lerr := s.List()
 			require.NoError(t, lerr)
 			assert.Empty(t, imgs, "nothing named")
-			if tc.name == "zstd" || tc.name == "an artifact" {
+			if tc.name == "a foreign layer" || tc.name == "an artifact" {
 				for _, r := range f.requests {
 					assert.NotContains(t, r, "/storage/", "refused before any download")
 				}
@@ -440,7 +440,7 @@ func TestPullRefusesABorrowedDiffID(t *testing.T) {
 	f.addImage(t, "good", runtime.GOARCH)
 	s := image.NewStore(t.TempDir())
 	var out bytes.Buffer
-	good, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:good", image.PullOptions{Out: &out})
+	good, err := image.Pull(context.Background(), s, &image.Client{}, f.host()+"/lib/img:good", image.PullOptions{Out: &out})
 	require.NoError(t, err, out.String())
 
 	var tb bytes.Buffer
@@ -457,7 +457,7 @@ func TestPullRefusesABorrowedDiffID(t *testing.T) {
 	f.manifest("borrow", ocispec.MediaTypeImageManifest, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest, Config: config, Layers: []ocispec.Descriptor{layer}})
 
-	_, err = s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:borrow", image.PullOptions{Out: &out})
+	_, err = image.Pull(context.Background(), s, &image.Client{}, f.host()+"/lib/img:borrow", image.PullOptions{Out: &out})
 	require.ErrorContains(t, err, "as the image config says: refused")
 	_, err = s.Get(f.host() + "/lib/img:borrow")
 	require.ErrorIs(t, err, image.ErrNotFound)
@@ -513,7 +513,7 @@ func TestPullImageBound(t *testing.T) {
 	s := image.NewStore(t.TempDir())
 	s.MaxImageSize = 1 << 20
 	var out bytes.Buffer
-	_, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
+	_, err := image.Pull(context.Background(), s, &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `layer 2 of 2: layer sha256:`)
 	assert.Contains(t, err.Error(), `entry "layer2" (600KiB) takes the image's files over --max-image-size 1MiB (600KiB before it): refused`)
@@ -521,7 +521,7 @@ func TestPullImageBound(t *testing.T) {
 	assertNothingPulled(t, s)
 
 	s.MaxImageSize = 2 << 20
-	p, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
+	p, err := image.Pull(context.Background(), s, &image.Client{}, f.host()+"/lib/img:big", image.PullOptions{Out: &out})
 	require.NoError(t, err)
 	dirs, err := s.Unpack(context.Background(), p.Image)
 	require.NoError(t, err)
@@ -541,7 +541,7 @@ func TestPullBoundsTheDownload(t *testing.T) {
 	s := image.NewStore(t.TempDir())
 	s.MaxImageSize = 1 << 20
 	var out bytes.Buffer
-	_, err := s.Pull(context.Background(), &image.Client{}, f.host()+"/lib/img:huge", image.PullOptions{Out: &out})
+	_, err := image.Pull(context.Background(), s, &image.Client{}, f.host()+"/lib/img:huge", image.PullOptions{Out: &out})
 	require.ErrorContains(t, err, "its layers take more than --max-image-size 1MiB to download: refused")
 	for _, r := range f.requests {
 		assert.NotContains(t, r, "/blobs/", "refused before any blob is asked for")

@@ -37,7 +37,7 @@ type SaveItem struct {
 // SaveItems resolves save's arguments: a name saves the image under that
 // name; an id or a name@digest saves it without one. Two arguments for
 // one image make one item with both names.
-func (s *Store) SaveItems(args []string) ([]SaveItem, error) {
+func SaveItems(s *Store, args []string) ([]SaveItem, error) {
 	var items []SaveItem
 	at := map[digest.Digest]int{}
 	for _, a := range args {
@@ -80,7 +80,7 @@ func contains(list []string, s string) bool {
 // load; each is hashed on the way out and must still match its name.
 // Every entry has mode 0644 and time 0, so the same images make the same
 // bytes.
-func (s *Store) Save(ctx context.Context, w io.Writer, items []SaveItem, format string) error {
+func Save(ctx context.Context, s *Store, w io.Writer, items []SaveItem, format string) error {
 	if format != SaveDocker && format != SaveOCI {
 		return fmt.Errorf("unknown archive format %q: use %s or %s", format, SaveDocker, SaveOCI)
 	}
@@ -166,7 +166,7 @@ func (s *Store) Save(ctx context.Context, w io.Writer, items []SaveItem, format 
 		}
 	}
 	for _, d := range order {
-		if err := s.saveBlob(tw, d, blobs[d]); err != nil {
+		if err := saveBlob(s, tw, d, blobs[d]); err != nil {
 			return err
 		}
 	}
@@ -202,7 +202,7 @@ func fileHeader(name string, size int64) *tar.Header {
 }
 
 // saveBlob copies one blob into the archive, hashing it on the way.
-func (s *Store) saveBlob(tw *tar.Writer, d digest.Digest, size int64) error {
+func saveBlob(s *Store, tw *tar.Writer, d digest.Digest, size int64) error {
 	f, err := s.OpenBlob(d)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -249,6 +250,38 @@ func writeFileAtomic(p string, b []byte, mode os.FileMode) error {
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+// readConfig reads an image config blob.
+func (s *Store) readConfig(d digest.Digest) (ocispec.Image, error) {
+	var cfg ocispec.Image
+	b, err := s.ReadBlob(d)
+	if err != nil {
+		return cfg, err
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("decode config %s: %w", d, err)
+	}
+	return cfg, nil
+}
+
+// checkBlob: the blob is in the store and has the size its descriptor
+// says (its content matches its digest: the store checks that on entry).
+func (s *Store) checkBlob(d ocispec.Descriptor, from string) error {
+	if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("descriptor digest %q: berth reads sha256 digests", d.Digest)
+	}
+	st, err := os.Stat(s.BlobPath(d.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob %s (%s) is not in %s", d.Digest, d.MediaType, from)
+	}
+	if err != nil {
+		return err
+	}
+	if st.Size() != d.Size {
+		return fmt.Errorf("blob %s is %d bytes, but its descriptor says %d: refused", d.Digest, st.Size(), d.Size)
 	}
 	return nil
 }

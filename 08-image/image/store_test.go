@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/untar"
 )
 
 func newTestStore(t *testing.T) *Store {
@@ -95,7 +97,7 @@ func TestPutLayerDigests(t *testing.T) {
 	f, err := s.OpenBlob(l.Blob.Digest)
 	require.NoError(t, err)
 	defer f.Close()
-	plain, err := decompressed(f)
+	plain, _, err := untar.Decompress(f)
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	_, err = buf.ReadFrom(plain)

@@ -5,7 +5,6 @@ package image
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,12 +87,13 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest, b *bu
 	// The blob was verified when it was stored; what it decompresses to
 	// must be the diff id the config names, checked as it is applied, and
 	// a whole tar whose files fit in what is left of the bound: the stream
-	// goes through gunzip, a sha256 and checkedTar (layertar.go) into
-	// stage 07's Apply.
-	plain, err := decompressed(f)
+	// goes through gunzip (or zstd), a sha256 and checkedTar (layertar.go)
+	// into stage 07's Apply.
+	plain, _, err := untar.Decompress(f)
 	if err != nil {
 		return "", fmt.Errorf("layer %s: %w", blob.Digest, err)
 	}
+	defer plain.Close()
 	h := sha256.New()
 	checked := newCheckedTar(io.TeeReader(plain, h), b)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
@@ -196,14 +196,13 @@ func (s *Store) checkDiffID(blob ocispec.Descriptor, diffID digest.Digest, b *bu
 	return nil
 }
 
-// checkLayerType accepts tar and gzip'd tar layers, OCI's or Docker's.
+// checkLayerType accepts tar layers, plain, gzip'd or zstd'd, OCI's or
+// Docker's.
 func checkLayerType(mt string) error {
 	switch mt {
-	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip,
+	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerZstd,
 		MediaTypeDockerLayer, MediaTypeDockerLayerTar, "":
 		return nil
-	case ocispec.MediaTypeImageLayerZstd:
-		return errors.New("zstd-compressed layers are not supported here: pull a gzip variant")
 	case "application/vnd.oci.image.layer.nondistributable.v1.tar",
 		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip":
 		return nil // deprecated by the spec, still met in old images

@@ -14,6 +14,8 @@ import (
 
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // An image's /etc/passwd and /etc/group are hostile input like the rest of
@@ -57,7 +59,7 @@ func trunc(s string, n int) string {
 // readIDFile reads /etc/passwd (idFields 2 and 3: uid, gid; at least 4
 // fields) or /etc/group (idField 2: gid; at least 3 fields) from the
 // image, as the merged tree shows it.
-func readIDFile(t tree, path string) (*idFile, error) {
+func readIDFile(t View, path string) (*idFile, error) {
 	b, ok, err := t.readFile(path, maxIDFile)
 	if err != nil || !ok {
 		return &idFile{path: path}, err
@@ -153,7 +155,7 @@ func names(name string, k, id int) func([]string) bool {
 // is false when there is none. The file is opened through an os.Root on
 // the layer that holds it, a handle no name can leave, and only if it is a
 // regular file (a FIFO would block, a device would read the host's).
-func (t tree) readFile(p string, max int64) (b []byte, ok bool, err error) {
+func (t View) readFile(p string, max int64) (b []byte, ok bool, err error) {
 	resolved, err := t.resolve("/", p)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", p, err)
@@ -175,7 +177,7 @@ func (t tree) readFile(p string, max int64) (b []byte, ok bool, err error) {
 			return nil, false, err
 		}
 		defer root.Close()
-		f, err := openRegular(root, rel)
+		f, err := tree.OpenRegular(root, rel)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", p, err)
 		}
@@ -193,7 +195,7 @@ func (t tree) readFile(p string, max int64) (b []byte, ok bool, err error) {
 
 // lookupUserID is COPY --chown's user: a number as it is, a name from the
 // image's /etc/passwd.
-func lookupUserID(name string, t tree) (int, error) {
+func lookupUserID(name string, t View) (int, error) {
 	if id, ok := parseID(name); ok {
 		return id, nil
 	}
@@ -215,7 +217,7 @@ func lookupUserID(name string, t tree) (int, error) {
 }
 
 // lookupGroupID is COPY --chown's group, from the image's /etc/group.
-func lookupGroupID(name string, t tree) (int, error) {
+func lookupGroupID(name string, t View) (int, error) {
 	if id, ok := parseID(name); ok {
 		return id, nil
 	}

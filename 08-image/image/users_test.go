@@ -105,7 +105,7 @@ func TestResolveUserReadsOnlyARegularFile(t *testing.T) {
 
 // COPY --chown looks names up the same way.
 func TestChownRefusesMalformedEntries(t *testing.T) {
-	img := tree{layers: []string{layerWith(t, map[string]string{
+	img := View{layers: []string{layerWith(t, map[string]string{
 		"etc/passwd": "app:x:1000:1000::/:/bin/sh\nbad:x:1x:1::/:/bin/sh\n",
 		"etc/group":  "app:x:1000:\nwheel:x:w:\n",
 	})}}
