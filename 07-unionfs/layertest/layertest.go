@@ -50,6 +50,14 @@ func Write(t testing.TB, dir string, files map[string]string) {
 	}
 }
 
+// Tree is a new directory holding files (see Write).
+func Tree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	Write(t, dir, files)
+	return dir
+}
+
 func Read(t testing.TB, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)

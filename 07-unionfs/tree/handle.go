@@ -213,3 +213,11 @@ func ShortName(s string) string {
 	}
 	return s[:keep] + "…" + s[len(s)-keep:]
 }
+
+// Trunc keeps the first n bytes of a long string for a message.
+func Trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

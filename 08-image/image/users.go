@@ -46,14 +46,7 @@ type badLine struct {
 }
 
 func (b badLine) err(path string) error {
-	return fmt.Errorf("%s line %d %q: %s: refused", path, b.n, trunc(strings.Join(b.fields, ":"), 40), b.why)
-}
-
-func trunc(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return fmt.Errorf("%s line %d %q: %s: refused", path, b.n, tree.Trunc(strings.Join(b.fields, ":"), 40), b.why)
 }
 
 // readIDFile reads /etc/passwd (idFields 2 and 3: uid, gid; at least 4
@@ -156,18 +149,18 @@ func names(name string, k, id int) func([]string) bool {
 // the layer that holds it, a handle no name can leave, and only if it is a
 // regular file (a FIFO would block, a device would read the host's).
 func (t View) readFile(p string, max int64) (b []byte, ok bool, err error) {
-	resolved, err := t.resolve("/", p)
+	resolved, err := t.Resolve("/", p)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", p, err)
 	}
-	st, real, ok, err := t.stat(resolved)
+	st, real, ok, err := t.Stat(resolved)
 	if err != nil || !ok {
 		return nil, false, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, false, fmt.Errorf("%s is not a regular file in the image: refused", p)
 	}
-	for _, l := range t.layers {
+	for _, l := range t.Layers {
 		rel, err := filepath.Rel(l, real)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			continue
@@ -193,9 +186,9 @@ func (t View) readFile(p string, max int64) (b []byte, ok bool, err error) {
 	return nil, false, fmt.Errorf("%s: %s is in none of the image's layers", p, real)
 }
 
-// lookupUserID is COPY --chown's user: a number as it is, a name from the
+// LookupUserID is COPY --chown's user: a number as it is, a name from the
 // image's /etc/passwd.
-func lookupUserID(name string, t View) (int, error) {
+func LookupUserID(name string, t View) (int, error) {
 	if id, ok := parseID(name); ok {
 		return id, nil
 	}
@@ -216,8 +209,8 @@ func lookupUserID(name string, t View) (int, error) {
 	return us[0].Uid, nil
 }
 
-// lookupGroupID is COPY --chown's group, from the image's /etc/group.
-func lookupGroupID(name string, t View) (int, error) {
+// LookupGroupID is COPY --chown's group, from the image's /etc/group.
+func LookupGroupID(name string, t View) (int, error) {
 	if id, ok := parseID(name); ok {
 		return id, nil
 	}
