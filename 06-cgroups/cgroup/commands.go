@@ -167,9 +167,9 @@ func freezeCommand(pause bool) *cobra.Command {
 			case !pause && !frozen:
 				return spine.Exitf(1, "container %s is not paused", id)
 			case pause:
-				err = g.Freeze()
+				err = g.Freeze(cmd.Context())
 			default:
-				err = g.Thaw()
+				err = g.Thaw(cmd.Context())
 			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", cmd.Name(), id, err)

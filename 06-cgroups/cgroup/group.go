@@ -3,6 +3,7 @@
 package cgroup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -267,9 +268,10 @@ func (g *Group) Procs() ([]int, error) {
 }
 
 // Kill sends SIGKILL to every process left in the group and waits until
-// it is empty. Without a PID namespace, children of the container's init
-// outlive it; and a group with members cannot be removed.
-func (g *Group) Kill() error {
+// it is empty (10 seconds at most, or until ctx ends). Without a PID
+// namespace, children of the container's init outlive it; and a group with
+// members cannot be removed.
+func (g *Group) Kill(ctx context.Context) error {
 	if pids, err := g.Procs(); err == nil && len(pids) == 0 {
 		return nil // the usual case: nothing outlived the init
 	}
@@ -303,7 +305,21 @@ func (g *Group) Kill() error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cgroup %s: processes %v still alive 10s after SIGKILL", g.path, pids)
 		}
-		time.Sleep(5 * time.Millisecond)
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return fmt.Errorf("cgroup %s: waiting for processes %v to die: %w", g.path, pids, err)
+		}
+	}
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -313,28 +329,30 @@ func (g *Group) Kill() error {
 // v1's freezer.state reads FREEZING until every task is frozen, and the
 // library waits for FROZEN. v2's cgroup.freeze reads back what was asked
 // at once; the tasks are frozen when cgroup.events says "frozen 1", so
-// that is what v2 waits for.
-func (g *Group) Freeze() error {
+// that is what v2 waits for, 10 seconds at most, or until ctx ends. (v1's
+// wait is the library's, which takes no context.)
+func (g *Group) Freeze(ctx context.Context) error {
 	if g.v2 == nil {
 		return g.v1.Freeze()
 	}
 	if err := g.v2.Freeze(); err != nil {
 		return err
 	}
-	return g.waitFrozen(true)
+	return g.waitFrozen(ctx, true)
 }
 
-func (g *Group) Thaw() error {
+// Thaw lets the processes of a frozen group go on (see Freeze).
+func (g *Group) Thaw(ctx context.Context) error {
 	if g.v2 == nil {
 		return g.v1.Thaw()
 	}
 	if err := g.v2.Thaw(); err != nil {
 		return err
 	}
-	return g.waitFrozen(false)
+	return g.waitFrozen(ctx, false)
 }
 
-func (g *Group) waitFrozen(want bool) error {
+func (g *Group) waitFrozen(ctx context.Context, want bool) error {
 	f := filepath.Join(Root, g.path, "cgroup.events")
 	line := "frozen 0"
 	if want {
@@ -352,7 +370,9 @@ func (g *Group) waitFrozen(want bool) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: no %q after 10s", f, line)
 		}
-		time.Sleep(time.Millisecond)
+		if err := sleep(ctx, time.Millisecond); err != nil {
+			return fmt.Errorf("%s: waiting for %q: %w", f, line, err)
+		}
 	}
 }
 

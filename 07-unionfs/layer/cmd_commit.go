@@ -35,7 +35,7 @@ func commitCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				resume, err := pauseForCommit(stateRoot, id)
+				resume, err := pauseForCommit(cmd.Context(), stateRoot, id)
 				if err != nil {
 					return err
 				}

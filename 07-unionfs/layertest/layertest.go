@@ -20,6 +20,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -235,4 +236,13 @@ func Gzip(t testing.TB, b []byte) []byte {
 	require.NoError(t, err)
 	require.NoError(t, zw.Close())
 	return buf.Bytes()
+}
+
+// Zstd compresses b as zstd, with the frame's checksum.
+func Zstd(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
+	require.NoError(t, err)
+	defer zw.Close()
+	return zw.EncodeAll(b, nil)
 }

@@ -1,5 +1,11 @@
 //go:build linux
 
+// Package archive writes images of the store to a tar file and reads them
+// back: docker save's and docker load's formats (docker-archive, and the
+// OCI image layout in a tar, or both at once), an OCI layout directory
+// too. A loaded archive is hostile input: every name is checked, every
+// blob goes into the store under its own digest, and nothing is named
+// until every image of the archive is whole. Chapter: docs/08-archive.md.
 package archive
 
 import (

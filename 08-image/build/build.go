@@ -1,5 +1,11 @@
 //go:build linux
 
+// Package build makes an image from a Dockerfile as docker's classic
+// builder does: a step per instruction, a container per RUN (this binary's
+// own run verb, without network), a layer per COPY or ADD, the build
+// cache keyed on the step. It needs the image store and the image-root
+// view, not the registry: a build uses no network. Chapter:
+// docs/08-build.md.
 package build
 
 import (

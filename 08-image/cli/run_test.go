@@ -307,3 +307,24 @@ func TestCredsNeedAPassword(t *testing.T) {
 		assert.Contains(t, r.Stderr, "is USER:PASSWORD")
 	}
 }
+
+// The global flags are the root command's: every verb takes --root,
+// --data-root and --debug, before the verb as after it, and a flag wins
+// over the environment ('08-image --root R images' used to fail with
+// "unknown flag").
+func TestGlobalFlags(t *testing.T) {
+	e := newRunEnv(t)
+	e.importBusybox()
+	other := t.TempDir()
+	for _, args := range [][]string{
+		{"--root", testenv.StateRoot(e.Vars), "--data-root", e.Data, "images", "-q"},
+		{"images", "-q", "--data-root", e.Data, "--debug"},
+		{"--debug", "history", "busybox"},
+	} {
+		assert.NotEmpty(t, e.OK(args...), "%v", args)
+	}
+	assert.Equal(t, "", e.OK("--data-root", other, "images", "-q"), "--data-root wins over $BERTH_DATA_ROOT")
+	assert.Equal(t, "", e.OK("images", "-q", "--data-root", other))
+	assert.Contains(t, e.OK("--data-root", e.Data, "run", "--net", "none", "--rm", "--image", "busybox", "echo", "hi"), "hi")
+	assert.Contains(t, e.Run("--root", other, "stats", "--no-stream").Stdout, "CONTAINER")
+}

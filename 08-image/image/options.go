@@ -1,5 +1,12 @@
 //go:build linux
 
+// Package image runs a container from an image of the store: --image NAME
+// unpacks the image's layers as stage 07's read-only layers and takes
+// ENTRYPOINT, CMD, ENV, WORKDIR and USER from its config, as docker run
+// does; USER is resolved from the image's own /etc/passwd and /etc/group,
+// read as hostile input (View: the image's root as a container would see
+// it, without mounting it). Chapter: docs/08-image.md, "From config to
+// container".
 package image
 
 import (

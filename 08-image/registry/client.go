@@ -1,5 +1,10 @@
 //go:build linux
 
+// Package registry pulls images from a registry into the store and pushes
+// them back: a client of the OCI distribution API (Docker's registry v2)
+// with its tokens and Basic credentials, the choice of a platform's
+// manifest, and every answer checked against the digest and size that
+// name it. Chapter: docs/08-registry.md.
 package registry
 
 // A registry client, by hand, over net/http: the OCI distribution API

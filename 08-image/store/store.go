@@ -1,12 +1,16 @@
 //go:build linux
 
-// Package image keeps container images as Docker and containerd do: every
+// Package store keeps container images as Docker and containerd do: every
 // manifest, config and layer tarball is a blob named by the sha256 of its
 // bytes, and a name such as docker.io/library/busybox:latest is only a
 // pointer to a manifest's digest. The store is an OCI image layout (so
 // skopeo, umoci and oras can read it); an image's layers are unpacked once
 // into stage 07's layer store, keyed by their uncompressed digest (the
 // "diff id"), and shared by every container and image that uses them.
+// Everything that enters the store is checked first: a blob against its
+// digest, a layer read as a tar to its end against its diff id, every
+// image against one bound on what its files unpack to. Chapter:
+// docs/08-image.md, "The store".
 package store
 
 import (

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -345,4 +346,21 @@ func TestConfigRootFSMustBeLayers(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, byName)
 	assert.Empty(t, img.Manifest.Layers, "found as a damaged entry only")
+}
+
+// GC waits for every writer that holds the store (a pull may take
+// minutes): a caller that can cancel (a daemon's request, Ctrl-C) ends
+// the wait, and nothing is swept.
+func TestGCWaitEndsWithItsContext(t *testing.T) {
+	s := storetest.New(t)
+	stray, err := s.PutBlob(strings.NewReader("a blob no image names"), "", "")
+	require.NoError(t, err)
+	release, err := s.Hold(context.Background())
+	require.NoError(t, err)
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = s.GC(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, s.HasBlob(stray.Digest))
 }
