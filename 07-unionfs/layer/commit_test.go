@@ -13,7 +13,6 @@ import (
 
 	"berth/07-unionfs/diff"
 	"berth/07-unionfs/layertest"
-	"berth/07-unionfs/tree"
 	"berth/internal/testenv"
 )
 
@@ -77,9 +76,7 @@ func TestCommitNeverFollowsASwappedPath(t *testing.T) {
 // tree's own refusals: tree/tree_test.go).
 func TestCommitWithoutOpenat2(t *testing.T) {
 	testenv.RequireRoot(t)
-	saved := tree.HaveOpenat2
-	tree.HaveOpenat2 = func() bool { return false }
-	t.Cleanup(func() { tree.HaveOpenat2 = saved })
+	layertest.WithoutOpenat2(t)
 
 	host := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(host, "f"), []byte("HOST SECRET\n"), 0o600))

@@ -246,3 +246,11 @@ func Zstd(t testing.TB, b []byte) []byte {
 	defer zw.Close()
 	return zw.EncodeAll(b, nil)
 }
+
+// WithoutOpenat2 makes the trees of this test walk one name at a time, as
+// before Linux 5.6 (tree.HaveOpenat2), until it ends.
+func WithoutOpenat2(t testing.TB) {
+	saved := tree.HaveOpenat2
+	tree.HaveOpenat2 = func() bool { return false }
+	t.Cleanup(func() { tree.HaveOpenat2 = saved })
+}

@@ -22,9 +22,7 @@ import (
 // tree is walked one name at a time with O_NOFOLLOW: the same refusals.
 func TestTreeWithoutOpenat2(t *testing.T) {
 	testenv.RequireRoot(t)
-	saved := tree.HaveOpenat2
-	tree.HaveOpenat2 = func() bool { return false }
-	t.Cleanup(func() { tree.HaveOpenat2 = saved })
+	layertest.WithoutOpenat2(t)
 
 	host := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(host, "f"), []byte("HOST SECRET\n"), 0o600))

@@ -35,17 +35,11 @@ type LoadedImage struct {
 // name taken from the archive: blobs land under their own digest. A load
 // that fails, or that ctx ends (Ctrl-C), removes the blobs it added.
 func Load(ctx context.Context, s *store.Store, r io.Reader) (loaded []LoadedImage, err error) {
-	release, err := s.Hold(ctx)
+	added, err := store.Begin(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	added := store.NewIngest(s)
-	defer func() {
-		release()
-		if err != nil && len(loaded) == 0 {
-			added.Remove()
-		}
-	}()
+	defer func() { added.End(err != nil && len(loaded) == 0) }()
 	a, err := readArchive(s, store.ReaderUntil(ctx, r), added)
 	if err != nil {
 		return nil, err

@@ -43,17 +43,11 @@ func LoadDir(ctx context.Context, s *store.Store, dir string) (loaded []LoadedIm
 	if err := checkLayout(layout); err != nil {
 		return nil, err
 	}
-	release, err := s.Hold(ctx)
+	added, err := store.Begin(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	added := store.NewIngest(s)
-	defer func() {
-		release()
-		if err != nil && len(loaded) == 0 {
-			added.Remove()
-		}
-	}()
+	defer func() { added.End(err != nil && len(loaded) == 0) }()
 	var copied int64 // what the blobs copied take: bounded as an image is
 	fetch := func(d ocispec.Descriptor) error {
 		if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {

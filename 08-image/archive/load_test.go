@@ -5,7 +5,6 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -62,16 +61,6 @@ func archiveOf(t *testing.T, entries ...entry) []byte {
 		}
 	}
 	require.NoError(t, tw.Close())
-	return buf.Bytes()
-}
-
-func gzipped(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
 	return buf.Bytes()
 }
 

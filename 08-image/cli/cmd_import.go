@@ -47,17 +47,15 @@ func importCommand() *cobra.Command {
 			// Ctrl-C ends the import: the half-stored layer is removed.
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			release, err := s.Hold(ctx)
+			added, err := store.Begin(ctx, s)
 			if err != nil {
 				return err
 			}
-			added := store.NewIngest(s)
 			defer func() { // a failed import stores nothing
-				release()
+				added.End(err != nil)
 				if err == nil {
 					return
 				}
-				added.Remove()
 				if ctx.Err() != nil {
 					err = spine.Exitf(130, "import interrupted: nothing was stored")
 				}

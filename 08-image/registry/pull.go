@@ -63,17 +63,11 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 	fmt.Fprintf(out, "%s: Pulling from %s\n", ref, path)
 	repo := c.Repository(host, path)
 
-	release, err := s.Hold(ctx)
+	added, err := store.Begin(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	added := store.NewIngest(s)
-	defer func() {
-		release()
-		if err != nil {
-			added.Remove()
-		}
-	}()
+	defer func() { added.End(err != nil) }()
 
 	top, body, err := repo.GetManifest(ctx, ref)
 	if err != nil {

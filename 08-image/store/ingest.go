@@ -4,6 +4,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -16,20 +17,44 @@ import (
 	"berth/internal/lockfile"
 )
 
-// Ingest are the blobs one load (or import, or pull) adds to the store:
+// An Ingest is the blobs one load (or import, or pull) adds to the store:
 // those it stored that the store did not have before. If the load fails
 // they are removed, so a refused or interrupted load leaves the store as
-// it found it (see remove for when they are not).
+// it found it (see Remove for when they are not).
 type Ingest struct {
-	s     *Store
-	added []digest.Digest
-	had   map[string]bool // the store's blobs before the first put of unknown digest
+	s       *Store
+	added   []digest.Digest
+	had     map[string]bool // the store's blobs before the first put of unknown digest
+	release func()          // the hold Begin took
 }
 
-// NewIngest begins what one writer adds to s.
+// NewIngest is what one writer adds to s; the writer holds s itself.
 func NewIngest(s *Store) *Ingest { return &Ingest{s: s} }
 
-// put stores a blob as PutBlob does and remembers it if it is new.
+// Begin starts a writer's additions: it holds the store (Hold: no GC
+// sweeps what is not named yet) until End. It waits while a GC runs, or
+// until ctx ends.
+func Begin(ctx context.Context, s *Store) (*Ingest, error) {
+	release, err := s.Hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Ingest{s: s, release: release}, nil
+}
+
+// End lets the store go and, when the writer failed, takes back what it
+// added (Remove).
+func (n *Ingest) End(failed bool) {
+	if n.release != nil {
+		n.release()
+		n.release = nil
+	}
+	if failed {
+		n.Remove()
+	}
+}
+
+// Put stores a blob as PutBlob does and remembers it if it is new.
 func (n *Ingest) Put(r io.Reader, want digest.Digest, mediaType string) (ocispec.Descriptor, error) {
 	existed := false
 	if want != "" {
