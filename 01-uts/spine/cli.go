@@ -48,7 +48,7 @@ func Main(p Program) {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	addGlobalFlags(root.PersistentFlags())
+	AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(runCommand(p))
 	root.AddCommand(p.Commands...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -191,14 +191,8 @@ func readOnly(err error, cmd *cobra.Command) error {
 	if !errors.Is(err, unix.EROFS) || !errors.As(err, &pe) {
 		return err
 	}
-	for _, r := range []struct {
-		flag, env, what string
-		dir             func(*cobra.Command) (string, error)
-	}{
-		{"data-root", "BERTH_DATA_ROOT", "data root", DataRootOf},
-		{"root", "BERTH_ROOT", "state root", StateRootOf},
-	} {
-		dir, err := r.dir(cmd)
+	for _, r := range []root{dataRoot, stateRoot} {
+		dir, err := r.of(flagValue(cmd, r.flag))
 		if err != nil || dir == "" {
 			continue
 		}

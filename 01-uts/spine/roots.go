@@ -1,5 +1,3 @@
-//go:build linux
-
 package spine
 
 import (
@@ -25,20 +23,37 @@ import (
 // and data under ~/.local/share/berth. Every verb of every stage asks
 // here, through the global flags of the root command.
 
-// addGlobalFlags gives the root command the flags every verb takes.
-func addGlobalFlags(fs *pflag.FlagSet) {
-	fs.String("root", "", "directory of live container state (default $BERTH_ROOT, or "+DefaultState+" for root and $XDG_RUNTIME_DIR/berth without)")
-	fs.String("data-root", "", "directory of persistent data: images, layers, the busybox tree (default $BERTH_DATA_ROOT, or "+DefaultDataRoot+" for root and ~/.local/share/berth without)")
+// root is one of the two: its flag, its variable, its defaults.
+type root struct {
+	flag, env, def, what string
+	rootless             func() (string, error)
+}
+
+var (
+	stateRoot = root{"root", "BERTH_ROOT", DefaultState, "state root", RootlessStateRoot}
+	dataRoot  = root{"data-root", "BERTH_DATA_ROOT", DefaultDataRoot, "data root", RootlessDataRoot}
+)
+
+// AddGlobalFlags gives a root command the flags every verb takes: --root,
+// --data-root, --debug (Main does; a program with a command line of its
+// own, stage 09, calls it on its root command too).
+func AddGlobalFlags(fs *pflag.FlagSet) {
+	fs.String(stateRoot.flag, "", "directory of live container state (default $BERTH_ROOT, or "+DefaultState+" for root and $XDG_RUNTIME_DIR/berth without)")
+	fs.String(dataRoot.flag, "", "directory of persistent data: images, layers, the busybox tree (default $BERTH_DATA_ROOT, or "+DefaultDataRoot+" for root and ~/.local/share/berth without)")
 	fs.Bool("debug", false, "say what berth does, as run's --verbose, on every verb")
 }
 
 // StateRootOf is the state root a verb was given: its --root, else as
 // StateRoot decides.
-func StateRootOf(cmd *cobra.Command) (string, error) { return StateRoot(flagValue(cmd, "root")) }
+func StateRootOf(cmd *cobra.Command) (string, error) {
+	return stateRoot.of(flagValue(cmd, stateRoot.flag))
+}
 
 // DataRootOf is the data root a verb was given: its --data-root, else as
 // DataRoot decides.
-func DataRootOf(cmd *cobra.Command) (string, error) { return DataRoot(flagValue(cmd, "data-root")) }
+func DataRootOf(cmd *cobra.Command) (string, error) {
+	return dataRoot.of(flagValue(cmd, dataRoot.flag))
+}
 
 // DebugOf reports whether a verb was given --debug.
 func DebugOf(cmd *cobra.Command) bool { return flagValue(cmd, "debug") == "true" }
@@ -52,28 +67,30 @@ func flagValue(cmd *cobra.Command, name string) string {
 
 // StateRoot is the directory of live state: flag if not empty, else
 // $BERTH_ROOT, else DefaultState for root and RootlessStateRoot without.
-func StateRoot(flag string) (string, error) {
-	return pick(flag, "BERTH_ROOT", DefaultState, RootlessStateRoot)
-}
+func StateRoot(flag string) (string, error) { return stateRoot.of(flag) }
 
 // DataRoot is the directory of persistent data: flag if not empty, else
 // $BERTH_DATA_ROOT, else DefaultDataRoot for root and RootlessDataRoot
 // without.
-func DataRoot(flag string) (string, error) {
-	return pick(flag, "BERTH_DATA_ROOT", DefaultDataRoot, RootlessDataRoot)
-}
+func DataRoot(flag string) (string, error) { return dataRoot.of(flag) }
 
-func pick(flag, env, def string, rootless func() (string, error)) (string, error) {
+func (r root) of(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	if v := os.Getenv(env); v != "" {
-		return v, nil
+	if os.Geteuid() != 0 && os.Getenv(r.env) == "" {
+		return r.rootless()
 	}
-	if os.Geteuid() != 0 {
-		return rootless()
+	return r.envOrDefault(), nil
+}
+
+// envOrDefault is the root without a flag and as root: the variable, else
+// the default. NewContainer starts with it, before a command line decides.
+func (r root) envOrDefault() string {
+	if v := os.Getenv(r.env); v != "" {
+		return v
 	}
-	return def, nil
+	return r.def
 }
 
 // RootlessStateRoot is where a user without root keeps live state:
