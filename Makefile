@@ -3,6 +3,8 @@
 #   sudo make demo    install what is missing, build every stage, take the tour
 #   sudo make test    the whole suite as CI runs it (.ci/run calls exactly this)
 #
+#   sudo make check CHAPTER=07 EXERCISE=2    check an exercise of the book
+#
 # Other targets: build, setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
 # lint, bench, clean. Everything that touches namespaces needs root.
 
@@ -21,6 +23,15 @@ GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 # VCS stamping runs git, which refuses a checkout owned by another user
 # (sudo make in your own clone): the binaries do not need the stamp.
 export GOFLAGS ?= -buildvcs=false
+
+# Who builds. Run as root (sudo make demo, sudo make test), make still
+# builds as the owner of this checkout, so that bin/ and Go's build and
+# module caches stay that user's: after `sudo make demo`, a plain
+# `make build` (every exercise needs one) works, where a bin/ owned by root
+# would fail with "permission denied". BUILD_AS=root builds as root anyway;
+# run as anyone else, make builds as that user.
+BUILD_AS ?= $(shell [ "$$(id -u)" -eq 0 ] && stat -c %U . 2>/dev/null | grep -vx -e root -e UNKNOWN)
+AS_BUILDER := $(if $(filter-out root,$(BUILD_AS)),runuser -u $(BUILD_AS) --)
 
 # Every numbered folder with a main.go is a stage: 01-uts -> bin/01-uts.
 STAGES := $(sort $(patsubst %/main.go,%,$(wildcard [0-9][0-9]-*/main.go)))
@@ -43,11 +54,15 @@ include tools/vmtest/vmtest.mk
 # setup must finish before build and rootfs use what it installs.
 .NOTPARALLEL:
 
-.PHONY: build setup rootfs rootfs-force demo test lint bench clean
+.PHONY: build setup rootfs rootfs-force demo test check lint bench clean
 
 build:
-	@mkdir -p bin
-	$(GO) build -o bin/ $(addprefix ./,$(STAGES))
+	@if [ -n "$(AS_BUILDER)" ] && [ -d bin ] && [ "$$(stat -c %U bin)" != "$(BUILD_AS)" ]; then \
+		echo "build: bin/ belongs to $$(stat -c %U bin): giving it to $(BUILD_AS), who owns this checkout"; \
+		chown -R "$(BUILD_AS):" bin; \
+	fi
+	@$(AS_BUILDER) mkdir -p bin
+	$(AS_BUILDER) $(GO) build -o bin/ $(addprefix ./,$(STAGES))
 
 setup:
 	GO=$(GO) scripts/setup.sh
@@ -79,11 +94,25 @@ test: setup build rootfs
 	$(if $(VM_SUITE),$(VMTEST) || status=1;) \
 	exit $$status
 
+# An exercise's check (docs/exercises): sudo make check CHAPTER=07 EXERCISE=2,
+# or every exercise of a chapter without EXERCISE. It builds bin/ as make
+# build does, then runs the check as root, in a network namespace of its own.
+CHAPTER_NN = $(shell printf %02d "$(CHAPTER)" 2>/dev/null)
+check: build
+	@[ -n "$(CHAPTER)" ] || { echo "check: which exercise? sudo make check CHAPTER=07 EXERCISE=2 (without EXERCISE, the whole chapter)"; exit 2; }
+	@[ "$$(id -u)" -eq 0 ] || { echo "check: the checks run containers: sudo make check CHAPTER=$(CHAPTER) EXERCISE=$(EXERCISE)"; exit 2; }
+	@t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
+	$(GO) test -c -tags exercise -o "$$t/checks.test" ./docs/exercises && \
+	cd docs/exercises && BERTH_BIN=$(CURDIR)/bin "$$t/checks.test" -test.v -test.count=1 \
+		-test.run '^TestExercise$(CHAPTER_NN)_$(or $(EXERCISE),[0-9]+)$$'
+
 lint:
 	@out=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt: run gofmt -w on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags exercise ./docs/exercises
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags exercise ./docs/exercises
 
 bench: setup build rootfs
 	BIN=$(CURDIR)/bin bench/run.sh

@@ -127,7 +127,7 @@ func TestEveryStageHasAChapter(t *testing.T) {
 	for _, m := range mains {
 		stage := filepath.Base(filepath.Dir(m))
 		if _, err := os.Stat(filepath.Join(root, "docs", stage+".md")); err != nil {
-			t.Errorf("stage %s has no chapter: write docs/%s.md (docs/README.md says how)", stage, stage)
+			t.Errorf("stage %s has no chapter: write docs/%s.md (docs/contributing.md says how)", stage, stage)
 		}
 	}
 }

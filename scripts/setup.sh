@@ -27,6 +27,9 @@ PACKAGES=(
 	slirp4netns     # user-mode networking for rootless containers (05-user)
 	e2fsprogs       # mkfs.ext4: scratch file systems (07-unionfs, benchmarks)
 	curl            # the chapters reach published ports with it (04-net)
+	attr            # getfattr, setfattr: overlay's xattrs, in 07-unionfs's chapter and exercises
+	strace          # the exercises of 01-uts and 07-unionfs watch system calls with it
+	conntrack       # 04-net's exercise 1 reads the connection table with it
 	jq              # bench/run.sh reads hyperfine's JSON and edits OCI configs
 	hyperfine       # make bench
 	runc            # make bench: reference OCI runtime
@@ -97,4 +100,10 @@ go1.2[6-9]* | go1.[3-9][0-9]* | go[2-9]*) ;;
 	;;
 esac
 "$go" mod download
+# make builds as the owner of the checkout (see the Makefile, BUILD_AS),
+# with that user's module cache: fill it too, while the network is at hand.
+owner=$(stat -c %U "$repo")
+if [ "$(id -u)" -eq 0 ] && [ "$owner" != root ] && [ "$owner" != UNKNOWN ]; then
+	runuser -u "$owner" -- "$go" mod download
+fi
 echo "setup: Go modules ready ($version, $go)"

@@ -8,7 +8,7 @@
 // after it, up to the next command, are its expected output, stdout and
 // stderr merged. In expected output, "…" (U+2026) inside a line matches any
 // text, and a line that is only "…" matches any number of lines, none
-// included. docs/README.md describes the convention for chapter authors.
+// included. docs/contributing.md describes the convention for chapter authors.
 package doccheck
 
 import (
@@ -47,7 +47,7 @@ var fenceRE = regexp.MustCompile("^( {0,3})(`{3,}|~{3,})(.*)$")
 
 // Parse returns the runnable blocks of a Markdown document, in order. It
 // follows CommonMark's fence rules, so a `console run` block shown inside a
-// longer fence (as docs/README.md does) is text, not a block.
+// longer fence (as docs/contributing.md does) is text, not a block.
 func Parse(file string, src []byte) ([]Block, error) {
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(src))

@@ -7,7 +7,7 @@
 //	go run ./tools/vmtest [-host-json FILE] [-run REGEX] [-v]   (make vm-test)
 //	go run ./tools/vmtest -shell                                 (make vm-shell)
 //
-// See docs/README.md, "The VM suite".
+// See docs/contributing.md, "The VM suite".
 package main
 
 import (

@@ -56,7 +56,7 @@ func (v vm) args() []string {
 // kvmFast is the probe for a KVM that runs a stock kernel at speed: the
 // CPU itself has hardware virtualisation and /dev/kvm is not PVM's
 // (pagetable-based nested virtualisation, which emulates a non-PVM guest
-// more than 100 times slower than TCG: see docs/README.md).
+// more than 100 times slower than TCG: see docs/contributing.md).
 func kvmFast() (bool, string) {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
