@@ -14,10 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// forwarded are the signals the runtime passes on to the container's init,
-// as `docker run` does.
-var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
-
 // Run runs the container in the foreground and returns the exit code berth
 // should end with: the command's, or 125/126/127 when it could not start.
 // Whatever Prepare and Parent set up is cleaned up on every path.
@@ -113,7 +109,7 @@ func Run(c *Container) (code int, err error) {
 
 	// Catch signals before the child exists so none is lost in between.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 
 	if err := cmd.Start(); err != nil {

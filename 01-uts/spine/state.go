@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"berth/internal/lockfile"
 )
 
 // Every running container has a directory under the state root holding
@@ -29,7 +29,7 @@ type stateFile struct {
 
 type state struct {
 	dir  string
-	lock *os.File
+	lock *lockfile.Lock
 	data stateFile
 }
 
@@ -44,20 +44,16 @@ func createState(c *Container) (*state, error) {
 	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create the state of container %s: %w", c.ID, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := lockOwn(dir)
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create the state of container %s: %w", c.ID, err)
 	}
-	if err := lockOwn(lock, dir); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
-		}
-		return nil, fmt.Errorf("lock the state of container %s: %w", c.ID, err)
-	}
 	wire, err := encodeSteps(c.Steps)
 	if err != nil {
-		lock.Close()
+		lock.Unlock()
 		return nil, err
 	}
 	st := &state{dir: dir, lock: lock, data: stateFile{Container: c, Steps: wire, RuntimePid: os.Getpid()}}
@@ -72,14 +68,14 @@ func createState(c *Container) (*state, error) {
 // has written state.json; without state.json the holder can only be a
 // Collect of another run that is looking at this directory for a moment
 // (it lets go when it finds no state), so wait for it rather than fail.
-func lockOwn(lock *os.File, dir string) error {
+func lockOwn(dir string) (*lockfile.Lock, error) {
 	for i := 0; ; i++ {
-		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if !errors.Is(err, unix.EWOULDBLOCK) || i == 400 {
-			return err
+		lock, err := lockfile.TryAcquire(filepath.Join(dir, "lock"), lockfile.Exclusive)
+		if !errors.Is(err, lockfile.ErrHeld) || i == 400 {
+			return lock, err
 		}
 		if _, serr := os.Stat(filepath.Join(dir, "state.json")); serr == nil {
-			return err
+			return nil, err
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -107,11 +103,11 @@ func (st *state) write() error {
 
 // unlock drops the lock and keeps the state directory, for a later
 // Collect to finish what this run could not.
-func (st *state) unlock() { st.lock.Close() }
+func (st *state) unlock() { st.lock.Unlock() }
 
 // remove deletes the state directory, then drops the lock.
 func (st *state) remove() error {
-	defer st.lock.Close()
+	defer st.lock.Unlock()
 	if err := os.RemoveAll(st.dir); err != nil {
 		return fmt.Errorf("remove state dir %s: %w", st.dir, err)
 	}
@@ -141,7 +137,14 @@ func ReadState(dir string) (*Container, []Step, int, error) {
 	return sf.Container, steps, sf.Pid, nil
 }
 
-// Live lists the ids of containers whose runtime still holds its lock.
+// Running reports whether the container of state directory dir is alive:
+// its runtime holds the lock, which the kernel drops when the runtime
+// dies (internal/lockfile).
+func Running(dir string) bool {
+	return lockfile.Held(filepath.Join(dir, "lock"))
+}
+
+// Live lists the ids of containers that still run (see Running).
 func Live(stateRoot string) ([]string, error) {
 	entries, err := os.ReadDir(stateRoot)
 	if errors.Is(err, os.ErrNotExist) {
@@ -155,14 +158,9 @@ func Live(stateRoot string) ([]string, error) {
 		if !e.IsDir() {
 			continue
 		}
-		lock, err := os.OpenFile(filepath.Join(stateRoot, e.Name(), "lock"), os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(int(lock.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil {
+		if Running(filepath.Join(stateRoot, e.Name())) {
 			ids = append(ids, e.Name())
 		}
-		lock.Close()
 	}
 	return ids, nil
 }
@@ -183,14 +181,11 @@ func Collect(stateRoot string, verbose bool) {
 }
 
 func collectOne(dir string, verbose bool) {
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+	lock, err := lockfile.TryAcquireExisting(filepath.Join(dir, "lock"), lockfile.Exclusive)
 	if err != nil {
-		return // being created or removed right now
+		return // its runtime is alive, or it is being created or removed right now
 	}
-	defer lock.Close()
-	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return // its runtime is alive
-	}
+	defer lock.Unlock()
 	c, steps, _, err := ReadState(dir)
 	if err != nil {
 		// Steps of a later stage this binary does not know: leave the

@@ -27,7 +27,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/pflag"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
 )
@@ -353,16 +352,10 @@ func (s *Step) Cleanup(c *spine.Container) error {
 	return errors.Join(errs...)
 }
 
-// Alive tells whether the container id of a state root still runs: its
-// runtime holds an exclusive flock on <root>/<id>/lock for as long as it
-// lives (see spine/state.go), and the kernel drops it when it dies.
+// Alive tells whether the container id of a state root still runs
+// (spine.Running).
 func Alive(stateRoot string) func(id string) bool {
 	return func(id string) bool {
-		f, err := os.Open(filepath.Join(stateRoot, id, "lock"))
-		if err != nil {
-			return false
-		}
-		defer f.Close()
-		return unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil
+		return spine.Running(filepath.Join(stateRoot, id))
 	}
 }
