@@ -9,6 +9,7 @@ require (
 	github.com/distribution/reference v0.6.0
 	github.com/docker/go-units v0.5.0
 	github.com/google/nftables v0.3.0
+	github.com/klauspost/compress v1.20.5
 	github.com/moby/buildkit v0.26.3
 	github.com/moby/moby/api v1.53.0
 	github.com/moby/patternmatcher v0.6.1

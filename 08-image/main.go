@@ -15,6 +15,7 @@ import (
 	"berth/05-user/userns"
 	"berth/06-cgroups/cgroup"
 	"berth/07-unionfs/layer"
+	"berth/08-image/cli"
 	"berth/08-image/image"
 )
 
@@ -32,7 +33,7 @@ func main() {
 			&image.Options{}, // stage 07's layer options, with --image NAME
 		},
 		Commands: append(append(append([]*cobra.Command{network.CleanupCommand()},
-			cgroup.Commands()...), layer.Commands()...), image.Commands()...),
+			cgroup.Commands()...), layer.Commands()...), cli.Commands()...),
 		CommandOptional: true, // the image's ENTRYPOINT and CMD
 		RunUse:          "run [flags] [COMMAND [ARG...]]",
 	})

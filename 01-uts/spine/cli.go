@@ -60,6 +60,7 @@ func Main(p Program) {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(runCommand(p))
 	root.AddCommand(p.Commands...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -74,9 +75,9 @@ func Main(p Program) {
 
 func runCommand(p Program) *cobra.Command {
 	var (
-		id, stateRoot, dataRoot string
-		verbose, tty            bool
-		env                     []string
+		id           string
+		verbose, tty bool
+		env          []string
 	)
 	use := "run [flags] COMMAND [ARG...]"
 	if p.RunUse != "" {
@@ -93,7 +94,7 @@ func runCommand(p Program) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := NewContainer(p.Name, args)
-			c.Verbose = verbose
+			c.Verbose = verbose || DebugOf(cmd)
 			if id == "" {
 				id = RandomID()
 			}
@@ -101,11 +102,18 @@ func runCommand(p Program) *cobra.Command {
 				return err
 			}
 			c.ID = id
-			if stateRoot != "" {
-				c.State = stateRoot
+			// Without root, only a stage with a user namespace (05) can
+			// run anything: the others stop here, before even the rootless
+			// state root is looked for.
+			if os.Geteuid() != 0 && !canRunRootless(p.Options) {
+				return errNeedsRoot
 			}
-			if dataRoot != "" {
-				c.DataRoot = dataRoot
+			var err error
+			if c.State, err = StateRootOf(cmd); err != nil {
+				return err
+			}
+			if c.DataRoot, err = DataRootOf(cmd); err != nil {
+				return err
 			}
 			if tty {
 				c.Spec.Process.Terminal = true
@@ -134,7 +142,7 @@ func runCommand(p Program) *cobra.Command {
 				c.SetEnv(k, v)
 			}
 			if os.Geteuid() != 0 && !rootless(c) {
-				return Exitf(ExitRuntime, "needs root for its namespaces: run it with sudo")
+				return errNeedsRoot
 			}
 			code, err := Run(c)
 			if err != nil {
@@ -152,8 +160,6 @@ func runCommand(p Program) *cobra.Command {
 	fs.BoolVar(&verbose, "verbose", false, "say what each step does")
 	fs.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fs.StringArrayVarP(&env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to pass the host's)")
-	fs.StringVar(&stateRoot, "root", "", "directory of live container state (default $BERTH_ROOT or "+DefaultState+")")
-	fs.StringVar(&dataRoot, "data-root", "", "directory of persistent data (default $BERTH_DATA_ROOT or "+DefaultDataRoot+")")
 	for _, o := range p.Options {
 		o.AddFlags(fs)
 	}
@@ -164,6 +170,19 @@ func runCommand(p Program) *cobra.Command {
 func rootless(c *Container) bool {
 	path, ok := c.Namespace("user")
 	return ok && path == ""
+}
+
+var errNeedsRoot = Exitf(ExitRuntime, "needs root for its namespaces: run it with sudo")
+
+// canRunRootless: one of the options can make a container that needs no
+// root (RootlessOption).
+func canRunRootless(opts []Option) bool {
+	for _, o := range opts {
+		if r, ok := o.(RootlessOption); ok && r.RunsRootless() {
+			return true
+		}
+	}
+	return false
 }
 
 // errSilent carries the command's own exit code: nothing more to say.
@@ -184,18 +203,9 @@ func readOnly(err error, cmd *cobra.Command) error {
 	if !errors.Is(err, unix.EROFS) || !errors.As(err, &pe) {
 		return err
 	}
-	for _, r := range []struct{ flag, env, def, what string }{
-		{"data-root", "BERTH_DATA_ROOT", DefaultDataRoot, "data root"},
-		{"root", "BERTH_ROOT", DefaultState, "state root"},
-	} {
-		dir := os.Getenv(r.env)
-		if f := cmd.Flags().Lookup(r.flag); f != nil && f.Changed {
-			dir = f.Value.String()
-		}
-		if dir == "" && os.Geteuid() == 0 {
-			dir = r.def
-		}
-		if dir == "" {
+	for _, r := range []root{dataRoot, stateRoot} {
+		dir, err := r.of(flagValue(cmd, r.flag))
+		if err != nil || dir == "" {
 			continue
 		}
 		if abs, aerr := filepath.Abs(dir); aerr == nil && (pe.Path == abs || strings.HasPrefix(pe.Path, abs+"/") || strings.HasPrefix(abs, pe.Path+"/")) {

@@ -71,8 +71,8 @@ func NewContainer(prog string, args []string) *Container {
 	}
 	return &Container{
 		Prog:     prog,
-		DataRoot: envOr("BERTH_DATA_ROOT", DefaultDataRoot),
-		State:    envOr("BERTH_ROOT", DefaultState),
+		DataRoot: dataRoot.envOrDefault(),
+		State:    stateRoot.envOrDefault(),
 		Spec: &specs.Spec{
 			Version: specs.Version,
 			Process: &specs.Process{

@@ -10,10 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// forwarded are the signals the runtime passes on to the container's init,
-// as `docker run` does.
-var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
-
 // Run runs the container in the foreground, Create and Start back to
 // back, and returns the exit code berth should end with: the command's, or
 // 125/126/127 when it could not start. Whatever Prepare and Parent set up
@@ -22,7 +18,7 @@ func Run(c *Container) (code int, err error) {
 	// Catch signals before the child exists so none is lost in between;
 	// until the command runs they wait in the channel.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 
 	p, err := Create(c, CreateOptions{})

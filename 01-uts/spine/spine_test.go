@@ -119,7 +119,7 @@ func TestCollectDeadOnly(t *testing.T) {
 	}
 	live, liveMarker := mk("live")
 	dead, deadMarker := mk("dead")
-	dead.lock.Close() // as if its runtime had died
+	dead.unlock() // as if its runtime had died
 
 	ids, err := Live(root)
 	require.NoError(t, err)

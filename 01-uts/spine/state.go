@@ -10,9 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"berth/01-uts/spine/proc"
+	"berth/internal/lockfile"
 )
 
 // Every running container has a directory under the state root holding
@@ -35,7 +34,7 @@ type stateFile struct {
 
 type state struct {
 	dir  string
-	lock *os.File
+	lock *lockfile.Lock
 	data stateFile
 }
 
@@ -50,20 +49,16 @@ func createState(c *Container) (*state, error) {
 	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create the state of container %s: %w", c.ID, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := lockOwn(dir)
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create the state of container %s: %w", c.ID, err)
 	}
-	if err := lockOwn(lock, dir); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("container id %q is in use by a running container: pick another --id", c.ID)
-		}
-		return nil, fmt.Errorf("lock the state of container %s: %w", c.ID, err)
-	}
 	wire, err := encodeSteps(c.Steps)
 	if err != nil {
-		lock.Close()
+		lock.Unlock()
 		return nil, err
 	}
 	st := &state{dir: dir, lock: lock, data: stateFile{Container: c, Steps: wire, RuntimePid: os.Getpid()}}
@@ -78,14 +73,14 @@ func createState(c *Container) (*state, error) {
 // has written state.json; without state.json the holder can only be a
 // Collect of another run that is looking at this directory for a moment
 // (it lets go when it finds no state), so wait for it rather than fail.
-func lockOwn(lock *os.File, dir string) error {
+func lockOwn(dir string) (*lockfile.Lock, error) {
 	for i := 0; ; i++ {
-		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if !errors.Is(err, unix.EWOULDBLOCK) || i == 400 {
-			return err
+		lock, err := lockfile.TryAcquire(filepath.Join(dir, "lock"), lockfile.Exclusive)
+		if !errors.Is(err, lockfile.ErrHeld) || i == 400 {
+			return lock, err
 		}
 		if _, serr := os.Stat(filepath.Join(dir, "state.json")); serr == nil {
-			return err
+			return nil, err
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -115,23 +110,18 @@ func (st *state) write() error {
 	return nil
 }
 
+// unlock drops the lock and keeps the state directory: for a later
+// Collect to finish what this run could not, or for a detached container,
+// whose init lives on. Twice is fine.
+func (st *state) unlock() { st.lock.Unlock() }
+
 // remove deletes the state directory, then drops the lock.
 func (st *state) remove() error {
-	defer st.unlock()
+	defer st.lock.Unlock()
 	if err := os.RemoveAll(st.dir); err != nil {
 		return fmt.Errorf("remove state dir %s: %w", st.dir, err)
 	}
 	return nil
-}
-
-// unlock drops the lock (closing the file) and keeps the state directory:
-// for a later Collect to finish what this run could not, or for a detached
-// container, whose init lives on. Twice is fine.
-func (st *state) unlock() {
-	if st.lock != nil {
-		st.lock.Close()
-		st.lock = nil
-	}
 }
 
 // ReadState returns the container recorded in dir and its init's pid,
@@ -177,19 +167,12 @@ func InitAlive(dir string) bool {
 }
 
 // Running reports whether the container of state directory dir is alive:
-// its runtime holds the lock, or it is detached and its init still runs.
-// A foreground container whose runtime died is dead, even while its init,
+// its runtime holds the lock, which the kernel drops when the runtime dies
+// (internal/lockfile), or it is detached and its init still runs. A
+// foreground container whose runtime died is dead, even while its init,
 // killed by the parent-death signal, has not quite gone.
 func Running(dir string) bool {
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	defer lock.Close()
-	if unix.Flock(int(lock.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil {
-		return true
-	}
-	return detachedAlive(dir)
+	return lockfile.Held(filepath.Join(dir, "lock")) || detachedAlive(dir)
 }
 
 func detachedAlive(dir string) bool {
@@ -234,14 +217,11 @@ func Collect(stateRoot string, verbose bool) {
 }
 
 func collectOne(dir string, verbose bool) {
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+	lock, err := lockfile.TryAcquireExisting(filepath.Join(dir, "lock"), lockfile.Exclusive)
 	if err != nil {
-		return // being created or removed right now
+		return // its runtime is alive, or it is being created or removed right now
 	}
-	defer lock.Close()
-	if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return // its runtime is alive
-	}
+	defer lock.Unlock()
 	if detachedAlive(dir) {
 		return // a detached container: its init lives on its own
 	}

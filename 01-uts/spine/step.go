@@ -98,6 +98,12 @@ type Option interface {
 	Configure(c *Container) ([]Step, error)
 }
 
+// A RootlessOption can make a container that a user without root may run
+// (stage 05's user namespace). Without one, run stops such a user at once.
+type RootlessOption interface {
+	RunsRootless() bool
+}
+
 var (
 	registryMu sync.Mutex
 	registry   = map[string]func() Step{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -13,10 +14,9 @@ import (
 	"berth/01-uts/spine"
 )
 
-// forwarded are the signals the init passes on to the command. SIGKILL and
-// SIGSTOP cannot be caught, and need not be: the kernel delivers them to
-// PID 1 from the parent namespace regardless.
-var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+// forwarded are the signals the init passes on to the command: the
+// runtime's (spine.ForwardedSignals), and a terminal's resize.
+var forwarded = append(slices.Clone(spine.ForwardedSignals), unix.SIGWINCH)
 
 // runInit is the PID 1 problem's answer. The kernel treats a namespace's
 // init specially: a signal whose action is the default is dropped unless

@@ -121,7 +121,6 @@ func hasTable() (bool, error) {
 // CleanupCommand is the `cleanup` verb: remove the bridge, the nftables
 // table and the leases, after collecting what killed runtimes left.
 func CleanupCommand() *cobra.Command {
-	var stateRoot string
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "cleanup",
@@ -131,12 +130,11 @@ func CleanupCommand() *cobra.Command {
 			if os.Geteuid() != 0 {
 				return errors.New("cleanup changes the host's network: run it with sudo")
 			}
-			if stateRoot == "" {
-				stateRoot = os.Getenv("BERTH_ROOT")
+			stateRoot, err := spine.StateRootOf(cmd)
+			if err != nil {
+				return err
 			}
-			if stateRoot == "" {
-				stateRoot = spine.DefaultState
-			}
+			verbose = verbose || spine.DebugOf(cmd)
 			done, err := Teardown(stateRoot, DefaultBridge, verbose)
 			for _, d := range done {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", d)
@@ -144,7 +142,6 @@ func CleanupCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&stateRoot, "root", "", "directory of live container state (default $BERTH_ROOT or "+spine.DefaultState+")")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "say what is collected")
 	return cmd
 }

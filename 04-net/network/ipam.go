@@ -3,6 +3,7 @@
 package network
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,7 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"berth/internal/lockfile"
 )
 
 // IPAM hands out the addresses of one subnet, one per container, and never
@@ -179,28 +180,17 @@ func sortedLeases(m map[string]string) string {
 	return strings.Join(keys, ",")
 }
 
-// lockFile takes an exclusive flock on path (creating it and its directory)
-// and returns the function that drops it. flock belongs to the open file,
-// so two goroutines of one process exclude each other too.
+// lockFile takes an exclusive lock on path (creating it and its
+// directory) and returns the function that drops it.
 func lockFile(path string) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	l, err := lockfile.Acquire(context.Background(), path, lockfile.Exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return l.Unlock, nil
 }
 
 // hostRange is the first and last address a container may get: not the

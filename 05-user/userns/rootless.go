@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,62 +15,21 @@ import (
 	"berth/01-uts/spine"
 )
 
-// Without root, berth keeps its files where podman keeps a rootless user's:
-// live state under $XDG_RUNTIME_DIR/berth (a per-user tmpfs that systemd
-// removes at logout), data under ~/.local/share/berth. A flag or the
-// environment variable still wins.
-func rootlessDefaults(o *Options, c *spine.Container) error {
-	if !o.changed("root") && os.Getenv("BERTH_ROOT") == "" {
-		dir, err := RootlessStateRoot()
-		if err != nil {
-			return err
-		}
-		c.State = dir
-	}
-	if !o.changed("data-root") && os.Getenv("BERTH_DATA_ROOT") == "" {
-		dir, err := RootlessDataRoot()
-		if err != nil {
-			return err
-		}
-		c.DataRoot = dir
-	}
-	return rootlessRootfs(o, c)
-}
-
-// RootlessStateRoot is where a user without root keeps live state:
-// $XDG_RUNTIME_DIR/berth. A later stage's verbs (07's diff, rm) look for
-// the user's containers there too.
-func RootlessStateRoot() (string, error) {
-	dir, err := runtimeDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "berth"), nil
-}
-
-// RootlessDataRoot is where a user without root keeps data (07's layers):
-// ~/.local/share/berth.
-func RootlessDataRoot() (string, error) {
-	dir, err := dataHome()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "berth"), nil
-}
-
-// rootlessRootfs picks the root filesystem: your own busybox tree in your
-// data root if you built one (scripts/rootfs.sh ~/.local/share/berth/busybox),
-// else the shared one that 03's --rootfs defaulted to. Either way you must
-// be able to read it: the container's root is you, and gets no more than
-// you from files it does not own.
+// rootlessRootfs picks the root filesystem. Without root, the spine chose
+// your own roots (01-uts/spine/roots.go), and stage 03 defaulted to
+// <data root>/busybox: your own busybox tree if you built one
+// (scripts/rootfs.sh ~/.local/share/berth/busybox); if you did not, the
+// shared one in root's data root that 03's --rootfs defaults to for root.
+// Either way you must be able to read it: the container's root is you,
+// and gets no more than you from files it does not own.
 func rootlessRootfs(o *Options, c *spine.Container) error {
 	if c.Spec.Root == nil || c.Spec.Root.Path == "" {
 		return nil // no rootfs stage before us
 	}
 	if !o.changed("rootfs") && os.Getenv("BERTH_ROOTFS") == "" {
-		own := filepath.Join(c.DataRoot, "busybox")
-		if st, err := os.Stat(own); err == nil && st.IsDir() {
-			c.Spec.Root.Path = own
+		own := c.Spec.Root.Path
+		if st, err := os.Stat(own); (err != nil || !st.IsDir()) && isRootlessDataRoot(c.DataRoot) {
+			c.Spec.Root.Path = filepath.Join(spine.DefaultDataRoot, "busybox")
 		}
 	}
 	root := c.Spec.Root.Path
@@ -95,53 +52,11 @@ func (o *Options) changed(flag string) bool {
 	return o.fs != nil && o.fs.Lookup(flag) != nil && o.fs.Changed(flag)
 }
 
-// runtimeDir is $XDG_RUNTIME_DIR, or /run/user/UID, or a private
-// directory in /tmp when the session has neither (su, runuser, cron).
-func runtimeDir() (string, error) {
-	uid := os.Getuid()
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return d, ownDir(d, uid, false)
-	}
-	if d := fmt.Sprintf("/run/user/%d", uid); ownDir(d, uid, false) == nil {
-		return d, nil
-	}
-	d := filepath.Join(os.TempDir(), "berth-run-"+strconv.Itoa(uid))
-	return d, ownDir(d, uid, true)
-}
-
-// ownDir checks that d is a real directory of ours that nobody else may
-// write: state files there are trusted by the next run's cleanup. With
-// create it makes d first (0700), as a shared /tmp needs.
-func ownDir(d string, uid int, create bool) error {
-	if create {
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("create runtime directory %s: %w", d, err)
-		}
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(d, &st); err != nil {
-		return fmt.Errorf("runtime directory %s: %w", d, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != uid || st.Mode&0o022 != 0 {
-		return fmt.Errorf("runtime directory %s is not a directory of uid %d that only it may write: set XDG_RUNTIME_DIR or --root", d, uid)
-	}
-	return nil
-}
-
-// dataHome is $XDG_DATA_HOME or ~/.local/share.
-func dataHome() (string, error) {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return d, nil
-	}
-	home := os.Getenv("HOME")
-	if home == "" {
-		u, err := user.Current()
-		if err != nil {
-			return "", fmt.Errorf("find your home directory (set HOME or --data-root): %w", err)
-		}
-		home = u.HomeDir
-	}
-	return filepath.Join(home, ".local", "share"), nil
+// isRootlessDataRoot: dir is the data root a user without root gets by
+// default, not one given with --data-root or $BERTH_DATA_ROOT.
+func isRootlessDataRoot(dir string) bool {
+	d, err := spine.RootlessDataRoot()
+	return err == nil && d == dir
 }
 
 // Prepare refuses resource limits without root. A cgroup limit is written

@@ -55,6 +55,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.GIDMaps, "gidmap", nil, "gid map line CONTAINER:HOST:SIZE (repeatable; default: the same as --uidmap)")
 }
 
+// RunsRootless: without root, Configure makes a container in a user
+// namespace of its own, which needs none (spine.RootlessOption).
+func (o *Options) RunsRootless() bool { return true }
+
 func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	rootless := os.Geteuid() != 0
 	modes := 0
@@ -71,7 +75,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 		return netSteps(o)
 	}
 	if rootless {
-		if err := rootlessDefaults(o, c); err != nil {
+		if err := rootlessRootfs(o, c); err != nil {
 			return nil, err
 		}
 	}

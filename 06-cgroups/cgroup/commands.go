@@ -22,16 +22,6 @@ func Commands() []*cobra.Command {
 	return []*cobra.Command{statsCommand(), freezeCommand(true), freezeCommand(false)}
 }
 
-func stateRoot(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if v := os.Getenv("BERTH_ROOT"); v != "" {
-		return v
-	}
-	return spine.DefaultState
-}
-
 // find returns the group of a running container.
 func find(root, id string) (*Group, error) {
 	if err := spine.ValidID(id); err != nil {
@@ -72,7 +62,6 @@ func find(root, id string) (*Group, error) {
 
 func statsCommand() *cobra.Command {
 	var (
-		root     string
 		noStream bool
 		format   string
 	)
@@ -80,7 +69,10 @@ func statsCommand() *cobra.Command {
 		Use:   "stats [ID...]",
 		Short: "Show running containers' CPU, memory, PIDs and block I/O, as docker stats",
 		RunE: func(cmd *cobra.Command, ids []string) error {
-			root = stateRoot(root)
+			root, err := spine.StateRootOf(cmd)
+			if err != nil {
+				return err
+			}
 			if format != "table" && format != "json" && format != "{{json .}}" {
 				return fmt.Errorf("unknown --format %q: use table or json", format)
 			}
@@ -143,7 +135,6 @@ func statsCommand() *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", "", "directory of live container state (default $BERTH_ROOT or "+spine.DefaultState+")")
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "print one sample and exit")
 	cmd.Flags().StringVar(&format, "format", "table", "table, or json (one object per container and sample)")
 	return cmd
@@ -151,7 +142,6 @@ func statsCommand() *cobra.Command {
 
 // freezeCommand is pause (freeze) or resume (thaw).
 func freezeCommand(pause bool) *cobra.Command {
-	var root string
 	use, short, aliases := "resume ID", "Thaw a paused container (cgroup freezer)", []string{"unpause"}
 	if pause {
 		use, short, aliases = "pause ID", "Freeze every process of a container (cgroup freezer)", nil
@@ -163,7 +153,11 @@ func freezeCommand(pause bool) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			g, err := find(stateRoot(root), id)
+			root, err := spine.StateRootOf(cmd)
+			if err != nil {
+				return err
+			}
+			g, err := find(root, id)
 			if err != nil {
 				return err
 			}
@@ -177,9 +171,9 @@ func freezeCommand(pause bool) *cobra.Command {
 			case !pause && !frozen:
 				return spine.Exitf(1, "container %s is not paused", id)
 			case pause:
-				err = g.Freeze()
+				err = g.Freeze(cmd.Context())
 			default:
-				err = g.Thaw()
+				err = g.Thaw(cmd.Context())
 			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", cmd.Name(), id, err)
@@ -188,6 +182,5 @@ func freezeCommand(pause bool) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", "", "directory of live container state (default $BERTH_ROOT or "+spine.DefaultState+")")
 	return cmd
 }

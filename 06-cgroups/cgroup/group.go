@@ -30,7 +30,8 @@ type Group struct {
 }
 
 // Mode and Path say where the group is.
-func (g *Group) Mode() Mode   { return g.mode }
+func (g *Group) Mode() Mode { return g.mode }
+
 func (g *Group) Path() string { return g.path }
 
 // Create makes the group with every limit of res except the PID limit,
@@ -273,109 +274,6 @@ func (g *Group) Procs() ([]int, error) {
 		pids = append(pids, p.Pid)
 	}
 	return pids, err
-}
-
-// Kill sends SIGKILL to every process left in the group and waits until
-// it is empty. Without a PID namespace, children of the container's init
-// outlive it; and a group with members cannot be removed.
-func (g *Group) Kill() error {
-	if pids, err := g.Procs(); err == nil && len(pids) == 0 {
-		return nil // the usual case: nothing outlived the init
-	}
-	if g.v2 != nil {
-		if err := g.v2.Kill(); err != nil { // cgroup.kill (5.14+), else freeze+kill+thaw
-			return fmt.Errorf("kill cgroup %s: %w", g.path, err)
-		}
-	} else {
-		// Freeze first so nothing forks while we kill; frozen tasks die
-		// when thawed.
-		frozen := g.v1.Freeze() == nil
-		pids, err := g.Procs()
-		for _, pid := range pids {
-			_ = unix.Kill(pid, unix.SIGKILL) // ESRCH: already gone
-		}
-		if frozen {
-			if terr := g.v1.Thaw(); terr != nil && err == nil {
-				err = terr
-			}
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("kill cgroup %s: %w", g.path, err)
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pids, err := g.Procs()
-		if err != nil || len(pids) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("cgroup %s: processes %v still alive 10s after SIGKILL", g.path, pids)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// Freeze stops every process of the group (v1 freezer.state, v2
-// cgroup.freeze); Thaw lets them go on.
-//
-// v1's freezer.state reads FREEZING until every task is frozen, and the
-// library waits for FROZEN. v2's cgroup.freeze reads back what was asked
-// at once; the tasks are frozen when cgroup.events says "frozen 1", so
-// that is what v2 waits for.
-func (g *Group) Freeze() error {
-	if g.v2 == nil {
-		return g.v1.Freeze()
-	}
-	if err := g.v2.Freeze(); err != nil {
-		return err
-	}
-	return g.waitFrozen(true)
-}
-
-func (g *Group) Thaw() error {
-	if g.v2 == nil {
-		return g.v1.Thaw()
-	}
-	if err := g.v2.Thaw(); err != nil {
-		return err
-	}
-	return g.waitFrozen(false)
-}
-
-func (g *Group) waitFrozen(want bool) error {
-	f := filepath.Join(Root, g.path, "cgroup.events")
-	line := "frozen 0"
-	if want {
-		line = "frozen 1"
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		if strings.Contains(string(b), line) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no %q after 10s", f, line)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// Frozen reports whether the group is frozen.
-func (g *Group) Frozen() (bool, error) {
-	f, want := filepath.Join(Root, "freezer", g.path, "freezer.state"), "FROZEN"
-	if g.mode.Unified() {
-		f, want = filepath.Join(Root, g.path, "cgroup.freeze"), "1"
-	}
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return false, err
-	}
-	return strings.TrimSpace(string(b)) == want, nil
 }
 
 // Delete removes the group (it must be empty: see Kill). Gone already is

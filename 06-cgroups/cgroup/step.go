@@ -3,6 +3,7 @@
 package cgroup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -207,7 +208,7 @@ func (s *Step) Cleanup(c *spine.Container) error {
 			fmt.Fprintf(os.Stderr, "%s: OOMKilled: the kernel killed %d process(es) of container %s at %s\n", c.Prog, n, c.ID, limit)
 		}
 	}
-	if err := g.Kill(); err != nil {
+	if err := g.Kill(context.Background()); err != nil {
 		return err
 	}
 	if err := g.Delete(); err != nil {

@@ -8,13 +8,15 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"berth/07-unionfs/untar"
 )
 
 func applyCommand() *cobra.Command {
 	var (
 		maxSize string
 		devices string
-		opt     ApplyOptions
+		opt     untar.Options
 		verbose bool
 	)
 	cmd := &cobra.Command{
@@ -27,13 +29,13 @@ func applyCommand() *cobra.Command {
 				return fmt.Errorf("invalid --max-size %q: %w", maxSize, err)
 			}
 			opt.MaxBytes = n
-			switch DevicePolicy(devices) {
-			case DevicesRefuse, DevicesSkip, DevicesCreate:
-				opt.Devices = DevicePolicy(devices)
+			switch untar.DevicePolicy(devices) {
+			case untar.DevicesRefuse, untar.DevicesSkip, untar.DevicesCreate:
+				opt.Devices = untar.DevicePolicy(devices)
 			default:
 				return fmt.Errorf("invalid --devices %q: use refuse, skip or create", devices)
 			}
-			st, err := ApplyFile(args[0], args[1], opt)
+			st, err := untar.ApplyFile(args[0], args[1], opt)
 			if err != nil {
 				return err
 			}
@@ -46,7 +48,7 @@ func applyCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&maxSize, "max-size", "8G", "refuse a layer whose files add up to more than this (K, M, G suffixes)")
-	fs.StringVar(&devices, "devices", string(DevicesRefuse), "device nodes in the layer: refuse, skip or create")
+	fs.StringVar(&devices, "devices", string(untar.DevicesRefuse), "device nodes in the layer: refuse, skip or create")
 	fs.BoolVar(&opt.NoSetuid, "no-setuid", false, "clear setuid and setgid bits")
 	fs.BoolVar(&opt.Userxattr, "userxattr", false, "mark opaque directories with user.overlay.opaque (for a rootless overlay)")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "print what was applied")

@@ -12,38 +12,37 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"berth/01-uts/spine"
 )
 
 func commitCommand() *cobra.Command {
-	var (
-		r     roots
-		pause bool
-	)
+	var pause bool
 	cmd := &cobra.Command{
 		Use:   "commit ID OUT.tar",
 		Short: "Write a container's layer as an OCI layer tarball ('-' for stdout)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			id, out := args[0], args[1]
-			store, err := r.store()
+			store, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
 			// (Inside the user namespace of unshare.go the outer run has
 			// paused it already.)
 			if pause && os.Getenv(envInside) != "1" {
-				stateRoot, err := r.stateRoot()
+				stateRoot, err := spine.StateRootOf(cmd)
 				if err != nil {
 					return err
 				}
-				resume, err := pauseForCommit(stateRoot, id)
+				resume, err := pauseForCommit(cmd.Context(), stateRoot, id)
 				if err != nil {
 					return err
 				}
 				// Thawed however the commit ends, a signal included (only
 				// SIGKILL leaves it paused: '07-unionfs resume ID').
 				sigs := make(chan os.Signal, 1)
-				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+				signal.Notify(sigs, spine.InterruptSignals...)
 				done := make(chan struct{})
 				go func() {
 					select {
@@ -67,7 +66,6 @@ func commitCommand() *cobra.Command {
 			return commitTo(store, id, out, cmd.OutOrStdout())
 		},
 	}
-	r.addFlags(cmd)
 	cmd.Flags().BoolVar(&pause, "pause", true, "freeze a running container while its layer is read (as docker commit does)")
 	return cmd
 }

@@ -9,13 +9,12 @@ import (
 )
 
 func diffCommand() *cobra.Command {
-	var r roots
 	cmd := &cobra.Command{
 		Use:   "diff ID",
 		Short: "List what a container changed: A added, C changed, D deleted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := r.store()
+			store, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -32,6 +31,5 @@ func diffCommand() *cobra.Command {
 			return nil
 		},
 	}
-	r.addFlags(cmd)
 	return cmd
 }

@@ -12,17 +12,16 @@ import (
 )
 
 func rmCommand() *cobra.Command {
-	var r roots
 	cmd := &cobra.Command{
 		Use:   "rm ID [ID...]",
 		Short: "Remove stopped containers' layers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stateRoot, err := r.stateRoot()
+			stateRoot, err := spine.StateRootOf(cmd)
 			if err != nil {
 				return err
 			}
-			store, err := r.store()
+			store, err := storeOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -50,6 +49,5 @@ func rmCommand() *cobra.Command {
 			return nil
 		},
 	}
-	r.addFlags(cmd)
 	return cmd
 }

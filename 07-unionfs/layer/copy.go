@@ -8,9 +8,10 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // The copy driver is the fallback for a host where overlay cannot be
@@ -35,25 +36,25 @@ func materialize(layers []string, dst string, rootless bool) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
-	s, err := openStack(layers)
+	s, err := tree.OpenStack(layers)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	out, err := openTree(dst)
+	defer s.Close()
+	out, err := tree.Open(dst)
 	if err != nil {
 		return err
 	}
-	defer out.close()
+	defer out.Close()
 	cp := newCopier(rootless)
-	if err := cp.copyMerged(s.root(), out, ""); err != nil {
+	if err := cp.copyMerged(s.Root(), out, ""); err != nil {
 		return err
 	}
-	if len(s.layers) == 0 {
+	if len(s.Layers) == 0 {
 		return nil
 	}
 	// The root takes the metadata of the top layer's root.
-	return cp.copyMeta(entry{t: s.layers[0]}, out, "")
+	return cp.copyMeta(tree.Entry{Tree: s.Layers[0]}, out, "")
 }
 
 // A copier copies files with their metadata. As root it copies all of it
@@ -78,8 +79,8 @@ func newCopier(rootless bool) *copier {
 }
 
 // copyMerged copies the merged directory s into the directory rel of out.
-func (cp *copier) copyMerged(s stackDir, out *tree, rel string) error {
-	ents, err := s.entries()
+func (cp *copier) copyMerged(s tree.StackDir, out *tree.Tree, rel string) error {
+	ents, err := s.Entries()
 	if cp.rootless && errors.Is(err, os.ErrPermission) {
 		return nil // the user may not read it, nor could the container: it stays empty
 	}
@@ -89,17 +90,17 @@ func (cp *copier) copyMerged(s stackDir, out *tree, rel string) error {
 	// The files first, through one fd of the directory; then each
 	// subdirectory, whose fd is opened afresh: one open directory at a
 	// time, however deep the tree.
-	dir, err := out.dir(rel)
+	dir, err := out.Dir(rel)
 	if err != nil {
 		return err
 	}
 	var subdirs []string
-	for _, name := range sortedKeys(ents) {
+	for _, name := range tree.SortedKeys(ents) {
 		e := ents[name]
-		if e.isDir() {
+		if e.IsDir() {
 			if err := unix.Mkdirat(dir, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 				unix.Close(dir)
-				return fmt.Errorf("mkdir %s: %w", out.name(path.Join(rel, name)), err)
+				return fmt.Errorf("mkdir %s: %w", out.Name(path.Join(rel, name)), err)
 			}
 			subdirs = append(subdirs, name)
 			continue
@@ -112,7 +113,7 @@ func (cp *copier) copyMerged(s stackDir, out *tree, rel string) error {
 	unix.Close(dir)
 	for _, name := range subdirs {
 		r := path.Join(rel, name)
-		if err := cp.copyMerged(s.child(name), out, r); err != nil {
+		if err := cp.copyMerged(s.Child(name), out, r); err != nil {
 			return err
 		}
 		// After the children, so creating them does not move its mtime.
@@ -126,28 +127,28 @@ func (cp *copier) copyMerged(s stackDir, out *tree, rel string) error {
 // copyMergedAt copies the merged directory rel of a stack of layers into
 // dst: used to seed an anonymous volume with what the image has there.
 func copyMergedAt(layers []string, rel, dst string, rootless bool) error {
-	s, err := openStack(layers)
+	s, err := tree.OpenStack(layers)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	out, err := openTree(dst)
+	defer s.Close()
+	out, err := tree.Open(dst)
 	if err != nil {
 		return err
 	}
-	defer out.close()
-	sd := s.root()
-	for _, name := range splitPath(rel) {
-		sd = sd.child(name)
+	defer out.Close()
+	sd := s.Root()
+	for _, name := range tree.SplitPath(rel) {
+		sd = sd.Child(name)
 	}
 	return newCopier(rootless).copyMerged(sd, out, "")
 }
 
 // copyEntry copies one non-directory into the directory dir (rel in out):
 // contents, owner, mode, xattrs, times.
-func (cp *copier) copyEntry(e entry, dir int, out *tree, rel string) error {
+func (cp *copier) copyEntry(e tree.Entry, dir int, out *tree.Tree, rel string) error {
 	name := path.Base(rel)
-	st := &e.st
+	st := &e.Stat
 	if st.Nlink > 1 {
 		key := [2]uint64{st.Dev, st.Ino}
 		if first, ok := cp.links[key]; ok {
@@ -155,56 +156,56 @@ func (cp *copier) copyEntry(e entry, dir int, out *tree, rel string) error {
 		}
 		cp.links[key] = rel
 	}
-	src, err := e.handle()
+	src, err := e.Handle()
 	if err != nil {
 		return err
 	}
-	defer src.close()
-	switch src.typ() {
+	defer src.Close()
+	switch src.Type() {
 	case unix.S_IFREG:
 		err := copyFile(src, dir, name)
 		if cp.rootless && errors.Is(err, os.ErrPermission) {
 			return nil // unreadable to the user, and so to the container
 		}
 		if err != nil {
-			return fmt.Errorf("copy %s: %w", out.name(rel), err)
+			return fmt.Errorf("copy %s: %w", out.Name(rel), err)
 		}
 	case unix.S_IFLNK:
-		target, err := src.readlink()
+		target, err := src.Readlink()
 		if err != nil {
 			return err
 		}
 		if err := unix.Symlinkat(target, dir, name); err != nil {
-			return fmt.Errorf("symlink %s: %w", out.name(rel), err)
+			return fmt.Errorf("symlink %s: %w", out.Name(rel), err)
 		}
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
-		isDev := src.typ() == unix.S_IFCHR || src.typ() == unix.S_IFBLK
+		isDev := src.Type() == unix.S_IFCHR || src.Type() == unix.S_IFBLK
 		if cp.rootless && isDev {
 			return nil
 		}
-		if err := unix.Mknodat(dir, name, src.st.Mode, int(src.st.Rdev)); err != nil {
-			return fmt.Errorf("mknod %s: %w", out.name(rel), err)
+		if err := unix.Mknodat(dir, name, src.Stat.Mode, int(src.Stat.Rdev)); err != nil {
+			return fmt.Errorf("mknod %s: %w", out.Name(rel), err)
 		}
 	default:
-		return fmt.Errorf("copy %s: unknown file type %#o", out.name(rel), src.typ())
+		return fmt.Errorf("copy %s: unknown file type %#o", out.Name(rel), src.Type())
 	}
-	dst, err := openHandle(dir, name)
+	dst, err := tree.OpenHandle(dir, name)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", out.name(rel), err)
+		return fmt.Errorf("open %s: %w", out.Name(rel), err)
 	}
-	defer dst.close()
+	defer dst.Close()
 	return cp.setMeta(src, dst)
 }
 
 // link makes name in dir a hard link to the earlier copy first (in out).
-func (cp *copier) link(out *tree, first string, dir int, name string) error {
-	fdir, err := out.dir(dirOf(first))
+func (cp *copier) link(out *tree.Tree, first string, dir int, name string) error {
+	fdir, err := out.Dir(dirOf(first))
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fdir)
 	if err := unix.Linkat(fdir, path.Base(first), dir, name, 0); err != nil {
-		return fmt.Errorf("link %s: %w", out.name(first), err)
+		return fmt.Errorf("link %s: %w", out.Name(first), err)
 	}
 	return nil
 }
@@ -218,8 +219,8 @@ func dirOf(rel string) string {
 }
 
 // copyFile copies the contents of src into a new file name in dir.
-func copyFile(src handle, dir int, name string) error {
-	in, err := src.open()
+func copyFile(src tree.Handle, dir int, name string) error {
+	in, err := src.Open()
 	if err != nil {
 		return err
 	}
@@ -239,53 +240,47 @@ func copyFile(src handle, dir int, name string) error {
 }
 
 // copyMeta gives the directory rel of out the metadata of e.
-func (cp *copier) copyMeta(e entry, out *tree, rel string) error {
-	src, err := e.handle()
+func (cp *copier) copyMeta(e tree.Entry, out *tree.Tree, rel string) error {
+	src, err := e.Handle()
 	if err != nil {
 		return err
 	}
-	defer src.close()
-	dst, err := out.handle(rel)
+	defer src.Close()
+	dst, err := out.Handle(rel)
 	if err != nil {
 		return err
 	}
-	defer dst.close()
+	defer dst.Close()
 	return cp.setMeta(src, dst)
 }
 
 // setMeta gives dst the owner, mode, xattrs and times of src, through
 // their fds. chown comes first because it clears the setuid and setgid
 // bits.
-func (cp *copier) setMeta(src, dst handle) error {
-	st := &src.st
-	if err := dst.chown(int(st.Uid), int(st.Gid)); err != nil && !cp.mayNot(err) {
+func (cp *copier) setMeta(src, dst tree.Handle) error {
+	st := &src.Stat
+	if err := dst.Chown(int(st.Uid), int(st.Gid)); err != nil && !cp.mayNot(err) {
 		return err
 	}
-	if !dst.isSymlink() {
-		if err := dst.chmod(st.Mode & 07777); err != nil {
+	if !dst.IsSymlink() {
+		if err := dst.Chmod(st.Mode & 07777); err != nil {
 			return err
 		}
 	}
-	xs, err := src.xattrs()
+	xs, err := src.Xattrs()
 	if err != nil {
 		return err
 	}
 	for name, val := range xs {
-		if err := dst.setXattr(name, val); err != nil && !cp.mayNot(err) {
+		if err := dst.SetXattr(name, val); err != nil && !cp.mayNot(err) {
 			return fmt.Errorf("set xattr %s: %w", name, err)
 		}
 	}
-	return dst.setTimes(st.Atim, st.Mtim)
+	return dst.SetTimes(st.Atim, st.Mtim)
 }
 
 // mayNot: without root, EPERM (not ours to give) and EINVAL (an id the
 // user namespace does not map) are what may not be kept, not failures.
 func (cp *copier) mayNot(err error) bool {
 	return cp.rootless && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL))
-}
-
-// isOverlayXattr: overlay keeps its bookkeeping (opaque, redirect,
-// origin, metacopy) in trusted.overlay.* or, with userxattr, user.overlay.*.
-func isOverlayXattr(name string) bool {
-	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")
 }

@@ -49,8 +49,8 @@ func deepLayer(t *testing.T, depth int, withFile string) string {
 // apply keeps is TestApplyMemoryIsLinearInDepth's: a child's peak RSS
 // would also count the test's own, which a vfork'd exec inherits.)
 func TestApplyDeepLayerRefused(t *testing.T) {
-	e := newEnv(t)
-	r := e.run("apply", deepLayer(t, 3000, ""), filepath.Join(t.TempDir(), "l"))
+	e := testenv.NewStage(t, "07-unionfs")
+	r := e.Run("apply", deepLayer(t, 3000, ""), filepath.Join(t.TempDir(), "l"))
 	assert.Equal(t, 125, r.Code)
 	assert.Regexp(t, `^07-unionfs: apply: entry "d/d/d/.*…(d/)+": a path of 4097 bytes, longer than the kernel's limit of 4095: refusing\n$`, r.Stderr)
 	assert.Less(t, len(r.Stderr), 200, "one short line")
@@ -60,7 +60,7 @@ func TestApplyDeepLayerRefused(t *testing.T) {
 // driver: copied, diffed and committed through directory fds (the old
 // path-based copy failed with ENAMETOOLONG and a 4 KB error line).
 func TestCopyDriverDeepTree(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	img := t.TempDir()
 	depth := 1990 // "/" + 1990 × "d/" + "x": 3,982 bytes, under PATH_MAX
 	require.NoError(t, exec.Command("cp", deepLayer(t, depth, "deepest\n"), filepath.Join(img, "deep.tar.gz")).Run())
@@ -68,16 +68,16 @@ func TestCopyDriverDeepTree(t *testing.T) {
 	require.NoError(t, exec.Command("tar", "-C", testenv.Rootfs(t), "-cf", base, ".").Run())
 	require.NoError(t, os.WriteFile(filepath.Join(img, "order"), []byte("base.tar\ndeep.tar.gz\n"), 0o644))
 	deep := "/" + strings.Repeat("d/", depth)
-	out := e.ok("run", "--net", "none", "--id", "deep", "--storage-driver", "copy", "--image", img, "sh", "-c", "cat "+deep+"x; echo new > "+deep+"y")
+	out := e.OK("run", "--net", "none", "--id", "deep", "--storage-driver", "copy", "--image", img, "sh", "-c", "cat "+deep+"x; echo new > "+deep+"y")
 	assert.Equal(t, "deepest\n", out)
-	diff := strings.Split(strings.TrimSpace(e.ok("diff", "deep")), "\n")
+	diff := strings.Split(strings.TrimSpace(e.OK("diff", "deep")), "\n")
 	require.Len(t, diff, depth+1)
 	assert.Equal(t, "A "+deep+"y", diff[depth])
 	tarball := filepath.Join(t.TempDir(), "c.tar")
-	e.ok("commit", "deep", tarball)
+	e.OK("commit", "deep", tarball)
 	names := tarList(t, tarball)
 	assert.Equal(t, strings.TrimPrefix(deep, "/")+"y", names[len(names)-1])
-	e.ok("rm", "deep")
+	e.OK("rm", "deep")
 }
 
 // mkDeep makes n nested directories "d" in dir, one name at a time.
@@ -100,27 +100,27 @@ func mkDeep(t *testing.T, dir string, n int) {
 // (the copy driver's copy). The tree is made here from the host, one name
 // at a time, as a container could make it in its own layer.
 func TestDeeperThanThePathLimit(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	const tooDeep = `/d/d/d/.*…(/d)+: path longer than the kernel's limit of 4095 bytes: refusing\n$`
 	for _, driver := range []string{"overlay", "copy"} {
 		t.Run(driver, func(t *testing.T) {
 			id := "deep-" + driver
-			e.ok("run", "--net", "none", "--id", id, "--storage-driver", driver, "true")
-			mkDeep(t, filepath.Join(e.data, "layers/containers", id, "diff"), 2100)
+			e.OK("run", "--net", "none", "--id", id, "--storage-driver", driver, "true")
+			mkDeep(t, filepath.Join(e.Data, "layers/containers", id, "diff"), 2100)
 			for _, verb := range [][]string{{"diff", id}, {"commit", id, filepath.Join(t.TempDir(), "c.tar")}} {
-				r := e.run(verb...)
+				r := e.Run(verb...)
 				assert.Equal(t, 125, r.Code)
 				assert.Regexp(t, `^07-unionfs: (commit `+id+`: )?`+tooDeep, r.Stderr)
 				assert.Less(t, len(r.Stderr), 200, "one short line")
 			}
-			e.ok("rm", id)
+			e.OK("rm", id)
 		})
 	}
 
 	// A host directory deeper than the limit, as a read-only layer.
 	layer := t.TempDir()
 	mkDeep(t, layer, 2100)
-	r := e.run("run", "--net", "none", "--rm", "--storage-driver", "copy", "--layers", layer+":"+testenv.Rootfs(t), "true")
+	r := e.Run("run", "--net", "none", "--rm", "--storage-driver", "copy", "--layers", layer+":"+testenv.Rootfs(t), "true")
 	assert.Equal(t, 125, r.Code)
 	assert.Regexp(t, `^07-unionfs: layer: copy layers into .*/diff: `+tooDeep, r.Stderr)
 	assert.Less(t, len(r.Stderr), 300, "one short line")

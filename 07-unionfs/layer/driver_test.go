@@ -15,6 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"berth/07-unionfs/layertest"
+	"berth/07-unionfs/tree"
+	"berth/07-unionfs/untar"
 	"berth/internal/testenv"
 )
 
@@ -27,8 +30,8 @@ var drivers = []string{DriverOverlay, DriverCopy}
 func twoLayers(t *testing.T) (top, bottom string) {
 	d := t.TempDir()
 	top, bottom = filepath.Join(d, "top"), filepath.Join(d, "bottom")
-	write(t, bottom, map[string]string{"a.txt": "A2", "dir/x": "x", "dir/y": "y", "keep/k": "k", "del": "d"})
-	write(t, top, map[string]string{"a.txt": "A1", "b.txt": "B1", "dir/z": "z"})
+	layertest.Write(t, bottom, map[string]string{"a.txt": "A2", "dir/x": "x", "dir/y": "y", "keep/k": "k", "del": "d"})
+	layertest.Write(t, top, map[string]string{"a.txt": "A1", "b.txt": "B1", "dir/z": "z"})
 	return top, bottom
 }
 
@@ -51,7 +54,7 @@ func act(t *testing.T, root string) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "a.txt"), []byte("new"), 0o644))
 	require.NoError(t, os.Remove(filepath.Join(root, "del")))
 	require.NoError(t, os.RemoveAll(filepath.Join(root, "dir")))
-	write(t, root, map[string]string{"dir/new": "n", "newdir/f": "f", "ln": "->a.txt", "h1": "hard"})
+	layertest.Write(t, root, map[string]string{"dir/new": "n", "newdir/f": "f", "ln": "->a.txt", "h1": "hard"})
 	require.NoError(t, os.Link(filepath.Join(root, "h1"), filepath.Join(root, "h2")))
 	require.NoError(t, os.Chmod(filepath.Join(root, "keep/k"), 0o600))
 	require.NoError(t, unix.Lsetxattr(filepath.Join(root, "newdir/f"), "user.note", []byte("hello"), 0))
@@ -67,34 +70,34 @@ func TestDriverBehaviour(t *testing.T) {
 			root := newContainer(t, store, "c1", driver, top, bottom)
 
 			// A file from a lower layer is visible; the top layer wins.
-			assert.Equal(t, "A1", read(t, filepath.Join(root, "a.txt")))
-			assert.Equal(t, "y", read(t, filepath.Join(root, "dir/y")))
-			assert.Equal(t, "z", read(t, filepath.Join(root, "dir/z")))
+			assert.Equal(t, "A1", layertest.Read(t, filepath.Join(root, "a.txt")))
+			assert.Equal(t, "y", layertest.Read(t, filepath.Join(root, "dir/y")))
+			assert.Equal(t, "z", layertest.Read(t, filepath.Join(root, "dir/z")))
 			// The init layer is there: empty mount points for 04's files.
 			for _, f := range []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"} {
-				assert.Equal(t, "", read(t, filepath.Join(root, f)))
+				assert.Equal(t, "", layertest.Read(t, filepath.Join(root, f)))
 			}
 
 			act(t, root)
 
 			// Writes and deletes never reach a lower layer.
-			assert.Equal(t, "new", read(t, filepath.Join(root, "a.txt")))
-			assert.Equal(t, "A1", read(t, filepath.Join(top, "a.txt")), "lower file unchanged")
-			assert.False(t, exists(filepath.Join(root, "del")))
-			assert.Equal(t, "d", read(t, filepath.Join(bottom, "del")), "deleted lower file intact")
+			assert.Equal(t, "new", layertest.Read(t, filepath.Join(root, "a.txt")))
+			assert.Equal(t, "A1", layertest.Read(t, filepath.Join(top, "a.txt")), "lower file unchanged")
+			assert.False(t, layertest.Exists(filepath.Join(root, "del")))
+			assert.Equal(t, "d", layertest.Read(t, filepath.Join(bottom, "del")), "deleted lower file intact")
 			// The re-created directory hides what the lowers had in it.
-			names, err := readNames(filepath.Join(root, "dir"))
+			names, err := tree.ReadNames(filepath.Join(root, "dir"))
 			require.NoError(t, err)
 			assert.Equal(t, []string{"new"}, names)
-			assert.True(t, exists(filepath.Join(bottom, "dir/x")))
+			assert.True(t, layertest.Exists(filepath.Join(bottom, "dir/x")))
 
 			if driver == DriverOverlay {
 				upper := store.diffDir("c1")
 				var st unix.Stat_t
 				require.NoError(t, unix.Lstat(filepath.Join(upper, "del"), &st))
-				assert.True(t, isWhiteout(&st), "delete leaves a 0/0 character device in the upper dir")
-				assert.True(t, isOpaque(t, filepath.Join(upper, "dir")), "a re-created directory is opaque")
-				assert.Equal(t, "new", read(t, filepath.Join(upper, "a.txt")), "copy-up")
+				assert.True(t, tree.IsWhiteout(&st), "delete leaves a 0/0 character device in the upper dir")
+				assert.True(t, layertest.IsOpaque(t, filepath.Join(upper, "dir")), "a re-created directory is opaque")
+				assert.Equal(t, "new", layertest.Read(t, filepath.Join(upper, "a.txt")), "copy-up")
 			}
 
 			changes, err := store.Changes("c1")
@@ -118,15 +121,15 @@ func TestDriverBehaviour(t *testing.T) {
 				want = append(want, "dir/new", "dir/.wh.x", "dir/.wh.y", "dir/.wh.z")
 			}
 			want = append(want, "h1", "h2 => h1", "keep/", "keep/k", "ln -> a.txt", "newdir/", "newdir/f")
-			assert.Equal(t, want, tarNames(t, buf.Bytes()))
+			assert.Equal(t, want, layertest.TarNames(t, buf.Bytes()))
 
 			// apply(commit) on the same lowers shows what the container saw.
 			applied := filepath.Join(t.TempDir(), "layer")
-			_, err = Apply(bytes.NewReader(buf.Bytes()), applied, ApplyOptions{})
+			_, err = untar.Apply(bytes.NewReader(buf.Bytes()), applied, untar.Options{})
 			require.NoError(t, err)
 			view := filepath.Join(t.TempDir(), "view")
 			require.NoError(t, materialize([]string{applied, top, bottom}, view, false))
-			assert.Equal(t, snapshot(t, root, "etc"), snapshot(t, view))
+			assert.Equal(t, layertest.Snapshot(t, root, "etc"), layertest.Snapshot(t, view))
 		})
 	}
 }
@@ -142,8 +145,8 @@ func TestContainersAreIsolated(t *testing.T) {
 			r2 := newContainer(t, store, "two", driver, top, bottom)
 			require.NoError(t, os.WriteFile(filepath.Join(r1, "a.txt"), []byte("one"), 0o644))
 			require.NoError(t, os.Remove(filepath.Join(r1, "b.txt")))
-			assert.Equal(t, "A1", read(t, filepath.Join(r2, "a.txt")))
-			assert.True(t, exists(filepath.Join(r2, "b.txt")))
+			assert.Equal(t, "A1", layertest.Read(t, filepath.Join(r2, "a.txt")))
+			assert.True(t, layertest.Exists(filepath.Join(r2, "b.txt")))
 			c2, err := store.Changes("two")
 			require.NoError(t, err)
 			assert.Empty(t, c2)
@@ -159,7 +162,7 @@ func TestCommitApplyRoundTrip(t *testing.T) {
 	store := NewStore(t.TempDir())
 	root := newContainer(t, store, "rt", DriverOverlay, top, bottom)
 	act(t, root)
-	write(t, root, map[string]string{"sub/deep/file": "deep", "fifo-dir/": ""})
+	layertest.Write(t, root, map[string]string{"sub/deep/file": "deep", "fifo-dir/": ""})
 	require.NoError(t, unix.Mkfifo(filepath.Join(root, "fifo-dir/p"), 0o640))
 	require.NoError(t, os.Chown(filepath.Join(root, "sub/deep/file"), 1234, 5678))
 	require.NoError(t, unix.Chmod(filepath.Join(root, "sub/deep/file"), 0o4755))
@@ -170,10 +173,10 @@ func TestCommitApplyRoundTrip(t *testing.T) {
 	_, err := store.Commit("rt", &buf)
 	require.NoError(t, err)
 	applied := filepath.Join(t.TempDir(), "layer")
-	_, err = Apply(bytes.NewReader(buf.Bytes()), applied, ApplyOptions{Devices: DevicesCreate})
+	_, err = untar.Apply(bytes.NewReader(buf.Bytes()), applied, untar.Options{Devices: untar.DevicesCreate})
 	require.NoError(t, err)
-	assert.Equal(t, snapshot(t, store.diffDir("rt"), "etc"), snapshot(t, applied))
-	assert.Contains(t, snapshot(t, applied)["sub/deep/file"], "mode=104755 uid=1234 gid=5678")
+	assert.Equal(t, layertest.Snapshot(t, store.diffDir("rt"), "etc"), layertest.Snapshot(t, applied))
+	assert.Contains(t, layertest.Snapshot(t, applied)["sub/deep/file"], "mode=104755 uid=1234 gid=5678")
 }
 
 // 100 layers mount: the mount data stays under a page with short links.
@@ -183,16 +186,16 @@ func TestHundredLayers(t *testing.T) {
 	var lowers []string
 	for i := 0; i < 100; i++ {
 		d := filepath.Join(base, fmt.Sprintf("layer-with-a-rather-long-name-%03d", i))
-		write(t, d, map[string]string{fmt.Sprintf("f%03d", i): fmt.Sprint(i), "who": fmt.Sprint(i)})
+		layertest.Write(t, d, map[string]string{fmt.Sprintf("f%03d", i): fmt.Sprint(i), "who": fmt.Sprint(i)})
 		lowers = append([]string{d}, lowers...) // layer 99 on top
 	}
 	store := NewStore(filepath.Join(t.TempDir(), "a-data-root-with-a-long-path", strings.Repeat("x", 60)))
 	root := newContainer(t, store, "hundred", DriverOverlay, lowers...)
 	assert.True(t, isMountpoint(root))
 	for _, i := range []int{0, 42, 99} {
-		assert.Equal(t, fmt.Sprint(i), read(t, filepath.Join(root, fmt.Sprintf("f%03d", i))))
+		assert.Equal(t, fmt.Sprint(i), layertest.Read(t, filepath.Join(root, fmt.Sprintf("f%03d", i))))
 	}
-	assert.Equal(t, "99", read(t, filepath.Join(root, "who")), "the top layer wins")
+	assert.Equal(t, "99", layertest.Read(t, filepath.Join(root, "who")), "the top layer wins")
 
 	// With absolute paths the same stack would not fit in one page.
 	long := "lowerdir=" + strings.Join(lowers, ":")
@@ -231,17 +234,17 @@ func TestCleanupKeepsStartedLayer(t *testing.T) {
 
 	s.Remove = true
 	require.NoError(t, s.Cleanup(c))
-	assert.False(t, exists(store.Dir("keep")))
-	names, err := readNames(filepath.Join(store.Root, "l"))
+	assert.False(t, layertest.Exists(store.Dir("keep")))
+	names, err := tree.ReadNames(filepath.Join(store.Root, "l"))
 	require.NoError(t, err)
 	assert.Empty(t, names, "the container's short links go with it")
 }
 
 // applied applies a tarball of entries into a new layer directory.
-func applied(t *testing.T, entries ...tarEntry) string {
+func applied(t *testing.T, entries ...layertest.TarEntry) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layer")
-	_, err := Apply(bytes.NewReader(mkTar(t, entries...)), dir, ApplyOptions{})
+	_, err := untar.Apply(bytes.NewReader(layertest.Tar(t, entries...)), dir, untar.Options{})
 	require.NoError(t, err)
 	return dir
 }
@@ -254,13 +257,13 @@ func TestOpaqueRootHidesTheLayersBelow(t *testing.T) {
 	for _, driver := range drivers {
 		t.Run(driver, func(t *testing.T) {
 			top, bottom := twoLayers(t)
-			opaque := applied(t, reg(".wh..wh..opq", ""), reg("new", "n"), dir("dir/"), reg("dir/only", "o"))
+			opaque := applied(t, layertest.Reg(".wh..wh..opq", ""), layertest.Reg("new", "n"), layertest.Dir("dir/"), layertest.Reg("dir/only", "o"))
 			store := NewStore(t.TempDir())
 			root := newContainer(t, store, "opq", driver, opaque, top, bottom)
-			names, err := readNames(root)
+			names, err := tree.ReadNames(root)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"dir", "etc", "new"}, names, "only the opaque layer and the init layer's /etc")
-			names, err = readNames(filepath.Join(root, "dir"))
+			names, err = tree.ReadNames(filepath.Join(root, "dir"))
 			require.NoError(t, err)
 			assert.Equal(t, []string{"only"}, names)
 			changes, err := store.Changes("opq")
@@ -278,30 +281,30 @@ func TestWhiteoutSparesItsOwnLayer(t *testing.T) {
 	testenv.RequireRoot(t)
 	cases := []struct {
 		name    string
-		entries []tarEntry
+		entries []layertest.TarEntry
 	}{
-		{"file in the directory, then the whiteout", []tarEntry{reg("d/new", "n"), reg(".wh.d", "")}},
-		{"directory and file, then the whiteout", []tarEntry{dir("d/"), reg("d/new", "n"), reg(".wh.d", "")}},
-		{"the whiteout, then a file in the directory", []tarEntry{reg(".wh.d", ""), reg("d/new", "n")}},
-		{"the whiteout, then directory and file", []tarEntry{reg(".wh.d", ""), dir("d/"), reg("d/new", "n")}},
-		{"overlay's whiteout, then the directory", []tarEntry{{hdr: tar.Header{Name: "d", Typeflag: tar.TypeChar}}, dir("d/"), reg("d/new", "n")}},
-		{"the opaque marker, then a file", []tarEntry{dir("d/"), reg("d/.wh..wh..opq", ""), reg("d/new", "n")}},
-		{"a file, then the opaque marker", []tarEntry{dir("d/"), reg("d/new", "n"), reg("d/.wh..wh..opq", "")}},
+		{"file in the directory, then the whiteout", []layertest.TarEntry{layertest.Reg("d/new", "n"), layertest.Reg(".wh.d", "")}},
+		{"directory and file, then the whiteout", []layertest.TarEntry{layertest.Dir("d/"), layertest.Reg("d/new", "n"), layertest.Reg(".wh.d", "")}},
+		{"the whiteout, then a file in the directory", []layertest.TarEntry{layertest.Reg(".wh.d", ""), layertest.Reg("d/new", "n")}},
+		{"the whiteout, then directory and file", []layertest.TarEntry{layertest.Reg(".wh.d", ""), layertest.Dir("d/"), layertest.Reg("d/new", "n")}},
+		{"overlay's whiteout, then the directory", []layertest.TarEntry{{Hdr: tar.Header{Name: "d", Typeflag: tar.TypeChar}}, layertest.Dir("d/"), layertest.Reg("d/new", "n")}},
+		{"the opaque marker, then a file", []layertest.TarEntry{layertest.Dir("d/"), layertest.Reg("d/.wh..wh..opq", ""), layertest.Reg("d/new", "n")}},
+		{"a file, then the opaque marker", []layertest.TarEntry{layertest.Dir("d/"), layertest.Reg("d/new", "n"), layertest.Reg("d/.wh..wh..opq", "")}},
 	}
 	for _, driver := range drivers {
 		for _, tc := range cases {
 			t.Run(driver+"/"+tc.name, func(t *testing.T) {
 				bottom := t.TempDir()
-				write(t, bottom, map[string]string{"d/old": "o", "d/sub/deep": "x", "f": "bottom", "g": "bottom"})
-				entries := append(tc.entries, reg("f", "top"), reg(".wh.f", ""), reg(".wh.g", ""), reg("g", "top"))
+				layertest.Write(t, bottom, map[string]string{"d/old": "o", "d/sub/deep": "x", "f": "bottom", "g": "bottom"})
+				entries := append(tc.entries, layertest.Reg("f", "top"), layertest.Reg(".wh.f", ""), layertest.Reg(".wh.g", ""), layertest.Reg("g", "top"))
 				top := applied(t, entries...)
 				store := NewStore(t.TempDir())
 				root := newContainer(t, store, "wh", driver, top, bottom)
-				names, err := readNames(filepath.Join(root, "d"))
+				names, err := tree.ReadNames(filepath.Join(root, "d"))
 				require.NoError(t, err)
 				assert.Equal(t, []string{"new"}, names, "the layer's file stays, the lower ones stay deleted")
-				assert.Equal(t, "top", read(t, filepath.Join(root, "f")))
-				assert.Equal(t, "top", read(t, filepath.Join(root, "g")))
+				assert.Equal(t, "top", layertest.Read(t, filepath.Join(root, "f")))
+				assert.Equal(t, "top", layertest.Read(t, filepath.Join(root, "g")))
 			})
 		}
 	}

@@ -3,6 +3,7 @@
 package layer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -24,8 +25,9 @@ import (
 
 // pauseForCommit freezes the processes of container id if it is running,
 // and returns what thaws them again (nothing to do when it was not
-// running, or was paused already by its user: it stays so).
-func pauseForCommit(stateRoot, id string) (resume func() error, err error) {
+// running, or was paused already by its user: it stays so). ctx ends the
+// wait for the freeze; the thaw waits whatever happens to ctx.
+func pauseForCommit(ctx context.Context, stateRoot, id string) (resume func() error, err error) {
 	none := func() error { return nil }
 	live, err := spine.Live(stateRoot)
 	if err != nil {
@@ -60,12 +62,12 @@ func pauseForCommit(stateRoot, id string) (resume func() error, err error) {
 	if frozen {
 		return none, nil
 	}
-	if err := g.Freeze(); err != nil {
-		_ = g.Thaw() // half-frozen is worse than not frozen: the error says it all
+	if err := g.Freeze(ctx); err != nil {
+		_ = g.Thaw(context.Background()) // half-frozen is worse than not frozen: the error says it all
 		return nil, fmt.Errorf("pause %s for the commit: %w", id, err)
 	}
 	return func() error {
-		if err := g.Thaw(); err != nil {
+		if err := g.Thaw(context.Background()); err != nil {
 			return fmt.Errorf("resume %s after the commit: %w", id, err)
 		}
 		return nil

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"berth/07-unionfs/untar"
 )
 
 // An image folder (--image DIR) is the smallest thing that can be called an
@@ -25,7 +27,7 @@ const OrderFile = "order"
 
 // ImportImage applies the layers of an image folder that the store does
 // not have yet and returns their directories, top first (overlay's order).
-func (s Store) ImportImage(dir string, opt ApplyOptions) ([]string, error) {
+func (s Store) ImportImage(dir string, opt untar.Options) ([]string, error) {
 	f, err := os.Open(filepath.Join(dir, OrderFile))
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w (an image folder lists its layer tarballs in %s, base first)", dir, err, OrderFile)
@@ -63,7 +65,7 @@ func (s Store) ImportImage(dir string, opt ApplyOptions) ([]string, error) {
 	return lowers, nil
 }
 
-func (s Store) importLayer(tarball string, opt ApplyOptions) (string, error) {
+func (s Store) importLayer(tarball string, opt untar.Options) (string, error) {
 	digest, err := fileDigest(tarball)
 	if err != nil {
 		return "", err
@@ -75,7 +77,7 @@ func (s Store) importLayer(tarball string, opt ApplyOptions) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
-	if _, err := ApplyFile(tarball, dst, opt); err != nil {
+	if _, err := untar.ApplyFile(tarball, dst, opt); err != nil {
 		if errors.Is(err, os.ErrExist) { // another run applied it meanwhile
 			return dst, nil
 		}

@@ -12,6 +12,8 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // The init layer sits between the image's layers and the container's own
@@ -29,12 +31,12 @@ var initFiles = []string{"hostname", "hosts", "resolv.conf"}
 // writeInit fills the init layer dir, on top of the layers below (top
 // first). rootless: see copier.
 func writeInit(dir string, below []string, volumes []Volume, rootless bool) error {
-	s, err := openStack(below)
+	s, err := tree.OpenStack(below)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	stack := s.root()
+	defer s.Close()
+	stack := s.Root()
 	cp := newCopier(rootless)
 	etc, err := cp.mkdirLike(dir, stack, "/etc")
 	if err != nil {
@@ -57,14 +59,14 @@ func writeInit(dir string, below []string, volumes []Volume, rootless bool) erro
 // no layer has it, it is created in the init layer. The destination is
 // resolved as the container will see it: symlinks in the layers are
 // followed, but never out of the root (securejoin over the stack, below).
-func (cp *copier) mountpoint(dir string, stack stackDir, v Volume) error {
+func (cp *copier) mountpoint(dir string, stack tree.StackDir, v Volume) error {
 	resolved, err := securejoin.SecureJoinVFS("/", v.Dest, stackVFS{stack})
 	if err != nil {
 		return err
 	}
-	if e, ok, err := stack.lookup(resolved); err != nil {
+	if e, ok, err := stack.Lookup(resolved); err != nil {
 		return err
-	} else if ok && e.isDir() != v.isFile() {
+	} else if ok && e.IsDir() != v.isFile() {
 		return nil // the image has it, of the right kind
 	}
 	parent, err := cp.mkdirLike(dir, stack, filepath.Dir(resolved))
@@ -86,10 +88,10 @@ func (cp *copier) mountpoint(dir string, stack stackDir, v Volume) error {
 // parents, giving each the owner, mode and times the same directory has in
 // the layers below: an init-layer directory shadows the lower one's
 // metadata, and /tmp must stay 1777.
-func (cp *copier) mkdirLike(dir string, stack stackDir, rel string) (string, error) {
+func (cp *copier) mkdirLike(dir string, stack tree.StackDir, rel string) (string, error) {
 	cur := dir
 	sub := "/"
-	for _, name := range splitPath(rel) {
+	for _, name := range tree.SplitPath(rel) {
 		cur = filepath.Join(cur, name)
 		sub = filepath.Join(sub, name)
 		if _, err := os.Lstat(cur); err == nil {
@@ -98,9 +100,9 @@ func (cp *copier) mkdirLike(dir string, stack stackDir, rel string) (string, err
 		if err := os.Mkdir(cur, 0o755); err != nil {
 			return "", err
 		}
-		if e, ok, err := stack.lookup(sub); err != nil {
+		if e, ok, err := stack.Lookup(sub); err != nil {
 			return "", err
-		} else if ok && e.isDir() {
+		} else if ok && e.IsDir() {
 			if err := cp.copyMetaTo(e, cur); err != nil {
 				return "", err
 			}
@@ -111,53 +113,53 @@ func (cp *copier) mkdirLike(dir string, stack stackDir, rel string) (string, err
 
 // copyMetaTo gives p, a directory of the init layer just made, the
 // metadata of e.
-func (cp *copier) copyMetaTo(e entry, p string) error {
-	src, err := e.handle()
+func (cp *copier) copyMetaTo(e tree.Entry, p string) error {
+	src, err := e.Handle()
 	if err != nil {
 		return err
 	}
-	defer src.close()
+	defer src.Close()
 	fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: p, Err: err}
 	}
-	dst, err := newHandle(fd)
+	dst, err := tree.NewHandle(fd)
 	if err != nil {
 		return err
 	}
-	defer dst.close()
+	defer dst.Close()
 	return cp.setMeta(src, dst)
 }
 
 // stackVFS lets securejoin resolve a path through the union of layers as
 // the container will see it.
-type stackVFS struct{ stack stackDir }
+type stackVFS struct{ stack tree.StackDir }
 
 func (v stackVFS) Lstat(name string) (os.FileInfo, error) {
-	e, ok, err := v.stack.lookup(name)
+	e, ok, err := v.stack.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, &fs.PathError{Op: "lstat", Path: name, Err: unix.ENOENT}
 	}
-	return statInfo{name: path.Base(name), st: e.st}, nil
+	return statInfo{name: path.Base(name), st: e.Stat}, nil
 }
 
 func (v stackVFS) Readlink(name string) (string, error) {
-	e, ok, err := v.stack.lookup(name)
+	e, ok, err := v.stack.Lookup(name)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: unix.ENOENT}
 	}
-	h, err := e.handle()
+	h, err := e.Handle()
 	if err != nil {
 		return "", err
 	}
-	defer h.close()
-	return h.readlink()
+	defer h.Close()
+	return h.Readlink()
 }
 
 // statInfo is an os.FileInfo made from an lstat.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"berth/01-uts/spine"
+	"berth/07-unionfs/layertest"
 	"berth/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestKeepReattachesTheLayer(t *testing.T) {
 	for _, driver := range []string{DriverOverlay, DriverCopy} {
 		t.Run(driver, func(t *testing.T) {
 			lower := t.TempDir()
-			write(t, lower, map[string]string{"etc/motd": "image\n", "data/seed": "from the image\n"})
+			layertest.Write(t, lower, map[string]string{"etc/motd": "image\n", "data/seed": "from the image\n"})
 			data := t.TempDir()
 			vol := filepath.Join(t.TempDir(), "vol")
 			c := spine.NewContainer("t", []string{"true"})
@@ -42,8 +43,8 @@ func TestKeepReattachesTheLayer(t *testing.T) {
 			assert.True(t, NewStore(data).Exists(c.ID), "the layer stays")
 
 			root = first()
-			assert.Equal(t, "changed\n", read(t, filepath.Join(root, "etc/motd")))
-			assert.Equal(t, "the container's\n", read(t, filepath.Join(vol, "seed")), "not seeded twice")
+			assert.Equal(t, "changed\n", layertest.Read(t, filepath.Join(root, "etc/motd")))
+			assert.Equal(t, "the container's\n", layertest.Read(t, filepath.Join(vol, "seed")), "not seeded twice")
 			require.NoError(t, s.Cleanup(c))
 
 			s.Keep = false

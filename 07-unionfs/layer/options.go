@@ -5,8 +5,10 @@
 // layer the runtime writes, and one writable layer per container that
 // outlives the run until it is removed. Overlay joins them with copy-up on
 // write and whiteouts on delete; a copy-based driver stands in where
-// overlay cannot be mounted. diff lists the container layer's changes,
-// commit writes them as an OCI layer tarball, apply extracts one safely.
+// overlay cannot be mounted. The verbs diff, commit, apply and rm work on
+// the store; what they do is in packages of their own: diff (changes and
+// their tarball), untar (a tarball safely into a layer directory), tree
+// (every file read and changed through fds). Chapter: docs/07-unionfs.md.
 package layer
 
 import (
@@ -23,6 +25,8 @@ import (
 
 	"berth/01-uts/spine"
 	"berth/03-mount/rootfs"
+	"berth/07-unionfs/tree"
+	"berth/07-unionfs/untar"
 )
 
 func init() { spine.Register("layer", func() spine.Step { return &Step{} }) }
@@ -165,7 +169,7 @@ func (s *Step) Prepare(c *spine.Container) error {
 	lowers := s.Layers
 	if s.Image != "" {
 		var err error
-		if lowers, err = store.ImportImage(s.Image, ApplyOptions{Userxattr: s.Rootless, Rootless: s.Rootless}); err != nil {
+		if lowers, err = store.ImportImage(s.Image, untar.Options{Userxattr: s.Rootless, Rootless: s.Rootless}); err != nil {
 			return err
 		}
 	}
@@ -361,17 +365,17 @@ func seedVolume(layers []string, v Volume, rootless bool) error {
 	if err := os.MkdirAll(v.Source, 0o755); err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	s, err := openStack(layers)
+	s, err := tree.OpenStack(layers)
 	if err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	defer s.close()
-	stack := s.root()
+	defer s.Close()
+	stack := s.Root()
 	resolved, err := securejoin.SecureJoinVFS("/", v.Dest, stackVFS{stack})
 	if err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
 	}
-	if e, ok, err := stack.lookup(resolved); err != nil || !ok || !e.isDir() {
+	if e, ok, err := stack.Lookup(resolved); err != nil || !ok || !e.IsDir() {
 		return err // nothing there in the image (or not a directory)
 	}
 	if err := copyMergedAt(layers, resolved, v.Source, rootless); err != nil {

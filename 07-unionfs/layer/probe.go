@@ -3,12 +3,15 @@
 package layer
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"berth/internal/lockfile"
 )
 
 // Whether overlay can use the store's filesystem for upper directories is
@@ -44,14 +47,11 @@ func overlayMounts(root string) (remembered bool, err error) {
 	if key != "" && readProbe(root) == key {
 		return true, nil
 	}
-	lock, err := os.OpenFile(filepath.Join(root, probeLock), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	lock, err := lockfile.Acquire(context.Background(), filepath.Join(root, probeLock), lockfile.Exclusive)
 	if err != nil {
 		return false, fmt.Errorf("overlay probe: %w", err)
 	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return false, fmt.Errorf("overlay probe: lock %s: %w", lock.Name(), err)
-	}
+	defer lock.Unlock()
 	if key != "" && readProbe(root) == key {
 		return true, nil // another run probed while this one waited
 	}

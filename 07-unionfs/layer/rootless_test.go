@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"berth/07-unionfs/layertest"
+	"berth/07-unionfs/tree"
 	"berth/internal/testenv"
 )
 
@@ -40,7 +42,7 @@ func TestRootlessOverlayUserxattr(t *testing.T) {
 	self := filepath.Join(base, "layer.test")
 	require.NoError(t, exec.Command("cp", os.Args[0], self).Run())
 	dir := filepath.Join(base, "rootless")
-	write(t, dir, map[string]string{"lower/gone": "g", "lower/d/x": "x"})
+	layertest.Write(t, dir, map[string]string{"lower/gone": "g", "lower/d/x": "x"})
 	require.NoError(t, filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -55,12 +57,12 @@ func TestRootlessOverlayUserxattr(t *testing.T) {
 	upper := filepath.Join(dir, "data/layers/containers/rl/diff")
 	var st unix.Stat_t
 	require.NoError(t, unix.Lstat(filepath.Join(upper, "gone"), &st))
-	assert.True(t, isWhiteout(&st), "an unprivileged whiteout (kernel >= 5.8)")
+	assert.True(t, tree.IsWhiteout(&st), "an unprivileged whiteout (kernel >= 5.8)")
 	v := make([]byte, 4)
-	n, err := unix.Lgetxattr(filepath.Join(upper, "d"), xattrOpaqueUser, v)
+	n, err := unix.Lgetxattr(filepath.Join(upper, "d"), tree.XattrOpaqueUser, v)
 	require.NoError(t, err, "user.overlay.opaque on the re-created directory")
 	assert.Equal(t, "y", string(v[:n]))
-	_, err = unix.Lgetxattr(filepath.Join(upper, "d"), xattrOpaqueTrusted, v)
+	_, err = unix.Lgetxattr(filepath.Join(upper, "d"), tree.XattrOpaqueTrusted, v)
 	assert.Error(t, err, "no trusted.* xattr: the user could not have set one")
 	store := NewStore(filepath.Join(dir, "data"))
 	changes, err := store.Changes("rl")

@@ -21,36 +21,6 @@ import (
 
 // The tests pass --net none unless they test the network: as root the
 // default is stage 04's bridge, which they do not need.
-type env struct {
-	t    *testing.T
-	bin  string
-	vars []string
-	data string
-}
-
-func newEnv(t *testing.T) *env {
-	testenv.RequireRoot(t)
-	testenv.Rootfs(t)
-	e := &env{t: t, bin: testenv.Binary(t, "07-unionfs"), vars: testenv.StateEnv(t)}
-	for _, kv := range e.vars {
-		if v, ok := strings.CutPrefix(kv, "BERTH_DATA_ROOT="); ok {
-			e.data = v
-		}
-	}
-	return e
-}
-
-func (e *env) run(args ...string) testenv.Result {
-	e.t.Helper()
-	return testenv.Run(e.t, e.vars, e.bin, args...)
-}
-
-func (e *env) ok(args ...string) string {
-	e.t.Helper()
-	r := e.run(args...)
-	require.Equal(e.t, 0, r.Code, r.String())
-	return r.Stdout
-}
 
 func tarList(t *testing.T, path string) []string {
 	f, err := os.Open(path)
@@ -79,22 +49,22 @@ func mounted(t *testing.T, path string) bool {
 func TestRunDiffCommitRm(t *testing.T) {
 	for _, driver := range []string{"overlay", "copy"} {
 		t.Run(driver, func(t *testing.T) {
-			e := newEnv(t)
+			e := testenv.NewStage(t, "07-unionfs")
 			rootfs := testenv.Rootfs(t)
 			motd, err := os.ReadFile(filepath.Join(rootfs, "etc/motd"))
 			require.NoError(t, err)
 
-			out := e.ok("run", "--net", "none", "--id", "c1", "--hostname", "box", "--storage-driver", driver, "sh", "-c",
+			out := e.OK("run", "--net", "none", "--id", "c1", "--hostname", "box", "--storage-driver", driver, "sh", "-c",
 				"cat /etc/hostname; echo changed > /etc/motd; rm /bin/vi; echo 10.0.0.9 extra >> /etc/hosts; rm -r /home; mkdir /home; touch /home/new; cat /etc/motd")
 			assert.Equal(t, "box\nchanged\n", out)
 
 			assert.Equal(t, string(motd), string(must(os.ReadFile(filepath.Join(rootfs, "etc/motd")))), "the lower layer is unchanged")
 			assert.FileExists(t, filepath.Join(rootfs, "bin/vi"))
 
-			assert.Equal(t, "C /bin\nD /bin/vi\nC /etc\nC /etc/motd\nC /home\nA /home/new\n", e.ok("diff", "c1"))
+			assert.Equal(t, "C /bin\nD /bin/vi\nC /etc\nC /etc/motd\nC /home\nA /home/new\n", e.OK("diff", "c1"))
 
 			tarball := filepath.Join(t.TempDir(), "c1.tar")
-			e.ok("commit", "c1", tarball)
+			e.OK("commit", "c1", tarball)
 			want := []string{"bin/", "bin/.wh.vi", "etc/", "etc/motd", "home/"}
 			if driver == "overlay" {
 				want = append(want, "home/.wh..wh..opq")
@@ -102,12 +72,12 @@ func TestRunDiffCommitRm(t *testing.T) {
 			assert.Equal(t, append(want, "home/new"), tarList(t, tarball))
 
 			// The layer outlives the run; the same id cannot run again.
-			r := e.run("run", "--net", "none", "--id", "c1", "true")
+			r := e.Run("run", "--net", "none", "--id", "c1", "true")
 			assert.Equal(t, 125, r.Code)
 			assert.Contains(t, r.Stderr, "07-unionfs: container \"c1\" already has a layer from an earlier run")
-			e.ok("rm", "c1")
-			assert.NoDirExists(t, filepath.Join(e.data, "layers/containers/c1"))
-			r = e.run("diff", "c1")
+			e.OK("rm", "c1")
+			assert.NoDirExists(t, filepath.Join(e.Data, "layers/containers/c1"))
+			r = e.Run("diff", "c1")
 			assert.Equal(t, 125, r.Code)
 			assert.Contains(t, r.Stderr, `no container layer "c1"`)
 		})
@@ -118,20 +88,20 @@ func TestRunDiffCommitRm(t *testing.T) {
 // container layer; :ro refuses writes; an anonymous volume is seeded from
 // the image and lives in the state directory.
 func TestVolumesBypassTheUnion(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	host := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(host, "from-host"), []byte("h\n"), 0o644))
 	ro := t.TempDir()
-	out := e.ok("run", "--net", "none", "--id", "v1", "--volume", host+":/data", "--volume", ro+":/srv/ro:ro", "--volume", "/etc",
+	out := e.OK("run", "--net", "none", "--id", "v1", "--volume", host+":/data", "--volume", ro+":/srv/ro:ro", "--volume", "/etc",
 		"sh", "-c", "cat /data/from-host; echo w > /data/from-ctr; touch /srv/ro/x 2>/dev/null || echo ro refused; ls /etc/motd; echo a > /etc/anon")
 	assert.Equal(t, "h\nro refused\n/etc/motd\n", out)
 	assert.Equal(t, "w\n", string(must(os.ReadFile(filepath.Join(host, "from-ctr")))))
 	assert.NoFileExists(t, filepath.Join(ro, "x"))
-	assert.Equal(t, "", e.ok("diff", "v1"), "volume writes are not changes of the container")
+	assert.Equal(t, "", e.OK("diff", "v1"), "volume writes are not changes of the container")
 	tarball := filepath.Join(t.TempDir(), "v1.tar")
-	e.ok("commit", "v1", tarball)
+	e.OK("commit", "v1", tarball)
 	assert.Empty(t, tarList(t, tarball))
-	e.ok("rm", "v1")
+	e.OK("rm", "v1")
 }
 
 // Stage 04 binds /etc/hostname, /etc/hosts and /etc/resolv.conf from the
@@ -139,28 +109,28 @@ func TestVolumesBypassTheUnion(t *testing.T) {
 // 04's files, a write to them lands in the state directory, and the
 // container layer has none of them, so diff and commit show nothing.
 func TestEtcFilesOverInitLayer(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	for _, tc := range []struct{ net, hosts string }{
 		{"none", `127\.0\.1\.1\tbox`},
 		{"bridge", `10\.88\.\d+\.\d+\tbox`}, // the default as root
 	} {
 		t.Run(tc.net, func(t *testing.T) {
 			id := "etc-" + tc.net
-			out := e.ok("run", "--net", tc.net, "--id", id, "--hostname", "box", "sh", "-c",
+			out := e.OK("run", "--net", tc.net, "--id", id, "--hostname", "box", "sh", "-c",
 				"cat /etc/hostname; grep box /etc/hosts; grep -c '^nameserver' /etc/resolv.conf; "+
 					"echo 10.0.0.9 extra >> /etc/hosts; echo written > /etc/hostname; "+
 					`grep -cE ' /etc/(hosts|hostname|resolv\.conf) ' /proc/self/mountinfo`)
 			assert.Regexp(t, "^box\n"+tc.hosts+"\n[1-9]\n3\n$", out)
-			layer := filepath.Join(e.data, "layers/containers", id)
+			layer := filepath.Join(e.Data, "layers/containers", id)
 			for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
 				assert.NoFileExists(t, filepath.Join(layer, "diff/etc", f), "nothing in the container layer")
 				assert.Equal(t, "", string(must(os.ReadFile(filepath.Join(layer, "init/etc", f)))), "an empty mount point in the init layer")
 			}
-			assert.Equal(t, "", e.ok("diff", id))
+			assert.Equal(t, "", e.OK("diff", id))
 			tarball := filepath.Join(t.TempDir(), id+".tar")
-			e.ok("commit", id, tarball)
+			e.OK("commit", id, tarball)
 			assert.Empty(t, tarList(t, tarball))
-			e.ok("rm", id)
+			e.OK("rm", id)
 		})
 	}
 }
@@ -168,49 +138,49 @@ func TestEtcFilesOverInitLayer(t *testing.T) {
 // Stage 06's cgroup holds a container on an overlay root: --memory kills
 // at the limit, and the layer keeps what was written before.
 func TestCgroupOnOverlayRoot(t *testing.T) {
-	e := newEnv(t)
-	r := e.run("run", "--net", "none", "--id", "cg", "--memory", "32m", "sh", "-c",
+	e := testenv.NewStage(t, "07-unionfs")
+	r := e.Run("run", "--net", "none", "--id", "cg", "--memory", "32m", "sh", "-c",
 		"echo kept > /before; awk '$2 == \"/\" {print $3}' /proc/mounts; dd if=/dev/zero of=/dev/null bs=64M count=1")
 	assert.Equal(t, 137, r.Code, r.String())
 	assert.Equal(t, "overlay\n", r.Stdout)
 	assert.Contains(t, r.Stderr, "OOMKilled: the kernel killed")
-	assert.False(t, mounted(t, filepath.Join(e.data, "layers/containers/cg/merged")))
-	assert.Equal(t, "A /before\n", e.ok("diff", "cg"))
-	e.ok("rm", "cg")
+	assert.False(t, mounted(t, filepath.Join(e.Data, "layers/containers/cg/merged")))
+	assert.Equal(t, "A /before\n", e.OK("diff", "cg"))
+	e.OK("rm", "cg")
 }
 
 // --rm removes the container layer on exit.
 func TestRmOnExit(t *testing.T) {
-	e := newEnv(t)
-	e.ok("run", "--net", "none", "--rm", "--id", "gone", "touch", "/x")
-	assert.NoDirExists(t, filepath.Join(e.data, "layers/containers/gone"))
+	e := testenv.NewStage(t, "07-unionfs")
+	e.OK("run", "--net", "none", "--rm", "--id", "gone", "touch", "/x")
+	assert.NoDirExists(t, filepath.Join(e.Data, "layers/containers/gone"))
 }
 
 // A runtime killed with SIGKILL leaves its overlay mounted; the next run
 // (here rm) collects it: unmounted, then removed.
 func TestKilledRuntimeCollected(t *testing.T) {
-	e := newEnv(t)
-	b := testenv.Start(t, e.vars, e.bin, "run", "--net", "none", "--id", "k1", "sleep", "60")
-	testenv.ContainerPid(t, testenv.StateRoot(e.vars), "k1")
-	merged := filepath.Join(e.data, "layers/containers/k1/merged")
+	e := testenv.NewStage(t, "07-unionfs")
+	b := testenv.Start(t, e.Vars, e.Bin, "run", "--net", "none", "--id", "k1", "sleep", "60")
+	testenv.ContainerPid(t, testenv.StateRoot(e.Vars), "k1")
+	merged := filepath.Join(e.Data, "layers/containers/k1/merged")
 	require.True(t, mounted(t, merged))
 	require.NoError(t, b.Cmd.Process.Kill())
 	b.Wait(t)
 	assert.True(t, mounted(t, merged), "a SIGKILLed runtime cleans nothing")
-	e.ok("rm", "k1")
+	e.OK("rm", "k1")
 	assert.False(t, mounted(t, merged))
-	assert.NoDirExists(t, filepath.Join(e.data, "layers/containers/k1"))
+	assert.NoDirExists(t, filepath.Join(e.Data, "layers/containers/k1"))
 }
 
 // --layers (top first) and --image (tarballs, base first in "order").
 func TestLayersAndImage(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	rootfs := testenv.Rootfs(t)
 	top := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(top, "motd-top"), []byte("top\n"), 0o644))
 	require.NoError(t, os.MkdirAll(filepath.Join(top, "etc"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(top, "etc/motd"), []byte("from top\n"), 0o644))
-	out := e.ok("run", "--net", "none", "--rm", "--layers", top+":"+rootfs, "sh", "-c", "cat /motd-top /etc/motd")
+	out := e.OK("run", "--net", "none", "--rm", "--layers", top+":"+rootfs, "sh", "-c", "cat /motd-top /etc/motd")
 	assert.Equal(t, "top\nfrom top\n", out)
 
 	img := t.TempDir()
@@ -232,7 +202,7 @@ func TestLayersAndImage(t *testing.T) {
 	require.NoError(t, tw.Close())
 	require.NoError(t, os.WriteFile(filepath.Join(img, "top.tar"), buf.Bytes(), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(img, "order"), []byte("base.tar\ntop.tar\n"), 0o644))
-	out = e.ok("run", "--net", "none", "--rm", "--image", img, "sh", "-c", "cat /etc/motd; ls /bin/vi 2>&1 || true")
+	out = e.OK("run", "--net", "none", "--rm", "--image", img, "sh", "-c", "cat /etc/motd; ls /bin/vi 2>&1 || true")
 	assert.Equal(t, "image\nls: /bin/vi: No such file or directory\n", out)
 }
 
@@ -240,7 +210,7 @@ func TestLayersAndImage(t *testing.T) {
 // which cannot be an upper directory), the copy driver takes over and says
 // so in one line.
 func TestFallbackSelectedAutomatically(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	d := t.TempDir()
 	for _, s := range []string{"l", "u", "w", "m"} {
 		require.NoError(t, os.Mkdir(filepath.Join(d, s), 0o755))
@@ -249,18 +219,18 @@ func TestFallbackSelectedAutomatically(t *testing.T) {
 	require.NoError(t, unix.Mount("overlay", m, "overlay", 0,
 		"lowerdir="+filepath.Join(d, "l")+",upperdir="+filepath.Join(d, "u")+",workdir="+filepath.Join(d, "w")))
 	t.Cleanup(func() { assert.NoError(t, unix.Unmount(m, unix.MNT_DETACH)) })
-	r := e.run("run", "--net", "none", "--data-root", m, "--id", "fb", "sh", "-c", "echo x > /etc/motd; echo ran")
+	r := e.Run("run", "--net", "none", "--data-root", m, "--id", "fb", "sh", "-c", "echo x > /etc/motd; echo ran")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Equal(t, "ran\n", r.Stdout)
 	assert.Regexp(t, `^07-unionfs: overlay does not mount on .*/m/layers \(mount: invalid argument\): using the copy driver`, r.Stderr)
-	r = e.run("diff", "--data-root", m, "fb")
+	r = e.Run("diff", "--data-root", m, "fb")
 	assert.Equal(t, "C /etc\nC /etc/motd\n", r.Stdout, r.String())
-	r = e.run("rm", "--data-root", m, "fb")
+	r = e.Run("rm", "--data-root", m, "fb")
 	assert.Equal(t, 0, r.Code, r.String())
 }
 
 func TestBadInput(t *testing.T) {
-	e := newEnv(t)
+	e := testenv.NewStage(t, "07-unionfs")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -271,7 +241,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"run", "--image", "/tmp", "true"}, `--image /tmp: stat /tmp/order: no such file or directory`},
 		{[]string{"diff", "../etc"}, `invalid container id "../etc"`},
 	} {
-		r := e.run(tc.args...)
+		r := e.Run(tc.args...)
 		assert.Equal(t, 125, r.Code, r.String())
 		assert.Contains(t, r.Stderr, tc.want)
 		assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "one line: %q", r.Stderr)
@@ -290,8 +260,8 @@ func must[T any](v T, err error) T {
 // removes them. What it learns is remembered until reboot: the run after
 // it does not probe at all.
 func TestProbeLeftoversCollected(t *testing.T) {
-	e := newEnv(t)
-	layers := filepath.Join(e.data, "layers")
+	e := testenv.NewStage(t, "07-unionfs")
+	layers := filepath.Join(e.Data, "layers")
 	leftover := func(name string, mount bool) string {
 		d := filepath.Join(layers, name)
 		for _, s := range []string{"lower", "upper", "work", "merged"} {
@@ -308,20 +278,20 @@ func TestProbeLeftoversCollected(t *testing.T) {
 	mountedOne, plain := leftover("probe-1234", true), leftover("probe-5678", false)
 	require.True(t, mounted(t, filepath.Join(mountedOne, "merged")))
 
-	r := e.run("run", "--net", "none", "--rm", "--verbose", "true")
+	r := e.Run("run", "--net", "none", "--rm", "--verbose", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Contains(t, r.Stderr, "layer: overlay mounts on "+layers+" (probed; remembered until reboot in "+filepath.Join(layers, "overlay-probe")+")")
 	assert.False(t, mounted(t, filepath.Join(mountedOne, "merged")))
 	assert.NoDirExists(t, mountedOne)
 	assert.NoDirExists(t, plain)
 
-	r = e.run("run", "--net", "none", "--rm", "--verbose", "true")
+	r = e.Run("run", "--net", "none", "--rm", "--verbose", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Contains(t, r.Stderr, "layer: overlay mounts on "+layers+" (remembered from this boot's probe")
 
 	// Another boot's answer is not this one's.
 	require.NoError(t, os.WriteFile(filepath.Join(layers, "overlay-probe"), []byte("mounts boot=another dev=0:0 fs=0x0\n"), 0o600))
-	r = e.run("run", "--net", "none", "--rm", "--verbose", "--storage-driver", "overlay", "true")
+	r = e.Run("run", "--net", "none", "--rm", "--verbose", "--storage-driver", "overlay", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Contains(t, r.Stderr, "(probed; remembered until reboot")
 }

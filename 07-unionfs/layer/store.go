@@ -14,6 +14,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"berth/01-uts/spine"
+	"berth/07-unionfs/diff"
+	"berth/07-unionfs/tree"
 )
 
 // The layer store lives under the data root, so it outlives a run:
@@ -111,8 +113,8 @@ func (s Store) save(r *Record) error {
 }
 
 // owners translates the ids of a container's layer (see owners).
-func (s Store) owners(r *Record) owners {
-	return owners{uids: r.UIDMap, gids: r.GIDMap, inside: s.inside}
+func (s Store) owners(r *Record) diff.Owners {
+	return diff.Owners{UIDs: r.UIDMap, GIDs: r.GIDMap, Inside: s.inside}
 }
 
 // stack is what the container layer sits on: the init layer, then the
@@ -210,17 +212,17 @@ func (s Store) Mount(r *Record) error {
 // unionStack is the part of a stack of layers (top first) that the union
 // shows: down to the first layer whose root is opaque (a layer with
 // .wh..wh..opq at its root replaces everything below it, as the copy
-// driver's stackDir.entries reads it). Overlay itself never looks at the
+// driver's StackDir.entries reads it). Overlay itself never looks at the
 // opaque mark on a lower layer's root: the mount's root is made of every
 // layer's root. So the layers below are left out of the mount instead.
 func unionStack(layers []string) []string {
 	for i, l := range layers {
-		t, err := openTree(l)
+		t, err := tree.Open(l)
 		if err != nil {
 			return layers // the mount says what is wrong
 		}
-		opaque := opaqueAt(t, "")
-		t.close()
+		opaque := tree.OpaqueAt(t, "")
+		t.Close()
 		if opaque {
 			return layers[:i+1]
 		}
@@ -289,16 +291,16 @@ func (s Store) started(id string) bool {
 
 // Changes lists what the container changed, as docker diff does, sorted
 // by path (a parent always comes before what is in it).
-func (s Store) Changes(id string) ([]Change, error) {
+func (s Store) Changes(id string) ([]diff.Change, error) {
 	r, err := s.Load(id)
 	if err != nil {
 		return nil, err
 	}
-	var changes []Change
+	var changes []diff.Change
 	if r.Driver == DriverCopy {
-		changes, err = treeChanges(s.stack(r), s.diffDir(id), r.Rootless, s.owners(r))
+		changes, err = diff.Copy(s.stack(r), s.diffDir(id), r.Rootless, s.owners(r))
 	} else {
-		changes, err = overlayChanges(s.stack(r), s.diffDir(id))
+		changes, err = diff.Overlay(s.stack(r), s.diffDir(id))
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
 	return changes, err
@@ -314,7 +316,7 @@ func (s Store) Commit(id string, w io.Writer) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("commit %s: %w", id, err)
 	}
-	n, err := writeLayer(w, changes, s.owners(r))
+	n, err := diff.WriteLayer(w, changes, s.owners(r))
 	if err != nil {
 		return n, fmt.Errorf("commit %s: %w", id, err)
 	}

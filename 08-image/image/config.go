@@ -38,7 +38,7 @@ type User struct {
 // USER names no group. A malformed line that the lookup could match is
 // refused (users.go), never read as id 0.
 func ResolveUser(spec string, layers []string) (User, error) {
-	t := tree{layers: layers}
+	t := View{Layers: layers}
 	passwd, err := readIDFile(t, "/etc/passwd")
 	if err != nil {
 		return User{}, err

@@ -1,19 +1,29 @@
 //go:build linux
 
+// Package image runs a container from an image of the store: --image NAME
+// unpacks the image's layers as stage 07's read-only layers and takes
+// ENTRYPOINT, CMD, ENV, WORKDIR and USER from its config, as docker run
+// does; USER is resolved from the image's own /etc/passwd and /etc/group,
+// read as hostile input (View: the image's root as a container would see
+// it, without mounting it). Chapter: docs/08-image.md, "From config to
+// container".
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
 	"berth/07-unionfs/layer"
+	"berth/08-image/store"
 )
 
 func init() { spine.Register("image", func() spine.Step { return &Step{} }) }
@@ -26,15 +36,15 @@ type Options struct {
 	Layer      layer.Options
 	User       string
 	Entrypoint string
-	entrypoint bool       // --entrypoint was given ("" clears the image's)
-	bound      imageBound // --max-image-size, when the image is unpacked
+	entrypoint bool     // --entrypoint was given ("" clears the image's)
+	bound      SizeFlag // --max-image-size, when the image is unpacked
 }
 
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Layer.AddFlags(fs)
 	fs.Lookup("image").Usage = "an image of the store (name or id; see 'images'), or a stage-07 image folder"
 	fs.StringVarP(&o.User, "user", "u", "", "run as USER[:GROUP] (names or numbers), instead of the image's USER")
-	o.bound.addFlag(fs)
+	o.bound.AddFlag(fs)
 	fs.Func("entrypoint", "replace the image's ENTRYPOINT (and its CMD) with this program; \"\" for none", func(v string) error {
 		o.Entrypoint, o.entrypoint = v, true
 		return nil
@@ -55,20 +65,20 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	if o.Layer.Layers != "" {
 		return nil, errors.New("--layers and --image both choose the read-only layers: give one")
 	}
-	store := NewStore(c.DataRoot)
-	store.MaxImageSize = o.bound.n
-	img, err := store.Get(ref)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("image %q is not in the store %s: pull it (%s pull %s), load it, or build it first", ref, store.Root, c.Prog, ref)
+	st := store.NewStore(c.DataRoot)
+	st.MaxImageSize = o.bound.N
+	img, err := st.Get(ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("image %q is not in the store %s: pull it (%s pull %s), load it, or build it first", ref, st.Root, c.Prog, ref)
 	}
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := store.Unpack(img)
+	dirs, err := st.Unpack(context.Background(), img)
 	if err != nil {
 		return nil, err
 	}
-	c.Logf("image: %s (%s), %d layer(s) unpacked under %s", img.FamiliarName(), img.ShortID(), len(dirs), filepath.Join(store.Layers.Root, "sha256"))
+	c.Logf("image: %s (%s), %d layer(s) unpacked under %s", img.FamiliarName(), img.ShortID(), len(dirs), filepath.Join(st.Layers.Root, "sha256"))
 	cfg := img.Config.Config
 	if o.entrypoint {
 		// As docker run --entrypoint: the image's CMD went with it.
@@ -198,3 +208,29 @@ func (s *Step) PreExec(c *spine.Container) error {
 	c.Logf("image: running as uid %d gid %d groups %v", u.UID, u.GID, u.AdditionalGids)
 	return nil
 }
+
+// SizeFlag is the --max-image-size flag: a size as docker's --memory
+// takes one (github.com/docker/go-units: 512m, 8GiB, powers of 1024).
+type SizeFlag struct{ N int64 }
+
+func (b *SizeFlag) AddFlag(fs *pflag.FlagSet) {
+	fs.Var(b, "max-image-size", "refuse an image whose layers' files add up to more than SIZE (as 512MiB, 8GiB); also bounds what a pull downloads and what a load stores")
+}
+
+func (b *SizeFlag) Set(v string) error {
+	n, err := units.RAMInBytes(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive size such as 512MiB or 8GiB")
+	}
+	b.N = n
+	return nil
+}
+
+func (b *SizeFlag) String() string {
+	if b.N == 0 {
+		return store.FormatSize(store.DefaultMaxImageSize)
+	}
+	return store.FormatSize(b.N)
+}
+
+func (b *SizeFlag) Type() string { return "size" }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
+
+	"berth/07-unionfs/tree"
 )
 
 // An image's /etc/passwd and /etc/group are hostile input like the rest of
@@ -44,20 +46,13 @@ type badLine struct {
 }
 
 func (b badLine) err(path string) error {
-	return fmt.Errorf("%s line %d %q: %s: refused", path, b.n, trunc(strings.Join(b.fields, ":"), 40), b.why)
-}
-
-func trunc(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return fmt.Errorf("%s line %d %q: %s: refused", path, b.n, tree.Trunc(strings.Join(b.fields, ":"), 40), b.why)
 }
 
 // readIDFile reads /etc/passwd (idFields 2 and 3: uid, gid; at least 4
 // fields) or /etc/group (idField 2: gid; at least 3 fields) from the
 // image, as the merged tree shows it.
-func readIDFile(t tree, path string) (*idFile, error) {
+func readIDFile(t View, path string) (*idFile, error) {
 	b, ok, err := t.readFile(path, maxIDFile)
 	if err != nil || !ok {
 		return &idFile{path: path}, err
@@ -153,19 +148,19 @@ func names(name string, k, id int) func([]string) bool {
 // is false when there is none. The file is opened through an os.Root on
 // the layer that holds it, a handle no name can leave, and only if it is a
 // regular file (a FIFO would block, a device would read the host's).
-func (t tree) readFile(p string, max int64) (b []byte, ok bool, err error) {
-	resolved, err := t.resolve("/", p)
+func (t View) readFile(p string, max int64) (b []byte, ok bool, err error) {
+	resolved, err := t.Resolve("/", p)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", p, err)
 	}
-	st, real, ok, err := t.stat(resolved)
+	st, real, ok, err := t.Stat(resolved)
 	if err != nil || !ok {
 		return nil, false, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, false, fmt.Errorf("%s is not a regular file in the image: refused", p)
 	}
-	for _, l := range t.layers {
+	for _, l := range t.Layers {
 		rel, err := filepath.Rel(l, real)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			continue
@@ -175,7 +170,7 @@ func (t tree) readFile(p string, max int64) (b []byte, ok bool, err error) {
 			return nil, false, err
 		}
 		defer root.Close()
-		f, err := openRegular(root, rel)
+		f, err := tree.OpenRegular(root, rel)
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", p, err)
 		}
@@ -191,9 +186,9 @@ func (t tree) readFile(p string, max int64) (b []byte, ok bool, err error) {
 	return nil, false, fmt.Errorf("%s: %s is in none of the image's layers", p, real)
 }
 
-// lookupUserID is COPY --chown's user: a number as it is, a name from the
+// LookupUserID is COPY --chown's user: a number as it is, a name from the
 // image's /etc/passwd.
-func lookupUserID(name string, t tree) (int, error) {
+func LookupUserID(name string, t View) (int, error) {
 	if id, ok := parseID(name); ok {
 		return id, nil
 	}
@@ -214,8 +209,8 @@ func lookupUserID(name string, t tree) (int, error) {
 	return us[0].Uid, nil
 }
 
-// lookupGroupID is COPY --chown's group, from the image's /etc/group.
-func lookupGroupID(name string, t tree) (int, error) {
+// LookupGroupID is COPY --chown's group, from the image's /etc/group.
+func LookupGroupID(name string, t View) (int, error) {
 	if id, ok := parseID(name); ok {
 		return id, nil
 	}

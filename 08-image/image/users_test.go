@@ -11,18 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
-)
 
-// layerWith is a layer directory holding files: "path" -> content.
-func layerWith(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for rel, content := range files {
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, rel), []byte(content), 0o644))
-	}
-	return dir
-}
+	"berth/07-unionfs/layertest"
+)
 
 // A malformed line of an image's /etc/passwd or /etc/group is never read
 // as id 0 (what github.com/moby/sys/user alone makes of a number it cannot
@@ -42,7 +33,7 @@ func TestResolveUserRefusesMalformedEntries(t *testing.T) {
 		"wheel:x:adm:member\n" + // gid is a name, and lists member
 		"spaced:x: 7:\n" +
 		"good:x:60:member,ok\n"
-	layers := []string{layerWith(t, map[string]string{"etc/passwd": passwd, "etc/group": group})}
+	layers := []string{layertest.Tree(t, map[string]string{"etc/passwd": passwd, "etc/group": group})}
 
 	for _, c := range []struct{ spec, want string }{
 		{"app", `/etc/passwd line 2 "app:x:1000:staff:app:/home/app:/bin/sh": gid "staff" is not a number from 0 to 2147483647: refused`},
@@ -84,38 +75,21 @@ func TestResolveUserRefusesMalformedEntries(t *testing.T) {
 // layer is followed there, and nothing but a regular file is read (a FIFO
 // would block the runtime), up to a bound.
 func TestResolveUserReadsOnlyARegularFile(t *testing.T) {
-	lower := layerWith(t, map[string]string{"usr/lib/passwd": "root:x:0:0:root:/root:/bin/sh\nlib:x:77:77::/var/lib:/bin/sh\n"})
-	upper := layerWith(t, nil)
+	lower := layertest.Tree(t, map[string]string{"usr/lib/passwd": "root:x:0:0:root:/root:/bin/sh\nlib:x:77:77::/var/lib:/bin/sh\n"})
+	upper := layertest.Tree(t, nil)
 	require.NoError(t, os.MkdirAll(filepath.Join(upper, "etc"), 0o755))
 	require.NoError(t, os.Symlink("../usr/lib/passwd", filepath.Join(upper, "etc/passwd")))
 	u, err := ResolveUser("lib", []string{upper, lower})
 	require.NoError(t, err)
 	assert.Equal(t, User{UID: 77, GID: 77, Home: "/var/lib"}, u, "the link leads into the lower layer")
 
-	fifo := layerWith(t, nil)
+	fifo := layertest.Tree(t, nil)
 	require.NoError(t, os.MkdirAll(filepath.Join(fifo, "etc"), 0o755))
 	require.NoError(t, unix.Mkfifo(filepath.Join(fifo, "etc/passwd"), 0o644))
 	_, err = ResolveUser("app", []string{fifo})
 	assert.ErrorContains(t, err, "/etc/passwd is not a regular file in the image: refused")
 
-	big := layerWith(t, map[string]string{"etc/passwd": strings.Repeat("x:x:1:1::/:/bin/sh\n", maxIDFile/18)})
+	big := layertest.Tree(t, map[string]string{"etc/passwd": strings.Repeat("x:x:1:1::/:/bin/sh\n", maxIDFile/18)})
 	_, err = ResolveUser("app", []string{big})
 	assert.ErrorContains(t, err, "/etc/passwd is over 4194304 bytes: refused")
-}
-
-// COPY --chown looks names up the same way.
-func TestChownRefusesMalformedEntries(t *testing.T) {
-	img := tree{layers: []string{layerWith(t, map[string]string{
-		"etc/passwd": "app:x:1000:1000::/:/bin/sh\nbad:x:1x:1::/:/bin/sh\n",
-		"etc/group":  "app:x:1000:\nwheel:x:w:\n",
-	})}}
-	uid, gid, err := chownIDs("app:app", img)
-	require.NoError(t, err)
-	assert.Equal(t, []int{1000, 1000}, []int{uid, gid})
-	_, _, err = chownIDs("bad", img)
-	assert.ErrorContains(t, err, `/etc/passwd line 2 "bad:x:1x:1::/:/bin/sh": uid "1x" is not a number`)
-	_, _, err = chownIDs("app:wheel", img)
-	assert.ErrorContains(t, err, `/etc/group line 2 "wheel:x:w:": gid "w" is not a number`)
-	_, _, err = chownIDs("nobody", img)
-	assert.ErrorContains(t, err, `--chown: no user "nobody" in the image's /etc/passwd`)
 }

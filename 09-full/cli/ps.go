@@ -13,7 +13,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
-	"berth/08-image/image"
+	imgstore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/store"
 )
@@ -289,6 +289,6 @@ func ancestor(e *engine.Engine, rec *store.Record, v string) bool {
 	if rec.Image.Ref == v || (rec.Image.ID != "" && (rec.Image.ID == v || strings.HasPrefix(strings.TrimPrefix(rec.Image.ID, "sha256:"), strings.TrimPrefix(v, "sha256:")))) {
 		return true
 	}
-	img, err := image.NewStore(e.DataRoot).Get(v)
+	img, err := imgstore.NewStore(e.DataRoot).Get(v)
 	return err == nil && img.ID().String() == rec.Image.ID
 }

@@ -16,18 +16,17 @@ import (
 	"github.com/spf13/pflag"
 
 	"berth/01-uts/spine"
-	"berth/05-user/userns"
-	"berth/08-image/image"
+	imagecli "berth/08-image/cli"
 	"berth/09-full/engine"
 	"berth/09-full/store"
 )
 
-// app is what every verb shares: the roots, and the engine over them.
+// app is what every verb shares: the verb being run (whose global flags
+// say the roots), and the engine over them.
 type app struct {
-	dataRoot, stateRoot string
-	debug               bool
-	eng                 *engine.Engine
-	stdout, stderr      io.Writer
+	cmd            *cobra.Command
+	eng            *engine.Engine
+	stdout, stderr io.Writer
 }
 
 // Main runs berth's command line and exits with Docker's codes: the
@@ -76,10 +75,10 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.dataRoot, "data-root", "", "directory of persistent data: images, layers, containers (default $BERTH_DATA_ROOT, "+spine.DefaultDataRoot+"; without root ~/.local/share/berth)")
-	pf.StringVar(&a.stateRoot, "root", "", "directory of live state (default $BERTH_ROOT, "+spine.DefaultState+"; without root $XDG_RUNTIME_DIR/berth)")
-	pf.BoolVarP(&a.debug, "debug", "D", false, "say what each step of a container's setup does (in the monitor's log)")
+	// --root, --data-root, --debug: every stage's, and stage 08's verbs
+	// below read them too.
+	spine.AddGlobalFlags(root.PersistentFlags())
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { a.cmd = cmd }
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usage("%v\nSee '%s --help'.", err, cmd.CommandPath())
 	})
@@ -102,13 +101,13 @@ func (a *app) rootCommand() *cobra.Command {
 func imageCommands() []*cobra.Command {
 	group := &cobra.Command{Use: "image", Short: "Manage images (stage 08's verbs)"}
 	var out []*cobra.Command
-	for _, c := range image.Commands() {
+	for _, c := range imagecli.Commands() {
 		if c.Name() == "build" {
 			continue
 		}
 		group.AddCommand(c)
 	}
-	for _, c := range image.Commands() {
+	for _, c := range imagecli.Commands() {
 		if c.Name() != "inspect" && c.Name() != "build" {
 			out = append(out, c)
 		}
@@ -116,13 +115,18 @@ func imageCommands() []*cobra.Command {
 	return append(out, group)
 }
 
-// engine opens the store of the roots: flag, then environment, then the
-// default (a user's own without root, as podman's).
+// engine opens the store of the roots the verb's global flags say: flag,
+// then environment, then the default (a user's own without root, as
+// podman's: spine.StateRoot).
 func (a *app) engine() (*engine.Engine, error) {
 	if a.eng != nil {
 		return a.eng, nil
 	}
-	data, state, err := a.roots()
+	data, err := spine.DataRootOf(a.cmd)
+	if err != nil {
+		return nil, err
+	}
+	state, err := spine.StateRootOf(a.cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -130,38 +134,9 @@ func (a *app) engine() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Verbose = a.debug
+	e.Verbose = spine.DebugOf(a.cmd)
 	a.eng = e
 	return e, nil
-}
-
-func (a *app) roots() (data, state string, err error) {
-	data, state = a.dataRoot, a.stateRoot
-	if data == "" {
-		data = os.Getenv("BERTH_DATA_ROOT")
-	}
-	if state == "" {
-		state = os.Getenv("BERTH_ROOT")
-	}
-	if os.Geteuid() != 0 {
-		if data == "" {
-			if data, err = userns.RootlessDataRoot(); err != nil {
-				return "", "", err
-			}
-		}
-		if state == "" {
-			if state, err = userns.RootlessStateRoot(); err != nil {
-				return "", "", err
-			}
-		}
-	}
-	if data == "" {
-		data = spine.DefaultDataRoot
-	}
-	if state == "" {
-		state = spine.DefaultState
-	}
-	return data, state, nil
 }
 
 // each runs fn on every container named, printing each name as Docker

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -156,7 +157,7 @@ func (e *Engine) freeze(rec *store.Record, on bool) error {
 		return err
 	}
 	if on {
-		return g.Freeze()
+		return g.Freeze(context.Background())
 	}
-	return g.Thaw()
+	return g.Thaw(context.Background())
 }

@@ -3,6 +3,7 @@
 package nsenter_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -14,12 +15,12 @@ import (
 	"syscall"
 	"testing"
 
-	"berth/06-cgroups/cgroup"
-	"berth/internal/testenv"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"berth/06-cgroups/cgroup"
+	"berth/internal/testenv"
 )
 
 // kinds are the namespace links a learner compares; the *_for_children
@@ -48,7 +49,7 @@ func newGroup(t *testing.T) (path string, g *cgroup.Group) {
 	g, err = cgroup.Create(mode, path, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = g.Kill()
+		_ = g.Kill(context.Background())
 		assert.NoError(t, g.Delete())
 	})
 	return path, g

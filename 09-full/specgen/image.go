@@ -3,12 +3,14 @@
 package specgen
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 
 	"berth/01-uts/spine"
 	"berth/08-image/image"
+	imgstore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/store"
 )
@@ -17,16 +19,16 @@ import (
 // command (ENTRYPOINT + CMD, or the arguments), ENV, WORKDIR, USER (or
 // -u), labels and STOPSIGNAL.
 func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, set *engine.Settings) ([]string, error) {
-	st := image.NewStore(c.DataRoot)
+	st := imgstore.NewStore(c.DataRoot)
 	img, err := st.Get(ref)
-	if errors.Is(err, image.ErrNotFound) {
+	if errors.Is(err, imgstore.ErrNotFound) {
 		//lint:ignore ST1005 Docker's own words
 		return nil, fmt.Errorf("Unable to find image '%s' locally: pull it (berth pull %s), load it or build it", ref, ref)
 	}
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := st.Unpack(img)
+	dirs, err := st.Unpack(context.Background(), img)
 	if err != nil {
 		return nil, err
 	}

@@ -33,10 +33,11 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine"
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/nsenter"
-
-	"golang.org/x/sys/unix"
 )
 
 // order is what the caller sends the final process after Continue.
@@ -135,9 +136,10 @@ func caller() int {
 		return fail(err)
 	}
 	defer conn.Close()
-	// Signals for us are for the command, as with nsenter(1).
+	// Signals for us are for the command, as with nsenter(1): those a
+	// runtime passes on (spine.ForwardedSignals).
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	signal.Notify(sigs, spine.ForwardedSignals...)
 	go func() {
 		for s := range sigs {
 			_ = cmd.Signal(s)

@@ -1,0 +1,106 @@
+//go:build linux
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/spf13/cobra"
+
+	"berth/01-uts/spine"
+	"berth/08-image/image"
+	"berth/08-image/registry"
+)
+
+// registryFlags are the flags pull and push share: which registries get
+// plain http, and credentials.
+type registryFlags struct {
+	insecure []string
+	creds    string
+}
+
+func (f *registryFlags) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "speak plain http to this registry (HOST[:PORT] or a CIDR; repeatable; also $BERTH_INSECURE_REGISTRIES, comma-separated); loopback always is")
+	cmd.Flags().StringVar(&f.creds, "creds", "", "USER:PASSWORD for a registry that asks for them (default $BERTH_REGISTRY_CREDS)")
+}
+
+func (f *registryFlags) client() (*registry.Client, error) {
+	c := &registry.Client{Insecure: append([]string(nil), f.insecure...)}
+	env := strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
+	c.Insecure = append(c.Insecure, env...)
+	creds := f.creds
+	if creds == "" {
+		creds = os.Getenv("BERTH_REGISTRY_CREDS")
+	}
+	if creds != "" {
+		var ok bool
+		if c.Username, c.Password, ok = strings.Cut(creds, ":"); !ok || c.Username == "" {
+			return nil, errors.New("--creds (or $BERTH_REGISTRY_CREDS) is USER:PASSWORD")
+		}
+	}
+	return c, nil
+}
+
+// interruptible ends the context on Ctrl-C or SIGTERM, so that a transfer
+// stops and its half-written blob is removed.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return spine.NotifyInterrupt(cmd.Context())
+}
+
+func pullCommand() *cobra.Command {
+	var (
+		reg      registryFlags
+		bound    image.SizeFlag
+		platform string
+	)
+	cmd := &cobra.Command{
+		Use:   "pull NAME[:TAG|@DIGEST]",
+		Short: "Fetch an image from a registry (Docker Hub for a bare name such as busybox)",
+		Long: `Fetch an image from a registry (Docker Hub for a bare name such as busybox):
+its manifest, its config and each layer, every blob checked against the
+digest that names it, every layer read whole as a tar whose content is the
+config's diff id, the layers' files within --max-image-size; then the
+layers are unpacked and the name is set.
+
+What a pulled image is not: contained. Until stage 09 adds its security
+defaults, a container of stages 01-08 keeps every capability of the user
+who starts it, has no seccomp filter and a writable /proc/sys. Started with
+sudo, it is root on the host, and so is the image's code: run only an image
+you would run as root on this machine yourself.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := storeOf(cmd)
+			if err != nil {
+				return err
+			}
+			s.MaxImageSize = bound.N
+			var o registry.PullOptions
+			if platform != "" {
+				if o.Platform, err = registry.ParsePlatform(platform); err != nil {
+					return err
+				}
+			}
+			o.Out = cmd.OutOrStdout()
+			if r, err := reference.ParseNormalizedNamed(args[0]); err == nil && reference.IsNameOnly(r) {
+				fmt.Fprintln(o.Out, "Using default tag: latest")
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			c, err := reg.client()
+			if err != nil {
+				return err
+			}
+			_, err = registry.Pull(ctx, s, c, args[0], o)
+			return err
+		},
+	}
+	reg.addFlags(cmd)
+	bound.AddFlag(cmd.Flags())
+	cmd.Flags().StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to take from a multi-platform image (default "+registry.PlatformString(registry.HostPlatform())+")")
+	return cmd
+}
