@@ -5,7 +5,8 @@
 #
 #   sudo make check CHAPTER=07 EXERCISE=2    check an exercise of the book
 #
-# Other targets: build, setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
+# Other targets: build, install (bin/berth and bin/berth-monitor into
+# /usr/local/bin), setup, rootfs (FORCE=1 or rootfs-force rebuilds it),
 # lint, bench, clean. Everything that touches namespaces needs root.
 
 SHELL := /bin/bash
@@ -54,8 +55,12 @@ include tools/vmtest/vmtest.mk
 # setup must finish before build and rootfs use what it installs.
 .NOTPARALLEL:
 
-.PHONY: build setup rootfs rootfs-force demo test check lint bench clean
+.PHONY: build install setup rootfs rootfs-force demo test check lint bench clean
 
+# Stage 09's command is bin/berth (bin/09-full is the same file, so the
+# pattern above holds), with its small monitor bin/berth-monitor beside it:
+# berth finds the monitor there. The monitor is built static and stripped:
+# one runs beside every container, and what it maps is paid for once each.
 build:
 	@if [ -n "$(AS_BUILDER)" ] && [ -d bin ] && [ "$$(stat -c %U bin)" != "$(BUILD_AS)" ]; then \
 		echo "build: bin/ belongs to $$(stat -c %U bin): giving it to $(BUILD_AS), who owns this checkout"; \
@@ -63,6 +68,14 @@ build:
 	fi
 	@$(AS_BUILDER) mkdir -p bin
 	$(AS_BUILDER) $(GO) build -o bin/ $(addprefix ./,$(STAGES))
+	$(AS_BUILDER) ln -f bin/09-full bin/berth
+	$(AS_BUILDER) env CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/berth-monitor ./09-full/berth-monitor
+
+# sudo make install: berth and its monitor in $(PREFIX)/bin.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/berth bin/berth-monitor $(DESTDIR)$(PREFIX)/bin/
 
 setup:
 	GO=$(GO) scripts/setup.sh

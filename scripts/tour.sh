@@ -7,7 +7,8 @@
 #
 #   tour STAGE "TEXT" ARGS...
 #
-# runs bin/STAGE ARGS... (as root, stdin empty; under $TOUR_WRAP if set) and
+# runs bin/STAGE ARGS... (as root, stdin empty; under $TOUR_WRAP if set;
+# with TOUR_RAW set, ARGS is the whole command) and
 # prints TEXT with {}
 # replaced by what the command printed, its lines joined by spaces. A stage
 # that is not built yet gets a note instead; a stage that fails is shown
@@ -29,7 +30,11 @@ tour() {
 		printf '%-11s (not built yet: no stage %s in this tree)\n' "$stage" "$stage"
 		return
 	fi
-	out=$(${TOUR_WRAP:-} "$bin/$stage" "$@" 2>&1 </dev/null)
+	if [ -n "${TOUR_RAW:-}" ]; then # ARGS is the whole command
+		out=$(${TOUR_WRAP:-} "$@" 2>&1 </dev/null)
+	else
+		out=$(${TOUR_WRAP:-} "$bin/$stage" "$@" 2>&1 </dev/null)
+	fi
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		printf '%-11s FAILED with status %d: bin/%s %s\n' "$stage" "$rc" "$stage" "$*"
@@ -74,4 +79,30 @@ fi
 tour 08-image "the image hello, built from a Dockerfile: {}" \
 	run --rm --net none --data-root "$tour08/data" --image hello
 rm -rf "$tour08"
+# berth (09-full): the seeds' walk-through, as with Docker: an image whose
+# busybox httpd serves test.html, run detached with its port published, the
+# page fetched from the host, ps, logs, stop, rm. (The image is the busybox
+# tree imported with httpd as its CMD, the page a bind mount: berth's build
+# is not there yet.) In a network namespace standing in for the host, with
+# roots of its own, removed at the end.
+tour09=$(mktemp -d /tmp/berth-tour.XXXXXX)
+mkdir -p "$tour09/www" && echo "<h1>hello from berth</h1>" >"$tour09/www/test.html"
+cat >"$tour09/walk.sh" <<'WALK'
+set -e
+ip link set lo up
+b() { "$BIN/berth" "$@"; }
+b import --change 'CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]' "${BERTH_ROOTFS:-/var/lib/berth/busybox}" testnginx:1 >/dev/null
+b run -d -p 8081:80 -v "$TOUR/www:/www:ro" --name web testnginx:1 >/dev/null
+for i in $(seq 50); do curl -fs http://127.0.0.1:8081/test.html && break; sleep 0.1; done
+echo "ps: $(b ps --format '{{.Names}} {{.Status}} {{.Ports}}');"
+echo "logs: $(b logs web 2>&1 | head -n 1 | cut -c1-30)…;"
+b stop -t 1 web >/dev/null
+b rm web >/dev/null
+echo "after rm: $(b ps -aq | wc -l) containers"
+WALK
+if [ -x "$bin/berth" ]; then
+	TOUR_RAW=1 TOUR_WRAP="$repo/scripts/standin-host.sh env BIN=$bin TOUR=$tour09 BERTH_DATA_ROOT=$tour09/data BERTH_ROOT=$tour09/run" \
+		tour berth "the seeds' walk-through: {}" bash "$tour09/walk.sh"
+fi
+rm -rf "$tour09"
 exit $failed

@@ -23,8 +23,13 @@ import (
 const initArg = "berth-init"
 
 // syncFd is where the child finds its end of the sync socket: after the
-// preserved fds, named by $_BERTH_SYNC_FD (see Run).
+// preserved fds, named by $_BERTH_SYNC_FD (see Create). Right after it come
+// an O_PATH descriptor of the exec FIFO (fifo.go) and, with a console
+// socket (CreateOptions.ConsoleSocket), that socket.
 var syncFd = 3
+
+func fifoFd() int    { return syncFd + 1 }
+func consoleFd() int { return syncFd + 2 }
 
 // envConfigFd names a memfd holding the config when the child re-executes
 // itself once more (see reexecAsRoot).
@@ -51,9 +56,10 @@ func runInit() int {
 		}
 		syncFd = fd
 	}
-	// Nothing the container starts may inherit the sync socket: the parent
-	// waits for it to close.
+	// Nothing the container starts may inherit the sync socket (the parent
+	// waits for it to close) or the FIFO.
 	unix.CloseOnExec(syncFd)
+	unix.CloseOnExec(fifoFd())
 	// What the init makes (mount points, /dev) does not depend on the
 	// runtime's umask; the command gets the spec's (execCommand).
 	unix.Umask(DefaultUmask)
@@ -80,6 +86,9 @@ func runInit() int {
 	c.log = os.Stderr
 	c.Steps = steps
 	c.sync = sync
+	if c.ConsoleSocket {
+		unix.CloseOnExec(consoleFd())
+	}
 
 	if !reexeced {
 		if _, err := ch.expect(msgGo); err != nil {
@@ -88,8 +97,10 @@ func runInit() int {
 		if needsReexec(c) {
 			return fail(reexecAsRoot(c, steps))
 		}
-	} else if err := rearmDeathSignal(); err != nil {
-		return fail(err)
+	} else if !c.Detached {
+		if err := rearmDeathSignal(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := joinNamespaces(c); err != nil {
 		return fail(err)
@@ -110,11 +121,26 @@ func runInit() int {
 	}
 	// Last, inside every namespace and mount: the terminal (see tty.go).
 	if c.Spec.Process.Terminal {
-		if err := openConsole(c, ch); err != nil {
+		send := func(master *os.File) error { return ch.sendFile(message{Type: msgConsole}, master) }
+		if c.ConsoleSocket {
+			send = func(master *os.File) error { return sendConsole(consoleFd(), master) }
+		}
+		if err := openConsole(c, send); err != nil {
 			return fail(fmt.Errorf("console: %w", err))
 		}
 	}
-	return fail(execCommand(c))
+	path, err := findCommand(c)
+	if err != nil {
+		return fail(err)
+	}
+	// Set up: say so, and wait until the container is started.
+	if err := ch.send(message{Type: msgReady}); err != nil {
+		return fail(err)
+	}
+	if err := waitStart(); err != nil {
+		return fail(err)
+	}
+	return fail(execCommand(c, path))
 }
 
 // readConfig gets the container either from the socket or, after a
@@ -193,9 +219,15 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	if err := unix.Setresgid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresgid(0) in the user namespace (is gid 0 mapped?): %w", err)
 	}
-	// The socket must survive this one execve.
-	if _, err := unix.FcntlInt(uintptr(syncFd), unix.F_SETFD, 0); err != nil {
-		return fmt.Errorf("keep sync socket across re-exec: %w", err)
+	// The sockets and the FIFO must survive this one execve.
+	keep := []int{syncFd, fifoFd()}
+	if c.ConsoleSocket {
+		keep = append(keep, consoleFd())
+	}
+	for _, fd := range keep {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("keep fd %d across re-exec: %w", fd, err)
+		}
 	}
 	c.Logf("spine: uid %d in the user namespace, but no capabilities since its execve: executing itself again", os.Getuid())
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
@@ -272,22 +304,24 @@ func joinNamespaces(c *Container) error {
 	return nil
 }
 
-// execCommand ends the child: the last Execer step, or plain execve.
-func execCommand(c *Container) error {
+// findCommand changes to the working directory and finds the command, so
+// that a missing one fails the create (127), not the start.
+func findCommand(c *Container) (string, error) {
 	// Change directory first: a relative command (./run.sh) is relative to
 	// the container's working directory, as in a shell.
 	if cwd := c.Spec.Process.Cwd; cwd != "" {
 		if err := os.Chdir(cwd); err != nil {
-			return fmt.Errorf("chdir to working directory %s: %w", cwd, err)
+			return "", fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 		}
 		if err := verifyCwd(cwd); err != nil {
-			return err
+			return "", err
 		}
 	}
-	path, err := LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
-	if err != nil {
-		return err
-	}
+	return LookPath(c.Spec.Process.Args[0], c.Spec.Process.Env)
+}
+
+// execCommand ends the child: the last Execer step, or plain execve.
+func execCommand(c *Container, path string) error {
 	var execer Execer
 	for _, s := range c.Steps {
 		if e, ok := s.(Execer); ok {

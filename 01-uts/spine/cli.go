@@ -28,20 +28,32 @@ type Program struct {
 	RunUse          string
 }
 
-// Main runs the program, or the container init when re-executed as one.
-// It never returns.
-func Main(p Program) {
+// MaybeInit runs the container init, and exits, when this process was
+// re-executed as one; otherwise it returns. A program with a command line
+// of its own (stage 09's berth) calls it first thing, then StartRuntime.
+func MaybeInit() {
 	if IsInit() {
 		os.Exit(runInit())
 	}
-	// Whatever the caller's shell had, the runtime makes its files with
-	// Docker's and runc's umask (see DefaultUmask); and a descriptor it
-	// inherited goes no further than this process (inherit.go).
+}
+
+// StartRuntime makes the runtime's process what the containers may inherit
+// from: whatever the caller's shell had, the runtime makes its files with
+// Docker's and runc's umask (see DefaultUmask), and a descriptor it
+// inherited goes no further than this process (inherit.go).
+func StartRuntime(prog string) {
 	unix.Umask(DefaultUmask)
 	if err := CloseExecExcept(nil); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 		os.Exit(ExitRuntime)
 	}
+}
+
+// Main runs the program, or the container init when re-executed as one.
+// It never returns.
+func Main(p Program) {
+	MaybeInit()
+	StartRuntime(p.Name)
 	root := &cobra.Command{
 		Use:           p.Name,
 		Short:         p.Short,

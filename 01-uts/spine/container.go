@@ -40,6 +40,12 @@ type Container struct {
 	State    string      `json:"state"`    // live state of running containers (--root, as runc names it)
 	Verbose  bool        `json:"verbose"`
 	Prog     string      `json:"prog"` // the stage's name, for messages
+	// Detached: the container outlives the process that created it (see
+	// CreateOptions): a step must tie nothing to that process's life.
+	Detached bool `json:"detached,omitempty"`
+	// ConsoleSocket: the init sends its pty's master over a console
+	// socket (the fd after the exec FIFO), not the sync socket.
+	ConsoleSocket bool `json:"consoleSocket,omitempty"`
 	// PreserveFds are file descriptors of the runtime that the command
 	// gets, at the same numbers: the OCI CLI's --preserve-fds N is 3 to
 	// 3+N-1, systemd's socket activation (LISTEN_FDS) the same. Every

@@ -18,12 +18,19 @@ import (
 //	parent → child  config   the Container and its steps
 //	parent → child  go       parent-side work is done, carry on
 //	child  → parent console  with a terminal only: the pty master, as SCM_RIGHTS
+//	child  → parent ready    set up, the command found: waiting on the exec FIFO
 //	child  → parent error    setup failed; the child exits with Code
 //	child  → parent (EOF)    the socket closed on execve: the command runs
 //
+// Ready is said explicitly: an init that dies during its setup also closes
+// the socket, and the end of file alone must not read as success. Between
+// ready and the command, the container is "created": the init waits until
+// someone opens the FIFO (Start, fifo.go), which may be another process
+// long after the creator has gone (stage 09's `berth start`).
+//
 // The child's end is close-on-exec, so a successful execve closes it and the
-// parent reads EOF: that is how the parent knows the command started. So
-// the child must leave nothing unread: the kernel reports the close of a
+// parent reads EOF: that is how a parent still listening knows the command
+// started. So the child must leave nothing unread: the kernel reports the close of a
 // unix socket with unread data to the other end as ECONNRESET, not EOF.
 // That is why a message is its JSON object and nothing else, without the
 // newline json.Encoder would add after it: the decoder needs no delimiter
@@ -48,6 +55,7 @@ const (
 	msgConfig  = "config"
 	msgGo      = "go"
 	msgConsole = "console"
+	msgReady   = "ready"
 	msgError   = "error"
 )
 

@@ -10,21 +10,26 @@ import (
 	"path/filepath"
 	"time"
 
+	"berth/01-uts/spine/proc"
 	"berth/internal/lockfile"
 )
 
 // Every running container has a directory under the state root holding
-// state.json (who it is and which steps it ran) and a lock file. The
-// runtime holds an exclusive flock on the lock for as long as it lives; the
-// kernel drops that lock when the process dies, however it dies. So a later
-// run that can take the lock knows the owner is gone, and can rebuild the
-// steps from state.json and run their cleanups: a SIGKILLed run leaves
-// nothing behind for long.
+// state.json (who it is, which steps it ran, its init) and a lock file. A
+// foreground runtime holds an exclusive flock on the lock for as long as it
+// lives; the kernel drops that lock when the process dies, however it
+// dies. A detached container (stage 09) outlives the process that created
+// it: its init, recorded by pid and start time, is what keeps it alive. So
+// a later run that can take the lock and finds the init gone knows the
+// container is dead, and can rebuild the steps from state.json and run
+// their cleanups: a SIGKILLed run leaves nothing behind for long.
 type stateFile struct {
 	Container  *Container `json:"container"`
 	Steps      []wireStep `json:"steps"`
-	Pid        int        `json:"pid"`        // the container's init on the host
-	RuntimePid int        `json:"runtimePid"` // the berth process that ran it
+	Pid        int        `json:"pid"`                // the container's init on the host
+	PidStart   uint64     `json:"pidStart,omitempty"` // its start time (see package proc)
+	BootID     string     `json:"bootID,omitempty"`   // the boot it started in
+	RuntimePid int        `json:"runtimePid"`         // the berth process that created it
 }
 
 type state struct {
@@ -82,7 +87,11 @@ func lockOwn(dir string) (*lockfile.Lock, error) {
 }
 
 func (st *state) setPid(pid int) error {
-	st.data.Pid = pid
+	start, err := proc.StartTime(pid)
+	if err != nil {
+		return err
+	}
+	st.data.Pid, st.data.PidStart, st.data.BootID = pid, start, proc.BootID()
 	return st.write()
 }
 
@@ -101,8 +110,9 @@ func (st *state) write() error {
 	return nil
 }
 
-// unlock drops the lock and keeps the state directory, for a later
-// Collect to finish what this run could not.
+// unlock drops the lock and keeps the state directory: for a later
+// Collect to finish what this run could not, or for a detached container,
+// whose init lives on. Twice is fine.
 func (st *state) unlock() { st.lock.Unlock() }
 
 // remove deletes the state directory, then drops the lock.
@@ -117,13 +127,9 @@ func (st *state) remove() error {
 // ReadState returns the container recorded in dir and its init's pid,
 // whether or not its runtime still lives.
 func ReadState(dir string) (*Container, []Step, int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	sf, err := readStateFile(dir)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("read state: %w", err)
-	}
-	var sf stateFile
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return nil, nil, 0, fmt.Errorf("decode %s/state.json: %w", dir, err)
+		return nil, nil, 0, err
 	}
 	if sf.Container == nil {
 		return nil, nil, 0, fmt.Errorf("%s/state.json has no container", dir)
@@ -137,11 +143,41 @@ func ReadState(dir string) (*Container, []Step, int, error) {
 	return sf.Container, steps, sf.Pid, nil
 }
 
+func readStateFile(dir string) (*stateFile, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var sf stateFile
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return nil, fmt.Errorf("decode %s/state.json: %w", dir, err)
+	}
+	return &sf, nil
+}
+
+// InitAlive reports whether the init recorded in the state directory dir
+// still runs: the same pid, started at the same time, in this boot. A
+// recycled pid, or a reboot, reads as gone.
+func InitAlive(dir string) bool {
+	sf, err := readStateFile(dir)
+	if err != nil || sf.Pid <= 0 {
+		return false
+	}
+	return proc.Same(sf.Pid, sf.PidStart, sf.BootID)
+}
+
 // Running reports whether the container of state directory dir is alive:
-// its runtime holds the lock, which the kernel drops when the runtime
-// dies (internal/lockfile).
+// its runtime holds the lock, which the kernel drops when the runtime dies
+// (internal/lockfile), or it is detached and its init still runs. A
+// foreground container whose runtime died is dead, even while its init,
+// killed by the parent-death signal, has not quite gone.
 func Running(dir string) bool {
-	return lockfile.Held(filepath.Join(dir, "lock"))
+	return lockfile.Held(filepath.Join(dir, "lock")) || detachedAlive(dir)
+}
+
+func detachedAlive(dir string) bool {
+	sf, err := readStateFile(dir)
+	return err == nil && sf.Container != nil && sf.Container.Detached && InitAlive(dir)
 }
 
 // Live lists the ids of containers that still run (see Running).
@@ -186,6 +222,9 @@ func collectOne(dir string, verbose bool) {
 		return // its runtime is alive, or it is being created or removed right now
 	}
 	defer lock.Unlock()
+	if detachedAlive(dir) {
+		return // a detached container: its init lives on its own
+	}
 	c, steps, _, err := ReadState(dir)
 	if err != nil {
 		// Steps of a later stage this binary does not know: leave the

@@ -8,6 +8,7 @@ package spine
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"sort"
 	"sync"
@@ -80,6 +81,14 @@ type PreExecer interface {
 // Prepare ran to the end.
 type Cleaner interface {
 	Cleanup(c *Container) error
+}
+
+// Holder keeps files open for as long as the container runs: stage 04's
+// reserved host ports, stage 05's pipe that keeps slirp4netns alive. A
+// foreground runtime holds them by living; a detached container's creator
+// hands them to the process that outlives it (Process.Held).
+type Holder interface {
+	Held() []*os.File
 }
 
 // An Option is a stage's share of the command line: it registers its flags

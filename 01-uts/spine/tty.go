@@ -27,8 +27,9 @@ import (
 // opening a pty pair, reading and setting a window size.
 
 // openConsole is the child's side: it runs after the last Childer step,
-// just before the command is executed.
-func openConsole(c *Container, ch *channel) error {
+// just before the command is executed. send takes the master away: over
+// the sync socket to a foreground runtime, or to a console socket.
+func openConsole(c *Container, send func(master *os.File) error) error {
 	master, slave, err := pty.Open() // /dev/ptmx and /dev/pts/N, the container's own
 	if err != nil {
 		return fmt.Errorf("open a pty in the container (/dev/ptmx): %w", err)
@@ -47,7 +48,7 @@ func openConsole(c *Container, ch *channel) error {
 			return err
 		}
 	}
-	if err := ch.sendFile(message{Type: msgConsole}, master); err != nil {
+	if err := send(master); err != nil {
 		return err
 	}
 	// A new session has no controlling terminal; TIOCSCTTY makes the
@@ -66,6 +67,50 @@ func openConsole(c *Container, ch *channel) error {
 	}
 	c.Logf("console: %s is the command's terminal; its master went to the runtime", slave.Name())
 	return nil
+}
+
+// sendConsole sends the master to the console socket as runc does
+// to its --console-socket, so that a caller written for runc (conmon,
+// containerd's shim) reads it the same way: one message whose bytes are
+// the master's name and whose ancillary data is the descriptor.
+func sendConsole(sock int, master *os.File) error {
+	defer unix.Close(sock)
+	name := []byte(master.Name())
+	if err := unix.Sendmsg(sock, name, unix.UnixRights(int(master.Fd())), nil, 0); err != nil {
+		return fmt.Errorf("send the pty master to the console socket: %w", err)
+	}
+	return nil
+}
+
+// RecvConsole is the other end of a console socket: it reads the message
+// sendConsole wrote and returns the master.
+func RecvConsole(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var n, oobn int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	}); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, fmt.Errorf("receive the pty master: %w", rerr)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("receive the pty master: no descriptor in the message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("receive the pty master: want one descriptor")
+	}
+	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
 }
 
 // mountConsole binds the slave onto /dev/console, as runc does: a program

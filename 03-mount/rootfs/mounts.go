@@ -197,7 +197,9 @@ func mountEach(c *spine.Container, rootDir *os.File, root string, between func(r
 			first &^= unix.MS_RDONLY
 		}
 		if err := unix.Mount(source, procPath(target), m.Type, first, data); err != nil {
-			return fmt.Errorf("mount %s on %s (type %q): %w", m.Source, m.Destination, m.Type, err)
+			if err := mountFallback(m, rootDir, rel, target, first, data, err); err != nil {
+				return fmt.Errorf("mount %s on %s (type %q): %w", m.Source, m.Destination, m.Type, err)
+			}
 		}
 		if bind && flags&unix.MS_RDONLY != 0 {
 			if err := remountBind(rootDir, rel, src, m.Destination); err != nil {
@@ -244,6 +246,18 @@ func parseOptions(m specs.Mount) (flags uintptr, data string, bind bool) {
 			flags |= unix.MS_NODEV
 		case "noexec":
 			flags |= unix.MS_NOEXEC
+		case "suid", "dev", "exec", "atime", "diratime":
+			// the defaults: nothing to set
+		case "strictatime":
+			flags |= unix.MS_STRICTATIME
+		case "relatime":
+			flags |= unix.MS_RELATIME
+		case "noatime":
+			flags |= unix.MS_NOATIME
+		case "nodiratime":
+			flags |= unix.MS_NODIRATIME
+		case "sync":
+			flags |= unix.MS_SYNCHRONOUS
 		case "private", "rprivate", "slave", "rslave":
 			// propagation: every mount here is already private
 		default:

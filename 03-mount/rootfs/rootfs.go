@@ -59,7 +59,13 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 
 // Step sets up the root filesystem; its configuration is the spec's Root
 // and Mounts.
-type Step struct{}
+type Step struct {
+	// SpecMounts: the spec's mounts include /proc, /sys and /dev (stage 09
+	// writes Docker's default list; an OCI bundle has its own): mount them
+	// as given, instead of this stage's own, and make linux.devices (see
+	// specmounts.go).
+	SpecMounts bool `json:"specMounts,omitempty"`
+}
 
 func (*Step) Name() string { return "rootfs" }
 
@@ -91,7 +97,7 @@ func Explain(root string, err error) error {
 }
 
 // Child builds the container's view of the filesystem and moves into it.
-func (*Step) Child(c *spine.Container) error {
+func (s *Step) Child(c *spine.Container) error {
 	root := c.Spec.Root.Path
 	// Nothing we mount from here on may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -107,11 +113,17 @@ func (*Step) Child(c *spine.Container) error {
 		return err
 	}
 	defer rootDir.Close()
-	if err := mountSpecial(c, rootDir, root); err != nil {
-		return err
-	}
-	if err := mountRequested(c, rootDir, root); err != nil {
-		return err
+	if s.SpecMounts {
+		if err := mountFromSpec(c, rootDir, root); err != nil {
+			return err
+		}
+	} else {
+		if err := mountSpecial(c, rootDir, root); err != nil {
+			return err
+		}
+		if err := mountRequested(c, rootDir, root); err != nil {
+			return err
+		}
 	}
 	if err := pivotRoot(root); err != nil {
 		return err

@@ -16,7 +16,6 @@ package network
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -166,7 +165,7 @@ type Step struct {
 
 	// Filled by Prepare, used by Parent in the same process.
 	addr *net.IPNet
-	held []io.Closer // reserved host ports
+	held []*os.File // reserved host ports
 }
 
 func (*Step) Name() string { return "network" }
@@ -321,6 +320,14 @@ func (s *Step) Child(c *spine.Container) error {
 	return nil
 }
 
+// Held hands the reserved host ports to whoever outlives a detached
+// container's creator (spine.Holder): the port stays taken while it runs.
+func (s *Step) Held() []*os.File {
+	out := s.held
+	s.held = nil
+	return out
+}
+
 // Cleanup releases what Prepare and Parent made; shared things (bridge,
 // table, masquerade rules) stay. It is idempotent and works from the id
 // alone, as a later run collecting a killed runtime calls it.
@@ -352,8 +359,9 @@ func (s *Step) Cleanup(c *spine.Container) error {
 	return errors.Join(errs...)
 }
 
-// Alive tells whether the container id of a state root still runs
-// (spine.Running).
+// Alive tells whether the container id of a state root still runs: its
+// runtime holds an exclusive flock on <root>/<id>/lock for as long as it
+// lives, or, detached (stage 09), its init does (spine.Running).
 func Alive(stateRoot string) func(id string) bool {
 	return func(id string) bool {
 		return spine.Running(filepath.Join(stateRoot, id))

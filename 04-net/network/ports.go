@@ -5,8 +5,8 @@ package network
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 
@@ -108,8 +108,9 @@ func ParsePorts(values []string) ([]Port, error) {
 // refuses the port to anyone else (a host program, another container), and
 // so that a port already taken is found now, with a clear message, rather
 // than as a rule that silently steals another program's traffic. The kernel
-// closes it when the runtime dies, however it dies.
-func reserve(p Port) (io.Closer, error) {
+// closes it when the runtime dies, however it dies (or, for a detached
+// container of stage 09, when its monitor does: see Step.Held).
+func reserve(p Port) (*os.File, error) {
 	typ := unix.SOCK_STREAM
 	if p.Proto == "udp" {
 		typ = unix.SOCK_DGRAM
@@ -136,9 +137,5 @@ func reserve(p Port) (io.Closer, error) {
 		}
 		return nil, fmt.Errorf("bind %s:%d/%s: %w", host, p.HostPort, p.Proto, err)
 	}
-	return fdCloser(fd), nil
+	return os.NewFile(uintptr(fd), "port "+p.String()), nil
 }
-
-type fdCloser int
-
-func (f fdCloser) Close() error { return unix.Close(int(f)) }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"berth/01-uts/spine"
 )
 
 func TestParsePort(t *testing.T) {
@@ -58,4 +60,26 @@ func TestPortComment(t *testing.T) {
 	p := Port{HostPort: 8080, CtrPort: 80, Proto: "tcp"}
 	assert.Equal(t, "container web: *:8080 -> 10.88.0.2:80/tcp", portComment("web", p, net.IPv4(10, 88, 0, 2)))
 	assert.Equal(t, "0.0.0.0:8080->80/tcp", p.String())
+}
+
+// A detached container's creator hands the reserved ports on (Held): they
+// stay taken until whoever holds them closes them.
+func TestHeldPortsOutliveTheStep(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+
+	s := &Step{}
+	require.NoError(t, s.reserve(Port{HostIP: "127.0.0.1", HostPort: port, CtrPort: 80, Proto: "tcp"}))
+	held := s.Held()
+	require.Len(t, held, 1)
+	assert.Empty(t, s.Held(), "handed on once")
+	require.NoError(t, s.Cleanup(&spine.Container{ID: "x"}), "the step's cleanup no longer owns it")
+	_, err = reserve(Port{HostIP: "127.0.0.1", HostPort: port, CtrPort: 80, Proto: "tcp"})
+	assert.ErrorContains(t, err, "already in use")
+	held[0].Close()
+	f, err := reserve(Port{HostIP: "127.0.0.1", HostPort: port, CtrPort: 80, Proto: "tcp"})
+	require.NoError(t, err)
+	f.Close()
 }

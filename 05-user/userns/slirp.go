@@ -51,11 +51,20 @@ func netSteps(o *Options) ([]spine.Step, error) {
 	if f == nil || f.Value.String() != SlirpMode {
 		return nil, nil
 	}
-	path, err := exec.LookPath("slirp4netns")
+	path, err := SlirpPath()
 	if err != nil {
-		return nil, errors.New("--net=slirp4netns: slirp4netns not found in $PATH: install it (sudo apt-get install slirp4netns)")
+		return nil, err
 	}
 	return []spine.Step{&Slirp{Path: path}}, nil
+}
+
+// SlirpPath finds slirp4netns, or says how to install it.
+func SlirpPath() (string, error) {
+	path, err := exec.LookPath("slirp4netns")
+	if err != nil {
+		return "", errors.New("--net=slirp4netns: slirp4netns not found in $PATH: install it (sudo apt-get install slirp4netns)")
+	}
+	return path, nil
 }
 
 // Slirp runs slirp4netns for the life of the container.
@@ -97,7 +106,11 @@ func (s *Slirp) Parent(c *spine.Container, pid int) error {
 	cmd := exec.Command(s.Path, "--configure", "--mtu=65520", "--disable-host-loopback",
 		"--ready-fd=3", "--exit-fd=4", strconv.Itoa(pid), SlirpDevice)
 	cmd.ExtraFiles = []*os.File{readyW, exitR}
-	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	if !c.Detached {
+		cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	}
+	// Detached (stage 09), its parent, the creator, exits soon: then the
+	// exit pipe alone, handed on (Held), says how long it lives.
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err = cmd.Start()
@@ -118,6 +131,17 @@ func (s *Slirp) Parent(c *spine.Container, pid int) error {
 	}
 	c.Logf("net: %s up: %s/24 via %s, DNS %s", SlirpDevice, SlirpAddress, SlirpGateway, SlirpDNS)
 	return nil
+}
+
+// Held hands the exit pipe to whoever outlives a detached container's
+// creator (spine.Holder): slirp4netns lives until that one closes it.
+func (s *Slirp) Held() []*os.File {
+	if s.exitW == nil {
+		return nil
+	}
+	f := s.exitW
+	s.exitW, s.cmd = nil, nil // no longer ours to close or wait for
+	return []*os.File{f}
 }
 
 // Cleanup stops slirp4netns. After a SIGKILLed runtime there is nothing to

@@ -185,6 +185,9 @@ func parseMaps(flag string, in []string) ([]specs.LinuxIDMapping, error) {
 	return out, nil
 }
 
+// Helper finds newuidmap or newgidmap (stage 09 builds the step itself).
+func Helper(name string) (string, error) { return helper(name) }
+
 // helper finds newuidmap or newgidmap.
 func helper(name string) (string, error) {
 	p, err := exec.LookPath(name)

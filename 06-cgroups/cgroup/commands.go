@@ -34,7 +34,7 @@ func find(root, id string) (*Group, error) {
 	if !contains(live, id) {
 		return nil, spine.Exitf(1, "no running container %q (state root %s)", id, root)
 	}
-	_, steps, _, err := spine.ReadState(filepath.Join(root, id))
+	c, steps, _, err := spine.ReadState(filepath.Join(root, id))
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,11 @@ func find(root, id string) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := Load(mode, GroupPath(id))
+	path, err := groupOf(c)
+	if err != nil {
+		return nil, err
+	}
+	g, err := Load(mode, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, spine.Exitf(1, "container %s has no cgroup (it is starting or stopping)", id)
 	}

@@ -104,11 +104,20 @@ func (g *Group) createV2(res *specs.LinuxResources) error {
 			enable = append(enable, "+"+c)
 		}
 	}
-	parent := filepath.Join(Root, Parent)
-	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create %s: %w", parent, err)
+	// Every ancestor must exist and hand the controllers down: the berth
+	// parent of /berth/<id>, or each group of a cgroupsPath given.
+	var parents []string
+	for p := filepath.Dir(g.path); p != "/" && p != "."; p = filepath.Dir(p) {
+		parents = append(parents, p)
 	}
-	for _, dir := range []string{Root, parent} {
+	dirs := []string{Root}
+	for i := len(parents) - 1; i >= 0; i-- {
+		dirs = append(dirs, filepath.Join(Root, parents[i]))
+	}
+	for _, dir := range dirs {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
 		f := filepath.Join(dir, "cgroup.subtree_control")
 		if err := writeFile(f, strings.Join(enable, " ")); err != nil {
 			return fmt.Errorf("enable controllers %v: %w", enable, err)

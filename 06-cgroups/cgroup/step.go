@@ -49,9 +49,9 @@ type Step struct {
 func (*Step) Name() string { return "cgroup" }
 
 func (s *Step) Prepare(c *spine.Container) error {
-	path := GroupPath(c.ID)
-	if p := c.Spec.Linux.CgroupsPath; p != "" && p != path {
-		return fmt.Errorf("cgroupsPath %q: berth keeps each container's group at %s", p, path)
+	path, err := groupOf(c)
+	if err != nil {
+		return err
 	}
 	mode, err := DetectMode()
 	if err != nil {
@@ -188,7 +188,11 @@ func (s *Step) Cleanup(c *spine.Container) error {
 	if err != nil {
 		return err
 	}
-	g, err := Load(mode, GroupPath(c.ID))
+	path, err := groupOf(c)
+	if err != nil {
+		return nil // never derive a path from a bad spec
+	}
+	g, err := Load(mode, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -212,6 +216,24 @@ func (s *Step) Cleanup(c *spine.Container) error {
 	}
 	c.Logf("cgroup: removed %s", g.Path())
 	return nil
+}
+
+// groupOf is the container's group: the spec's linux.cgroupsPath as given
+// (stage 09 and OCI bundles set it), or /berth/<id> (this stage's
+// Configure sets that). Only the cgroupfs form is understood: an absolute
+// path, no "..", no systemd "slice:prefix:name".
+func groupOf(c *spine.Container) (string, error) {
+	p := c.Spec.Linux.CgroupsPath
+	if p == "" {
+		return GroupPath(c.ID), nil
+	}
+	if strings.Contains(p, ":") {
+		return "", fmt.Errorf("cgroupsPath %q: the systemd form slice:prefix:name is not supported; give a path such as /berth/%s", p, c.ID)
+	}
+	if !strings.HasPrefix(p, "/") || filepath.Clean(p) != p || p == "/" {
+		return "", fmt.Errorf("cgroupsPath %q: want an absolute, clean path below the cgroup root, such as /berth/%s", p, c.ID)
+	}
+	return p, nil
 }
 
 // settings reads back, for --verbose, the files that res set.

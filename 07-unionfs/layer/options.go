@@ -150,6 +150,10 @@ type Step struct {
 	Volumes  []Volume `json:"volumes,omitempty"`
 	Remove   bool     `json:"remove,omitempty"`
 	Rootless bool     `json:"rootless,omitempty"`
+	// Keep: the container layer outlives a run and is used again by the
+	// next (stage 09: a container stops and starts again with the changes
+	// it made). Prepare then attaches the layer that exists.
+	Keep bool `json:"keep,omitempty"`
 }
 
 func (*Step) Name() string { return "layer" }
@@ -158,6 +162,9 @@ func (s *Step) Prepare(c *spine.Container) error {
 	store := NewStore(c.DataRoot)
 	if err := store.Init(); err != nil {
 		return err
+	}
+	if s.Keep && store.started(c.ID) {
+		return s.reattach(c, store)
 	}
 	lowers := s.Layers
 	if s.Image != "" {
@@ -208,6 +215,29 @@ func (s *Step) Prepare(c *spine.Container) error {
 		}
 		c.Logf("layer: %s root %s on %d layer(s) + init layer; container layer %s", rec.Driver, root, len(lowers), store.diffDir(c.ID))
 	}
+	if c.Spec.Root == nil {
+		c.Spec.Root = &specs.Root{}
+	}
+	c.Spec.Root.Path = root
+	return nil
+}
+
+// reattach makes an existing container layer the root again: its
+// overlay mounted (as root; without root PreChild mounts it), or its copy,
+// which holds the whole tree already, used as it is. Its init layer and
+// volumes were made by the first run and are not touched.
+func (s *Step) reattach(c *spine.Container, store Store) error {
+	rec, err := store.Load(c.ID)
+	if err != nil {
+		return err
+	}
+	root := store.RootPath(rec)
+	if rec.Driver == DriverOverlay && !s.Rootless {
+		if root, err = store.Attach(rec); err != nil {
+			return err
+		}
+	}
+	c.Logf("layer: %s root %s, the container layer of an earlier run", rec.Driver, root)
 	if c.Spec.Root == nil {
 		c.Spec.Root = &specs.Root{}
 	}
@@ -266,6 +296,10 @@ func (s *Step) PreChild(c *spine.Container) error {
 	rec, err := store.Load(c.ID)
 	if err != nil {
 		return err
+	}
+	if rec.Driver == DriverCopy && s.Keep && store.started(c.ID) {
+		c.Spec.Root.Path = store.diffDir(c.ID) // the copy of an earlier run
+		return nil
 	}
 	if rec.Driver == DriverOverlay {
 		why := "no user.* extended attributes"

@@ -195,3 +195,17 @@ func mustRun(t testing.TB, name string, args ...string) {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 }
+
+// Berth is stage 09's berth and its monitor (see testenv.Berth), copied
+// side by side where the user may run them.
+func (a *Account) Berth(t testing.TB) string {
+	t.Helper()
+	src := Berth(t)
+	dst := filepath.Join(a.top, "berth")
+	if _, err := os.Stat(dst); err == nil {
+		return dst
+	}
+	copyFile(t, filepath.Join(filepath.Dir(src), "berth-monitor"), filepath.Join(a.top, "berth-monitor"))
+	copyFile(t, src, dst)
+	return dst
+}

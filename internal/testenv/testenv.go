@@ -283,3 +283,75 @@ func WaitGone(t testing.TB, pid int) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	t.Fatalf("process %d still there 30s after its runtime was killed", pid)
 }
+
+var (
+	berthMu   sync.Mutex
+	berthPath string
+)
+
+// Berth returns the path of stage 09's berth with berth-monitor beside it
+// (berth looks for its monitor there). $BERTH_BIN (make test) has both,
+// as bin/berth and bin/berth-monitor; in the VM it has bin/09-full, and
+// $BERTH_BERTH_MONITOR the monitor, which are copied side by side once;
+// otherwise both are built once per test process.
+func Berth(t testing.TB) string {
+	t.Helper()
+	berthMu.Lock()
+	defer berthMu.Unlock()
+	if berthPath != "" {
+		return berthPath
+	}
+	if dir := os.Getenv("BERTH_BIN"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "berth-monitor")); err == nil {
+			berthPath = filepath.Join(dir, "berth")
+			return berthPath
+		}
+		mon := os.Getenv("BERTH_BERTH_MONITOR")
+		if mon == "" {
+			t.Fatalf("BERTH_BIN=%s has no berth-monitor: run make build", dir)
+		}
+		side := filepath.Join(os.TempDir(), fmt.Sprintf("berth-09-%d", os.Getpid()))
+		if err := os.MkdirAll(side, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, filepath.Join(dir, "09-full"), filepath.Join(side, "berth"))
+		copyFile(t, mon, filepath.Join(side, "berth-monitor"))
+		berthPath = filepath.Join(side, "berth")
+		return berthPath
+	}
+	p := Binary(t, "09-full")
+	dir := filepath.Dir(p)
+	mon := filepath.Join(dir, "berth-monitor")
+	tmp := fmt.Sprintf("%s.%d", mon, os.Getpid())
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", tmp, "./09-full/berth-monitor")
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./09-full/berth-monitor: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, mon); err != nil {
+		t.Fatal(err)
+	}
+	berth := filepath.Join(dir, "berth")
+	_ = os.Remove(berth)
+	if err := os.Link(p, berth); err != nil {
+		copyFile(t, p, berth)
+	}
+	berthPath = berth
+	return berthPath
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := to + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,129 @@
+//go:build linux
+
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"berth/09-full/engine"
+	"berth/09-full/specgen"
+	"berth/09-full/store"
+)
+
+// createFlags are the flags run and create share, under Docker's names:
+// specgen's options, and the flags of stages 05 and 06 as they are.
+type createFlags struct {
+	o           specgen.Options
+	entrypoint  string
+	stopTimeout int
+	fs          *pflag.FlagSet
+}
+
+func (f *createFlags) add(fs *pflag.FlagSet) {
+	f.fs = fs
+	o := &f.o
+	fs.SetInterspersed(false) // flags after IMAGE belong to the command
+	noHelpShorthand(fs)
+	fs.StringVar(&o.Name, "name", "", "assign a name to the container")
+	fs.StringArrayVarP(&o.Env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME for the host's)")
+	fs.StringArrayVar(&o.EnvFiles, "env-file", nil, "read environment variables from a file")
+	fs.StringArrayVarP(&o.Labels, "label", "l", nil, "set a label on the container (KEY=VALUE)")
+	fs.StringVarP(&o.Workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&o.User, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
+	fs.BoolVar(&o.Init, "init", false, "run an init inside the container that forwards signals and reaps processes")
+	fs.BoolVar(&o.ReadOnly, "read-only", false, "mount the container's root filesystem as read only")
+	fs.StringVarP(&o.Hostname, "hostname", "h", "", "container host name")
+	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a container's port to the host ([HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO])")
+	fs.StringVar(&o.Network, "network", "", "connect a container to a network: bridge, host, none, container:NAME_OR_ID (slirp4netns without root)")
+	fs.StringVar(&o.Network, "net", "", "connect a container to a network (the older name of --network)")
+	_ = fs.MarkHidden("net")
+	fs.StringArrayVar(&o.DNS, "dns", nil, "set custom DNS servers")
+	fs.BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fs.BoolVarP(&o.Interactive, "interactive", "i", false, "keep STDIN open even if not attached")
+	fs.StringVar(&o.Restart, "restart", "no", "restart policy to apply when a container exits: no, on-failure[:max-retries], always, unless-stopped")
+	fs.StringVar(&o.StopSignal, "stop-signal", "", "signal to stop the container (default SIGTERM)")
+	fs.IntVar(&f.stopTimeout, "stop-timeout", 0, "timeout (in seconds) to stop a container (default 10)")
+	fs.StringVar(&o.LogDriver, "log-driver", "json-file", "logging driver for the container (json-file)")
+	fs.StringArrayVar(&o.LogOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N")
+	fs.StringVar(&o.Rootfs, "rootfs", "", "run on this directory (as the bottom layer) instead of an image")
+	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount a volume (HOSTDIR:CTRPATH[:ro]), or CTRPATH for an anonymous one")
+	fs.StringVar(&o.StorageDriver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here)")
+	o.Cgroup.AddFlags(fs)
+	_ = fs.MarkHidden("stats") // 06's live table; berth has stats with issue 13
+	o.UserNS.AddFlags(fs)
+}
+
+// options finishes the options once the flags are parsed.
+func (f *createFlags) options() (*specgen.Options, error) {
+	o := &f.o
+	if f.fs.Changed("entrypoint") {
+		o.Entrypoint = &f.entrypoint
+	}
+	if f.fs.Changed("stop-timeout") {
+		o.StopTimeout = &f.stopTimeout
+	}
+	if f.fs.Changed("stats") {
+		return nil, errors.New("--stats is stage 06's; berth's stats come with issue 13")
+	}
+	return o, nil
+}
+
+// create makes the record and the container (its init waiting): the part
+// of run and create that is the same.
+func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Record, error) {
+	o, err := f.options()
+	if err != nil {
+		return nil, nil, usage("%v", err)
+	}
+	e, err := a.engine()
+	if err != nil {
+		return nil, nil, err
+	}
+	ref, rest := "", args
+	if o.Rootfs == "" {
+		if len(args) == 0 {
+			return nil, nil, usage("\"berth run\" requires at least 1 argument: berth run [OPTIONS] IMAGE [COMMAND] [ARG...] (or --rootfs DIR COMMAND)")
+		}
+		ref, rest = args[0], args[1:]
+	}
+	if other, ok := strings.CutPrefix(o.Network, "container:"); ok {
+		if _, err := e.Store.Get(other); err != nil {
+			return nil, nil, usage("%s", describe(err))
+		}
+	}
+	rec, err := specgen.Generate(o, ref, rest, specgen.Roots{Data: e.DataRoot, State: e.StateRoot})
+	if err != nil {
+		return nil, nil, usage("%v", err)
+	}
+	if err := e.Store.Create(rec); err != nil {
+		return nil, nil, usage("%v", err)
+	}
+	if err := e.Create(rec); err != nil {
+		return e, rec, err
+	}
+	return e, rec, nil
+}
+
+func (a *app) createCommand() *cobra.Command {
+	f := &createFlags{}
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container: set up, its command waiting to be started",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, rec, err := a.create(f, args)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, rec.ID)
+			return nil
+		},
+	}
+	f.add(cmd.Flags())
+	return cmd
+}

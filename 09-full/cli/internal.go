@@ -1,0 +1,64 @@
+//go:build linux
+
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"berth/09-full/engine"
+)
+
+// internalCommand holds the verbs a container's monitor runs: the heavy
+// work, in a process that lives only for it.
+func (a *app) internalCommand() *cobra.Command {
+	group := &cobra.Command{Use: "internal", Short: "What a container's monitor runs (not for people)", Hidden: true}
+	var restart bool
+	create := &cobra.Command{
+		Use:  "create [--restart] ID",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files := engine.InheritedInitFiles()
+			if files.Report == nil {
+				return errors.New("internal create: no report socket on fd 3 (it is started by berth-monitor)")
+			}
+			e, err := a.engine()
+			if err != nil {
+				return err
+			}
+			return e.CreateInit(args[0], restart, files)
+		},
+	}
+	create.Flags().BoolVar(&restart, "restart", false, "a restart by the policy: start it too, unless stopped meanwhile")
+	exit := &cobra.Command{
+		Use:  "exit ID",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := a.engine()
+			if err != nil {
+				return err
+			}
+			d, err := e.Exited(args[0])
+			if err != nil {
+				return err
+			}
+			if d.Restart {
+				fmt.Fprintf(a.stdout, "restart %d\n", d.Delay.Milliseconds())
+			} else {
+				fmt.Fprintln(a.stdout, "done")
+			}
+			return nil
+		},
+	}
+	health := &cobra.Command{
+		Use:  "healthcheck ID",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return errors.New("health checks need exec into the container (issue 13): not implemented yet")
+		},
+	}
+	group.AddCommand(create, exit, health)
+	return group
+}

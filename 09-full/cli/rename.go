@@ -1,0 +1,26 @@
+//go:build linux
+
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func (a *app) renameCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rename CONTAINER NEW_NAME",
+		Short: "Rename a container",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := a.engine()
+			if err != nil {
+				return err
+			}
+			rec, err := e.Store.Get(args[0])
+			if err != nil {
+				return err
+			}
+			return e.Store.Rename(rec.ID, args[1])
+		},
+	}
+}

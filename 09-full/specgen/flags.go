@@ -1,0 +1,229 @@
+//go:build linux
+
+package specgen
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	units "github.com/docker/go-units"
+	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine"
+	"berth/04-net/network"
+	"berth/05-user/userns"
+	"berth/07-unionfs/layer"
+	"berth/09-full/engine"
+	"berth/09-full/store"
+)
+
+// networkFlags reads --network, -p and --dns: stage 04's modes (05's
+// slirp4netns without root), container:NAME_OR_ID by a container's name.
+func networkFlags(o *Options, set *engine.Settings, rootless bool) error {
+	mode := o.Network
+	if mode == "" || mode == "default" {
+		mode = network.ModeBridge
+		if rootless {
+			// As podman: a rootless container reaches out through
+			// slirp4netns, where it is installed and may open /dev/net/tun
+			// (some hosts keep it 0600); else it has lo alone.
+			mode = network.ModeNone
+			if _, err := userns.SlirpPath(); err == nil && unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil {
+				mode = engine.ModeSlirp
+			}
+		}
+	}
+	name, arg, _ := strings.Cut(mode, ":")
+	n := engine.Network{Mode: name, DNS: o.DNS}
+	switch name {
+	case network.ModeBridge, network.ModeNone, network.ModeHost, engine.ModeSlirp:
+		if arg != "" {
+			return fmt.Errorf("invalid --network %q", mode)
+		}
+	case network.ModeContainer:
+		if arg == "" {
+			return fmt.Errorf("invalid --network %q: want container:NAME_OR_ID", mode)
+		}
+		n.Container = arg
+	default:
+		return fmt.Errorf("network %s not found: the networks are bridge, host, none, container:NAME_OR_ID (and slirp4netns); user-defined networks come with issue 15", mode)
+	}
+	if rootless && (n.Mode == network.ModeBridge || n.Mode == network.ModeContainer) {
+		return fmt.Errorf("--network %s needs root (it changes the host's network); without root use none or slirp4netns", mode)
+	}
+	ports, err := network.ParsePorts(o.Publish)
+	if err != nil {
+		return err
+	}
+	if len(ports) > 0 && n.Mode != network.ModeBridge {
+		return fmt.Errorf("-p publishes ports through the bridge: it needs --network bridge, not %s", mode)
+	}
+	n.Ports = ports
+	for _, d := range o.DNS {
+		if err := checkIP(d); err != nil {
+			return err
+		}
+	}
+	set.Network = n
+	return nil
+}
+
+// processFlags applies -w, -e, --env-file and -t to the process.
+func processFlags(c *spine.Container, o *Options) error {
+	if o.Workdir != "" {
+		if !path.IsAbs(o.Workdir) {
+			return fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path", o.Workdir)
+		}
+		c.Spec.Process.Cwd = path.Clean(o.Workdir)
+	}
+	for _, f := range o.EnvFiles {
+		kvs, err := readEnvFile(f)
+		if err != nil {
+			return err
+		}
+		setEnv(c, kvs)
+	}
+	setEnv(c, o.Env)
+	if o.Tty {
+		c.Spec.Process.Terminal = true
+		if !hasEnv(c.Spec.Process.Env, "TERM") {
+			c.SetEnv("TERM", "xterm")
+		}
+	}
+	return nil
+}
+
+// setEnv sets NAME=VALUE, or NAME alone to the host's value (if it has
+// one), as docker run -e does.
+func setEnv(c *spine.Container, kvs []string) {
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			if v, ok = os.LookupEnv(k); !ok {
+				continue
+			}
+		}
+		if k != "" {
+			c.SetEnv(k, v)
+		}
+	}
+}
+
+// readEnvFile reads Docker's --env-file: a NAME=VALUE (or NAME) per line,
+// # comments and blank lines skipped, nothing quoted or expanded.
+func readEnvFile(p string) ([]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(io.LimitReader(f, 16<<20))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimLeft(sc.Text(), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, _, _ := strings.Cut(line, "=")
+		if k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("--env-file %s:%d: variable '%s' contains whitespaces", p, n, k)
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--env-file %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// volume reads one -v: a bind (HOST:CTR[:ro]) or an anonymous volume (CTR)
+// made under the data root, which outlives the container unless rm -v.
+func volume(v, dataRoot string) (layer.Volume, error) {
+	vol, err := layer.ParseVolume(v)
+	if err != nil {
+		return vol, err
+	}
+	if vol.Anonymous {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return vol, err
+		}
+		vol.Source = engine.AnonymousVolumeDir(dataRoot, hex.EncodeToString(b))
+	}
+	return vol, nil
+}
+
+// runtimeFlags are those of the settings: --restart, --stop-signal,
+// --log-opt, -l.
+func runtimeFlags(o *Options, set *engine.Settings, rec *store.Record) error {
+	p, err := engine.ParseRestartPolicy(o.Restart)
+	if err != nil {
+		return err
+	}
+	if o.AutoRemove && p.Name != "no" {
+		//lint:ignore ST1005 Docker's own words
+		return errors.New("Conflicting options: --restart and --rm")
+	}
+	set.Restart = p
+	if o.StopSignal != "" {
+		set.StopSignal = o.StopSignal
+	}
+	if set.StopSignal != "" {
+		if _, err := engine.ParseSignal(set.StopSignal); err != nil {
+			return fmt.Errorf("--stop-signal: %w", err)
+		}
+	}
+	if o.LogDriver != "" && o.LogDriver != "json-file" {
+		return fmt.Errorf("log driver %q is not supported: berth has json-file", o.LogDriver)
+	}
+	set.Log = engine.LogConfig{Type: "json-file", MaxFile: 1}
+	for _, opt := range o.LogOpts {
+		k, v, ok := strings.Cut(opt, "=")
+		if !ok {
+			return fmt.Errorf("invalid --log-opt %q: want KEY=VALUE", opt)
+		}
+		switch k {
+		case "max-size":
+			n, err := units.RAMInBytes(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("invalid --log-opt max-size %q: want a size such as 10m", v)
+			}
+			set.Log.MaxSize = n
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("invalid --log-opt max-file %q: want a number of files, at least 1", v)
+			}
+			set.Log.MaxFile = n
+		default:
+			return fmt.Errorf("unknown log opt '%s' for json-file log driver (berth has max-size and max-file)", k)
+		}
+	}
+	if set.Log.MaxFile > 1 && set.Log.MaxSize == 0 {
+		return errors.New("max-file cannot be set without max-size")
+	}
+	for _, l := range o.Labels {
+		k, v, _ := strings.Cut(l, "=")
+		if k == "" {
+			return fmt.Errorf("invalid label %q: want KEY=VALUE", l)
+		}
+		rec.Labels[k] = v
+	}
+	return nil
+}
+
+func checkIP(s string) error {
+	if net.ParseIP(s) == nil {
+		return fmt.Errorf("invalid --dns %q: want an IP address", s)
+	}
+	return nil
+}

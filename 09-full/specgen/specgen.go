@@ -1,0 +1,189 @@
+//go:build linux
+
+// Package specgen turns `berth run`'s flags and an image's config into an
+// OCI runtime spec and berth's settings, as Docker does with its flags
+// (moby's daemon/oci_linux.go, containerd's oci.WithDefaultSpec): Docker's
+// defaults (namespaces, the mounts of /proc /dev /sys, PATH, TERM, HOME),
+// then the image's ENTRYPOINT, CMD, ENV, WORKDIR, USER, labels and stop
+// signal, then what the flags say. It reuses the flag types and checks of
+// stages 01-08 (the hostname's, the resource limits', the uid maps'), so a
+// flag means and refuses exactly what it does there.
+package specgen
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"berth/01-uts/spine"
+	"berth/01-uts/uts"
+	"berth/02-pid/pid"
+	"berth/04-net/network"
+	"berth/05-user/userns"
+	"berth/06-cgroups/cgroup"
+	"berth/09-full/engine"
+	"berth/09-full/store"
+)
+
+// Options are the flags of run and create, parsed.
+type Options struct {
+	Name          string
+	Env           []string
+	EnvFiles      []string
+	Labels        []string
+	Workdir       string
+	User          string
+	Entrypoint    *string
+	Init          bool
+	ReadOnly      bool
+	Hostname      string
+	Publish       []string
+	Network       string
+	DNS           []string
+	Tty           bool
+	Interactive   bool
+	Restart       string
+	StopSignal    string
+	StopTimeout   *int
+	LogDriver     string
+	LogOpts       []string
+	Rootfs        string
+	Volumes       []string
+	AutoRemove    bool
+	StorageDriver string
+	// The flags of stages 05 and 06, with their types and checks:
+	// --memory and its kin, --map-root-user, --uidmap...
+	Cgroup cgroup.Options
+	UserNS userns.Options
+}
+
+// Roots are the data and state roots the container lives under.
+type Roots struct{ Data, State string }
+
+// Generate makes the record of a new container (not yet stored) from the
+// options, the image (empty with --rootfs) and the command line after it.
+func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record, error) {
+	id := store.NewID()
+	rootless := os.Geteuid() != 0
+	c := spine.NewContainer("berth", args)
+	c.ID, c.DataRoot, c.State = id, roots.Data, roots.State
+	c.Spec.Process.Cwd = "/"
+	set := engine.Settings{Rootless: rootless, StorageDriver: o.StorageDriver, AutoRemove: o.AutoRemove,
+		Init: o.Init, OpenStdin: o.Interactive, StdinOnce: o.Interactive, StopTimeout: o.StopTimeout}
+	rec := &store.Record{ID: id, Name: o.Name, Created: time.Now().UTC(), Labels: map[string]string{}}
+
+	// Stage 01: the hostname (the id's first 12 digits, as Docker).
+	if _, err := (&uts.Options{Hostname: o.Hostname}).Configure(c); err != nil {
+		return nil, err
+	}
+	// Stage 02: PID and IPC namespaces, and a mount namespace.
+	if _, err := (&pid.Options{Init: o.Init}).Configure(c); err != nil {
+		return nil, err
+	}
+	c.Spec.Root = &specs.Root{Readonly: o.ReadOnly}
+
+	// The root filesystem: an image's layers, or a directory.
+	var layers []string
+	switch {
+	case ref != "" && o.Rootfs != "":
+		return nil, errors.New("give an image or --rootfs DIR, not both")
+	case ref != "":
+		dirs, err := fromImage(c, o, ref, rec, &set)
+		if err != nil {
+			return nil, err
+		}
+		layers = dirs
+	case o.Rootfs != "":
+		dir, err := filepath.Abs(o.Rootfs)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--rootfs %s: not a directory", o.Rootfs)
+		}
+		layers = []string{dir}
+		set.Cmd, set.User = args, o.User
+		if len(args) == 0 {
+			return nil, fmt.Errorf("--rootfs needs a command: %s has no image config to take one from", o.Rootfs)
+		}
+		if err := setUser(c, o.User, layers); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("give an image (berth run IMAGE [COMMAND]) or --rootfs DIR")
+	}
+	set.Layers = layers
+
+	// Stage 05: a user namespace, without root always (its maps as 05
+	// chooses them), with root when asked.
+	steps, err := o.UserNS.Configure(c)
+	if err != nil {
+		return nil, err
+	}
+	_ = steps // engine.Steps makes them again from the spec
+	c.State, c.DataRoot = roots.State, roots.Data
+
+	// Stage 06: the resource limits, and /berth/<id> as cgroupsPath.
+	c.Steps = []spine.Step{&pid.Step{Init: o.Init}}
+	if _, err := o.Cgroup.Configure(c); err != nil {
+		return nil, err
+	}
+
+	if err := networkFlags(o, &set, rootless); err != nil {
+		return nil, err
+	}
+	switch set.Network.Mode {
+	case network.ModeHost:
+		c.RemoveNamespace(specs.NetworkNamespace)
+	case network.ModeContainer:
+		// Joined by path when it is created: the other container's init
+		// of that moment (engine).
+		c.RemoveNamespace(specs.NetworkNamespace)
+	default:
+		c.AddNamespace(specs.NetworkNamespace, "")
+	}
+	if err := processFlags(c, o); err != nil {
+		return nil, err
+	}
+	c.Spec.Mounts = DefaultMounts()
+	for _, v := range o.Volumes {
+		vol, err := volume(v, roots.Data)
+		if err != nil {
+			return nil, err
+		}
+		set.Volumes = append(set.Volumes, vol)
+		c.Spec.Mounts = append(c.Spec.Mounts, vol.Mount())
+	}
+	if err := runtimeFlags(o, &set, rec); err != nil {
+		return nil, err
+	}
+	if len(c.Spec.Process.Args) == 0 {
+		return nil, errors.New("no command specified")
+	}
+	raw, err := set.Encode()
+	if err != nil {
+		return nil, err
+	}
+	rec.Spec, rec.Settings = c.Spec, raw
+	if _, err := engine.Steps(&engine.Config{Spec: c.Spec, Settings: set}); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// DefaultMounts are Docker's (moby oci.DefaultSpec), but for the cgroup
+// filesystem inside, which comes with the security defaults (issue 14).
+func DefaultMounts() []specs.Mount {
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+	}
+}
