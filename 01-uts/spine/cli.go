@@ -3,15 +3,14 @@
 package spine
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine/roots"
 )
 
 // A Program is one stage's command: its name, the options of every stage
@@ -60,7 +59,7 @@ func Main(p Program) {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	AddGlobalFlags(root.PersistentFlags())
+	roots.AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(runCommand(p))
 	root.AddCommand(p.Commands...)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -68,7 +67,7 @@ func Main(p Program) {
 	})
 	cmd, err := root.ExecuteC()
 	if err != nil && err != errSilent && !isSilent(err) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, readOnly(err, cmd))
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name, roots.ReadOnly(err, cmd))
 	}
 	os.Exit(ExitCode(err))
 }
@@ -94,7 +93,7 @@ func runCommand(p Program) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := NewContainer(p.Name, args)
-			c.Verbose = verbose || DebugOf(cmd)
+			c.Verbose = verbose || roots.DebugOf(cmd)
 			if id == "" {
 				id = RandomID()
 			}
@@ -109,10 +108,10 @@ func runCommand(p Program) *cobra.Command {
 				return errNeedsRoot
 			}
 			var err error
-			if c.State, err = StateRootOf(cmd); err != nil {
+			if c.State, err = roots.StateRootOf(cmd); err != nil {
 				return err
 			}
-			if c.DataRoot, err = DataRootOf(cmd); err != nil {
+			if c.DataRoot, err = roots.DataRootOf(cmd); err != nil {
 				return err
 			}
 			if tty {
@@ -191,26 +190,4 @@ var errSilent = fmt.Errorf("command exited non-zero")
 func isSilent(err error) bool {
 	e, ok := err.(*ExitError)
 	return ok && e.Err == errSilent
-}
-
-// readOnly turns a write that a read-only filesystem refused, under the
-// data root or the state root, into the line the user needs: which of
-// berth's directories it is, and how to give another. The error itself
-// names the file berth uses inside (a lock file, a store's index), and
-// often twice ("open X: open X: read-only file system").
-func readOnly(err error, cmd *cobra.Command) error {
-	var pe *fs.PathError
-	if !errors.Is(err, unix.EROFS) || !errors.As(err, &pe) {
-		return err
-	}
-	for _, r := range []root{dataRoot, stateRoot} {
-		dir, err := r.of(flagValue(cmd, r.flag))
-		if err != nil || dir == "" {
-			continue
-		}
-		if abs, aerr := filepath.Abs(dir); aerr == nil && (pe.Path == abs || strings.HasPrefix(pe.Path, abs+"/") || strings.HasPrefix(abs, pe.Path+"/")) {
-			return fmt.Errorf("the %s %s is on a read-only filesystem: give a writable one with --%s DIR (or $%s)", r.what, abs, r.flag, r.env)
-		}
-	}
-	return fmt.Errorf("%s: %w", pe.Path, unix.EROFS)
 }

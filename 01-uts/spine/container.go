@@ -11,6 +11,8 @@ import (
 	"regexp"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"berth/01-uts/spine/roots"
 )
 
 // Exit codes, as Docker uses them.
@@ -18,12 +20,6 @@ const (
 	ExitRuntime       = 125 // berth itself failed
 	ExitNotExecutable = 126 // the command exists but cannot be executed
 	ExitNotFound      = 127 // the command was not found
-)
-
-// Defaults for where berth keeps things; flags and environment override them.
-const (
-	DefaultDataRoot = "/var/lib/berth" // images, layers, the busybox rootfs (--data-root, $BERTH_DATA_ROOT)
-	DefaultState    = "/run/berth"     // live containers (--root, $BERTH_ROOT; runc calls it --root too)
 )
 
 // DefaultPath is the PATH a container gets unless the user sets one.
@@ -71,8 +67,8 @@ func NewContainer(prog string, args []string) *Container {
 	}
 	return &Container{
 		Prog:     prog,
-		DataRoot: dataRoot.envOrDefault(),
-		State:    stateRoot.envOrDefault(),
+		DataRoot: roots.DataEnvOrDefault(),
+		State:    roots.StateEnvOrDefault(),
 		Spec: &specs.Spec{
 			Version: specs.Version,
 			Process: &specs.Process{

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 )
 
 // Teardown removes what containers share and a single container's cleanup
@@ -130,11 +131,11 @@ func CleanupCommand() *cobra.Command {
 			if os.Geteuid() != 0 {
 				return errors.New("cleanup changes the host's network: run it with sudo")
 			}
-			stateRoot, err := spine.StateRootOf(cmd)
+			stateRoot, err := roots.StateRootOf(cmd)
 			if err != nil {
 				return err
 			}
-			verbose = verbose || spine.DebugOf(cmd)
+			verbose = verbose || roots.DebugOf(cmd)
 			done, err := Teardown(stateRoot, DefaultBridge, verbose)
 			for _, d := range done {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", d)

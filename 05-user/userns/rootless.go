@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 )
 
 // rootlessRootfs picks the root filesystem. Without root, the spine chose
@@ -29,7 +30,7 @@ func rootlessRootfs(o *Options, c *spine.Container) error {
 	if !o.changed("rootfs") && os.Getenv("BERTH_ROOTFS") == "" {
 		own := c.Spec.Root.Path
 		if st, err := os.Stat(own); (err != nil || !st.IsDir()) && isRootlessDataRoot(c.DataRoot) {
-			c.Spec.Root.Path = filepath.Join(spine.DefaultDataRoot, "busybox")
+			c.Spec.Root.Path = filepath.Join(roots.DefaultDataRoot, "busybox")
 		}
 	}
 	root := c.Spec.Root.Path
@@ -55,7 +56,7 @@ func (o *Options) changed(flag string) bool {
 // isRootlessDataRoot: dir is the data root a user without root gets by
 // default, not one given with --data-root or $BERTH_DATA_ROOT.
 func isRootlessDataRoot(dir string) bool {
-	d, err := spine.RootlessDataRoot()
+	d, err := roots.RootlessDataRoot()
 	return err == nil && d == dir
 }
 

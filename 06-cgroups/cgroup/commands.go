@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 )
 
 // Commands are the verbs that work on a running container's group:
@@ -69,7 +70,7 @@ func statsCommand() *cobra.Command {
 		Use:   "stats [ID...]",
 		Short: "Show running containers' CPU, memory, PIDs and block I/O, as docker stats",
 		RunE: func(cmd *cobra.Command, ids []string) error {
-			root, err := spine.StateRootOf(cmd)
+			root, err := roots.StateRootOf(cmd)
 			if err != nil {
 				return err
 			}
@@ -153,7 +154,7 @@ func freezeCommand(pause bool) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			root, err := spine.StateRootOf(cmd)
+			root, err := roots.StateRootOf(cmd)
 			if err != nil {
 				return err
 			}

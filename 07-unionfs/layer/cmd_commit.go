@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 )
 
 func commitCommand() *cobra.Command {
@@ -31,7 +32,7 @@ func commitCommand() *cobra.Command {
 			// (Inside the user namespace of unshare.go the outer run has
 			// paused it already.)
 			if pause && os.Getenv(envInside) != "1" {
-				stateRoot, err := spine.StateRootOf(cmd)
+				stateRoot, err := roots.StateRootOf(cmd)
 				if err != nil {
 					return err
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 )
 
 func rmCommand() *cobra.Command {
@@ -17,7 +18,7 @@ func rmCommand() *cobra.Command {
 		Short: "Remove stopped containers' layers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stateRoot, err := spine.StateRootOf(cmd)
+			stateRoot, err := roots.StateRootOf(cmd)
 			if err != nil {
 				return err
 			}

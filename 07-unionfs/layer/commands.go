@@ -5,7 +5,7 @@ package layer
 import (
 	"github.com/spf13/cobra"
 
-	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 )
 
 // Commands are the verbs of the layer store: diff, commit, apply, rm.
@@ -15,9 +15,9 @@ func Commands() []*cobra.Command {
 }
 
 // storeOf is the layer store under a verb's data root: the global
-// --data-root, $BERTH_DATA_ROOT, or the default (spine.DataRoot; without
+// --data-root, $BERTH_DATA_ROOT, or the default (roots.DataRoot; without
 // root, the user's own, as for run).
 func storeOf(cmd *cobra.Command) (Store, error) {
-	d, err := spine.DataRootOf(cmd)
+	d, err := roots.DataRootOf(cmd)
 	return NewStore(d), err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 	"berth/08-image/build"
 	"berth/08-image/image"
 	"berth/08-image/store"
@@ -35,7 +36,7 @@ func buildCommand() *cobra.Command {
 			}
 			o.Context = args[0]
 			o.Out, o.Err = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			if o.StateRoot, err = spine.StateRootOf(cmd); err != nil {
+			if o.StateRoot, err = roots.StateRootOf(cmd); err != nil {
 				return err
 			}
 			// Ctrl-C stops the build: its RUN container is killed and

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 	"berth/08-image/store"
 )
 
@@ -27,10 +27,10 @@ func Commands() []*cobra.Command {
 }
 
 // storeOf is the image store under a verb's data root: the global
-// --data-root, $BERTH_DATA_ROOT, or the default (spine.DataRoot; without
+// --data-root, $BERTH_DATA_ROOT, or the default (roots.DataRoot; without
 // root, the user's own, as for run).
 func storeOf(cmd *cobra.Command) (*store.Store, error) {
-	dir, err := spine.DataRootOf(cmd)
+	dir, err := roots.DataRootOf(cmd)
 	if err != nil {
 		return nil, err
 	}

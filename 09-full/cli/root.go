@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/roots"
 	imagecli "berth/08-image/cli"
 	"berth/09-full/engine"
 	"berth/09-full/store"
@@ -77,7 +78,7 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	// --root, --data-root, --debug: every stage's, and stage 08's verbs
 	// below read them too.
-	spine.AddGlobalFlags(root.PersistentFlags())
+	roots.AddGlobalFlags(root.PersistentFlags())
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { a.cmd = cmd }
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usage("%v\nSee '%s --help'.", err, cmd.CommandPath())
@@ -117,16 +118,16 @@ func imageCommands() []*cobra.Command {
 
 // engine opens the store of the roots the verb's global flags say: flag,
 // then environment, then the default (a user's own without root, as
-// podman's: spine.StateRoot).
+// podman's: roots.StateRoot).
 func (a *app) engine() (*engine.Engine, error) {
 	if a.eng != nil {
 		return a.eng, nil
 	}
-	data, err := spine.DataRootOf(a.cmd)
+	data, err := roots.DataRootOf(a.cmd)
 	if err != nil {
 		return nil, err
 	}
-	state, err := spine.StateRootOf(a.cmd)
+	state, err := roots.StateRootOf(a.cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +135,7 @@ func (a *app) engine() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Verbose = spine.DebugOf(a.cmd)
+	e.Verbose = roots.DebugOf(a.cmd)
 	a.eng = e
 	return e, nil
 }

@@ -1,27 +1,37 @@
-package spine
+// Package roots says where berth keeps things: the state root, live
+// containers (--root, $BERTH_ROOT, as runc names it), and the data root,
+// what outlives them: images, layers, the busybox tree (--data-root,
+// $BERTH_DATA_ROOT). Every verb of every stage asks here, through the
+// global flags of its root command (chapter 05 explains the rootless
+// defaults).
+package roots
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
-// berth keeps two directories: the state root, live containers (--root,
-// $BERTH_ROOT, as runc names it), and the data root, what outlives them:
-// images, layers, the busybox tree (--data-root, $BERTH_DATA_ROOT). A flag
-// wins over the environment, the environment over the default. The
+// A flag wins over the environment, the environment over the default. The
 // default is root's (DefaultState, DefaultDataRoot) or, without root,
 // where podman keeps a rootless user's files (stage 05): live state under
 // $XDG_RUNTIME_DIR/berth, a per-user tmpfs that systemd removes at logout,
-// and data under ~/.local/share/berth. Every verb of every stage asks
-// here, through the global flags of the root command.
+// and data under ~/.local/share/berth.
+
+// Root's defaults; flags and environment override them.
+const (
+	DefaultDataRoot = "/var/lib/berth" // images, layers, the busybox rootfs (--data-root, $BERTH_DATA_ROOT)
+	DefaultState    = "/run/berth"     // live containers (--root, $BERTH_ROOT; runc calls it --root too)
+)
 
 // root is one of the two: its flag, its variable, its defaults.
 type root struct {
@@ -35,8 +45,8 @@ var (
 )
 
 // AddGlobalFlags gives a root command the flags every verb takes: --root,
-// --data-root, --debug (Main does; a program with a command line of its
-// own, stage 09, calls it on its root command too).
+// --data-root, --debug (spine.Main does; a program with a command line
+// of its own, stage 09, calls it on its root command too).
 func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.String(stateRoot.flag, "", "directory of live container state (default $BERTH_ROOT, or "+DefaultState+" for root and $XDG_RUNTIME_DIR/berth without)")
 	fs.String(dataRoot.flag, "", "directory of persistent data: images, layers, the busybox tree (default $BERTH_DATA_ROOT, or "+DefaultDataRoot+" for root and ~/.local/share/berth without)")
@@ -84,8 +94,14 @@ func (r root) of(flag string) (string, error) {
 	return r.envOrDefault(), nil
 }
 
-// envOrDefault is the root without a flag and as root: the variable, else
-// the default. NewContainer starts with it, before a command line decides.
+// StateEnvOrDefault and DataEnvOrDefault are the roots without a flag and
+// as root: the variable, else the default. spine.NewContainer starts with
+// them, before a command line decides.
+func StateEnvOrDefault() string { return stateRoot.envOrDefault() }
+
+// DataEnvOrDefault: see StateEnvOrDefault.
+func DataEnvOrDefault() string { return dataRoot.envOrDefault() }
+
 func (r root) envOrDefault() string {
 	if v := os.Getenv(r.env); v != "" {
 		return v
@@ -160,4 +176,26 @@ func dataHome() (string, error) {
 		home = u.HomeDir
 	}
 	return filepath.Join(home, ".local", "share"), nil
+}
+
+// ReadOnly turns a write that a read-only filesystem refused, under the
+// data root or the state root, into the line the user needs: which of
+// berth's directories it is, and how to give another. The error itself
+// names the file berth uses inside (a lock file, a store's index), and
+// often twice ("open X: open X: read-only file system").
+func ReadOnly(err error, cmd *cobra.Command) error {
+	var pe *fs.PathError
+	if !errors.Is(err, unix.EROFS) || !errors.As(err, &pe) {
+		return err
+	}
+	for _, r := range []root{dataRoot, stateRoot} {
+		dir, err := r.of(flagValue(cmd, r.flag))
+		if err != nil || dir == "" {
+			continue
+		}
+		if abs, aerr := filepath.Abs(dir); aerr == nil && (pe.Path == abs || strings.HasPrefix(pe.Path, abs+"/") || strings.HasPrefix(abs, pe.Path+"/")) {
+			return fmt.Errorf("the %s %s is on a read-only filesystem: give a writable one with --%s DIR (or $%s)", r.what, abs, r.flag, r.env)
+		}
+	}
+	return fmt.Errorf("%s: %w", pe.Path, unix.EROFS)
 }
