@@ -31,7 +31,7 @@ import (
 // docs/08-registry.md's exercises: 6 and 7.
 
 // gate holds the layer downloads of a pull: it answers none until three
-// are asked for at once (and waits a little for a fourth, so that a pull
+// are asked for at once (and waits a second for a fourth, so that a pull
 // with no limit shows), or until the first has waited three seconds (a
 // pull one layer at a time); after that, every request is answered at
 // once. What it records is how many were asked for at once, never how
@@ -56,7 +56,7 @@ func (g *gate) enter(name string) {
 	g.mu.Unlock()
 	for {
 		g.mu.Lock()
-		if !g.open && (g.n >= 4 || !g.third.IsZero() && time.Since(g.third) > 300*time.Millisecond || time.Since(start) > 3*time.Second) {
+		if !g.open && (g.n >= 4 || !g.third.IsZero() && time.Since(g.third) > time.Second || time.Since(start) > 3*time.Second) {
 			g.open = true
 		}
 		open := g.open
