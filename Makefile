@@ -110,14 +110,17 @@ test: setup build rootfs
 # An exercise's check (docs/exercises): sudo make check CHAPTER=07 EXERCISE=2,
 # or every exercise of a chapter without EXERCISE. It builds bin/ as make
 # build does, then runs the check as root, in a network namespace of its own.
-CHAPTER_NN = $(shell printf %02d "$(CHAPTER)" 2>/dev/null)
+# (Through expr: printf alone reads 08 and 09 as octal, and fails.)
+CHAPTER_NN = $(shell printf %02d "$$(expr '$(CHAPTER)' + 0)" 2>/dev/null)
 check: build
 	@[ -n "$(CHAPTER)" ] || { echo "check: which exercise? sudo make check CHAPTER=07 EXERCISE=2 (without EXERCISE, the whole chapter)"; exit 2; }
 	@[ "$$(id -u)" -eq 0 ] || { echo "check: the checks run containers: sudo make check CHAPTER=$(CHAPTER) EXERCISE=$(EXERCISE)"; exit 2; }
 	@t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
 	$(GO) test -c -tags exercise -o "$$t/checks.test" ./docs/exercises && \
-	cd docs/exercises && BERTH_BIN=$(CURDIR)/bin "$$t/checks.test" -test.v -test.count=1 \
-		-test.run '^TestExercise$(CHAPTER_NN)_$(or $(EXERCISE),[0-9]+)$$'
+	cd docs/exercises && re='^TestExercise$(CHAPTER_NN)_$(or $(EXERCISE),[0-9]+)$$' && \
+	if [ -z "$$("$$t/checks.test" -test.list "$$re")" ]; then \
+		echo "check: chapter $(CHAPTER) has no exercise $(or $(EXERCISE),with a check) (docs/exercises)"; exit 2; fi && \
+	BERTH_BIN=$(CURDIR)/bin "$$t/checks.test" -test.v -test.count=1 -test.run "$$re"
 
 lint:
 	@out=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*')); \

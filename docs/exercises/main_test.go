@@ -63,13 +63,27 @@ func repo(t *testing.T) string {
 	return r
 }
 
-// chapterOf names the chapter of exercise "NN-K" for messages.
+// chapterOf names the chapter that holds exercise "NN-K", for messages.
+// A stage's exercises may span several chapters (stage 08's four number
+// theirs on from one to the next): the one whose Exercises list has an
+// item K.
 func chapterOf(ex string) string {
-	files, _ := filepath.Glob(filepath.Join("..", ex[:2]+"-*.md"))
+	nn, k, _ := strings.Cut(ex, "-")
+	files, _ := filepath.Glob(filepath.Join("..", nn+"-*.md"))
 	if len(files) == 1 {
 		return "docs/" + filepath.Base(files[0])
 	}
-	return "chapter " + ex[:2]
+	item := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(k) + `\. `)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if _, list, ok := strings.Cut(string(b), "\n## Exercises\n"); ok && item.MatchString(list) {
+			return "docs/" + filepath.Base(f)
+		}
+	}
+	return "chapter " + nn
 }
 
 // answer returns the lines of answers/EX/answer, without blank lines and
@@ -149,8 +163,14 @@ func words(s string) map[string]bool {
 // code change the exercise asks for, not done.
 func needFlag(t *testing.T, stage, b, flag string) {
 	t.Helper()
-	r := testenv.Run(t, nil, b, "run", "--help")
+	needVerbFlag(t, stage, b, "run", flag)
+}
+
+// needVerbFlag is needFlag for another verb than run (images, build...).
+func needVerbFlag(t *testing.T, stage, b, verb, flag string) {
+	t.Helper()
+	r := testenv.Run(t, nil, b, verb, "--help")
 	if !regexp.MustCompile(`(?m)^\s*(-\w, )?` + regexp.QuoteMeta(flag) + `\b`).MatchString(r.Stdout + r.Stderr) {
-		t.Fatalf("bin/%s has no %s flag yet (bin/%s run --help does not list it): make the change the exercise asks for, then check again", stage, flag, stage)
+		t.Fatalf("bin/%s %s has no %s flag yet (bin/%s %s --help does not list it): make the change the exercise asks for, then check again", stage, verb, flag, stage, verb)
 	}
 }
