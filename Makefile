@@ -110,7 +110,8 @@ test: setup build rootfs
 # An exercise's check (docs/exercises): sudo make check CHAPTER=07 EXERCISE=2,
 # or every exercise of a chapter without EXERCISE. It builds bin/ as make
 # build does, then runs the check as root, in a network namespace of its own.
-CHAPTER_NN = $(shell printf %02d "$(CHAPTER)" 2>/dev/null)
+# (The leading 0 goes first: printf reads 08 and 09 as bad octal.)
+CHAPTER_NN = $(shell printf %02d "$(patsubst 0%,%,$(CHAPTER))" 2>/dev/null)
 check: build
 	@[ -n "$(CHAPTER)" ] || { echo "check: which exercise? sudo make check CHAPTER=07 EXERCISE=2 (without EXERCISE, the whole chapter)"; exit 2; }
 	@[ "$$(id -u)" -eq 0 ] || { echo "check: the checks run containers: sudo make check CHAPTER=$(CHAPTER) EXERCISE=$(EXERCISE)"; exit 2; }
