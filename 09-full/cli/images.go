@@ -35,7 +35,15 @@ var buildRunVerb = []string{"internal", "build-run"}
 // with image prune, which needs to know berth's containers.
 func (a *app) imageCommands() []*cobra.Command {
 	group := &cobra.Command{Use: "image", Short: "Manage images"}
-	group.AddCommand(imageVerbs()...)
+	for _, c := range imageVerbs() {
+		switch c.Name() { // docker image ls, docker image rm
+		case "images":
+			c.Aliases = append(c.Aliases, "ls", "list")
+		case "rmi":
+			c.Aliases = append(c.Aliases, "rm", "remove")
+		}
+		group.AddCommand(c)
+	}
 	var top []*cobra.Command
 	for _, c := range imageVerbs() {
 		if c.Name() != "inspect" { // docker's inspect is a container's

@@ -25,6 +25,7 @@ func TestImageVerbs(t *testing.T) {
 	images := h.ok("images")
 	assert.Regexp(t, `(?m)^base +latest +`+id[7:19], images)
 	assert.Regexp(t, `(?m)^base +v1 +`+id[7:19], images)
+	assert.Equal(t, images, h.ok("image", "ls"), "docker's image ls")
 
 	ctx := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(ctx, "test.html"), []byte("<h1>built</h1>\n"), 0o644))
