@@ -35,7 +35,7 @@ var buildRunVerb = []string{"internal", "build-run"}
 // with image prune, which needs to know berth's containers.
 func (a *app) imageCommands() []*cobra.Command {
 	group := &cobra.Command{Use: "image", Short: "Manage images"}
-	for _, c := range imageVerbs() {
+	for _, c := range a.imageVerbs() {
 		switch c.Name() { // docker image ls, docker image rm
 		case "images":
 			c.Aliases = append(c.Aliases, "ls", "list")
@@ -45,7 +45,7 @@ func (a *app) imageCommands() []*cobra.Command {
 		group.AddCommand(c)
 	}
 	var top []*cobra.Command
-	for _, c := range imageVerbs() {
+	for _, c := range a.imageVerbs() {
 		if c.Name() != "inspect" { // docker's inspect is a container's
 			top = append(top, c)
 		}
@@ -55,16 +55,81 @@ func (a *app) imageCommands() []*cobra.Command {
 }
 
 // imageVerbs are stage 08's verbs, build made to run its RUN steps with
-// stage 08's run mounted in berth (buildRunCommand).
-func imageVerbs() []*cobra.Command {
+// stage 08's run mounted in berth (buildRunCommand), rmi made to refuse
+// an image a container uses (a.guardRmi).
+func (a *app) imageVerbs() []*cobra.Command {
 	var out []*cobra.Command
 	for _, c := range imagecli.Commands() {
-		if c.Name() == "build" {
+		switch c.Name() {
+		case "build":
 			c = imagecli.BuildCommand(buildRunVerb)
+		case "rmi":
+			a.guardRmi(c)
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// guardRmi makes rmi refuse, as docker's does, to take away the image of
+// a container (its last name, or the image by id) without -f. With -f the
+// image goes; the layers stay as long as the container stands on them
+// (stage 08's GC keeps them), so the container still starts.
+func (a *app) guardRmi(c *cobra.Command) {
+	var force bool
+	c.Flags().BoolVarP(&force, "force", "f", false, "remove an image even if a container was made from it")
+	run := c.RunE
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if !force {
+			if err := a.rmiConflict(args); err != nil {
+				return err
+			}
+		}
+		return run(cmd, args)
+	}
+}
+
+// rmiConflict is docker's conflict: an image some container was made
+// from would be gone.
+func (a *app) rmiConflict(refs []string) error {
+	e, err := a.engine()
+	if err != nil {
+		return err
+	}
+	recs, err := e.Store.List()
+	if err != nil {
+		return err
+	}
+	users := map[string]string{} // image id -> a container of it
+	for _, r := range recs {
+		users[r.Image.ID] = r.ID
+	}
+	s := imagestore.NewStore(e.DataRoot)
+	imgs, err := s.List()
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		img, byName, err := s.Lookup(ref)
+		if err != nil {
+			continue // rmi says what is wrong with it
+		}
+		ctr, used := users[img.ID().String()]
+		if !used {
+			continue
+		}
+		names := 0
+		for _, o := range imgs {
+			if o.Descriptor.Digest == img.Descriptor.Digest {
+				names++
+			}
+		}
+		if !byName || names <= 1 {
+			return fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
+				ref, ctr[:12], img.ShortID())
+		}
+	}
+	return nil
 }
 
 // buildRunCommand is `berth internal build-run`: stage 08's run, the

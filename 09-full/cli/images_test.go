@@ -57,6 +57,13 @@ func TestImageVerbs(t *testing.T) {
 	assert.Contains(t, h.ok("load", "-i", tarball), "Loaded image: web:1")
 	assert.Equal(t, webID, h.ok("images", "-q", "web:1"))
 	assert.Equal(t, "ran\n<h1>built</h1>", h.ok("run", "--rm", "--network", "none", "web:1"))
+
+	// rmi -f takes the image of a container away; the container still
+	// starts: its layers stay while it stands on them.
+	h.ok("create", "--network", "none", "--name", "kept", "web:1")
+	h.ok("rmi", "-f", "web:1")
+	assert.Empty(t, h.ok("images", "-q", "web:1"))
+	assert.Equal(t, "ran\n<h1>built</h1>", h.ok("start", "-a", "kept"))
 }
 
 // image prune removes the dangling images (an old build whose name went
@@ -95,6 +102,11 @@ func TestImagePrune(t *testing.T) {
 	// -a: a container of app keeps app (and base below it); nothing else
 	// is named, so only the unused intermediate images could go: none.
 	h.ok("create", "--network", "none", "--name", "c", "app")
+	r = h.run("rmi", "app")
+	assert.Equal(t, 1, r.Code, "rmi of a container's image: %s", r)
+	assert.Contains(t, r.Stderr, `conflict: unable to remove repository reference "app" (must force) - container `)
+	h.ok("tag", "app", "app:other")
+	assert.Equal(t, "Untagged: app:other", h.ok("rmi", "app:other"), "a name that is not the last one goes")
 	out = h.ok("image", "prune", "-a", "-f")
 	assert.NotContains(t, out, "untagged: app:latest")
 	assert.Contains(t, h.ok("images", "-q", "app"), cur)
