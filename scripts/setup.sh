@@ -40,6 +40,7 @@ PACKAGES=(
 	umoci           # a second reference that reads OCI layouts (08-image)
 	tini            # tini-static: a tiny init as PID 1 for --init, as Docker's docker-init (09-full)
 	conmon          # make bench: podman's per-container monitor, measured beside berth-monitor (09-full)
+	podman          # make bench: podman run --rm beside berth run --rm (09-full)
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

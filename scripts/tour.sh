@@ -79,22 +79,23 @@ fi
 tour 08-image "the image hello, built from a Dockerfile: {}" \
 	run --rm --net none --data-root "$tour08/data" --image hello
 rm -rf "$tour08"
-# berth (09-full): the seeds' walk-through, as with Docker: an image whose
-# busybox httpd serves test.html, run detached with its port published, the
-# page fetched from the host, ps, logs, stop, rm. (The image is the busybox
-# tree imported with httpd as its CMD, the page a bind mount: berth's build
-# is not there yet.) In a network namespace standing in for the host, with
-# roots of its own, removed at the end.
+# berth (09-full): the seeds' walk-through, as with Docker: an image built
+# from a Dockerfile whose busybox httpd serves test.html, run detached with
+# its port published, the page fetched from the host, ps, logs, stop, rm.
+# (FROM busybox is the busybox tree, imported.) In a network namespace
+# standing in for the host, with roots of its own, removed at the end.
 tour09=$(mktemp -d /tmp/berth-tour.XXXXXX)
-mkdir -p "$tour09/www" && echo "<h1>hello from berth</h1>" >"$tour09/www/test.html"
+mkdir -p "$tour09/site" && echo "<h1>hello from berth</h1>" >"$tour09/site/test.html"
+printf '%s\n' 'FROM busybox' 'COPY test.html /www/' 'CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]' >"$tour09/site/Dockerfile"
 cat >"$tour09/walk.sh" <<'WALK'
 set -e
 ip link set lo up
 b() { "$BIN/berth" "$@"; }
-b import --change 'CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]' "${BERTH_ROOTFS:-/var/lib/berth/busybox}" testnginx:1 >/dev/null
-b run -d -p 8081:80 -v "$TOUR/www:/www:ro" --name web testnginx:1 >/dev/null
+b import "${BERTH_ROOTFS:-/var/lib/berth/busybox}" busybox >/dev/null
+b build -t testnginx:1 "$TOUR/site" >/dev/null
+b run -d -p 8081:80 --name web testnginx:1 >/dev/null
 for i in $(seq 50); do curl -fs http://127.0.0.1:8081/test.html && break; sleep 0.1; done
-echo "ps: $(b ps --format '{{.Names}} {{.Status}} {{.Ports}}');"
+echo "ps: $(b ps --format '{{.Names}} {{.Image}} {{.Status}} {{.Ports}}');"
 echo "logs: $(b logs web 2>&1 | head -n 1 | cut -c1-30)…;"
 b stop -t 1 web >/dev/null
 b rm web >/dev/null

@@ -72,6 +72,11 @@ func Main(p Program) {
 	os.Exit(ExitCode(err))
 }
 
+// RunCommand is the run verb of a Program, for a command line of its own
+// to mount (stage 09's berth builds with stage 08's: a Dockerfile's RUN is
+// a container of that run, see 08-image/build/run.go).
+func RunCommand(p Program) *cobra.Command { return runCommand(p) }
+
 func runCommand(p Program) *cobra.Command {
 	var (
 		id           string

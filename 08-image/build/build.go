@@ -44,8 +44,12 @@ type Options struct {
 	BuildArgs  []string // NAME=value, or NAME for the value in the environment
 	NoCache    bool
 	Exe        string // the binary whose run verb runs RUN steps ("": this one)
-	StateRoot  string // the state root of the RUN containers
-	Out, Err   io.Writer
+	// RunVerb is the words of that verb on Exe's command line (nil: "run").
+	// Stage 09's berth has a run of Docker's shape; it mounts stage 08's
+	// run as a hidden verb and names it here.
+	RunVerb   []string
+	StateRoot string // the state root of the RUN containers
+	Out, Err  io.Writer
 }
 
 type builder struct {
@@ -336,15 +340,16 @@ func Intermediate(img *store.Image, all []*store.Image) bool {
 		return false
 	}
 	for _, o := range all {
-		if o.ID() != img.ID() && isParent(img, o) {
+		if o.ID() != img.ID() && IsParent(img, o) {
 			return true
 		}
 	}
 	return false
 }
 
-// isParent: child's history and layers start with parent's, and go further.
-func isParent(parent, child *store.Image) bool {
+// IsParent: child's history and layers start with parent's, and go
+// further (an image built FROM parent, or a later step of its build).
+func IsParent(parent, child *store.Image) bool {
 	ph, ch := parent.Config.History, child.Config.History
 	pl, cl := parent.Config.RootFS.DiffIDs, child.Config.RootFS.DiffIDs
 	if len(ch) <= len(ph) || len(cl) < len(pl) || !slices.Equal(pl, cl[:len(pl)]) {

@@ -99,9 +99,13 @@ func (b *builder) run(ctx context.Context, st *stage, argv, env []string) (l sto
 			return l, err
 		}
 	}
-	args := []string{"run", "--net", "none", "--id", id, "--data-root", filepath.Dir(b.s.Root),
+	verb := b.o.RunVerb
+	if len(verb) == 0 {
+		verb = []string{"run"}
+	}
+	args := append(slices.Clone(verb), "--net", "none", "--id", id, "--data-root", filepath.Dir(b.s.Root),
 		"--max-image-size", fmt.Sprint(b.s.Bound()),
-		"--image", st.img.ID().String(), "--entrypoint", ""}
+		"--image", st.img.ID().String(), "--entrypoint", "")
 	for _, kv := range env {
 		args = append(args, "-e", kv)
 	}

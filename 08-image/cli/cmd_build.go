@@ -14,7 +14,12 @@ import (
 	"berth/08-image/store"
 )
 
-func buildCommand() *cobra.Command {
+func buildCommand() *cobra.Command { return BuildCommand(nil) }
+
+// BuildCommand is build, whose RUN steps run `<this binary> RUNVERB...
+// [08's run flags] -- COMMAND` (nil: run). Stage 09's berth passes its
+// hidden verb that is stage 08's run.
+func BuildCommand(runVerb []string) *cobra.Command {
 	var (
 		bound image.SizeFlag
 		o     build.Options
@@ -35,6 +40,7 @@ func buildCommand() *cobra.Command {
 				}
 			}
 			o.Context = args[0]
+			o.RunVerb = runVerb
 			o.Out, o.Err = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if o.StateRoot, err = roots.StateRootOf(cmd); err != nil {
 				return err

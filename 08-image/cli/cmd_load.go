@@ -13,6 +13,7 @@ import (
 	"berth/01-uts/spine"
 	"berth/08-image/archive"
 	"berth/08-image/image"
+	"berth/08-image/progress"
 	"berth/08-image/store"
 )
 
@@ -36,6 +37,9 @@ func loadCommand() *cobra.Command {
 			defer stop()
 			var loaded []archive.LoadedImage
 			src := input
+			// On a terminal, a bar of the archive read so far (docker's
+			// "Loading layer"); on a pipe, nothing more than the names.
+			out := progress.New(cmd.OutOrStdout())
 			switch st, serr := os.Stat(input); {
 			case input == "" || input == "-":
 				src = "stdin"
@@ -43,7 +47,7 @@ func loadCommand() *cobra.Command {
 				if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 					return errors.New("load reads an archive from stdin, which is a terminal: give -i FILE, or redirect it (< FILE)")
 				}
-				loaded, err = archive.Load(ctx, s, in)
+				loaded, err = archive.Load(ctx, s, out.Reader("", "Loading", in, 0))
 			case serr != nil:
 				return fmt.Errorf("load: %w", serr)
 			case st.IsDir():
@@ -54,7 +58,11 @@ func loadCommand() *cobra.Command {
 					return oerr
 				}
 				defer f.Close()
-				loaded, err = archive.Load(ctx, s, f)
+				var size int64
+				if st.Mode().IsRegular() {
+					size = st.Size()
+				}
+				loaded, err = archive.Load(ctx, s, out.Reader("", "Loading", f, size))
 			}
 			if err != nil && ctx.Err() != nil && len(loaded) == 0 {
 				return spine.Exitf(130, "load interrupted: nothing was loaded")
@@ -62,16 +70,15 @@ func loadCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("load %s: %w", src, err)
 			}
-			out := cmd.OutOrStdout()
 			for _, l := range loaded {
 				switch {
 				case l.Name == "":
-					fmt.Fprintf(out, "Loaded image ID: %s\n", l.ID)
+					out.Printf("Loaded image ID: %s", l.ID)
 				default:
 					if l.Replaced != "" {
-						fmt.Fprintf(out, "The image %s already exists, renaming the old one with ID %s to empty string\n", store.FamiliarName(l.Name), l.Replaced)
+						out.Printf("The image %s already exists, renaming the old one with ID %s to empty string", store.FamiliarName(l.Name), l.Replaced)
 					}
-					fmt.Fprintf(out, "Loaded image: %s\n", store.FamiliarName(l.Name))
+					out.Printf("Loaded image: %s", store.FamiliarName(l.Name))
 				}
 			}
 			return nil

@@ -26,10 +26,14 @@ type registryFlags struct {
 
 func (f *registryFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "speak plain http to this registry (HOST[:PORT] or a CIDR; repeatable; also $BERTH_INSECURE_REGISTRIES, comma-separated); loopback always is")
-	cmd.Flags().StringVar(&f.creds, "creds", "", "USER:PASSWORD for a registry that asks for them (default $BERTH_REGISTRY_CREDS)")
+	cmd.Flags().StringVar(&f.creds, "creds", "", "USER:PASSWORD for a registry that asks for them (default $BERTH_REGISTRY_CREDS, else the login stored by berth login or docker login)")
 }
 
-func (f *registryFlags) client() (*registry.Client, error) {
+// client is a registry client with the flags' registries and
+// credentials: --creds, else $BERTH_REGISTRY_CREDS, else the login that
+// docker login or berth login stored for the registry of ref (Docker's
+// config.json: registry.AuthFilePath).
+func (f *registryFlags) client(ref string) (*registry.Client, error) {
 	c := &registry.Client{Insecure: append([]string(nil), f.insecure...)}
 	env := strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
 	c.Insecure = append(c.Insecure, env...)
@@ -42,6 +46,22 @@ func (f *registryFlags) client() (*registry.Client, error) {
 		if c.Username, c.Password, ok = strings.Cut(creds, ":"); !ok || c.Username == "" {
 			return nil, errors.New("--creds (or $BERTH_REGISTRY_CREDS) is USER:PASSWORD")
 		}
+		return c, nil
+	}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return c, nil // the transfer itself says what is wrong with the name
+	}
+	path, err := registry.AuthFilePath()
+	if err != nil {
+		return c, nil // no home: no stored login
+	}
+	file, err := registry.LoadAuthFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if c.Username, c.Password, _, err = file.Get(reference.Domain(named)); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -91,7 +111,7 @@ you would run as root on this machine yourself.`,
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			c, err := reg.client()
+			c, err := reg.client(args[0])
 			if err != nil {
 				return err
 			}

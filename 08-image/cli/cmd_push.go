@@ -29,7 +29,7 @@ func pushCommand() *cobra.Command {
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			c, err := reg.client()
+			c, err := reg.client(args[0])
 			if err != nil {
 				return err
 			}

@@ -138,8 +138,11 @@ func (r *Repo) authorize(ctx context.Context, ch Challenge) error {
 		q.Set("service", s)
 	}
 	scope := ch.Params["scope"]
-	if scope == "" {
+	if scope == "" && r.Path != "" { // no path: a login, which asks for no scope
 		scope = "repository:" + r.Path + ":pull"
+	}
+	if r.Path == "" && r.c.Username != "" {
+		q.Set("account", r.c.Username) // as docker login asks
 	}
 	for _, s := range strings.Fields(scope) {
 		q.Add("scope", s)
@@ -188,5 +191,19 @@ func (r *Repo) authorize(ctx context.Context, ch Challenge) error {
 		return fmt.Errorf("token for %s from %s: the answer holds no token", r.Host, u.Host)
 	}
 	r.token = tok.Token
+	return nil
+}
+
+// Login checks the client's credentials against a registry as docker
+// login does: GET /v2/, and answer its challenge (Basic, or a Bearer
+// token from its realm, without a scope). A registry that asks for none
+// lets anyone in: that is a success too.
+func (c *Client) Login(ctx context.Context, host string) error {
+	r := c.Repository(host, "")
+	resp, err := r.do(ctx, request{method: http.MethodGet, url: r.base + "/v2/"})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"berth/08-image/progress"
 	"berth/08-image/store"
 )
 
@@ -43,10 +44,9 @@ type Pulled struct {
 // whole, as docker pull prints it; a pull that fails takes back the
 // blobs it added.
 func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOptions) (_ *Pulled, err error) {
-	out := o.Out
-	if out == nil {
-		out = io.Discard
-	}
+	// On a terminal, a line per layer with its bar; on a pipe, the
+	// lines below (progress.Output.Done and Printf) alone.
+	out := progress.New(o.Out)
 	want := o.Platform
 	if want.OS == "" {
 		want = HostPlatform()
@@ -60,7 +60,7 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 		return nil, err
 	}
 	fam := store.FamiliarName(full)
-	fmt.Fprintf(out, "%s: Pulling from %s\n", ref, path)
+	out.Printf("%s: Pulling from %s", ref, path)
 	repo := c.Repository(host, path)
 
 	added, err := store.Begin(ctx, s)
@@ -110,7 +110,16 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 		have = have && s.HasBlob(l.Digest)
 	}
 
-	if err := fetchBlob(ctx, s, repo, m.Config, added); err != nil {
+	if !have {
+		for _, l := range m.Layers {
+			if s.HasBlob(l.Digest) {
+				out.Status(store.ShortID(l.Digest), "Already exists")
+			} else {
+				out.Status(store.ShortID(l.Digest), "Pulling fs layer")
+			}
+		}
+	}
+	if err := fetchBlob(ctx, s, repo, m.Config, added, nil); err != nil {
 		return nil, fmt.Errorf("pull %s: config: %w", fam, err)
 	}
 	cb, err := s.ReadBlob(m.Config.Digest)
@@ -125,7 +134,7 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 		return nil, fmt.Errorf("pull %s: the image is for %s/%s: berth runs linux images", fam, cfg.OS, cfg.Architecture)
 	}
 	if !isIndex(top.MediaType) && cfg.Architecture != "" && normArch(cfg.Architecture) != normArch(want.Architecture) {
-		fmt.Fprintf(out, "WARNING: the image's platform (%s/%s) does not match this host's (%s)\n", cfg.OS, cfg.Architecture, PlatformString(want))
+		out.Printf("WARNING: the image's platform (%s/%s) does not match this host's (%s)", cfg.OS, cfg.Architecture, PlatformString(want))
 	}
 	if err := store.CheckRootFS(cfg, len(m.Layers)); err != nil {
 		return nil, fmt.Errorf("pull %s: config %s: %w", fam, m.Config.Digest, err)
@@ -138,8 +147,13 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 	b := store.NewBudget(s.Bound())
 	for i, l := range m.Layers {
 		had := s.HasBlob(l.Digest)
-		if err := fetchBlob(ctx, s, repo, l, added); err != nil {
-			return nil, fmt.Errorf("pull %s: layer %s: %w", fam, store.ShortID(l.Digest), err)
+		id := store.ShortID(l.Digest)
+		show := func(r io.Reader) io.Reader { return out.Reader(id, "Downloading", r, l.Size) }
+		if err := fetchBlob(ctx, s, repo, l, added, show); err != nil {
+			return nil, fmt.Errorf("pull %s: layer %s: %w", fam, id, err)
+		}
+		if !had && !have {
+			out.Status(id, "Verifying Checksum")
 		}
 		if err := s.CheckDiffID(l, cfg.RootFS.DiffIDs[i], b); err != nil {
 			return nil, fmt.Errorf("pull %s: layer %d of %d: %w", fam, i+1, len(m.Layers), err)
@@ -149,7 +163,7 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 			if had {
 				status = "Already exists"
 			}
-			fmt.Fprintf(out, "%s: %s\n", store.ShortID(l.Digest), status)
+			out.Done(id, status)
 		}
 	}
 	if !s.HasBlob(mdesc.Digest) {
@@ -173,13 +187,13 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 		Digest:   top.Digest,
 		UpToDate: have && prior == mdesc.Digest,
 	}
-	fmt.Fprintf(out, "Digest: %s\n", top.Digest)
+	out.Printf("Digest: %s", top.Digest)
 	if res.UpToDate {
-		fmt.Fprintf(out, "Status: Image is up to date for %s\n", fam)
+		out.Printf("Status: Image is up to date for %s", fam)
 	} else {
-		fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", fam)
+		out.Printf("Status: Downloaded newer image for %s", fam)
 	}
-	fmt.Fprintln(out, full)
+	out.Printf("%s", full)
 	return res, nil
 }
 
@@ -236,7 +250,7 @@ func fetchManifest(ctx context.Context, s *store.Store, repo *Repo, pick ocispec
 
 // fetchBlob stores a blob the store lacks, as the registry sends it,
 // refused unless it has the descriptor's size and digest.
-func fetchBlob(ctx context.Context, s *store.Store, repo *Repo, desc ocispec.Descriptor, added *store.Ingest) error {
+func fetchBlob(ctx context.Context, s *store.Store, repo *Repo, desc ocispec.Descriptor, added *store.Ingest, show func(io.Reader) io.Reader) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("digest %q: %w", desc.Digest, err)
 	}
@@ -258,7 +272,11 @@ func fetchBlob(ctx context.Context, s *store.Store, repo *Repo, desc ocispec.Des
 		return err
 	}
 	defer rc.Close()
-	_, err = added.Put(rc, desc.Digest, desc.MediaType)
+	var r io.Reader = rc
+	if show != nil {
+		r = show(rc)
+	}
+	_, err = added.Put(r, desc.Digest, desc.MediaType)
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"berth/08-image/progress"
 	"berth/08-image/store"
 )
 
@@ -19,10 +20,10 @@ import (
 // blob the repository lacks (layers, then the config), then the manifest,
 // byte for byte as stored, so that its digest is the same there. It
 // returns the manifest's digest.
-func Push(ctx context.Context, s *store.Store, c *Client, name string, out io.Writer) (digest.Digest, error) {
-	if out == nil {
-		out = io.Discard
-	}
+func Push(ctx context.Context, s *store.Store, c *Client, name string, w io.Writer) (digest.Digest, error) {
+	// On a terminal, a line per layer with its bar; on a pipe, the lines
+	// of Printf and Done alone.
+	out := progress.New(w)
 	full, err := store.NormalizeName(name)
 	if err != nil {
 		return "", err
@@ -49,12 +50,17 @@ func Push(ctx context.Context, s *store.Store, c *Client, name string, out io.Wr
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(out, "The push refers to repository [%s/%s]\n", host, path)
+	out.Printf("The push refers to repository [%s/%s]", host, path)
 	repo := c.Repository(host, path)
 	// Top layer first, as docker prints them.
 	for i := len(img.Manifest.Layers) - 1; i >= 0; i-- {
+		out.Status(store.ShortID(img.Manifest.Layers[i].Digest), "Preparing")
+	}
+	for i := len(img.Manifest.Layers) - 1; i >= 0; i-- {
 		l := img.Manifest.Layers[i]
-		pushed, err := pushBlob(ctx, s, repo, l)
+		id := store.ShortID(l.Digest)
+		show := func(r io.Reader) io.Reader { return out.Reader(id, "Pushing", r, l.Size) }
+		pushed, err := pushBlob(ctx, s, repo, l, show)
 		if err != nil {
 			return "", fmt.Errorf("push %s: %w", store.FamiliarName(full), err)
 		}
@@ -62,9 +68,9 @@ func Push(ctx context.Context, s *store.Store, c *Client, name string, out io.Wr
 		if pushed {
 			status = "Pushed"
 		}
-		fmt.Fprintf(out, "%s: %s\n", store.ShortID(l.Digest), status)
+		out.Done(id, status)
 	}
-	if _, err := pushBlob(ctx, s, repo, img.Manifest.Config); err != nil {
+	if _, err := pushBlob(ctx, s, repo, img.Manifest.Config, nil); err != nil {
 		return "", fmt.Errorf("push %s: config: %w", store.FamiliarName(full), err)
 	}
 	b, err := s.ReadBlob(img.Descriptor.Digest)
@@ -79,12 +85,12 @@ func Push(ctx context.Context, s *store.Store, c *Client, name string, out io.Wr
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", store.FamiliarName(full), err)
 	}
-	fmt.Fprintf(out, "%s: digest: %s size: %d\n", tag, d, len(b))
+	out.Printf("%s: digest: %s size: %d", tag, d, len(b))
 	return d, nil
 }
 
 // pushBlob uploads a blob unless the repository has it already.
-func pushBlob(ctx context.Context, s *store.Store, repo *Repo, desc ocispec.Descriptor) (bool, error) {
+func pushBlob(ctx context.Context, s *store.Store, repo *Repo, desc ocispec.Descriptor, show func(io.Reader) io.Reader) (bool, error) {
 	st, err := os.Stat(s.BlobPath(desc.Digest))
 	if err != nil {
 		return false, fmt.Errorf("blob %s is not in the store: %w", desc.Digest, err)
@@ -96,6 +102,18 @@ func pushBlob(ctx context.Context, s *store.Store, repo *Repo, desc ocispec.Desc
 	if err != nil || has {
 		return false, err
 	}
-	open := func() (io.ReadCloser, error) { return s.OpenBlob(desc.Digest) }
+	open := func() (io.ReadCloser, error) {
+		f, err := s.OpenBlob(desc.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if show == nil {
+			return f, nil
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{show(f), f}, nil
+	}
 	return true, repo.PushBlob(ctx, desc, open)
 }

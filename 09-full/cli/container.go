@@ -3,14 +3,10 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
-
-	"berth/09-full/store"
 )
 
 // containerCommand is `berth container ...`: Docker's management form of
@@ -31,41 +27,16 @@ func (a *app) pruneCommand() *cobra.Command {
 		Short: "Remove all stopped containers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force {
-				fmt.Fprint(a.stdout, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")
-				answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-					return nil
-				}
+			if !force && !a.confirm("WARNING! This will remove all stopped containers.") {
+				return nil
 			}
 			e, err := a.engine()
 			if err != nil {
 				return err
 			}
-			recs, err := e.Store.List()
-			if err != nil {
-				return err
-			}
-			var deleted []string
-			for _, r := range recs {
-				st, err := e.Store.View(r.ID)
-				if err != nil || st.Running() || st.Status == store.Restarting || (st.Status == store.Created && st.MonitorAlive()) {
-					continue
-				}
-				if err := e.Remove(r.ID, false, false); err != nil {
-					fmt.Fprintf(a.stderr, "berth: %v\n", err)
-					continue
-				}
-				deleted = append(deleted, r.ID)
-			}
-			if len(deleted) > 0 {
-				fmt.Fprintln(a.stdout, "Deleted Containers:")
-				for _, id := range deleted {
-					fmt.Fprintln(a.stdout, id)
-				}
-				fmt.Fprintln(a.stdout)
-			}
-			fmt.Fprintln(a.stdout, "Total reclaimed space: 0B")
+			deleted, total := a.pruneContainers(e)
+			section(a, "Deleted Containers:", deleted)
+			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return nil
 		},
 	}

@@ -17,7 +17,6 @@ import (
 
 	"berth/01-uts/spine"
 	"berth/01-uts/spine/roots"
-	imagecli "berth/08-image/cli"
 	"berth/09-full/engine"
 	"berth/09-full/store"
 )
@@ -87,33 +86,14 @@ func (a *app) rootCommand() *cobra.Command {
 		a.runCommand(), a.createCommand(), a.startCommand(), a.psCommand(), a.logsCommand(),
 		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
 		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.containerCommand(), a.internalCommand(),
+		a.containerCommand(), a.loginCommand(), a.logoutCommand(), a.systemCommand(),
 	}
 	root.AddCommand(verbs...)
-	root.AddCommand(imageCommands()...)
+	root.AddCommand(a.imageCommands()...)
+	internal := a.internalCommand()
+	internal.AddCommand(buildRunCommand())
+	root.AddCommand(internal)
 	return root
-}
-
-// imageCommands are stage 08's verbs, as they are, under berth: pull,
-// images, import, load, tag, rmi... (Docker's image verbs, with progress
-// bars, are the rest of issue 12). 08's inspect is `berth image inspect`.
-// Not build: its RUN steps run containers with stage 08's own run, which
-// berth's Docker-shaped run is not.
-func imageCommands() []*cobra.Command {
-	group := &cobra.Command{Use: "image", Short: "Manage images (stage 08's verbs)"}
-	var out []*cobra.Command
-	for _, c := range imagecli.Commands() {
-		if c.Name() == "build" {
-			continue
-		}
-		group.AddCommand(c)
-	}
-	for _, c := range imagecli.Commands() {
-		if c.Name() != "inspect" && c.Name() != "build" {
-			out = append(out, c)
-		}
-	}
-	return append(out, group)
 }
 
 // engine opens the store of the roots the verb's global flags say: flag,

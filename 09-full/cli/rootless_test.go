@@ -64,3 +64,30 @@ func TestRootless(t *testing.T) {
 	assert.Equal(t, 125, r.Code)
 	assert.Contains(t, r.Stderr, "--network bridge needs root")
 }
+
+// Rootless, the image verbs: an ordinary user imports, builds (the RUN a
+// rootless container of stage 08's run), runs, counts and prunes images
+// in a store of their own.
+func TestRootlessImages(t *testing.T) {
+	a := testenv.NewAccount(t, "berth09i", false)
+	bin := a.Berth(t)
+	rootfs := a.Rootfs(t)
+	ok := func(args ...string) string {
+		t.Helper()
+		r := a.Run(t, nil, bin, args...)
+		require.Equal(t, 0, r.Code, "berth %s: %s", strings.Join(args, " "), r)
+		return strings.TrimSpace(r.Stdout)
+	}
+	ok("import", rootfs, "base")
+	ctx := filepath.Join(a.Home, "ctx")
+	require.NoError(t, os.MkdirAll(ctx, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM base\nRUN echo ran >/ran\nCMD [\"cat\", \"/ran\"]\n"), 0o644))
+	require.NoError(t, os.Chown(ctx, a.UID, a.GID))
+	require.NoError(t, os.Chown(filepath.Join(ctx, "Dockerfile"), a.UID, a.GID))
+	assert.Contains(t, ok("build", "-t", "app", ctx), "Successfully tagged app:latest")
+	assert.Equal(t, "ran", ok("run", "--rm", "--network", "none", "app"))
+	assert.Regexp(t, `(?m)^Images +3 +0 `, ok("system", "df"))
+	assert.Contains(t, ok("image", "prune", "-a", "-f"), "untagged: app:latest")
+	assert.Empty(t, ok("images", "-a", "-q"))
+	assert.DirExists(t, filepath.Join(a.Home, ".local", "share", "berth", "images"))
+}

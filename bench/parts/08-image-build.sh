@@ -8,9 +8,9 @@
 #   berth build --no-cache   every step again: 2 layers, 2 images, 1 container
 #   berth build, cached      the same context again: every step from the cache
 #   podman build --no-cache  the same with podman 4 (buildah inside), if
-#   podman build, cached     podman is installed (it is not by default:
-#                            apt-get install podman); else berth alone,
-#                            and the reason is printed
+#   podman build, cached     podman is installed (make setup installs it,
+#                            for stage 09's rows); else berth alone, and
+#                            the reason is printed
 # Both stores on a fresh tmpfs (the root disk is ext4 without a journal:
 # see shared/notes/bench-facts.md), in a private network namespace (both
 # builds run their RUN without network) and a private mount namespace with

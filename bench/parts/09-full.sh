@@ -3,13 +3,17 @@
 # $work, $out). berth keeps its records and live state in scratch roots
 # under $work, removed with it.
 #
-# Main table (hyperfine, start to exit of /bin/true, the busybox tree as
-# --rootfs, so a bottom layer under a container layer of its own, as 07's
-# rows; the container and its record removed at the end, --rm):
+# Main table (hyperfine, start to exit of /bin/true from an image: the
+# busybox tree imported as one, so its layer under a container layer of
+# the container's own; the container and its record removed at the end,
+# --rm):
 #   berth run --rm --network none   the CLI, a record, a monitor, internal
 #                                   create, the init, the exit command
 #   berth run --rm (bridge)         the same on the bridge, in a scratch
 #                                   network namespace (as 04's rows)
+#   podman run --rm --network none  podman (Debian's, over runc, conmon as
+#                                   its monitor) on the same tree imported
+#                                   into a store of its own under $work
 # (crun run and runc run of an OCI bundle of the same tree are the
 # references of the main table.)
 #
@@ -18,9 +22,13 @@
 #                                   runs); each run's container removed
 #                                   before the next
 #   idle memory of a monitor        RSS and PSS (/proc/PID/smaps_rollup) of
-#                                   berth-monitor, and of conmon (podman's,
+#                                   berth-monitor; of conmon (podman's,
 #                                   Debian's package) started as podman
-#                                   starts it, over runc; B9_N (5) of each,
+#                                   starts it, over runc; of
+#                                   containerd-shim-runc-v2 (Debian's
+#                                   containerd, where installed: a daemon of
+#                                   its own under $work, `ctr run -d`);
+#                                   B9_N (5) of each,
 #                                   8 s after they started, the mean
 
 b9=$work/b9
@@ -39,8 +47,38 @@ for _ in $(seq 100); do
 done
 b9netns="nsenter --net=/proc/$b9net/ns/net"
 
-bench "berth run --rm --network none" "$b9berth run --rm --rootfs $rootfs --network none /bin/true"
-bench "berth run --rm (bridge)" "$b9netns $b9berth run --rm --rootfs $rootfs /bin/true"
+$b9berth import "$rootfs" busybox >/dev/null
+bench "berth run --rm --network none" "$b9berth run --rm --network none busybox /bin/true"
+bench "berth run --rm (bridge)" "$b9netns $b9berth run --rm busybox /bin/true"
+
+# podman and containerd keep state in /run (/run/libpod, /run/runc,
+# /run/containerd, /run/netns) and /dev/shm whatever their roots say: they
+# run in a scratch mount namespace, held by a sleeper that dies with this
+# script, with tmpfs over those two, and without the hybrid layout's
+# cgroup2 mount (as runc in the main table). nsenter costs each podman run
+# about a millisecond.
+setpriv --pdeathsig TERM unshare --mount --propagation private -- sh -c '
+	if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+	mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /dev/shm && exec sleep infinity' &
+b9mnt=$!
+for _ in $(seq 100); do
+	[ "$(readlink /proc/$b9mnt/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] && mountpoint -q "/proc/$b9mnt/root/run" 2>/dev/null && break
+	sleep 0.05
+done
+b9mntns="nsenter --mount=/proc/$b9mnt/ns/mnt"
+
+# podman, rootful, in a store of its own; over runc (Debian's crun 1.8.1
+# refuses the hybrid cgroup layout), cgroupfs, no events journal; the
+# rlimits within this machine's hard limits (podman's defaults are above
+# them, which a container runtime may not raise here). No bridge row:
+# podman's CNI would change the host's firewall and /var/lib/cni.
+if command -v podman >/dev/null; then
+	b9pod="$b9mntns podman --root $b9/podman/root --runroot $b9/podman/run --cgroup-manager cgroupfs --events-backend none --runtime runc"
+	tar -C "$rootfs" -c . | $b9pod import - localhost/b9-busybox >/dev/null 2>&1
+	bench "podman run --rm --network none" "$b9pod run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/b9-busybox /bin/true"
+else
+	echo "bench: podman not installed: no podman row (sudo make setup installs it)"
+fi
 
 b9_rmall() {
 	local ids
@@ -89,6 +127,21 @@ EOF
 				runc --root "$cm/runc" start "cm$i"
 			done' bash "$cm" "$n"
 	fi
+	# containerd-shim-runc-v2: a containerd of its own (no CRI plugin),
+	# runc as in the main table, `ctr run -d` on the tree read-only.
+	local cd=$b9/containerd cdpid=""
+	if command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null; then
+		mkdir -p "$cd"
+		printf '%s\n' 'version = 2' "root = \"$cd/root\"" "state = \"$cd/state\"" \
+			'disabled_plugins = ["io.containerd.grpc.v1.cri"]' '[grpc]' "  address = \"$cd/sock\"" \
+			'[ttrpc]' "  address = \"$cd/sock.ttrpc\"" >"$cd/config.toml"
+		$b9mntns containerd --config "$cd/config.toml" >"$cd/log" 2>&1 &
+		cdpid=$!
+		for _ in $(seq 100); do [ -S "$cd/sock" ] && break; sleep 0.05; done
+		for i in $(seq "$n"); do
+			ctr -a "$cd/sock" -n b9 run -d --null-io --read-only --rootfs "$rootfs" "cd$i" /bin/sleep 1000 >/dev/null
+		done
+	fi
 	sleep 8
 	mean() { awk '{r += $1; p += $2; n++} END {if (n) printf "%d %d %d", r / n, p / n, n}'; }
 	local berth_mem conmon_mem=""
@@ -102,6 +155,18 @@ EOF
 		done
 		sleep 0.5
 		for i in $(seq "$n"); do runc --root "$cm/runc" delete -f "cm$i" 2>/dev/null || true; done
+	fi
+	local shim_mem=""
+	if [ -n "$cdpid" ]; then
+		shim_mem=$(for p in $(pgrep -f "containerd-shim-runc-v2 -namespace b9 "); do b9_mem "$p"; done | mean)
+		for i in $(seq "$n"); do ctr -a "$cd/sock" -n b9 tasks kill -s KILL "cd$i" >/dev/null 2>&1 || true; done
+		sleep 0.5
+		for i in $(seq "$n"); do
+			ctr -a "$cd/sock" -n b9 tasks rm "cd$i" >/dev/null 2>&1 || true
+			ctr -a "$cd/sock" -n b9 containers rm "cd$i" >/dev/null 2>&1 || true
+		done
+		kill "$cdpid" 2>/dev/null || true
+		wait "$cdpid" 2>/dev/null || true
 	fi
 	b9_rmall
 	{
@@ -119,7 +184,12 @@ EOF
 		else
 			echo "  conmon: not installed (sudo make setup installs it): no row"
 		fi
-		echo "  (containerd-shim-runc-v2 is not installed here; the issue quotes 13.2 MB RSS)"
+		if [ -n "$shim_mem" ]; then
+			read -r r p k <<<"$shim_mem"
+			printf '  %-32s RSS %6d kB   PSS %6d kB   (%s shims)\n' "containerd-shim-runc-v2 $(containerd --version | awk '{print $3}')" "$r" "$p" "$k"
+		else
+			echo "  containerd-shim-runc-v2: no row: containerd is not installed (make setup leaves it out: on a systemd machine its package starts a daemon; apt-get install containerd for this row; the issue quotes 13.2 MB RSS)"
+		fi
 	} | tee "$out/09-full.txt"
 }
 b9_table

@@ -1,0 +1,149 @@
+//go:build linux
+
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"berth/01-uts/spine"
+	"berth/08-image/registry"
+)
+
+// loginCommand is docker login: check a user name and password against a
+// registry, then keep them in Docker's config.json (08-image/registry/
+// authfile.go), where pull and push find them. The password comes from
+// stdin (--password-stdin) or a prompt that does not echo it, so that it
+// need not be on a command line, which every user of the machine may read
+// in /proc/PID/cmdline.
+func (a *app) loginCommand() *cobra.Command {
+	var (
+		user, password string
+		passwordStdin  bool
+		insecure       []string
+	)
+	cmd := &cobra.Command{
+		Use:   "login [OPTIONS] [SERVER]",
+		Short: "Log in to a registry (Docker Hub without SERVER); the login is kept in Docker's config.json",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			server := registryOf(args)
+			if password != "" {
+				fmt.Fprintln(a.stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
+				if passwordStdin {
+					return usage("--password and --password-stdin are mutually exclusive")
+				}
+			}
+			in := bufio.NewReader(os.Stdin)
+			if passwordStdin {
+				if user == "" {
+					return usage("Must provide --username with --password-stdin")
+				}
+				b, err := io.ReadAll(io.LimitReader(in, 64<<10))
+				if err != nil {
+					return fmt.Errorf("read the password from stdin: %w", err)
+				}
+				password = strings.TrimRight(string(b), "\r\n")
+			}
+			if user == "" {
+				fmt.Fprintf(a.stdout, "Username: ")
+				line, _ := in.ReadString('\n')
+				user = strings.TrimSpace(line)
+			}
+			if password == "" && !passwordStdin {
+				if !term.IsTerminal(int(os.Stdin.Fd())) {
+					return usage("no password: give it on a terminal, or with --password-stdin")
+				}
+				fmt.Fprintf(a.stdout, "Password: ")
+				b, err := term.ReadPassword(int(os.Stdin.Fd()))
+				fmt.Fprintln(a.stdout)
+				if err != nil {
+					return fmt.Errorf("read the password: %w", err)
+				}
+				password = string(b)
+			}
+			if user == "" || password == "" {
+				return usage("login needs a user name and a password")
+			}
+			c := &registry.Client{Username: user, Password: password, Insecure: insecureOf(insecure)}
+			ctx, stop := spine.NotifyInterrupt(cmd.Context())
+			defer stop()
+			if err := c.Login(ctx, server); err != nil {
+				return fmt.Errorf("login to %s: %w", server, err)
+			}
+			path, err := registry.AuthFilePath()
+			if err != nil {
+				return err
+			}
+			file, err := registry.LoadAuthFile(path)
+			if err != nil {
+				return err
+			}
+			file.Set(server, user, password)
+			if err := file.Save(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "WARNING! Your password will be stored unencrypted in %s.\n", path)
+			fmt.Fprintln(a.stdout, "Login Succeeded")
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&user, "username", "u", "", "user name")
+	fs.StringVarP(&password, "password", "p", "", "password (insecure: every user can read a command line; use --password-stdin)")
+	fs.BoolVar(&passwordStdin, "password-stdin", false, "take the password from stdin")
+	fs.StringArrayVar(&insecure, "insecure-registry", nil, "speak plain http to this registry (as pull's; loopback always is)")
+	return cmd
+}
+
+// logoutCommand is docker logout: forget a registry's login.
+func (a *app) logoutCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout [SERVER]",
+		Short: "Log out from a registry (Docker Hub without SERVER)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			server := registryOf(args)
+			path, err := registry.AuthFilePath()
+			if err != nil {
+				return err
+			}
+			file, err := registry.LoadAuthFile(path)
+			if err != nil {
+				return err
+			}
+			if !file.Remove(server) {
+				fmt.Fprintf(a.stdout, "Not logged in to %s\n", registry.AuthKey(server))
+				return nil
+			}
+			if err := file.Save(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Removing login credentials for %s\n", registry.AuthKey(server))
+			return nil
+		},
+	}
+}
+
+// registryOf is login's SERVER: a host[:port], without a scheme or path
+// (https://host/v1/ as docker accepts it), or Docker Hub.
+func registryOf(args []string) string {
+	if len(args) == 0 || args[0] == registry.DockerHubAuthKey {
+		return "docker.io"
+	}
+	s := strings.TrimPrefix(strings.TrimPrefix(args[0], "https://"), "http://")
+	s, _, _ = strings.Cut(s, "/")
+	return s
+}
+
+// insecureOf adds $BERTH_INSECURE_REGISTRIES, as pull and push do.
+func insecureOf(flags []string) []string {
+	env := strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
+	return append(append([]string(nil), flags...), env...)
+}
