@@ -24,6 +24,7 @@ import (
 	"berth/05-user/userns"
 	"berth/06-cgroups/cgroup"
 	"berth/07-unionfs/layer"
+	"berth/09-full/security"
 	"berth/09-full/store"
 )
 
@@ -176,10 +177,12 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 			Volumes: cfg.Settings.Volumes, Rootless: cfg.Settings.Rootless, Keep: true,
 		})
 	}
-	// Last, in this order before the command: the user switch (UserStep),
-	// then 09-full/security's capabilities, no_new_privs and seccomp
-	// (issue 14) append their steps here.
-	steps = append(steps, &UserStep{})
+	// Last: the working directory (UserStep), then 09-full/security's
+	// step, whose PreExec is the last thing before the command: the user
+	// switch, the capabilities, no_new_privs, and seccomp last of all
+	// (security.Finalize says why in that order). Its Child needs the
+	// pivot_root and the cgroup namespace done, so nothing comes after it.
+	steps = append(steps, &UserStep{}, security.NewStep())
 	return steps, nil
 }
 
@@ -210,15 +213,9 @@ func Supported(spec *specs.Spec) error {
 		{spec.Hooks != nil, "hooks"},
 		{p.SelinuxLabel != "", "process.selinuxLabel"},
 		{p.ApparmorProfile != "", "process.apparmorProfile"},
-		// Until 09-full/security (issue 14) carries them out:
-		{l.Seccomp != nil, "linux.seccomp"},
-		{p.Capabilities != nil, "process.capabilities"},
-		{len(p.Rlimits) > 0, "process.rlimits"},
-		{p.NoNewPrivileges, "process.noNewPrivileges"},
-		{p.OOMScoreAdj != nil, "process.oomScoreAdj"},
-		{len(l.Sysctl) > 0, "linux.sysctl"},
-		{len(l.MaskedPaths) > 0, "linux.maskedPaths"},
-		{len(l.ReadonlyPaths) > 0, "linux.readonlyPaths"},
+		// The security fields (capabilities, seccomp, rlimits, sysctls,
+		// masked and read-only paths...) are 09-full/security's step's:
+		// its Prepare refuses what it cannot do (security.Validate).
 	} {
 		if f.set {
 			return fmt.Errorf("engine: %s is not supported", f.name)
