@@ -252,9 +252,16 @@ func TestSecurityDefaults(t *testing.T) {
 		assert.Equal(t, "2", st["Seccomp"])
 	})
 
-	t.Run("apparmor and label do nothing without those modules", func(t *testing.T) {
-		// As Docker's daemon on a host without AppArmor or SELinux.
+	t.Run("apparmor and label as Docker", func(t *testing.T) {
+		// As Docker's daemon: on a host without AppArmor (or SELinux) the
+		// option is taken and nothing applied. Where AppArmor is on (the
+		// VM's Debian kernel), berth cannot confine as asked: refused.
 		r := run(t, "--security-opt", "apparmor=docker-default", "--security-opt", "label=disable", "echo", "ran")
+		if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.HasPrefix(string(b), "Y") {
+			assert.Equal(t, 125, r.Code, r.String())
+			assert.Contains(t, r.Stderr, "this host runs AppArmor and berth cannot load profiles")
+			r = run(t, "--security-opt", "apparmor=unconfined", "--security-opt", "label=disable", "echo", "ran")
+		}
 		require.Equal(t, 0, r.Code, r.String())
 		assert.Equal(t, "ran\n", r.Stdout)
 	})
@@ -295,6 +302,22 @@ func TestSecurityDefaults(t *testing.T) {
 		v = verdictsOf(t, run(t, "--device-cgroup-rule", "c 10:200 rwm", "breakcheck", "-k", "tun", "kmsg"))
 		assert.Equal(t, "allowed", v["tun"], "the rule lets a node made with mknod open")
 		assert.Equal(t, "refused", v["kmsg"])
+	})
+
+	t.Run("--init is tini, not berth's binary", func(t *testing.T) {
+		if _, err := os.Stat("/usr/bin/tini-static"); err != nil {
+			t.Skip("this host has no /usr/bin/tini-static (Debian's tini): --init falls back to stage 02's init")
+		}
+		r := run(t, "--init", "breakcheck", "-k", "pid1")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Regexp(t, `^pid1 allowed: /dev/init, \d+ bytes\n$`, r.Stdout, "PID 1 is the bound tini")
+		// Never write to it: it is the host's file.
+		r = run(t, "--init", "sh", "-c", "awk '$5 == \"/dev/init\" {print $6}' /proc/self/mountinfo")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Regexp(t, `^ro,`, r.Stdout, "bound read-only")
+		id := h.ok(h.runArgs("-d", "--init", "sleep", "30")...)
+		assert.Equal(t, "sleep [30] true", h.inspect(id, "{{.Path}} {{.Args}} {{.HostConfig.Init}}"), "the user's command, as Docker shows it")
+		h.ok("rm", "-f", id)
 	})
 
 	t.Run("sysctl, ulimit, read-only", func(t *testing.T) {

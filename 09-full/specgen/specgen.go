@@ -85,8 +85,18 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	if _, err := (&uts.Options{Hostname: o.Hostname}).Configure(c); err != nil {
 		return nil, err
 	}
+	// --init: Docker's is tini (docker-init), bound read-only, so that
+	// PID 1 is not berth's own binary (which root in the container could
+	// read through /proc/1/exe, or trace); stage 02's init where the host
+	// has no static tini.
+	if o.Init {
+		if p, err := security.FindInit(); err == nil {
+			set.InitPath = p
+		}
+	}
+	stage02Init := o.Init && set.InitPath == ""
 	// Stage 02: PID and IPC namespaces, and a mount namespace.
-	if _, err := (&pid.Options{Init: o.Init}).Configure(c); err != nil {
+	if _, err := (&pid.Options{Init: stage02Init}).Configure(c); err != nil {
 		return nil, err
 	}
 	c.Spec.Root = &specs.Root{Readonly: o.ReadOnly}
@@ -133,7 +143,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	c.State, c.DataRoot = roots.State, roots.Data
 
 	// Stage 06: the resource limits, and /berth/<id> as cgroupsPath.
-	c.Steps = []spine.Step{&pid.Step{Init: o.Init}}
+	c.Steps = []spine.Step{&pid.Step{Init: stage02Init}}
 	if _, err := o.Cgroup.Configure(c); err != nil {
 		return nil, err
 	}
@@ -166,7 +176,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	// Docker's security defaults, then the flags: last, once the user
 	// (a non-root one gets no effective capabilities), the namespaces (a
 	// sysctl must be namespaced) and the mounts (/sys read-only) are set.
-	if err := applySecurity(c, o); err != nil {
+	if err := applySecurity(c, o, &set); err != nil {
 		return nil, err
 	}
 	if err := runtimeFlags(o, &set, rec); err != nil {
@@ -188,12 +198,13 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 
 // applySecurity gives the spec Docker's security defaults and the
 // security flags (09-full/security's Apply).
-func applySecurity(c *spine.Container, o *Options) error {
+func applySecurity(c *spine.Container, o *Options, set *engine.Settings) error {
 	h, err := security.ThisHost()
 	if err != nil {
 		return err
 	}
 	so := o.Security.Parsed()
+	so.Init, so.InitPath = set.InitPath != "", set.InitPath
 	if len(so.DeviceRules) > 0 && os.Geteuid() != 0 {
 		return errors.New("--device-cgroup-rule needs root: a rootless container has no device cgroup of its own")
 	}

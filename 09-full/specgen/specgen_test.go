@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"berth/02-pid/pid"
 	"berth/09-full/engine"
 	"berth/09-full/security"
 	"berth/internal/testenv"
@@ -182,7 +183,7 @@ func TestSecurityFlags(t *testing.T) {
 	o := options(t)
 	o.Rootfs = testenv.Rootfs(t)
 	o.Security.CapAdd, o.Security.CapDrop = []string{"SYS_TIME"}, []string{"CHOWN"}
-	o.Security.SecurityOpt = []string{"no-new-privileges", "apparmor=docker-default", "label=disable"}
+	o.Security.SecurityOpt = []string{"no-new-privileges", "apparmor=unconfined", "label=disable"}
 	o.Security.Devices = []string{"/dev/null:/dev/mynull"}
 	o.Security.DeviceRules = []string{"c 10:200 rwm"}
 	o.Security.Ulimits = []string{"nofile=100:200"}
@@ -193,7 +194,7 @@ func TestSecurityFlags(t *testing.T) {
 	assert.Contains(t, s.Process.Capabilities.Effective, "CAP_SYS_TIME")
 	assert.NotContains(t, s.Process.Capabilities.Bounding, "CAP_CHOWN")
 	assert.True(t, s.Process.NoNewPrivileges)
-	assert.Empty(t, s.Process.ApparmorProfile, "no AppArmor here: nothing to apply, as Docker")
+	assert.Empty(t, s.Process.ApparmorProfile, "nothing to apply, as Docker")
 	assert.Equal(t, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 200}}, s.Process.Rlimits)
 	assert.Equal(t, map[string]string{"net.ipv4.ip_forward": "1"}, s.Linux.Sysctl)
 	require.Len(t, s.Linux.Devices, 1)
@@ -213,6 +214,20 @@ func TestSecurityFlags(t *testing.T) {
 	assert.Empty(t, s.Linux.ReadonlyPaths)
 	assert.Contains(t, s.Process.Capabilities.Effective, "CAP_SYS_ADMIN")
 	assert.Equal(t, "a", s.Linux.Resources.Devices[0].Type)
+
+	if init, err := security.FindInit(); err == nil {
+		o = options(t)
+		o.Rootfs, o.Init = testenv.Rootfs(t), true
+		cfg, err = generate(t, o, "sleep", "1")
+		require.NoError(t, err)
+		assert.Equal(t, init, cfg.Settings.InitPath, "--init: the host's tini")
+		assert.Equal(t, []string{"/dev/init", "--", "sleep", "1"}, cfg.Spec.Process.Args)
+		assert.Equal(t, []string{"sleep", "1"}, cfg.Command(), "the user's command, for inspect and ps")
+		steps, err := engine.Steps(cfg)
+		require.NoError(t, err)
+		assert.Equal(t, "pid", steps[1].Name())
+		assert.False(t, steps[1].(*pid.Step).Init, "not stage 02's init as well")
+	}
 
 	o = options(t)
 	o.Rootfs = testenv.Rootfs(t)

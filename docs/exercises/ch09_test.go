@@ -166,12 +166,19 @@ func TestExercise09_5(t *testing.T) {
 	assert.True(t, same(a[1], errno), "line 2: the errno an x32 call gets, as a number: %s, not %q", errno, a[1])
 }
 
-// 09-6: with --init, is PID 1's binary berth's own?
+// 09-6: with --init, is PID 1's binary berth's own? Under berth run (tini,
+// where the host has it) and under stage 08's run (stage 02's init).
 func TestExercise09_6(t *testing.T) {
-	a := answer(t, "09-6", 1)
+	a := answer(t, "09-6", 2)
 	root := breakcheckRoot(t, 0o755)
+	berthOwn := func(r testenv.Result) string {
+		require.Equal(t, 0, r.Code, r.String())
+		return yes(!strings.Contains(r.Stdout, "/bin/breakcheck") && !strings.Contains(r.Stdout, "/dev/init"))
+	}
 	r := berth(t, root, "--init", "breakcheck", "-k", "pid1")
-	require.Equal(t, 0, r.Code, r.String())
-	berthOwn := !strings.Contains(r.Stdout, "/bin/breakcheck") && !strings.Contains(r.Stdout, "/dev/init")
-	assert.True(t, same(a[0], yes(berthOwn)), "line 1: with --init, is /proc/1/exe berth's own binary (yes or no)? breakcheck says %q", r.Stdout)
+	got := berthOwn(r)
+	assert.True(t, same(a[0], got), "line 1: berth run --init: is /proc/1/exe a binary of berth's (yes or no)? %s, not %q (breakcheck: %q)", got, a[0], r.Stdout)
+	r = testenv.Run(t, testenv.StateEnv(t), bin(t, "08-image"), "run", "--rootfs", root, "--net", "none", "--init", "breakcheck", "-k", "pid1")
+	got = berthOwn(r)
+	assert.True(t, same(a[1], got), "line 2: bin/08-image run --init: is /proc/1/exe a binary of berth's (yes or no)? %s, not %q (breakcheck: %q)", got, a[1], r.Stdout)
 }
