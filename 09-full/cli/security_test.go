@@ -314,7 +314,7 @@ func TestSecurityDefaults(t *testing.T) {
 		// Never write to it: it is the host's file.
 		r = run(t, "--init", "sh", "-c", "awk '$5 == \"/dev/init\" {print $6}' /proc/self/mountinfo")
 		require.Equal(t, 0, r.Code, r.String())
-		assert.Regexp(t, `^ro,`, r.Stdout, "bound read-only")
+		assert.Regexp(t, `^ro(,|\n)`, r.Stdout, "bound read-only")
 		id := h.ok(h.runArgs("-d", "--init", "sleep", "30")...)
 		assert.Equal(t, "sleep [30] true", h.inspect(id, "{{.Path}} {{.Args}} {{.HostConfig.Init}}"), "the user's command, as Docker shows it")
 		h.ok("rm", "-f", id)
