@@ -10,6 +10,9 @@
 #                                   create, the init, the exit command
 #   berth run --rm (bridge)         the same on the bridge, in a scratch
 #                                   network namespace (as 04's rows)
+#   berth run --rm, no filter       --security-opt seccomp=unconfined: what
+#                                   Docker's seccomp profile costs a start
+#   berth run --rm --privileged     no filter, every capability and device
 # (crun run and runc run of an OCI bundle of the same tree are the
 # references of the main table.)
 #
@@ -41,6 +44,8 @@ b9netns="nsenter --net=/proc/$b9net/ns/net"
 
 bench "berth run --rm --network none" "$b9berth run --rm --rootfs $rootfs --network none /bin/true"
 bench "berth run --rm (bridge)" "$b9netns $b9berth run --rm --rootfs $rootfs /bin/true"
+bench "berth run --rm, no filter" "$b9berth run --rm --rootfs $rootfs --network none --security-opt seccomp=unconfined /bin/true"
+bench "berth run --rm --privileged" "$b9berth run --rm --rootfs $rootfs --network none --privileged /bin/true"
 
 b9_rmall() {
 	local ids
