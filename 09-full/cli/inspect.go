@@ -100,7 +100,7 @@ func inspect(e *engine.Engine, ref string) (*container.InspectResponse, error) {
 		return nil, err
 	}
 	spec, set := cfg.Spec, cfg.Settings
-	args := spec.Process.Args
+	args := cfg.Command()
 	r := &container.InspectResponse{
 		ID:           rec.ID,
 		Created:      rec.Created.UTC().Format(time.RFC3339Nano),

@@ -110,7 +110,11 @@ func (r *psRow) Image() string {
 }
 
 func (r *psRow) Command() string {
-	cmd := strings.Join(r.rec.Spec.Process.Args, " ")
+	args := r.rec.Spec.Process.Args
+	if cfg, err := engine.ConfigOf(r.rec); err == nil {
+		args = cfg.Command()
+	}
+	cmd := strings.Join(args, " ")
 	if r.trunc {
 		cmd = ellipsis(cmd, 20)
 	}

@@ -24,6 +24,7 @@ import (
 	"berth/05-user/userns"
 	"berth/06-cgroups/cgroup"
 	"berth/07-unionfs/layer"
+	"berth/09-full/security"
 	"berth/09-full/store"
 )
 
@@ -51,9 +52,13 @@ type Settings struct {
 	AutoRemove  bool           `json:"autoRemove,omitempty"`  // --rm
 	StopSignal  string         `json:"stopSignal,omitempty"`  // default SIGTERM
 	StopTimeout *int           `json:"stopTimeout,omitempty"` // seconds; default 10
-	Init        bool           `json:"init,omitempty"`        // --init: stage 02's init as PID 1
-	OpenStdin   bool           `json:"openStdin,omitempty"`   // -i: the container's stdin stays open for attach
-	StdinOnce   bool           `json:"stdinOnce,omitempty"`   // close it when the first attached client's input ends
+	Init        bool           `json:"init,omitempty"`        // --init: a small init as PID 1
+	// InitPath is the host's static init (tini) that --init bound at
+	// /dev/init and put first in process.args (security.WithInit); empty
+	// with --init: the host has none, and stage 02's init is PID 1.
+	InitPath  string `json:"initPath,omitempty"`
+	OpenStdin bool   `json:"openStdin,omitempty"` // -i: the container's stdin stays open for attach
+	StdinOnce bool   `json:"stdinOnce,omitempty"` // close it when the first attached client's input ends
 	// Rootless: made by a user without root (stage 05's mechanisms).
 	Rootless bool `json:"rootless,omitempty"`
 	// As the user gave them, for inspect (the spec has the result:
@@ -127,7 +132,7 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 	}
 	// Stage 02's step makes every mount private and, with --init, keeps a
 	// small init as PID 1.
-	steps = append(steps, &pid.Step{Init: cfg.Settings.Init})
+	steps = append(steps, &pid.Step{Init: cfg.Settings.Init && cfg.Settings.InitPath == ""})
 	// Before the root is mounted: its Child gives the container a cgroup
 	// namespace rooted at its group, which a cgroup mount inside shows.
 	if spec.Linux.CgroupsPath != "" && os.Geteuid() == 0 {
@@ -176,10 +181,12 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 			Volumes: cfg.Settings.Volumes, Rootless: cfg.Settings.Rootless, Keep: true,
 		})
 	}
-	// Last, in this order before the command: the user switch (UserStep),
-	// then 09-full/security's capabilities, no_new_privs and seccomp
-	// (issue 14) append their steps here.
-	steps = append(steps, &UserStep{})
+	// Last: the working directory (UserStep), then 09-full/security's
+	// step, whose PreExec is the last thing before the command: the user
+	// switch, the capabilities, no_new_privs, and seccomp last of all
+	// (security.Finalize says why in that order). Its Child needs the
+	// pivot_root and the cgroup namespace done, so nothing comes after it.
+	steps = append(steps, &UserStep{}, security.NewStep())
 	return steps, nil
 }
 
@@ -210,15 +217,9 @@ func Supported(spec *specs.Spec) error {
 		{spec.Hooks != nil, "hooks"},
 		{p.SelinuxLabel != "", "process.selinuxLabel"},
 		{p.ApparmorProfile != "", "process.apparmorProfile"},
-		// Until 09-full/security (issue 14) carries them out:
-		{l.Seccomp != nil, "linux.seccomp"},
-		{p.Capabilities != nil, "process.capabilities"},
-		{len(p.Rlimits) > 0, "process.rlimits"},
-		{p.NoNewPrivileges, "process.noNewPrivileges"},
-		{p.OOMScoreAdj != nil, "process.oomScoreAdj"},
-		{len(l.Sysctl) > 0, "linux.sysctl"},
-		{len(l.MaskedPaths) > 0, "linux.maskedPaths"},
-		{len(l.ReadonlyPaths) > 0, "linux.readonlyPaths"},
+		// The security fields (capabilities, seccomp, rlimits, sysctls,
+		// masked and read-only paths...) are 09-full/security's step's:
+		// its Prepare refuses what it cannot do (security.Validate).
 	} {
 		if f.set {
 			return fmt.Errorf("engine: %s is not supported", f.name)
@@ -231,6 +232,17 @@ func Supported(spec *specs.Spec) error {
 		}
 	}
 	return nil
+}
+
+// Command is the container's command as the user gave it (inspect's
+// Path and Args, ps's COMMAND): process.args without the init --init put
+// in front of it, as Docker shows it.
+func (c *Config) Command() []string {
+	args := c.Spec.Process.Args
+	if c.Settings.InitPath != "" && len(args) >= 2 && args[0] == security.InitPath && args[1] == "--" {
+		return args[2:]
+	}
+	return args
 }
 
 // Encode and Decode turn settings into the record's opaque field and back.

@@ -30,7 +30,7 @@ func TestSupported(t *testing.T) {
 	}{
 		{func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }, "engine: linux.intelRdt is not supported"},
 		{func(s *specs.Spec) { s.Hooks = &specs.Hooks{} }, "engine: hooks is not supported"},
-		{func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"a": "b"} }, "engine: linux.sysctl is not supported"},
+		{func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" }, "engine: process.apparmorProfile is not supported"},
 		{func(s *specs.Spec) { s.Process.Args = nil }, "process.args is empty"},
 		{func(s *specs.Spec) { s.Root = nil }, "the spec needs process, root and linux"},
 		{func(s *specs.Spec) {
@@ -56,9 +56,9 @@ func TestNetworkModeMatchesTheSpec(t *testing.T) {
 	for _, s := range steps {
 		names = append(names, s.Name())
 	}
-	assert.Equal(t, []string{"pid", "network", "rootfs", "user"}, names, "an OCI bundle's spec: no layers, no cgroup path")
+	assert.Equal(t, []string{"pid", "network", "rootfs", "user", "security"}, names, "an OCI bundle's spec: no layers, no cgroup path")
 	cfg.Settings.Network.Mode = ""
 	steps, err = Steps(cfg)
 	require.NoError(t, err)
-	assert.Len(t, steps, 3, "no network step: the caller gave the namespaces")
+	assert.Len(t, steps, 4, "no network step: the caller gave the namespaces")
 }

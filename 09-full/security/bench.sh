@@ -4,8 +4,15 @@
 # Docker's seccomp profile. Run as root from the repository's top:
 #
 #   sudo 09-full/security/bench.sh        (RUNS=30 WARMUP=3 by default)
+#   sudo BASE=a928a2c 09-full/security/bench.sh   (adds berth as of that commit:
+#                                                  before issue 14 wired the defaults in)
 #
 # Rows:
+#   berth                 bin/berth run --rm (make build first): Docker's defaults
+#   berth unconfined      the same without the seccomp filter
+#   berth cap-drop ALL    the defaults, no capabilities
+#   berth privileged      --privileged: every capability, every device, no filter
+#   berth BASE            berth built from commit $BASE (no security step)
 #   06-cgroups            stage 06's binary: the same steps, no security step
 #   secrun                the same steps and Docker's defaults (this package)
 #   secrun unconfined     the defaults without the seccomp filter
@@ -27,6 +34,19 @@ trap 'runc --root "$work/runc" delete -f b-runc >/dev/null 2>&1 || true; crun --
 cd "$repo"
 go build -o "$work/secrun" ./09-full/security/internal/secrun
 go build -o "$work/06-cgroups" ./06-cgroups
+[ -x bin/berth ] && [ -x bin/berth-monitor ] || { echo "bench: run make build first (bin/berth)" >&2; exit 1; }
+berth_rows=(
+	-n "berth" "bin/berth run --rm --network none --rootfs $rootfs /bin/true"
+	-n "berth unconfined" "bin/berth run --rm --network none --rootfs $rootfs --security-opt seccomp=unconfined /bin/true"
+	-n "berth cap-drop ALL" "bin/berth run --rm --network none --rootfs $rootfs --cap-drop ALL /bin/true"
+	-n "berth privileged" "bin/berth run --rm --network none --rootfs $rootfs --privileged /bin/true"
+)
+if [ -n "${BASE:-}" ]; then
+	mkdir -p "$work/base/bin"
+	git archive "$BASE" | tar -x -C "$work/base"
+	(cd "$work/base" && go build -o bin/berth ./09-full && CGO_ENABLED=0 go build -o bin/berth-monitor ./09-full/berth-monitor)
+	berth_rows+=(-n "berth $BASE" "$work/base/bin/berth run --rm --network none --rootfs $rootfs /bin/true")
+fi
 export BERTH_ROOT=$work/run BERTH_DATA_ROOT=$work/lib
 
 for b in plain seccomp; do
@@ -45,7 +65,8 @@ hf=(hyperfine -N --warmup "$warmup" --runs "$runs" --style basic --export-json "
 	-n "06-cgroups" "$work/06-cgroups run --net none --rootfs $rootfs /bin/true" \
 	-n "secrun" "$work/secrun run --net none --rootfs $rootfs /bin/true" \
 	-n "secrun unconfined" "$work/secrun run --net none --rootfs $rootfs --security-opt seccomp=unconfined /bin/true" \
-	-n "secrun cap-drop ALL" "$work/secrun run --net none --rootfs $rootfs --cap-drop ALL /bin/true" >/dev/null
+	-n "secrun cap-drop ALL" "$work/secrun run --net none --rootfs $rootfs --cap-drop ALL /bin/true" \
+	"${berth_rows[@]}" >/dev/null
 hf[-1]=$work/oci.json
 unshare --mount --propagation private -- bash -c '
 	if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi

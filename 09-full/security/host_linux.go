@@ -57,7 +57,20 @@ func ThisHost() (Host, error) {
 	if err != nil {
 		return Host{}, err
 	}
-	return Host{Caps: avail, Stat: statDevice, Walk: walkDevices, ReadFile: readProfile}, nil
+	return Host{Caps: avail, Stat: statDevice, Walk: walkDevices, ReadFile: readProfile,
+		AppArmor: appArmorEnabled(), SELinux: seLinuxEnabled()}, nil
+}
+
+// appArmorEnabled is what moby's apparmor.HostSupportsAppArmor reads.
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && len(b) > 0 && b[0] == 'Y'
+}
+
+// seLinuxEnabled: selinuxfs is mounted where the kernel has SELinux on.
+func seLinuxEnabled() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/selinux", &st) == nil && st.Type == unix.SELINUX_MAGIC
 }
 
 func statDevice(p string) (DeviceInfo, error) {

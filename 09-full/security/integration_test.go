@@ -446,7 +446,7 @@ func TestRefused(t *testing.T) {
 		{[]string{"--sysctl", "net/../../kernel/core_pattern=x"}, "invalid sysctl name"},
 		{[]string{"--net", "host", "--sysctl", "net.ipv4.ip_forward=1"}, "private network namespace"},
 		{[]string{"--security-opt", "seccomp=/nonexistent.json"}, "no such file"},
-		{[]string{"--security-opt", "apparmor=unconfined"}, "no AppArmor"},
+		{[]string{"--security-opt", "apparmor"}, "needs a profile"},
 		{[]string{"--ulimit", "nofile=10:5"}, "soft limit must be less"},
 		{[]string{"--oom-score-adj", "5000"}, "out of range"},
 		{[]string{"--device", "/dev/null:/etc/null"}, "under /dev"},

@@ -24,6 +24,7 @@ type Options struct {
 	Privileged      bool
 	SecurityOpt     []string // seccomp=PROFILE.json|unconfined, no-new-privileges[=true|false], systempaths=unconfined
 	Devices         []string // HOST[:CONTAINER[:PERMS]]
+	DeviceRules     []string // --device-cgroup-rule 'c 1:3 rwm'
 	Ulimits         []string // NAME=SOFT[:HARD]
 	Sysctls         []string // KEY=VALUE
 	OOMScoreAdj     *int
@@ -40,6 +41,9 @@ type Host struct {
 	Stat     func(string) (DeviceInfo, error) // the device at a host path
 	Walk     func(string) ([]string, error)   // the device nodes under a host directory
 	ReadFile func(string) ([]byte, error)     // a seccomp profile
+	// The Linux security modules that are on: where one is, an apparmor=
+	// or label= option berth cannot honour is refused (checkLSMOpt).
+	AppArmor, SELinux bool
 }
 
 // DeviceInfo is a device node as stat shows it.
@@ -59,7 +63,7 @@ func Apply(spec *specs.Spec, o Options, h Host) error {
 	if err := SetDefaults(spec); err != nil {
 		return err
 	}
-	sec, err := parseSecurityOpts(o.SecurityOpt)
+	sec, err := parseSecurityOpts(o.SecurityOpt, h)
 	if err != nil {
 		return err
 	}
@@ -108,6 +112,11 @@ func Apply(spec *specs.Spec, o Options, h Host) error {
 	}
 	for _, d := range o.Devices {
 		if err := AddDevice(spec, d, h); err != nil {
+			return err
+		}
+	}
+	for _, r := range o.DeviceRules {
+		if err := AddDeviceCgroupRule(spec, r); err != nil {
 			return err
 		}
 	}
@@ -164,9 +173,9 @@ type securityOpts struct {
 }
 
 // parseSecurityOpts reads --security-opt values. Docker accepts KEY=VALUE
-// and the older KEY:VALUE; so does berth. What berth cannot do (AppArmor,
-// SELinux labels) is refused rather than ignored.
-func parseSecurityOpts(opts []string) (securityOpts, error) {
+// and the older KEY:VALUE; so does berth. apparmor= and label= are taken
+// as Docker takes them on a host without those modules (checkLSMOpt).
+func parseSecurityOpts(opts []string, h Host) (securityOpts, error) {
 	var s securityOpts
 	for _, opt := range opts {
 		k, v, ok := strings.Cut(opt, "=")
@@ -195,9 +204,11 @@ func parseSecurityOpts(opts []string) (securityOpts, error) {
 			}
 			s.systemPaths = true
 		case "apparmor", "label":
-			return s, fmt.Errorf("--security-opt %s: berth has no AppArmor or SELinux support", opt)
+			if err := checkLSMOpt(k, v, h); err != nil {
+				return s, err
+			}
 		default:
-			return s, fmt.Errorf("--security-opt %q: berth knows seccomp=, no-new-privileges and systempaths=unconfined", opt)
+			return s, fmt.Errorf("--security-opt %q: berth knows seccomp=, no-new-privileges, systempaths=unconfined, and apparmor= and label= (which do nothing here: no AppArmor or SELinux)", opt)
 		}
 	}
 	return s, nil

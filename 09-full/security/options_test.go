@@ -366,7 +366,13 @@ func TestRefusals(t *testing.T) {
 		{Options{SecurityOpt: []string{"seccomp=/profiles/missing.json"}}, "does not exist"},
 		{Options{SecurityOpt: []string{"seccomp=/profiles/broken.json"}}, "seccomp=/profiles/broken.json"},
 		{Options{SecurityOpt: []string{"no-new-privileges=maybe"}}, "use true or false"},
-		{Options{SecurityOpt: []string{"label=disable"}}, "SELinux"},
+		{Options{SecurityOpt: []string{"label=dsable"}}, "want disable, nested"},
+		{Options{SecurityOpt: []string{"apparmor="}}, "needs a profile"},
+		{Options{DeviceRules: []string{"c 10:200"}}, "three fields"},
+		{Options{DeviceRules: []string{"x 10:200 rwm"}}, "type is a, b or c"},
+		{Options{DeviceRules: []string{"c 10 rwm"}}, "MAJOR:MINOR"},
+		{Options{DeviceRules: []string{"c -1:200 rwm"}}, "not a number or *"},
+		{Options{DeviceRules: []string{"c 10:200 rwx"}}, "combination of r, w and m"},
 		{Options{SecurityOpt: []string{"systempaths=confined"}}, "only value is unconfined"},
 		{Options{SecurityOpt: []string{"frobnicate"}}, `"frobnicate"`},
 		{Options{Ulimits: []string{"nofile"}}, "invalid ulimit argument"},
@@ -406,4 +412,42 @@ func TestWithInit(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, n)
+}
+
+// --device-cgroup-rule adds a rule after the defaults, wildcards as -1.
+func TestDeviceCgroupRule(t *testing.T) {
+	spec, err := apply(t, Options{DeviceRules: []string{"c 10:200 rwm", "b 8:* r"}})
+	require.NoError(t, err)
+	rules := spec.Linux.Resources.Devices
+	n := len(DeviceRules())
+	require.Len(t, rules, n+2)
+	r := rules[n]
+	assert.True(t, r.Allow)
+	assert.Equal(t, "c", r.Type)
+	assert.Equal(t, int64(10), *r.Major)
+	assert.Equal(t, int64(200), *r.Minor)
+	assert.Equal(t, "rwm", r.Access)
+	assert.Equal(t, int64(-1), *rules[n+1].Minor)
+	assert.Equal(t, "r", rules[n+1].Access)
+}
+
+// apparmor= and label= do what Docker's daemon does where the module is
+// off (nothing); where it is on, berth cannot confine as asked: refused.
+func TestLSMOptions(t *testing.T) {
+	for _, opt := range []string{"apparmor=docker-default", "apparmor=unconfined", "label=disable", "label=type:svirt_lxc_net_t", "label:level:s0:c100,c200"} {
+		spec, err := apply(t, Options{SecurityOpt: []string{opt}})
+		require.NoError(t, err, opt)
+		assert.Empty(t, spec.Process.ApparmorProfile, opt)
+		assert.Empty(t, spec.Process.SelinuxLabel, opt)
+	}
+	h := fakeHost()
+	h.AppArmor, h.SELinux = true, true
+	for opt, want := range map[string]string{
+		"apparmor=docker-default": "this host runs AppArmor",
+		"label=type:container_t":  "this host runs SELinux",
+	} {
+		err := Apply(newSpec(), Options{SecurityOpt: []string{opt}}, h)
+		assert.ErrorContains(t, err, want, opt)
+	}
+	assert.NoError(t, Apply(newSpec(), Options{SecurityOpt: []string{"apparmor=unconfined", "label=disable"}}, h))
 }

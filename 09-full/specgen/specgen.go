@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -26,6 +27,7 @@ import (
 	"berth/05-user/userns"
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/engine"
+	"berth/09-full/security"
 	"berth/09-full/store"
 )
 
@@ -59,6 +61,9 @@ type Options struct {
 	// --memory and its kin, --map-root-user, --uidmap...
 	Cgroup cgroup.Options
 	UserNS userns.Options
+	// Docker's security flags (--cap-add, --privileged, --security-opt,
+	// --device, --ulimit, --sysctl...), 09-full/security's.
+	Security security.Flags
 }
 
 // Roots are the data and state roots the container lives under.
@@ -80,8 +85,18 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	if _, err := (&uts.Options{Hostname: o.Hostname}).Configure(c); err != nil {
 		return nil, err
 	}
+	// --init: Docker's is tini (docker-init), bound read-only, so that
+	// PID 1 is not berth's own binary (which root in the container could
+	// read through /proc/1/exe, or trace); stage 02's init where the host
+	// has no static tini.
+	if o.Init {
+		if p, err := security.FindInit(); err == nil {
+			set.InitPath = p
+		}
+	}
+	stage02Init := o.Init && set.InitPath == ""
 	// Stage 02: PID and IPC namespaces, and a mount namespace.
-	if _, err := (&pid.Options{Init: o.Init}).Configure(c); err != nil {
+	if _, err := (&pid.Options{Init: stage02Init}).Configure(c); err != nil {
 		return nil, err
 	}
 	c.Spec.Root = &specs.Root{Readonly: o.ReadOnly}
@@ -128,7 +143,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	c.State, c.DataRoot = roots.State, roots.Data
 
 	// Stage 06: the resource limits, and /berth/<id> as cgroupsPath.
-	c.Steps = []spine.Step{&pid.Step{Init: o.Init}}
+	c.Steps = []spine.Step{&pid.Step{Init: stage02Init}}
 	if _, err := o.Cgroup.Configure(c); err != nil {
 		return nil, err
 	}
@@ -149,7 +164,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	if err := processFlags(c, o); err != nil {
 		return nil, err
 	}
-	c.Spec.Mounts = DefaultMounts()
+	c.Spec.Mounts = security.DefaultMounts()
 	for _, v := range o.Volumes {
 		vol, err := volume(v, roots.Data)
 		if err != nil {
@@ -157,6 +172,12 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 		}
 		set.Volumes = append(set.Volumes, vol)
 		c.Spec.Mounts = append(c.Spec.Mounts, vol.Mount())
+	}
+	// Docker's security defaults, then the flags: last, once the user
+	// (a non-root one gets no effective capabilities), the namespaces (a
+	// sysctl must be namespaced) and the mounts (/sys read-only) are set.
+	if err := applySecurity(c, o, &set); err != nil {
+		return nil, err
 	}
 	if err := runtimeFlags(o, &set, rec); err != nil {
 		return nil, err
@@ -175,15 +196,29 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	return rec, nil
 }
 
-// DefaultMounts are Docker's (moby oci.DefaultSpec), but for the cgroup
-// filesystem inside, which comes with the security defaults (issue 14).
-func DefaultMounts() []specs.Mount {
-	return []specs.Mount{
-		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+// applySecurity gives the spec Docker's security defaults and the
+// security flags (09-full/security's Apply).
+func applySecurity(c *spine.Container, o *Options, set *engine.Settings) error {
+	h, err := security.ThisHost()
+	if err != nil {
+		return err
 	}
+	so := o.Security.Parsed()
+	so.Init, so.InitPath = set.InitPath != "", set.InitPath
+	if len(so.DeviceRules) > 0 && os.Geteuid() != 0 {
+		return errors.New("--device-cgroup-rule needs root: a rootless container has no device cgroup of its own")
+	}
+	if err := security.Apply(c.Spec, so, h); err != nil {
+		return err
+	}
+	// A profile of the user's is compiled now, so that one it cannot be
+	// compiled from is refused before the container is recorded; Docker's
+	// own is known to compile (security's tests), and compiling it costs
+	// a millisecond or two that the create would pay twice.
+	for _, opt := range so.SecurityOpt {
+		if strings.HasPrefix(opt, "seccomp") && c.Spec.Linux.Seccomp != nil {
+			return security.Validate(c.Spec)
+		}
+	}
+	return nil
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"berth/02-pid/pid"
 	"berth/09-full/engine"
+	"berth/09-full/security"
 	"berth/internal/testenv"
 )
 
@@ -24,6 +26,7 @@ func options(t *testing.T) *Options {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	o.Cgroup.AddFlags(fs)
 	o.UserNS.AddFlags(fs)
+	o.Security.AddFlags(fs)
 	return o
 }
 
@@ -64,7 +67,18 @@ func TestDefaults(t *testing.T) {
 	assert.Contains(t, s.Process.Env, "HOSTNAME="+s.Hostname)
 	assert.Contains(t, s.Process.Env, "HOME=/root")
 	assert.Equal(t, "/", s.Process.Cwd)
-	assert.Equal(t, DefaultMounts(), s.Mounts)
+	assert.Equal(t, security.DefaultMounts(), s.Mounts)
+	// Docker's security defaults (issue 14): its 14 capabilities, its
+	// seccomp profile, masked and read-only paths, the device rules.
+	assert.Equal(t, security.DefaultCapabilities(), s.Process.Capabilities.Bounding)
+	assert.Equal(t, security.DefaultCapabilities(), s.Process.Capabilities.Effective)
+	assert.Empty(t, s.Process.Capabilities.Ambient)
+	require.NotNil(t, s.Linux.Seccomp)
+	assert.Equal(t, specs.ActErrno, s.Linux.Seccomp.DefaultAction)
+	assert.Equal(t, security.MaskedPaths(), s.Linux.MaskedPaths)
+	assert.Equal(t, security.ReadonlyPaths(), s.Linux.ReadonlyPaths)
+	assert.Equal(t, security.DeviceRules(), s.Linux.Resources.Devices)
+	assert.False(t, s.Process.NoNewPrivileges)
 	assert.Regexp(t, `^/berth/[0-9a-f]{64}$`, s.Linux.CgroupsPath)
 	assert.Equal(t, "bridge", cfg.Settings.Network.Mode)
 	assert.Equal(t, []string{o.Rootfs}, cfg.Settings.Layers)
@@ -76,7 +90,7 @@ func TestDefaults(t *testing.T) {
 	for _, st := range steps {
 		names = append(names, st.Name())
 	}
-	assert.Equal(t, []string{"uts", "pid", "cgroup", "network", "rootfs", "layer", "user"}, names)
+	assert.Equal(t, []string{"uts", "pid", "cgroup", "network", "rootfs", "layer", "user", "security"}, names)
 }
 
 func TestFlags(t *testing.T) {
@@ -145,6 +159,11 @@ func TestRefusals(t *testing.T) {
 		{func(o *Options) { o.Volumes = []string{"rel:/x"} }, []string{"true"}, "the host path must be absolute"},
 		{func(o *Options) { o.DNS = []string{"not-an-ip"} }, []string{"true"}, "invalid --dns"},
 		{func(o *Options) { o.Hostname = "bad_host" }, []string{"true"}, "invalid --hostname"},
+		{func(o *Options) { o.Security.CapAdd = []string{"SYS_WIZARD"} }, []string{"true"}, `unknown capability: "SYS_WIZARD"`},
+		{func(o *Options) { o.Security.SecurityOpt = []string{"seccomp=/nonexistent.json"} }, []string{"true"}, "no such file"},
+		{func(o *Options) { o.Security.Sysctls = []string{"kernel.core_pattern=|/x"} }, []string{"true"}, "not namespaced"},
+		{func(o *Options) { o.Network = "host"; o.Security.Sysctls = []string{"net.ipv4.ip_forward=1"} }, []string{"true"}, "private network namespace"},
+		{func(o *Options) { o.Security.DeviceRules = []string{"c 1:3"} }, []string{"true"}, "--device-cgroup-rule"},
 	} {
 		o := options(t)
 		o.Rootfs = testenv.Rootfs(t)
@@ -155,4 +174,66 @@ func TestRefusals(t *testing.T) {
 	o := options(t)
 	_, err := Generate(o, "nosuch", nil, Roots{Data: t.TempDir(), State: t.TempDir()})
 	assert.ErrorContains(t, err, "Unable to find image 'nosuch' locally")
+}
+
+// The security flags reach the spec: the capabilities, the filter,
+// no_new_privs, devices and their rules, and --privileged's everything.
+func TestSecurityFlags(t *testing.T) {
+	testenv.RequireRoot(t)
+	o := options(t)
+	o.Rootfs = testenv.Rootfs(t)
+	o.Security.CapAdd, o.Security.CapDrop = []string{"SYS_TIME"}, []string{"CHOWN"}
+	o.Security.SecurityOpt = []string{"no-new-privileges", "apparmor=unconfined", "label=disable"}
+	o.Security.Devices = []string{"/dev/null:/dev/mynull"}
+	o.Security.DeviceRules = []string{"c 10:200 rwm"}
+	o.Security.Ulimits = []string{"nofile=100:200"}
+	o.Security.Sysctls = []string{"net.ipv4.ip_forward=1"}
+	cfg, err := generate(t, o, "true")
+	require.NoError(t, err)
+	s := cfg.Spec
+	assert.Contains(t, s.Process.Capabilities.Effective, "CAP_SYS_TIME")
+	assert.NotContains(t, s.Process.Capabilities.Bounding, "CAP_CHOWN")
+	assert.True(t, s.Process.NoNewPrivileges)
+	assert.Empty(t, s.Process.ApparmorProfile, "nothing to apply, as Docker")
+	assert.Equal(t, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 200}}, s.Process.Rlimits)
+	assert.Equal(t, map[string]string{"net.ipv4.ip_forward": "1"}, s.Linux.Sysctl)
+	require.Len(t, s.Linux.Devices, 1)
+	assert.Equal(t, "/dev/mynull", s.Linux.Devices[0].Path)
+	rules := s.Linux.Resources.Devices
+	assert.Equal(t, int64(200), *rules[len(rules)-1].Minor)
+	assert.Equal(t, int64(3), *rules[len(rules)-2].Minor, "--device's rule")
+
+	o = options(t)
+	o.Rootfs = testenv.Rootfs(t)
+	o.Security.Privileged = true
+	cfg, err = generate(t, o, "true")
+	require.NoError(t, err)
+	s = cfg.Spec
+	assert.Nil(t, s.Linux.Seccomp)
+	assert.Empty(t, s.Linux.MaskedPaths)
+	assert.Empty(t, s.Linux.ReadonlyPaths)
+	assert.Contains(t, s.Process.Capabilities.Effective, "CAP_SYS_ADMIN")
+	assert.Equal(t, "a", s.Linux.Resources.Devices[0].Type)
+
+	if init, err := security.FindInit(); err == nil {
+		o = options(t)
+		o.Rootfs, o.Init = testenv.Rootfs(t), true
+		cfg, err = generate(t, o, "sleep", "1")
+		require.NoError(t, err)
+		assert.Equal(t, init, cfg.Settings.InitPath, "--init: the host's tini")
+		assert.Equal(t, []string{"/dev/init", "--", "sleep", "1"}, cfg.Spec.Process.Args)
+		assert.Equal(t, []string{"sleep", "1"}, cfg.Command(), "the user's command, for inspect and ps")
+		steps, err := engine.Steps(cfg)
+		require.NoError(t, err)
+		assert.Equal(t, "pid", steps[1].Name())
+		assert.False(t, steps[1].(*pid.Step).Init, "not stage 02's init as well")
+	}
+
+	o = options(t)
+	o.Rootfs = testenv.Rootfs(t)
+	o.Security.SecurityOpt = []string{"seccomp=unconfined"}
+	cfg, err = generate(t, o, "true")
+	require.NoError(t, err)
+	assert.Nil(t, cfg.Spec.Linux.Seccomp)
+	assert.Equal(t, security.DefaultCapabilities(), cfg.Spec.Process.Capabilities.Effective, "only the filter goes")
 }

@@ -11,6 +11,9 @@
 #                                   create, the init, the exit command
 #   berth run --rm (bridge)         the same on the bridge, in a scratch
 #                                   network namespace (as 04's rows)
+#   berth run --rm, no filter       --security-opt seccomp=unconfined: what
+#                                   Docker's seccomp profile costs a start
+#   berth run --rm --privileged     no filter, every capability and device
 #   podman run --rm --network none  podman (Debian's, over runc, conmon as
 #                                   its monitor) on the same tree imported
 #                                   into a store of its own under $work
@@ -50,6 +53,8 @@ b9netns="nsenter --net=/proc/$b9net/ns/net"
 $b9berth import "$rootfs" busybox >/dev/null
 bench "berth run --rm --network none" "$b9berth run --rm --network none busybox /bin/true"
 bench "berth run --rm (bridge)" "$b9netns $b9berth run --rm busybox /bin/true"
+bench "berth run --rm, no filter" "$b9berth run --rm --network none --security-opt seccomp=unconfined busybox /bin/true"
+bench "berth run --rm --privileged" "$b9berth run --rm --network none --privileged busybox /bin/true"
 
 # podman and containerd keep state in /run (/run/libpod, /run/runc,
 # /run/containerd, /run/netns) and /dev/shm whatever their roots say: they

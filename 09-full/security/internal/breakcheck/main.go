@@ -3,7 +3,8 @@
 // or "refused", and why. It is the chapter's experiment: run it in a
 // stage 08 container, then with berth's security defaults. It changes
 // nothing on the host even where it is allowed: it writes a value back
-// unchanged, opens for writing without writing, loads no valid module,
+// unchanged (only the container's own domainname), asks the clock for an
+// invalid tick, opens for writing without writing, loads no valid module,
 // reads and lists only.
 //
 // Build it static, to copy into any root filesystem:
@@ -51,7 +52,7 @@ var checks = []check{
 	{"tun", "mknod /dev/net/tun, then open it", tun},
 	{"kmsg", "mknod /dev/kmsg, then read the host's kernel log", kmsg},
 	{"syslog", "read the kernel log with syslog(2) (dmesg)", syslogRead},
-	{"adjtimex", "adjtimex: set the clock's tick (to its value)", adjtimex},
+	{"adjtimex", "adjtimex: may it set the clock? (tick 0)", adjtimex},
 	{"module", "load a kernel module (finit_module)", loadModule},
 	{"keyctl", "keyctl: find the session keyring", keyctl},
 	{"shocker", "open the host's / by file handle (shocker)", shocker},
@@ -290,15 +291,18 @@ func syslogRead() (string, error) {
 // adjtimex sets the tick length to the value it already has: any change
 // needs CAP_SYS_TIME, and this one changes nothing.
 func adjtimex() (string, error) {
-	var tx unix.Timex
-	if _, err := unix.Adjtimex(&tx); err != nil {
-		return "", err
+	// Ask to set the tick to 0: the kernel checks CAP_SYS_TIME before it
+	// looks at the value, so EPERM means refused and EINVAL means the
+	// container may set the host's clock; the value is never taken.
+	tx := unix.Timex{Modes: unix.ADJ_TICK, Tick: 0}
+	_, err := unix.Adjtimex(&tx)
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		return "the host's clock is the container's (the kernel refused only the value 0)", nil
+	case err == nil:
+		return "", errors.New("the kernel took tick 0: this check is wrong")
 	}
-	tx.Modes = unix.ADJ_TICK
-	if _, err := unix.Adjtimex(&tx); err != nil {
-		return "", err
-	}
-	return "the host's clock is the container's", nil
+	return "", err
 }
 
 // loadModule offers the kernel an empty file as a module: where loading
