@@ -59,6 +59,6 @@ func (a *app) internalCommand() *cobra.Command {
 			return errors.New("health checks need exec into the container (issue 13): not implemented yet")
 		},
 	}
-	group.AddCommand(create, exit, health)
+	group.AddCommand(create, exit, health, a.execInspectCommand())
 	return group
 }
