@@ -57,6 +57,7 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	o.Cgroup.AddFlags(fs)
 	_ = fs.MarkHidden("stats") // 06's live table; berth has stats with issue 13
 	o.UserNS.AddFlags(fs)
+	o.Health.AddFlags(fs)
 }
 
 // options finishes the options once the flags are parsed.

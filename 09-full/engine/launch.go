@@ -88,6 +88,9 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 	if s.StdinOnce {
 		args = append(args, "--stdin-once")
 	}
+	if HealthEnabled(s.Healthcheck) {
+		args = append(args, "--health-interval", HealthInterval(s.Healthcheck).String())
+	}
 	cmd := exec.Command(e.Monitor, args...)
 	cmd.Env = append(os.Environ(), "BERTH_ROOT="+e.StateRoot, "BERTH_DATA_ROOT="+e.DataRoot)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull

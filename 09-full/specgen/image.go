@@ -68,6 +68,9 @@ func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, se
 		set.StopSignal = cfg.StopSignal
 	}
 	rec.Image = store.ImageRef{Ref: ref, ID: img.ID().String()}
+	if set.Healthcheck, err = imageHealthcheck(st, img); err != nil {
+		return nil, err
+	}
 	return layers, nil
 }
 

@@ -59,6 +59,8 @@ type Options struct {
 	// --memory and its kin, --map-root-user, --uidmap...
 	Cgroup cgroup.Options
 	UserNS userns.Options
+	// --health-* (health.go)
+	Health HealthOptions
 }
 
 // Roots are the data and state roots the container lives under.
@@ -159,6 +161,9 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 		c.Spec.Mounts = append(c.Spec.Mounts, vol.Mount())
 	}
 	if err := runtimeFlags(o, &set, rec); err != nil {
+		return nil, err
+	}
+	if set.Healthcheck, err = healthcheck(&o.Health, set.Healthcheck); err != nil {
 		return nil, err
 	}
 	if len(c.Spec.Process.Args) == 0 {
