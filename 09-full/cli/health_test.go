@@ -4,12 +4,16 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"berth/internal/testenv"
 )
 
 type healthJSON struct {
@@ -114,4 +118,25 @@ func TestHealthCheckFlags(t *testing.T) {
 		assert.Equal(t, 125, r.Code, "%v: %s", c.args, r)
 		assert.Contains(t, r.Stderr, c.msg, "%v", c.args)
 	}
+}
+
+// HEALTHCHECK in a Dockerfile: build keeps it in the image config, run
+// runs it; --no-healthcheck turns it off.
+func TestHealthCheckFromImage(t *testing.T) {
+	h := newHost(t)
+	h.importBusybox()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(
+		"FROM busybox\nHEALTHCHECK --interval=100ms --retries=1 CMD [\"cat\", \"/tmp/ok\"]\nCMD [\"sleep\", \"1000\"]\n"), 0o644))
+	r := testenv.Run(t, h.env, testenv.Binary(t, "08-image"), "build", "-t", "hc", dir)
+	require.Equal(t, 0, r.Code, r.String())
+
+	h.ok("run", "-d", "--name", "hc", "--network", "none", "hc")
+	assert.Equal(t, `["CMD","cat","/tmp/ok"] 100000000`, h.inspect("hc", "{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}}"))
+	h.waitFor("hc", "{{.State.Health.Status}}", "unhealthy", 30*time.Second)
+	h.ok("exec", "hc", "touch", "/tmp/ok")
+	h.waitFor("hc", "{{.State.Health.Status}}", "healthy", 30*time.Second)
+
+	h.ok("run", "-d", "--name", "off", "--network", "none", "--no-healthcheck", "hc")
+	assert.Equal(t, "null", h.inspect("off", "{{json .State.Health}}"))
 }

@@ -3,7 +3,6 @@
 package specgen
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,7 +10,6 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
-	imgstore "berth/08-image/store"
 	"berth/09-full/engine"
 )
 
@@ -95,19 +93,4 @@ func healthcheck(h *HealthOptions, image *dockerspec.HealthcheckConfig) (*docker
 		}
 	}
 	return &hc, nil
-}
-
-// imageHealthcheck reads HEALTHCHECK from the image's config, which
-// Docker keeps beside the OCI fields (config.Healthcheck) and the OCI
-// types leave out.
-func imageHealthcheck(st *imgstore.Store, img *imgstore.Image) (*dockerspec.HealthcheckConfig, error) {
-	b, err := st.ReadBlob(img.ID())
-	if err != nil {
-		return nil, err
-	}
-	var cfg dockerspec.DockerOCIImage
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("image config %s: %w", img.ShortID(), err)
-	}
-	return cfg.Config.Healthcheck, nil
 }

@@ -68,9 +68,8 @@ func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, se
 		set.StopSignal = cfg.StopSignal
 	}
 	rec.Image = store.ImageRef{Ref: ref, ID: img.ID().String()}
-	if set.Healthcheck, err = imageHealthcheck(st, img); err != nil {
-		return nil, err
-	}
+	// HEALTHCHECK: Docker's field of the config, beside the OCI ones.
+	set.Healthcheck = img.Docker.Healthcheck
 	return layers, nil
 }
 
