@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
-	digest "github.com/opencontainers/go-digest"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
