@@ -1,0 +1,54 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// top: the container's processes, its execs too, and no other, as the
+// host's ps prints them, with the ps options given.
+func TestTop(t *testing.T) {
+	h := newHost(t)
+	h.runD("--name", "c", "sh", "-c", "sleep 1001 & sleep 1002")
+	h.ok("exec", "-d", "c", "sleep", "1003")
+	var out string
+	for i := 0; i < 100 && !strings.Contains(out, "sleep 1003"); i++ {
+		out = h.ok("top", "c")
+	}
+	lines := strings.Split(out, "\n")
+	assert.Regexp(t, `^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$`, lines[0])
+	require.Len(t, lines, 4, out)
+	for _, cmd := range []string{"sleep 1001", "sleep 1002", "sleep 1003"} {
+		assert.Contains(t, out, cmd)
+	}
+	out = h.ok("top", "c", "-o", "pid,comm")
+	assert.Regexp(t, `^PID\s+COMMAND\n\d+\s+sleep\n\d+\s+sleep\n\d+\s+sleep$`, out)
+	r := h.run("top", "c", "-o", "comm")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "couldn't find PID field in ps output")
+	h.ok("stop", "-t", "1", "c")
+	r = h.run("top", "c")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "is not running")
+}
+
+// port: the published ports, all or one.
+func TestPort(t *testing.T) {
+	h := newHost(t)
+	h.runD("--name", "c", "--network", "bridge", "-p", "18080:80", "-p", "127.0.0.1:15353:53/udp", "sleep", "1000")
+	assert.Equal(t, "80/tcp -> 0.0.0.0:18080\n53/udp -> 127.0.0.1:15353", h.ok("port", "c"))
+	assert.Equal(t, "0.0.0.0:18080", h.ok("port", "c", "80"))
+	assert.Equal(t, "127.0.0.1:15353", h.ok("port", "c", "53/udp"))
+	r := h.run("port", "c", "81")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "no public port '81/tcp' published for c")
+	r = h.run("port", "c", "http")
+	assert.Equal(t, 125, r.Code)
+	h.runD("--name", "none", "sleep", "1000")
+	assert.Empty(t, h.ok("port", "none"))
+}
