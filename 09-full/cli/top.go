@@ -132,4 +132,3 @@ func containerPids(rec *store.Record, init int) ([]int, error) {
 	}
 	return pids, nil
 }
-
