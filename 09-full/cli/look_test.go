@@ -52,3 +52,14 @@ func TestPort(t *testing.T) {
 	h.runD("--name", "none", "sleep", "1000")
 	assert.Empty(t, h.ok("port", "none"))
 }
+
+// diff: what the container changed, running and stopped, as docker diff.
+func TestDiff(t *testing.T) {
+	h := newHost(t)
+	h.runD("--name", "c", "sh", "-c", "echo x >/tmp/new; rm /bin/vi; touch /etc/passwd; echo ready; sleep 1000")
+	h.waitLog("c", "ready")
+	want := "C /bin\nD /bin/vi\nC /etc\nC /etc/passwd\nC /tmp\nA /tmp/new"
+	assert.Equal(t, want, h.ok("diff", "c"))
+	h.ok("stop", "-t", "0", "c")
+	assert.Equal(t, want, h.ok("diff", "c"), "the layer outlives the run")
+}
