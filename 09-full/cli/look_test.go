@@ -3,6 +3,8 @@
 package cli_test
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,4 +64,32 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, want, h.ok("diff", "c"))
 	h.ok("stop", "-t", "0", "c")
 	assert.Equal(t, want, h.ok("diff", "c"), "the layer outlives the run")
+}
+
+// stats: a memory hog of 48 MiB shows about 48 MiB of its 256 MiB limit,
+// a busy loop some CPU; a stopped container (-a) shows "--".
+func TestStats(t *testing.T) {
+	h := newHost(t)
+	// The last command is not sleep: sh would exec it, and x would go.
+	h.runD("--name", "hog", "-m", "256m", "sh", "-c", `x=$(head -c 48m /dev/zero | tr "\0" a); echo ready; sleep 1000; echo ${#x}`)
+	h.runD("--name", "busy", "sh", "-c", "while :; do :; done")
+	h.ok("create", "--name", "off", "--rootfs", h.rootf, "--network", "none", "true")
+	h.waitLog("hog", "ready")
+	out := h.ok("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.NetIO}}", "hog")
+	m := regexp.MustCompile(`^hog ([0-9.]+)MiB / 256MiB 2 0B / 0B$`).FindStringSubmatch(out)
+	require.NotNil(t, m, "hog's stats: sh and sleep, 256 MiB: %s", out)
+	used, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	assert.InDelta(t, 50, used, 6, "a 48 MiB hog: %s", out)
+
+	out = h.ok("stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy")
+	cpu, err := strconv.ParseFloat(strings.TrimSuffix(out, "%"), 64)
+	require.NoError(t, err, out)
+	assert.Greater(t, cpu, 5.0, "a busy loop uses CPU: %s", out)
+
+	out = h.ok("stats", "--no-stream", "-a", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}}")
+	assert.Contains(t, out, "off -- --")
+	lines := strings.Split(h.ok("stats", "--no-stream"), "\n")
+	assert.Regexp(t, `^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE / LIMIT\s+MEM %\s+NET I/O\s+BLOCK I/O\s+PIDS$`, lines[0])
+	assert.Len(t, lines, 3, "the running two, without -a")
 }
