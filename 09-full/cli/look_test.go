@@ -93,3 +93,28 @@ func TestStats(t *testing.T) {
 	assert.Regexp(t, `^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE / LIMIT\s+MEM %\s+NET I/O\s+BLOCK I/O\s+PIDS$`, lines[0])
 	assert.Len(t, lines, 3, "the running two, without -a")
 }
+
+// commit: the container's image plus its changes, its configuration with
+// --change over it; the container runs on (paused only meanwhile).
+func TestCommit(t *testing.T) {
+	h := newHost(t)
+	h.importBusybox()
+	h.ok("run", "-d", "--name", "c", "--network", "none", "-e", "A=1", "busybox", "sh", "-c", "echo hello >/greeting; rm /bin/vi; echo ready; sleep 1000")
+	h.waitLog("c", "ready")
+	id := h.ok("commit", "-m", "a greeting", "-a", "me", "-c", `CMD ["cat", "/greeting"]`, "c", "greeted:v1")
+	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, id)
+	assert.Equal(t, "running", h.inspect("c", "{{.State.Status}}"))
+	assert.Equal(t, "hello", h.ok("run", "--rm", "--network", "none", "greeted:v1"))
+	r := h.run("run", "--rm", "--network", "none", "greeted:v1", "sh", "-c", "echo $A; test -e /bin/vi || echo no vi")
+	assert.Equal(t, "1\nno vi\n", r.Stdout, r.String())
+	assert.Contains(t, h.ok("history", "greeted:v1"), "a greeting")
+
+	h.runD("--name", "dir", "sleep", "1000")
+	r = h.run("commit", "dir")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "runs on a directory (--rootfs), not an image")
+	r = h.run("commit", "c", "Bad:Name")
+	assert.Equal(t, 125, r.Code)
+	h.ok("rm", "-f", "c")
+	h.ok("rmi", "greeted:v1")
+}

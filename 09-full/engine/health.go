@@ -170,6 +170,12 @@ func probe(rec *store.Record, pid int, args []string, timeout time.Duration) sto
 	s, err := execin.Start(ctx, t, req, execin.Stdio{Stdout: out, Stderr: out})
 	if err != nil {
 		res.End, res.ExitCode = time.Now(), -1
+		if ctx.Err() != nil {
+			// The timeout covers the whole check, joining included (a slow
+			// machine may not even get the process started in time).
+			res.Output = fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
+			return res
+		}
 		res.Output = strings.TrimPrefix(err.Error(), "exec: ")
 		if c := spine.ExitCode(err); c != spine.ExitRuntime {
 			res.Output = fmt.Sprintf("exec failed (%d): %s", c, res.Output)
