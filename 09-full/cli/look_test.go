@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -117,4 +118,31 @@ func TestCommit(t *testing.T) {
 	assert.Equal(t, 125, r.Code)
 	h.ok("rm", "-f", "c")
 	h.ok("rmi", "greeted:v1")
+}
+
+// update: live limits, read back from the cgroup (stats) and the record
+// (inspect); a 48 MiB hog that 32 MiB kills lives under 256 MiB; a new
+// restart policy applies at the next exit.
+func TestUpdate(t *testing.T) {
+	h := newHost(t)
+	h.runD("--name", "c", "-m", "32m", "sleep", "1000")
+	hog := `x=$(head -c 48m /dev/zero | tr "\0" a); echo survived`
+	assert.Equal(t, 137, h.run("exec", "c", "sh", "-c", hog).Code)
+	assert.Equal(t, "c", h.ok("update", "--memory", "256m", "--cpus", "0.5", "--pids-limit", "20", "c"))
+	assert.Equal(t, "256MiB", strings.TrimSpace(strings.SplitAfter(h.ok("stats", "--no-stream", "--format", "{{.MemUsage}}", "c"), "/ ")[1]))
+	assert.Equal(t, "268435456 500000000 20", h.inspect("c", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}"))
+	assert.Equal(t, "survived", h.ok("exec", "c", "sh", "-c", hog))
+	h.ok("update", "--memory", "16m", "c") // a cut: the limit first, then memory+swap
+	assert.Equal(t, "16777216", h.inspect("c", "{{.HostConfig.Memory}}"))
+	assert.Equal(t, 137, h.run("exec", "c", "sh", "-c", hog).Code)
+
+	h.runD("--name", "flaky", "sh", "-c", "sleep 1; exit 3")
+	h.ok("update", "--restart", "on-failure:2", "flaky")
+	h.waitFor("flaky", "{{.State.Status}} {{.RestartCount}}", "exited 2", 60*time.Second)
+
+	r := h.run("update", "c")
+	assert.Equal(t, 125, r.Code)
+	r = h.run("update", "--memory", "1k", "c")
+	assert.Equal(t, 125, r.Code)
+	assert.Contains(t, r.Stderr, "at least 6MB")
 }
