@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/creack/pty"
@@ -132,6 +134,8 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 	if err := record.Write(live); err != nil {
 		return err
 	}
+	cmdline := strings.Join(args, " ")
+	e.Event(rec, "exec_create: "+cmdline, map[string]string{"execID": record.ID})
 	var stdio execin.Stdio
 	if !f.detach {
 		stdio = execin.Stdio{Stdout: a.stdout, Stderr: a.stderr}
@@ -160,6 +164,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 	}
 	record.Started(s.Pid)
 	_ = record.Write(live)
+	e.Event(rec, "exec_start: "+cmdline, map[string]string{"execID": record.ID})
 	if f.detach {
 		// Nobody waits for it: when we exit it is reparented (to init, or
 		// the nearest subreaper), its exit code unrecorded.
@@ -207,6 +212,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 	}
 	record.Exited(code)
 	_ = record.Write(live)
+	e.Event(rec, "exec_die", map[string]string{"execID": record.ID, "exitCode": strconv.Itoa(code)})
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"berth/internal/testenv"
 )
 
 // top: the container's processes, its execs too, and no other, as the
@@ -145,4 +148,26 @@ func TestUpdate(t *testing.T) {
 	r = h.run("update", "--memory", "1k", "c")
 	assert.Equal(t, 125, r.Code)
 	assert.Contains(t, r.Stderr, "at least 6MB")
+}
+
+// events: what happened to a container, in order, as docker events names
+// it; followed live until Ctrl-C.
+func TestEvents(t *testing.T) {
+	h := newHost(t)
+	follow := testenv.Start(t, h.env, h.bin, "events", "--filter", "event=start", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+	h.runD("--name", "ev", "sleep", "1000")
+	h.run("exec", "ev", "sh", "-c", "exit 3")
+	h.ok("pause", "ev")
+	h.ok("unpause", "ev")
+	h.ok("stop", "-t", "1", "ev")
+	h.ok("rm", "ev")
+	got := h.ok("events", "--since", "1h", "--until", "0s", "--filter", "container=ev", "--format", "{{.Action}}{{with .Actor.Attributes.exitCode}} {{.}}{{end}}")
+	assert.Equal(t, "create\nstart\nexec_create: sh -c exit 3\nexec_start: sh -c exit 3\nexec_die 3\npause\nunpause\nkill\nkill\ndie 137\nstop\ndestroy", got)
+
+	require.NoError(t, follow.Cmd.Process.Signal(syscall.SIGINT))
+	r := follow.Wait(t)
+	assert.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "start ev\n", r.Stdout, "followed live")
+	r = h.run("events", "--since", "yesterday")
+	assert.Equal(t, 125, r.Code)
 }

@@ -86,7 +86,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.runCommand(), a.createCommand(), a.startCommand(), a.psCommand(), a.logsCommand(),
 		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
 		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.containerCommand(), a.internalCommand(), a.execCommand(), a.topCommand(), a.portCommand(), a.diffCommand(), a.cpCommand(), a.statsCommand(), a.commitCommand(), a.updateCommand(), a.exportCommand(),
+		a.containerCommand(), a.internalCommand(), a.execCommand(), a.topCommand(), a.portCommand(), a.diffCommand(), a.cpCommand(), a.statsCommand(), a.commitCommand(), a.updateCommand(), a.exportCommand(), a.eventsCommand(),
 	}
 	root.AddCommand(verbs...)
 	root.AddCommand(imageCommands()...)

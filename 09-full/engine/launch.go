@@ -255,5 +255,11 @@ func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
 	if startErr != nil {
 		st.Error = startErr.Error() // the init died: its exit is on its way
 	}
-	return e.Store.WriteState(id, st)
+	if err := e.Store.WriteState(id, st); err != nil {
+		return err
+	}
+	if rec, err := e.Store.Get(id); err == nil {
+		e.event(rec, "start", nil)
+	}
+	return nil
 }
