@@ -29,8 +29,8 @@ func (a *app) cpCommand() *cobra.Command {
 				return usage("copying between containers is not supported")
 			case !srcIn && !dstIn:
 				return usage("must specify at least one container source")
-			case srcPath == "-" || dstPath == "-":
-				return usage("berth cp: a tar stream (-) is not supported yet: name a file or directory")
+			case srcPath == "-":
+				return usage("berth cp: a tar stream into a container (-) is not supported yet: name a file or directory")
 			}
 			ref := srcRef
 			if dstIn {
@@ -57,6 +57,9 @@ func (a *app) cpCommand() *cobra.Command {
 			}
 			defer root.Close()
 			root.Warn = func(format string, args ...any) { fmt.Fprintf(a.stderr, "berth: "+format+"\n", args...) }
+			if srcIn && dstPath == "-" {
+				return root.CopyOutTar(srcPath, a.stdout)
+			}
 			if srcIn {
 				return root.CopyOut(srcPath, dstPath)
 			}

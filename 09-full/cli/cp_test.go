@@ -3,9 +3,11 @@
 package cli_test
 
 import (
+	"archive/tar"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,7 +42,20 @@ func TestCp(t *testing.T) {
 	h.ok("cp", filepath.Join(in, "dir", "sub", "x"), "c:/data/f")
 	assert.Equal(t, "from the host", h.ok("exec", "c", "cat", "/data/f"), "a file is replaced")
 
-	r := h.run("cp", "c:/nosuch", out)
+	tr := tar.NewReader(strings.NewReader(h.ok("cp", "c:/data", "-")))
+	var names []string
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, hdr.Name)
+	}
+	assert.ElementsMatch(t, []string{"data/", "data/f", "data/link", "data/sub/", "data/sub/g", "data/dir/", "data/dir/sub/", "data/dir/sub/x", "data/x"}, names)
+	r := h.run("cp", "-", "c:/data")
+	assert.Equal(t, 125, r.Code)
+
+	r = h.run("cp", "c:/nosuch", out)
 	assert.Equal(t, 1, r.Code)
 	assert.Contains(t, r.Stderr, "could not find the file /nosuch in container")
 	r = h.run("cp", "c:/data", "c:/x")
@@ -71,6 +86,8 @@ func TestCpSymlinkEscape(t *testing.T) {
 	assert.NotEqual(t, 0, r.Code, r.String())
 	b, _ := os.ReadFile(filepath.Join(out, "static"))
 	assert.NotContains(t, string(b), "host secret")
+	r = h.run("cp", "c:/static/secret", "-")
+	assert.NotContains(t, r.Stdout, "host secret", "as a tar stream")
 	r = h.run("cp", payload, "c:/static/pwned")
 	assert.NotEqual(t, 0, r.Code, r.String())
 	assert.NoFileExists(t, filepath.Join(hostDir, "pwned"))
