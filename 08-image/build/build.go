@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"berth/08-image/image"
@@ -72,6 +73,9 @@ type stage struct {
 	layers []store.Layer
 	args   envList // ARGs declared in this stage, with their values
 	ms     metaState
+	// docker is what Docker's config has beside the OCI fields (the
+	// HEALTHCHECK), inherited from the base image like the rest.
+	docker dockerspec.DockerOCIImageConfigExt
 }
 
 // Build builds the Dockerfile and names the result.
@@ -208,7 +212,7 @@ func (b *builder) from(ctx context.Context, def stageDef) (*stage, error) {
 
 // use makes img the stage's current image.
 func (st *stage) use(img *store.Image) {
-	st.img, st.cfg, st.layers = img, img.Config, nil
+	st.img, st.cfg, st.layers, st.docker = img, img.Config, nil, img.Docker
 	for i, l := range img.Manifest.Layers {
 		st.layers = append(st.layers, store.Layer{Blob: l, DiffID: img.Config.RootFS.DiffIDs[i]})
 	}
@@ -243,6 +247,15 @@ func (b *builder) dispatch(ctx context.Context, st *stage, in instruction) error
 		return b.runStep(ctx, st, in)
 	case "COPY", "ADD":
 		return b.copyStep(ctx, st, in, x)
+	case "HEALTHCHECK":
+		hc, err := healthcheck(in)
+		if err != nil {
+			return err
+		}
+		// Committed with the next step0 (or found in the cache: use
+		// takes it from the cached image then).
+		st.docker.Healthcheck = hc
+		return b.step0(st, b.metaKey(st, in, nil, st.cfg.Config), st.cfg.Config, st.nop(healthText(hc)))
 	case "WORKDIR":
 		cfg := st.cfg.Config
 		text, err := applyMeta(&cfg, in, x, &st.ms)
@@ -310,7 +323,7 @@ func (b *builder) commit(st *stage, key stepKey, cfg ocispec.ImageConfig, create
 	if l != nil {
 		layers = append(layers, *l)
 	}
-	out, err := b.s.Commit("", img, layers)
+	out, err := b.s.CommitDocker("", img, st.docker, layers)
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,7 @@ var supported = map[string][]string{
 	"FROM": nil, "ARG": nil, "ENV": nil, "LABEL": nil, "WORKDIR": nil, "USER": nil,
 	"CMD": nil, "ENTRYPOINT": nil, "EXPOSE": nil, "VOLUME": nil, "STOPSIGNAL": nil,
 	"SHELL": nil, "RUN": nil, "COPY": {"chown", "from"}, "ADD": {"chown"},
+	"HEALTHCHECK": {"interval", "timeout", "start-period", "start-interval", "retries"},
 }
 
 // A Dockerfile is hostile input when it comes with someone else's
@@ -163,7 +164,7 @@ func checkInstruction(in instruction) error {
 	allowed, ok := supported[in.cmd]
 	if !ok {
 		switch in.cmd {
-		case "HEALTHCHECK", "ONBUILD", "MAINTAINER":
+		case "ONBUILD", "MAINTAINER":
 			return fmt.Errorf("%s: %s is not supported by berth's builder (remove the line)", in.where, in.cmd)
 		}
 		return fmt.Errorf("%s: unknown instruction %s", in.where, in.cmd)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -22,6 +23,13 @@ type Layer struct {
 // and one history entry per layer unless the config has them already), its
 // manifest, and the name. It is how load, build and commit end.
 func (s *Store) Commit(name string, cfg ocispec.Image, layers []Layer) (*Image, error) {
+	return s.CommitDocker(name, cfg, dockerspec.DockerOCIImageConfigExt{}, layers)
+}
+
+// CommitDocker is Commit with Docker's fields of the config beside the
+// OCI ones (config.Healthcheck): written only when set, so that an image
+// without them has the same config, and id, as Commit makes.
+func (s *Store) CommitDocker(name string, cfg ocispec.Image, docker dockerspec.DockerOCIImageConfigExt, layers []Layer) (*Image, error) {
 	if len(layers) > MaxLayers {
 		return nil, fmt.Errorf("an image of %d layers: more than %d (docker's bound too): refused", len(layers), MaxLayers)
 	}
@@ -50,7 +58,11 @@ func (s *Store) Commit(name string, cfg ocispec.Image, layers []Layer) (*Image, 
 			cfg.History = append(cfg.History, ocispec.History{Created: &now})
 		}
 	}
-	cdesc, _, err := s.PutJSON(cfg, ocispec.MediaTypeImageConfig)
+	var body any = cfg
+	if docker.Healthcheck != nil || len(docker.OnBuild) > 0 || len(docker.Shell) > 0 {
+		body = dockerspec.DockerOCIImage{Image: cfg, Config: dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config, DockerOCIImageConfigExt: docker}}
+	}
+	cdesc, _, err := s.PutJSON(body, ocispec.MediaTypeImageConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -67,5 +79,5 @@ func (s *Store) Commit(name string, cfg ocispec.Image, layers []Layer) (*Image, 
 	} else if err := s.AddUnnamed(mdesc); err != nil {
 		return nil, err
 	}
-	return &Image{Name: name, Descriptor: mdesc, Manifest: m, Config: cfg}, nil
+	return &Image{Name: name, Descriptor: mdesc, Manifest: m, Config: cfg, Docker: docker}, nil
 }

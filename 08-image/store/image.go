@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -32,6 +33,9 @@ type Image struct {
 	Descriptor ocispec.Descriptor // the manifest's
 	Manifest   ocispec.Manifest
 	Config     ocispec.Image
+	// Docker is what a Docker image config has beside the OCI fields: the
+	// HEALTHCHECK (config.Healthcheck), ONBUILD, SHELL.
+	Docker dockerspec.DockerOCIImageConfigExt
 }
 
 // ID is the image's id, the digest of its config, as docker images shows.
@@ -120,6 +124,13 @@ func (s *Store) load(name string, desc ocispec.Descriptor) (*Image, error) {
 	if err := json.Unmarshal(cb, &img.Config); err != nil {
 		return nil, fmt.Errorf("decode config %s: %w", img.Manifest.Config.Digest, err)
 	}
+	var docker struct {
+		Config dockerspec.DockerOCIImageConfigExt `json:"config"`
+	}
+	if err := json.Unmarshal(cb, &docker); err != nil {
+		return nil, fmt.Errorf("decode config %s: %w", img.Manifest.Config.Digest, err)
+	}
+	img.Docker = docker.Config
 	if err := CheckRootFS(img.Config, len(img.Manifest.Layers)); err != nil {
 		return nil, fmt.Errorf("image %s: config %s: %w", img.ShortID(), img.Manifest.Config.Digest, err)
 	}

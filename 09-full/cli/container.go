@@ -16,7 +16,7 @@ func (a *app) containerCommand() *cobra.Command {
 	group.AddCommand(a.psCommand(), a.createCommand(), a.runCommand(), a.startCommand(), a.stopCommand(),
 		a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(), a.inspectCommand(),
 		a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.logsCommand(), a.pruneCommand())
+		a.logsCommand(), a.pruneCommand(), a.execCommand(), a.topCommand(), a.portCommand(), a.diffCommand(), a.cpCommand(), a.statsCommand(), a.commitCommand(), a.updateCommand(), a.exportCommand())
 	return group
 }
 

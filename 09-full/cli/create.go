@@ -55,9 +55,10 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount a volume (HOSTDIR:CTRPATH[:ro]), or CTRPATH for an anonymous one")
 	fs.StringVar(&o.StorageDriver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here)")
 	o.Cgroup.AddFlags(fs)
-	_ = fs.MarkHidden("stats") // 06's live table; berth has stats with issue 13
+	_ = fs.MarkHidden("stats") // 06's live table; berth has its own verb, stats
 	o.UserNS.AddFlags(fs)
 	o.Security.AddFlags(fs)
+	o.Health.AddFlags(fs)
 }
 
 // options finishes the options once the flags are parsed.
@@ -70,7 +71,7 @@ func (f *createFlags) options() (*specgen.Options, error) {
 		o.StopTimeout = &f.stopTimeout
 	}
 	if f.fs.Changed("stats") {
-		return nil, errors.New("--stats is stage 06's; berth's stats come with issue 13")
+		return nil, errors.New("--stats is stage 06's: use berth stats CONTAINER")
 	}
 	return o, nil
 }

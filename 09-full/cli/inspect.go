@@ -152,6 +152,7 @@ func inspect(e *engine.Engine, ref string) (*container.InspectResponse, error) {
 	if !st.Running() {
 		r.State.Pid = 0
 	}
+	inspectHealth(r, cfg, st)
 	if st.Running() {
 		dir := e.SpineDir(rec.ID)
 		r.ResolvConfPath, r.HostnamePath, r.HostsPath = filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hostname"), filepath.Join(dir, "hosts")

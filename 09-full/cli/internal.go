@@ -56,9 +56,13 @@ func (a *app) internalCommand() *cobra.Command {
 		Use:  "healthcheck ID",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("health checks need exec into the container (issue 13): not implemented yet")
+			e, err := a.engine()
+			if err != nil {
+				return err
+			}
+			return e.HealthCheck(args[0])
 		},
 	}
-	group.AddCommand(create, exit, health)
+	group.AddCommand(create, exit, health, a.execInspectCommand())
 	return group
 }

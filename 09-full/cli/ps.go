@@ -127,7 +127,7 @@ func (r *psRow) CreatedAt() string {
 
 func (r *psRow) RunningFor() string { return ago(r.rec.Created) }
 
-func (r *psRow) Status() string { return statusText(r.st) }
+func (r *psRow) Status() string { return statusText(r.st) + healthText(r.rec, r.st) }
 
 func (r *psRow) State() string { return r.st.Status }
 

@@ -87,6 +87,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
 		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
 		a.containerCommand(), a.loginCommand(), a.logoutCommand(), a.systemCommand(),
+		a.execCommand(), a.topCommand(), a.portCommand(), a.diffCommand(), a.cpCommand(), a.statsCommand(), a.commitCommand(), a.updateCommand(), a.exportCommand(), a.eventsCommand(),
 	}
 	root.AddCommand(verbs...)
 	root.AddCommand(a.imageCommands()...)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"berth/01-uts/spine"
@@ -67,6 +68,9 @@ type Settings struct {
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Cmd        []string `json:"cmd,omitempty"`
 	User       string   `json:"user,omitempty"`
+	// Healthcheck is the image's HEALTHCHECK with --health-* over it
+	// (health.go); nil or Test ["NONE"]: none.
+	Healthcheck *dockerspec.HealthcheckConfig `json:"healthcheck,omitempty"`
 }
 
 // Network is --network: a mode of stage 04 (bridge, none, host,

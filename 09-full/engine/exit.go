@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"berth/01-uts/spine"
@@ -53,6 +54,10 @@ func (e *Engine) Exited(id string) (Decision, error) {
 		return Decision{}, err
 	}
 	d := e.finish(rec, cfg, st)
+	if st.OOMKilled {
+		e.event(rec, "oom", nil)
+	}
+	e.event(rec, "die", map[string]string{"exitCode": strconv.Itoa(st.ExitCode)})
 	if d.Restart {
 		st.Status = store.Restarting
 	}
@@ -155,5 +160,9 @@ func (e *Engine) removeLocked(rec *store.Record, cfg *Config, volumes bool) erro
 			}
 		}
 	}
-	return e.Store.Remove(rec.ID)
+	if err := e.Store.Remove(rec.ID); err != nil {
+		return err
+	}
+	e.event(rec, "destroy", nil)
+	return nil
 }

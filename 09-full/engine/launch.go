@@ -88,6 +88,9 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 	if s.StdinOnce {
 		args = append(args, "--stdin-once")
 	}
+	if HealthEnabled(s.Healthcheck) {
+		args = append(args, "--health-interval", HealthInterval(s.Healthcheck).String())
+	}
 	cmd := exec.Command(e.Monitor, args...)
 	cmd.Env = append(os.Environ(), "BERTH_ROOT="+e.StateRoot, "BERTH_DATA_ROOT="+e.DataRoot)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
@@ -252,5 +255,11 @@ func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
 	if startErr != nil {
 		st.Error = startErr.Error() // the init died: its exit is on its way
 	}
-	return e.Store.WriteState(id, st)
+	if err := e.Store.WriteState(id, st); err != nil {
+		return err
+	}
+	if rec, err := e.Store.Get(id); err == nil {
+		e.event(rec, "start", nil)
+	}
+	return nil
 }

@@ -35,7 +35,11 @@ func (e *Engine) Create(rec *store.Record) error {
 	if err != nil {
 		return err
 	}
-	return e.createLocked(rec, st)
+	if err := e.createLocked(rec, st); err != nil {
+		return err
+	}
+	e.event(rec, "create", nil)
+	return nil
 }
 
 func (e *Engine) createLocked(rec *store.Record, st *store.State) error {
@@ -94,7 +98,11 @@ func (e *Engine) Start(ref string) error {
 	}
 	st.Status, st.StartedAt, st.ManuallyStopped, st.Error, st.ExitCode = store.Running, time.Now(), false, "", 0
 	st.FinishedAt, st.OOMKilled = time.Time{}, false
-	return e.Store.WriteState(id, st)
+	if err := e.Store.WriteState(id, st); err != nil {
+		return err
+	}
+	e.event(rec, "start", nil)
+	return nil
 }
 
 // reconcile brings a stored state up to date with what is true, under the

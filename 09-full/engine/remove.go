@@ -137,10 +137,15 @@ func (e *Engine) pause(id string, on bool) error {
 		return err
 	}
 	stored.Status = store.Running
+	action := "unpause"
 	if on {
-		stored.Status = store.Paused
+		stored.Status, action = store.Paused, "pause"
 	}
-	return e.Store.WriteState(rec.ID, stored)
+	if err := e.Store.WriteState(rec.ID, stored); err != nil {
+		return err
+	}
+	e.event(rec, action, nil)
+	return nil
 }
 
 func (e *Engine) freeze(rec *store.Record, on bool) error {

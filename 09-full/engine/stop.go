@@ -5,6 +5,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -97,7 +98,11 @@ func (e *Engine) Stop(ref string, timeout *int) error {
 			return fmt.Errorf("container %s did not exit 30 s after SIGKILL", id[:12])
 		}
 	}
-	return e.waitRecorded(rec)
+	if err := e.waitRecorded(rec); err != nil {
+		return err
+	}
+	e.event(rec, "stop", nil)
+	return nil
 }
 
 // signal sends sig to the container's init under the lock; stopped marks
@@ -144,6 +149,7 @@ func (e *Engine) signal(rec *store.Record, sig syscall.Signal, stopped bool) (*s
 	if err := unix.Kill(st.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 		return nil, fmt.Errorf("kill %d: %w", st.Pid, err)
 	}
+	e.event(rec, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	return st, nil
 }
 

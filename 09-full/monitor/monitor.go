@@ -369,27 +369,56 @@ func (m *monitor) exitCommand() (decision, error) {
 	return decision{}, nil
 }
 
-// health runs the health check at its interval, in the background, until
-// the returned function is called.
+// health runs the health check every interval while the container runs,
+// one at a time: `berth internal healthcheck ID` (exec's machinery, too
+// heavy to live here) runs the check and records its result; the next
+// interval counts from its end, as Docker's. The returned function stops
+// it, killing a check that still runs (its container is gone).
 func (m *monitor) health() func() {
 	if m.cfg.HealthInterval <= 0 {
 		return func() {}
 	}
 	quit := make(chan struct{})
+	done := make(chan struct{})
+	var mu sync.Mutex
+	running := 0 // the check's pid, our unreaped child while set
 	go func() {
-		t := time.NewTicker(m.cfg.HealthInterval)
+		defer close(done)
+		t := time.NewTimer(m.cfg.HealthInterval)
 		defer t.Stop()
 		for {
 			select {
 			case <-quit:
 				return
 			case <-t.C:
-				// Waited for by the reaper; its result goes to the state.
-				if _, err := startProcess(m.cfg.Berth, []string{"berth", "internal", "healthcheck", m.cfg.ID}, []*os.File{nil, m.log, m.log}); err != nil {
-					fmt.Fprintf(m.log, "%s monitor: %v\n", time.Now().Format(time.RFC3339), err)
+			}
+			mu.Lock()
+			pid, err := startProcess(m.cfg.Berth, []string{"berth", "internal", "healthcheck", m.cfg.ID}, []*os.File{nil, m.log, m.log})
+			if err != nil {
+				fmt.Fprintf(m.log, "%s monitor: %v\n", time.Now().Format(time.RFC3339), err)
+			} else {
+				running = pid
+			}
+			mu.Unlock()
+			if err == nil {
+				ws := m.reaper.wait(pid)
+				mu.Lock()
+				running = 0
+				mu.Unlock()
+				if !ws.Exited() || ws.ExitStatus() != 0 {
+					fmt.Fprintf(m.log, "%s monitor: health check: %s\n", time.Now().Format(time.RFC3339), describe(ws))
 				}
 			}
+			t.Reset(m.cfg.HealthInterval)
 		}
 	}()
-	return func() { close(quit) }
+	return func() {
+		close(quit)
+		mu.Lock()
+		if running > 0 {
+			_ = unix.Kill(running, unix.SIGKILL)
+		}
+		mu.Unlock()
+		<-done
+	}
 }

@@ -68,6 +68,8 @@ func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, se
 		set.StopSignal = cfg.StopSignal
 	}
 	rec.Image = store.ImageRef{Ref: ref, ID: img.ID().String()}
+	// HEALTHCHECK: Docker's field of the config, beside the OCI ones.
+	set.Healthcheck = img.Docker.Healthcheck
 	return layers, nil
 }
 

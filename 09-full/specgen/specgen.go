@@ -64,6 +64,8 @@ type Options struct {
 	// Docker's security flags (--cap-add, --privileged, --security-opt,
 	// --device, --ulimit, --sysctl...), 09-full/security's.
 	Security security.Flags
+	// --health-* (health.go)
+	Health HealthOptions
 }
 
 // Roots are the data and state roots the container lives under.
@@ -180,6 +182,9 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 		return nil, err
 	}
 	if err := runtimeFlags(o, &set, rec); err != nil {
+		return nil, err
+	}
+	if set.Healthcheck, err = healthcheck(&o.Health, set.Healthcheck); err != nil {
 		return nil, err
 	}
 	if len(c.Spec.Process.Args) == 0 {

@@ -88,6 +88,8 @@ type State struct {
 	RestartDelay time.Duration `json:"restartDelay,omitempty"`
 	// ManuallyStopped: stop (or kill) ended it; the restart policy rests.
 	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
+	// Health is what its health checks found (health.go).
+	Health *Health `json:"health,omitempty"`
 }
 
 // A Store is the containers of one data root and one state root.

@@ -1,0 +1,110 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"archive/tar"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cp both ways, Docker's rules for directories.
+func TestCp(t *testing.T) {
+	h := newHost(t)
+	h.runD("--name", "c", "sh", "-c", "mkdir -p /data/sub; echo inside >/data/f; echo deep >/data/sub/g; ln -s f /data/link; echo ready; sleep 1000")
+	h.waitLog("c", "ready")
+	out := t.TempDir()
+	h.ok("cp", "c:/data", out)
+	b, err := os.ReadFile(filepath.Join(out, "data", "sub", "g"))
+	require.NoError(t, err)
+	assert.Equal(t, "deep\n", string(b))
+	l, err := os.Readlink(filepath.Join(out, "data", "link"))
+	require.NoError(t, err)
+	assert.Equal(t, "f", l, "a symlink is copied as one")
+	h.ok("cp", "c:/data/f", filepath.Join(out, "copy"))
+	b, _ = os.ReadFile(filepath.Join(out, "copy"))
+	assert.Equal(t, "inside\n", string(b))
+
+	in := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(in, "dir", "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(in, "dir", "sub", "x"), []byte("from the host\n"), 0o640))
+	require.NoError(t, os.Chown(filepath.Join(in, "dir", "sub", "x"), 1000, 1000))
+	h.ok("cp", filepath.Join(in, "dir"), "c:/data/")
+	assert.Equal(t, "from the host\n0:0 640", h.ok("exec", "c", "sh", "-c", "cat /data/dir/sub/x; stat -c '%u:%g %a' /data/dir/sub/x"))
+	h.ok("cp", "-a", filepath.Join(in, "dir", "sub", "x"), "c:/data/x")
+	assert.Equal(t, "1000:1000", h.ok("exec", "c", "stat", "-c", "%u:%g", "/data/x"), "-a keeps the owner")
+	h.ok("cp", filepath.Join(in, "dir", "sub", "x"), "c:/data/f")
+	assert.Equal(t, "from the host", h.ok("exec", "c", "cat", "/data/f"), "a file is replaced")
+
+	tr := tar.NewReader(strings.NewReader(h.ok("cp", "c:/data", "-")))
+	var names []string
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, hdr.Name)
+	}
+	assert.ElementsMatch(t, []string{"data/", "data/f", "data/link", "data/sub/", "data/sub/g", "data/dir/", "data/dir/sub/", "data/dir/sub/x", "data/x"}, names)
+	r := h.run("cp", "-", "c:/data")
+	assert.Equal(t, 125, r.Code)
+
+	r = h.run("cp", "c:/nosuch", out)
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "could not find the file /nosuch in container")
+	r = h.run("cp", "c:/data", "c:/x")
+	assert.Equal(t, 125, r.Code)
+	h.ok("stop", "-t", "0", "c")
+	r = h.run("cp", "c:/data", out)
+	assert.Contains(t, r.Stderr, "is not running")
+}
+
+// A container controls its tree: a directory it swaps for a symlink to a
+// host directory, in a loop or once and for all, never makes cp read or
+// write the host's files (CVE-2018-15664). Paths are resolved beneath a
+// descriptor of the container's root with openat2(RESOLVE_IN_ROOT), never
+// joined to /proc/PID/root, where the kernel would follow the symlink from
+// the host's root.
+func TestCpSymlinkEscape(t *testing.T) {
+	h := newHost(t)
+	hostDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(hostDir, "secret"), []byte("host secret\n"), 0o600))
+	payload := filepath.Join(t.TempDir(), "payload")
+	require.NoError(t, os.WriteFile(payload, []byte("from the container's user\n"), 0o644))
+	h.runD("--name", "c", "sh", "-c", "mkdir /data; echo inside >/data/secret; ln -s "+hostDir+" /static; echo ready; "+
+		"while true; do mv /data /data.d; ln -s "+hostDir+" /data; rm /data; mv /data.d /data; done")
+	h.waitLog("c", "ready")
+	out := t.TempDir()
+
+	r := h.run("cp", "c:/static/secret", filepath.Join(out, "static"))
+	assert.NotEqual(t, 0, r.Code, r.String())
+	b, _ := os.ReadFile(filepath.Join(out, "static"))
+	assert.NotContains(t, string(b), "host secret")
+	r = h.run("cp", "c:/static/secret", "-")
+	assert.NotContains(t, r.Stdout, "host secret", "as a tar stream")
+	r = h.run("cp", payload, "c:/static/pwned")
+	assert.NotEqual(t, 0, r.Code, r.String())
+	assert.NoFileExists(t, filepath.Join(hostDir, "pwned"))
+
+	copied := 0
+	for i := 0; i < 100; i++ {
+		dst := filepath.Join(out, strconv.Itoa(i))
+		if h.run("cp", "c:/data/secret", dst).Code == 0 {
+			copied++
+			b, err := os.ReadFile(dst)
+			require.NoError(t, err)
+			require.Equal(t, "inside\n", string(b), "copy %d read the host's file", i)
+		}
+		h.run("cp", payload, "c:/data/pwned"+strconv.Itoa(i))
+	}
+	entries, err := os.ReadDir(hostDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "cp wrote into the host's directory: %v", entries)
+	t.Logf("%d of 100 copies out won the race and copied the container's own file", copied)
+}

@@ -1,0 +1,65 @@
+//go:build linux
+
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"berth/07-unionfs/layer"
+	"berth/09-full/engine"
+)
+
+// exportCommand is `berth export [-o FILE] CONTAINER`: the container's
+// root as one tar (stage 07's layers, merged in user space).
+func (a *app) exportCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export [OPTIONS] CONTAINER",
+		Short: "Export a container's filesystem as a tar archive",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := a.engine()
+			if err != nil {
+				return err
+			}
+			rec, err := e.Store.Get(args[0])
+			if err != nil {
+				return err
+			}
+			cfg, err := engine.ConfigOf(rec)
+			if err != nil {
+				return err
+			}
+			if len(cfg.Settings.Layers) == 0 {
+				return fmt.Errorf("container %s has no layers of berth's (an OCI bundle's root): export its directory instead", rec.ID[:12])
+			}
+			if output == "" {
+				if term.IsTerminal(int(os.Stdout.Fd())) {
+					return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+				}
+				return layer.NewStore(e.DataRoot).Export(rec.ID, a.stdout)
+			}
+			// Written beside the file and renamed: no half tar under its name.
+			tmp, err := os.CreateTemp(filepath.Dir(output), ".export-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			if err := layer.NewStore(e.DataRoot).Export(rec.ID, tmp); err != nil {
+				tmp.Close()
+				return err
+			}
+			if err := tmp.Close(); err != nil {
+				return err
+			}
+			return os.Rename(tmp.Name(), output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")
+	return cmd
+}
