@@ -132,7 +132,7 @@ func (m *monitor) runOnce(restart bool, ready *os.File) (decision, error) {
 		return decision{}, err
 	}
 	defer sio.close()
-	pid, held, report, err := m.create(restart, sio)
+	pid, start, held, report, err := m.create(restart, sio)
 	if ready != nil {
 		fmt.Fprintln(ready, report)
 		ready.Close()
@@ -166,17 +166,17 @@ func (m *monitor) runOnce(restart bool, ready *os.File) (decision, error) {
 	}
 	held = nil
 	m.reaper.forget(0)
-	d, err := m.exitCommand()
+	d, err := m.exitCommand(pid, start)
 	m.srv.Exit(exitCode)
 	return d, err
 }
 
 // create runs `berth internal create` and reads its report: the init's
 // pid and the files to hold, or why it failed.
-func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, report string, err error) {
+func (m *monitor) create(restart bool, sio *stdio) (pid int, start uint64, held []*os.File, report string, err error) {
 	mine, theirs, err := socketPair("report")
 	if err != nil {
-		return 0, nil, "error 125 monitor: socketpair: " + err.Error(), err
+		return 0, 0, nil, "error 125 monitor: socketpair: " + err.Error(), err
 	}
 	defer mine.Close()
 	args := []string{"berth", "internal", "create"}
@@ -189,7 +189,7 @@ func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, re
 	theirs.Close()
 	sio.closeTheirs()
 	if err != nil {
-		return 0, nil, "error 125 monitor: " + err.Error(), err
+		return 0, 0, nil, "error 125 monitor: " + err.Error(), err
 	}
 	line, held, rerr := readReport(mine)
 	ws := m.reaper.wait(p)
@@ -197,7 +197,7 @@ func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, re
 		for _, f := range held {
 			f.Close()
 		}
-		return 0, nil, fmt.Sprintf("error 125 berth internal create ended (%s) without a report", describe(ws)),
+		return 0, 0, nil, fmt.Sprintf("error 125 berth internal create ended (%s) without a report", describe(ws)),
 			fmt.Errorf("internal create: %w", rerr)
 	}
 	kind, rest, _ := strings.Cut(line, " ")
@@ -205,19 +205,23 @@ func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, re
 	case "ok":
 		f := strings.Fields(rest)
 		if len(f) == 2 {
-			if pid, err = strconv.Atoi(f[0]); err == nil {
+			pid, err = strconv.Atoi(f[0])
+			if err == nil {
+				start, err = strconv.ParseUint(f[1], 10, 64)
+			}
+			if err == nil {
 				if sio.consoleMine != nil {
 					if err := m.takeConsole(sio); err != nil {
-						return 0, held, "error 125 monitor: " + err.Error(), err
+						return 0, 0, held, "error 125 monitor: " + err.Error(), err
 					}
 				}
-				return pid, held, line, nil
+				return pid, start, held, line, nil
 			}
 		}
 	case "error", "stop":
-		return 0, held, line, nil
+		return 0, 0, held, line, nil
 	}
-	return 0, held, "error 125 monitor: bad report " + strconv.Quote(line), fmt.Errorf("bad report %q", line)
+	return 0, 0, held, "error 125 monitor: bad report " + strconv.Quote(line), fmt.Errorf("bad report %q", line)
 }
 
 func describe(ws syscall.WaitStatus) string {
@@ -340,21 +344,24 @@ func (m *monitor) writeExit(exitCode int, at time.Time) error {
 	return os.Rename(p+".tmp", p)
 }
 
-// exitCommand runs `berth internal exit ID`, which cleans up and says
-// whether to restart: "restart MS" or "done".
-func (m *monitor) exitCommand() (decision, error) {
+// exitCommand runs `berth internal exit ID` for the run of init pid
+// (started at start), which cleans up and says whether to restart:
+// "restart MS" or "done". The run's identity lets it do nothing when a
+// `berth start` has recorded this run's end and begun another meanwhile.
+func (m *monitor) exitCommand(pid int, start uint64) (decision, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return decision{}, err
 	}
 	defer r.Close()
-	pid, err := startProcess(m.cfg.Berth, []string{"berth", "internal", "exit", m.cfg.ID}, []*os.File{nil, w, m.log})
+	helper, err := startProcess(m.cfg.Berth, []string{"berth", "internal", "exit",
+		"--pid", strconv.Itoa(pid), "--start", strconv.FormatUint(start, 10), m.cfg.ID}, []*os.File{nil, w, m.log})
 	w.Close()
 	if err != nil {
 		return decision{}, err
 	}
 	line, _ := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
-	ws := m.reaper.wait(pid)
+	ws := m.reaper.wait(helper)
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		return decision{}, fmt.Errorf("berth internal exit %s: %s", m.cfg.ID, describe(ws))
 	}

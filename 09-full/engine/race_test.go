@@ -1,0 +1,126 @@
+//go:build linux
+
+package engine
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"berth/01-uts/spine/proc"
+	"berth/09-full/store"
+)
+
+// A store and an engine whose monitor is a script that reports a failed
+// create: enough to drive the engine's transitions without containers.
+func raceEngine(t *testing.T) (*Engine, *store.Record) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "lib"), filepath.Join(dir, "run"))
+	require.NoError(t, err)
+	mon := filepath.Join(dir, "monitor")
+	require.NoError(t, os.WriteFile(mon, []byte("#!/bin/sh\necho 'error 125 the test monitor creates nothing' >&3\n"), 0o700))
+	e := &Engine{Store: st, DataRoot: st.DataRoot, StateRoot: st.StateRoot, Berth: "/nonexistent", Monitor: mon}
+	rec := &store.Record{ID: store.NewID(), Name: "race", Created: time.Now(), Spec: spec()}
+	require.NoError(t, st.Create(rec))
+	return e, rec
+}
+
+// aProcess is a process that lives until the test ends: a monitor.
+func aProcess(t *testing.T) (int, uint64) {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	start, err := proc.StartTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	return cmd.Process.Pid, start
+}
+
+// aDeadProcess is the pid and start time of a process that has exited: an
+// init whose end the monitor has seen.
+func aDeadProcess(t *testing.T) (int, uint64) {
+	t.Helper()
+	cmd := exec.Command("sleep", "0.01")
+	require.NoError(t, cmd.Start())
+	start, err := proc.StartTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	return cmd.Process.Pid, start
+}
+
+// The old run's exit command, coming after a new run began, finds the
+// state naming another run and does nothing: before, it recorded 255 and
+// ran the steps' cleanup, which tore down the new run (froze its cgroup
+// on v1 and hung, killed it on v2).
+func TestExitOfAnOldRunLeavesTheNewOneAlone(t *testing.T) {
+	e, rec := raceEngine(t)
+	newPid, newStart := aProcess(t)
+	monPid, monStart := aProcess(t)
+	now := time.Now()
+	running := &store.State{Status: store.Running, Pid: newPid, PidStart: newStart, BootID: proc.BootID(),
+		MonitorPid: monPid, MonitorStart: monStart, StartedAt: now}
+	require.NoError(t, e.Store.WriteState(rec.ID, running))
+	spineDir := e.SpineDir(rec.ID)
+	require.NoError(t, os.MkdirAll(spineDir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(spineDir, "the-new-run"), nil, 0o600))
+
+	oldPid, oldStart := aDeadProcess(t)
+	d, err := e.Exited(rec.ID, Run{Pid: oldPid, Start: oldStart})
+	require.NoError(t, err)
+	assert.False(t, d.Restart)
+	st, err := e.Store.ReadState(rec.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Running, st.Status, "the new run is not the one that ended")
+	assert.Equal(t, newPid, st.Pid)
+	assert.FileExists(t, filepath.Join(spineDir, "the-new-run"), "the new run's steps are not cleaned up")
+
+	// Its own exit is recorded.
+	_, err = e.Exited(rec.ID, Run{Pid: newPid, Start: newStart})
+	require.NoError(t, err)
+	st, err = e.Store.ReadState(rec.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Exited, st.Status)
+	assert.NoDirExists(t, spineDir)
+}
+
+// start in the window between the init's exit (the monitor wrote the exit
+// file, so the view says exited) and the exit command's record: start
+// waits for the record, then creates. The hook plays the exit command at
+// the moment start lets go of the lock; before the fix, start created at
+// once (wiping the exit file) and the hook never ran.
+func TestStartWaitsForThePreviousExitToBeRecorded(t *testing.T) {
+	e, rec := raceEngine(t)
+	initPid, initStart := aDeadProcess(t)
+	monPid, monStart := aProcess(t)
+	started := time.Now().Add(-time.Second)
+	require.NoError(t, e.Store.WriteState(rec.ID, &store.State{Status: store.Running, Pid: initPid, PidStart: initStart,
+		BootID: proc.BootID(), MonitorPid: monPid, MonitorStart: monStart, StartedAt: started}))
+	live, err := e.Store.ClearLive(rec.ID)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(live, store.ExitFile), store.AppendExit(nil, 7, time.Now()), 0o600))
+	v, err := e.Store.View(rec.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.Exited, v.Status, "the window: the view says exited, the record says running")
+
+	var recorded *store.State
+	testHookExitPending = func() {
+		_, err := e.Exited(rec.ID, Run{Pid: initPid, Start: initStart})
+		require.NoError(t, err)
+		recorded, err = e.Store.ReadState(rec.ID)
+		require.NoError(t, err)
+	}
+	defer func() { testHookExitPending = nil }()
+
+	err = e.Start(rec.ID)
+	require.NotNil(t, recorded, "start created a new run before the old one's exit was recorded")
+	assert.Equal(t, store.Exited, recorded.Status)
+	assert.Equal(t, 7, recorded.ExitCode, "the exit code the monitor saw, not 255")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the test monitor creates nothing", "then it created")
+}
