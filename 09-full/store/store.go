@@ -98,14 +98,43 @@ type Store struct {
 
 // Open returns the store, making its directories (0700: records hold
 // environments, which hold secrets).
+//
+// The volumes directory is 0700 too, tightened when it exists already: a
+// volume's _data is the container's to fill (its root can leave a
+// setuid-root binary there, an image can ship one at the volume's path,
+// seeding copies it in), so no user of the host may reach into it. The
+// data root itself stays traversable: it holds the shared busybox tree
+// that rootless runs of stages 05-09 use, and every directory in it that
+// holds a container's data is 0700.
 func Open(dataRoot, stateRoot string) (*Store, error) {
 	s := &Store{DataRoot: dataRoot, StateRoot: stateRoot}
-	for _, d := range []string{filepath.Join(dataRoot, "containers", "names"), filepath.Join(stateRoot, ".containers")} {
+	for _, d := range []string{filepath.Join(dataRoot, "containers", "names"), filepath.Join(stateRoot, ".containers"), filepath.Join(dataRoot, "volumes")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	if err := tighten(filepath.Join(dataRoot, "volumes")); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// tighten makes the directory dir (not a symlink) 0700 if it is looser.
+func tighten(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("chmod 0700 %s: %w", dir, err)
+	}
+	return nil
 }
 
 // Dir is the container's directory in the data root.

@@ -198,3 +198,24 @@ func TestViewJudgesLiveness(t *testing.T) {
 	assert.True(t, at.Equal(v.FinishedAt))
 	assert.Empty(t, v.Error, "the monitor lives")
 }
+
+// The volumes directory is root's only, even when an older berth made it
+// 0755: a volume's _data holds what the container put there, a
+// setuid-root binary included.
+func TestVolumesDirIsPrivate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "lib")
+	_, err := Open(data, filepath.Join(t.TempDir(), "run"))
+	require.NoError(t, err)
+	fi, err := os.Stat(filepath.Join(data, "volumes"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "a fresh data root")
+
+	old := filepath.Join(t.TempDir(), "lib")
+	require.NoError(t, os.MkdirAll(filepath.Join(old, "volumes", "0123", "_data"), 0o755))
+	require.NoError(t, os.Chmod(filepath.Join(old, "volumes"), 0o755))
+	_, err = Open(old, filepath.Join(t.TempDir(), "run"))
+	require.NoError(t, err)
+	fi, err = os.Stat(filepath.Join(old, "volumes"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "an existing 0755 volumes directory")
+}
