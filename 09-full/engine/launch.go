@@ -89,7 +89,7 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 		args = append(args, "--stdin-once")
 	}
 	cmd := exec.Command(e.Monitor, args...)
-	cmd.Env = append(os.Environ(), "BERTH_ROOT="+e.StateRoot, "BERTH_DATA_ROOT="+e.DataRoot)
+	cmd.Env = append(monitorEnv(os.Environ()), "BERTH_ROOT="+e.StateRoot, "BERTH_DATA_ROOT="+e.DataRoot)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	cmd.ExtraFiles = []*os.File{w}
 	// A session of its own: the terminal's Ctrl-C and hang-up are not its,
@@ -133,6 +133,24 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 		return nil, &spine.ExitError{Code: n, Err: errors.New(msg)}
 	}
 	return nil, fmt.Errorf("monitor: bad report %q", line)
+}
+
+// monitorEnv is what of the command's environment the monitor (and the
+// helpers it runs: internal create, exit) gets: where to find programs,
+// the rootless roots, berth's own settings. Not the rest: the monitor
+// lives as long as the container, and `MY_SECRET=... berth run` must not
+// leave the secret in it (nor, through it, in the container's init).
+func monitorEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "HOME", k == "XDG_RUNTIME_DIR", k == "XDG_DATA_HOME", k == "TMPDIR", k == "GODEBUG",
+			strings.HasPrefix(k, "BERTH_"):
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // InitFiles are the descriptors `berth internal create` inherits from the

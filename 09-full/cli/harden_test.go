@@ -1,0 +1,41 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"berth/internal/testenv"
+)
+
+// Regression tests of the stage-09 security review (REVIEW-09).
+
+// The runtime's environment (a secret the user exported, HOME, the
+// host's PATH) reaches neither the container's init (PID 1 with --init:
+// /proc/1/environ is readable in there) nor the monitor beside it.
+func TestInitGetsNoneOfTheRuntimesEnvironment(t *testing.T) {
+	h := newHost(t)
+	env := append(slices.Clone(h.env), "MY_SECRET=hunter2")
+	r := testenv.Run(t, env, h.bin, h.runArgs("--rm", "--init", "cat", "/proc/1/environ")...)
+	require.Equal(t, 0, r.Code, r)
+	init := strings.ReplaceAll(r.Stdout, "\x00", " ")
+	assert.NotContains(t, init, "hunter2")
+	assert.NotContains(t, init, "BERTH_ROOT")
+	assert.NotContains(t, init, "HOME=")
+
+	r = testenv.Run(t, env, h.bin, h.runArgs("-d", "--init", "sleep", "100")...)
+	require.Equal(t, 0, r.Code, r)
+	st := h.stored(strings.TrimSpace(r.Stdout))
+	for _, pid := range []int{st.MonitorPid, st.Pid} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "hunter2", "pid %d", pid)
+	}
+}
