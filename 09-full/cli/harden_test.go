@@ -5,12 +5,14 @@ package cli_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"berth/internal/testenv"
 )
@@ -38,4 +40,20 @@ func TestInitGetsNoneOfTheRuntimesEnvironment(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotContains(t, string(b), "hunter2", "pid %d", pid)
 	}
+}
+
+// -v HOST:CTR:ro is read-only all the way down: a mount under the host
+// directory (here a tmpfs) is part of the rbind and was left writable,
+// so the container's write landed on the host.
+func TestReadOnlyVolumeIsReadOnlyBelow(t *testing.T) {
+	h := newHost(t)
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	require.NoError(t, os.Mkdir(sub, 0o755))
+	require.NoError(t, unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"))
+	defer func() { require.NoError(t, unix.Unmount(sub, unix.MNT_DETACH)) }()
+	r := h.run(h.runArgs("--rm", "-v", dir+":/r:ro", "sh", "-c", "echo x > /r/sub/written")...)
+	assert.NotEqual(t, 0, r.Code, "the write under the read-only volume must fail: %s", r)
+	assert.Contains(t, r.Stderr, "Read-only file system")
+	assert.NoFileExists(t, filepath.Join(sub, "written"))
 }
