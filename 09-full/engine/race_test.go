@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine/proc"
 	"berth/09-full/store"
@@ -123,4 +125,23 @@ func TestStartWaitsForThePreviousExitToBeRecorded(t *testing.T) {
 	assert.Equal(t, 7, recorded.ExitCode, "the exit code the monitor saw, not 255")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the test monitor creates nothing", "then it created")
+}
+
+// kill -s HUP (a reload) leaves the restart policy on; SIGKILL, or the
+// container's stop signal, turns it off until the next start, as Docker.
+func TestKillStopsThePolicyOnlyForAnEndingSignal(t *testing.T) {
+	for _, tc := range []struct {
+		sig     syscall.Signal
+		stopped bool
+	}{{unix.SIGHUP, false}, {unix.SIGUSR1, false}, {unix.SIGTERM, true}, {unix.SIGKILL, true}} {
+		e, rec := raceEngine(t)
+		initPid, initStart := aProcess(t)
+		monPid, monStart := aProcess(t)
+		require.NoError(t, e.Store.WriteState(rec.ID, &store.State{Status: store.Running, Pid: initPid, PidStart: initStart,
+			BootID: proc.BootID(), MonitorPid: monPid, MonitorStart: monStart, StartedAt: time.Now()}))
+		require.NoError(t, e.Kill(rec.ID, tc.sig))
+		st, err := e.Store.ReadState(rec.ID)
+		require.NoError(t, err)
+		assert.Equal(t, tc.stopped, st.ManuallyStopped, "kill -s %v", tc.sig)
+	}
 }

@@ -153,7 +153,18 @@ func (e *Engine) Kill(ref string, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.signal(rec, sig, true)
+	cfg, err := ConfigOf(rec)
+	if err != nil {
+		return err
+	}
+	stopSig, err := StopSignal(cfg)
+	if err != nil {
+		return err
+	}
+	// Only a signal that ends it says "stopped by hand", as Docker: a HUP
+	// that asks a server to reload its configuration must leave the
+	// restart policy on.
+	st, err := e.signal(rec, sig, sig == unix.SIGKILL || sig == stopSig)
 	if err != nil {
 		return err
 	}
