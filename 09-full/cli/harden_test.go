@@ -57,3 +57,17 @@ func TestReadOnlyVolumeIsReadOnlyBelow(t *testing.T) {
 	assert.Contains(t, r.Stderr, "Read-only file system")
 	assert.NoFileExists(t, filepath.Join(sub, "written"))
 }
+
+// More published ports than one message to the monitor can carry (the
+// kernel's SCM_MAX_FD, 253) are refused in one line, before anything is
+// made: past it, the ports' sockets could not all reach the monitor.
+func TestTooManyPublishedPorts(t *testing.T) {
+	h := newHost(t)
+	args := []string{"run", "--rm", "--rootfs", h.rootf}
+	for i := range 253 {
+		args = append(args, "-p", fmt.Sprintf("%d:%d", 30000+i, 1000+i))
+	}
+	r := h.run(append(args, "true")...)
+	assert.Equal(t, 125, r.Code, "%s", r)
+	assert.Contains(t, r.Stderr, "253 published ports: at most 252")
+}

@@ -153,6 +153,10 @@ func monitorEnv(env []string) []string {
 	return out
 }
 
+// maxHeld is the kernel's SCM_MAX_FD: the most descriptors one sendmsg
+// passes (monitor.MaxHeld; the engine does not import the monitor).
+const maxHeld = 253
+
 // InitFiles are the descriptors `berth internal create` inherits from the
 // monitor: the report socket (fd 3), the console socket (fd 4, with a
 // terminal), the container's stdin, stdout and stderr (fds 5, 6, 7).
@@ -230,6 +234,11 @@ func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
 	}
 	if err := e.prepareNetwork(cfg); err != nil {
 		return fail(err)
+	}
+	// Each published port is a socket the monitor holds; they all go to it
+	// in one message (one more for slirp4netns's pipe).
+	if n := len(cfg.Settings.Network.Ports); n >= maxHeld {
+		return fail(&spine.ExitError{Code: spine.ExitRuntime, Err: fmt.Errorf("%d published ports: at most %d (each is a socket the container's monitor holds, passed to it in one message)", n, maxHeld-1)})
 	}
 	steps, err := Steps(cfg)
 	if err != nil {

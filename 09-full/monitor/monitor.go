@@ -274,35 +274,45 @@ func socketPair(name string) (mine, theirs *os.File, err error) {
 }
 
 // recvmsg is recvmsg(2) on a socket of ours, waiting in the poller.
-func recvmsg(sock *os.File, buf, oob []byte) (n, oobn int, err error) {
+func recvmsg(sock *os.File, buf, oob []byte) (n, oobn, flags int, err error) {
 	rc, err := sock.SyscallConn()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	var rerr error
 	if err := rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		return rerr != unix.EAGAIN
 	}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return n, oobn, rerr
+	return n, oobn, flags, rerr
 }
+
+// MaxHeld is the most files one report can carry: the kernel's
+// SCM_MAX_FD, the most descriptors one sendmsg passes.
+const MaxHeld = 253
 
 // readReport reads the one line internal create sends, with the files
 // it attaches.
 func readReport(sock *os.File) (string, []*os.File, error) {
 	buf := make([]byte, 64*1024)
-	oob := make([]byte, unix.CmsgSpace(16*4))
+	// Room for as many descriptors as one message can carry: a smaller
+	// buffer lets the kernel drop the rest (MSG_CTRUNC), closing them, and
+	// the published ports they are lose their reservation.
+	oob := make([]byte, unix.CmsgSpace(MaxHeld*4))
 	var line []byte
 	var held []*os.File
 	for {
-		n, oobn, err := recvmsg(sock, buf, oob)
+		n, oobn, flags, err := recvmsg(sock, buf, oob)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return "", held, err
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return "", held, errors.New("the report's files were cut short (MSG_CTRUNC)")
 		}
 		if oobn > 0 {
 			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
