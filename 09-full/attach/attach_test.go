@@ -176,3 +176,22 @@ func TestLongSocketPath(t *testing.T) {
 	require.NoError(t, err)
 	c.Close()
 }
+
+// A server that closes after another has made its socket at the same
+// path (the container's next run: restart, while this monitor waited for
+// a slow client) leaves that socket alone; its own it removes.
+func TestCloseLeavesTheNextServersSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attach.sock")
+	old, err := Listen(path)
+	require.NoError(t, err)
+	next, err := Listen(path) // removes the old name, makes its own
+	require.NoError(t, err)
+	go next.Serve()
+	require.NoError(t, old.Close())
+	assert.FileExists(t, path, "the next run's socket")
+	c, err := Dial(path, Options{})
+	require.NoError(t, err, "the next run's socket still answers")
+	c.Close()
+	require.NoError(t, next.Close())
+	assert.NoFileExists(t, path, "its own socket, Close removes")
+}

@@ -20,6 +20,9 @@ import (
 // on writing (its log has everything).
 type Server struct {
 	ln      *net.UnixListener
+	path    string
+	dev     uint64 // the socket file this server made: Close removes
+	ino     uint64 // it only if the path still names it
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	closed  bool
@@ -52,11 +55,21 @@ func Listen(path string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
+	// Go unlinks the socket by name when the listener closes; by then the
+	// name may be another server's (the container's next run, another
+	// monitor, listening on the same path): Close removes it itself, if
+	// it is still ours.
+	ln.SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
-	return &Server{ln: ln, clients: map[*client]struct{}{}}, nil
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return &Server{ln: ln, path: path, dev: st.Dev, ino: st.Ino, clients: map[*client]struct{}{}}, nil
 }
 
 // Serve accepts clients until Close.
@@ -210,6 +223,10 @@ func (s *Server) Close() error {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+	}
+	var st unix.Stat_t
+	if unix.Lstat(s.path, &st) == nil && st.Dev == s.dev && st.Ino == s.ino {
+		_ = os.Remove(s.path)
 	}
 	return err
 }

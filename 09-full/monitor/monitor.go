@@ -98,10 +98,9 @@ func Run(cfg Config, ready *os.File) int {
 	}
 	m.srv.OnStdin, m.srv.OnCloseStdin, m.srv.OnResize = m.writeStdin, m.closeStdin, m.resize
 	go m.srv.Serve()
-	defer func() {
-		m.srv.Close()
-		os.Remove(filepath.Join(cfg.Live, "attach.sock"))
-	}()
+	// Close removes the socket, unless a new run's monitor has made its
+	// own at that path meanwhile (Close may wait 5 s for slow clients).
+	defer m.srv.Close()
 
 	restart := false
 	for {
