@@ -145,3 +145,14 @@ func TestKillStopsThePolicyOnlyForAnEndingSignal(t *testing.T) {
 		assert.Equal(t, tc.stopped, st.ManuallyStopped, "kill -s %v", tc.sig)
 	}
 }
+
+// rm removes a container whose record cannot be read (made by an older
+// berth: too big, or damaged), and frees its name; before, it said "no
+// such container" and the name stayed taken for good.
+func TestRemoveAnUnreadableRecord(t *testing.T) {
+	e, rec := raceEngine(t)
+	require.NoError(t, os.WriteFile(filepath.Join(e.Store.Dir(rec.ID), "config.json"), []byte("{not json"), 0o600))
+	require.NoError(t, e.Remove("race", true, false))
+	assert.NoDirExists(t, e.Store.Dir(rec.ID))
+	require.NoError(t, e.Store.Create(&store.Record{ID: store.NewID(), Name: "race", Spec: spec()}), "the name is free")
+}

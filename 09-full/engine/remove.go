@@ -20,6 +20,12 @@ import (
 // first). With volumes, its anonymous volumes go too.
 func (e *Engine) Remove(id string, force, volumes bool) error {
 	rec, err := e.Store.Get(id)
+	var bad *store.Unreadable
+	if errors.As(err, &bad) {
+		// Nothing of it can be known but its id: what the spine recorded
+		// of its steps is cleaned up, the rest removed.
+		return e.Store.RemoveUnreadable(bad.ID, func() error { return e.cleanupSpine(bad.ID) })
+	}
 	if err != nil {
 		return err
 	}

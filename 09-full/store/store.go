@@ -177,6 +177,17 @@ func (s *Store) Create(rec *Record) error {
 	if !idPattern.MatchString(rec.ID) {
 		return fmt.Errorf("invalid container id %q", rec.ID)
 	}
+	if rec.LogPath == "" {
+		rec.LogPath = filepath.Join(s.Dir(rec.ID), rec.ID+"-json.log")
+	}
+	// What readJSON would refuse to read back is refused now, before the
+	// name is taken: a record written but never readable is a container
+	// nobody can list, start or remove.
+	if b, err := json.MarshalIndent(rec, "", "  "); err != nil {
+		return fmt.Errorf("encode the record: %w", err)
+	} else if len(b)+1 > maxFile {
+		return fmt.Errorf("the container's record would be %d bytes, more than the %d a record may be (its environment, labels?)", len(b)+1, maxFile)
+	}
 	if rec.Name == "" {
 		for i := 0; ; i++ {
 			rec.Name = RandomName(i > 0)
@@ -207,9 +218,6 @@ func (s *Store) Create(rec *Record) error {
 		_ = os.Remove(s.namePath(rec.Name))
 		return err
 	}
-	if rec.LogPath == "" {
-		rec.LogPath = filepath.Join(dir, rec.ID+"-json.log")
-	}
 	if err := writeJSON(filepath.Join(dir, "config.json"), rec, true); err != nil {
 		return fail(err)
 	}
@@ -225,13 +233,18 @@ func (s *Store) Get(ref string) (*Record, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
 	if idPattern.MatchString(ref) {
-		if r, err := s.load(ref); err == nil {
-			return r, nil
+		r, err := s.load(ref)
+		if err == nil || errors.Is(err, ErrUnreadable) {
+			return r, err
 		}
 	}
 	if id, err := os.ReadFile(s.namePath(ref)); err == nil {
-		if r, err := s.load(strings.TrimSpace(string(id))); err == nil {
+		r, err := s.load(strings.TrimSpace(string(id)))
+		if err == nil {
 			return r, nil
+		}
+		if errors.Is(err, ErrUnreadable) {
+			return nil, err
 		}
 	}
 	if !regexp.MustCompile(`^[0-9a-f]+$`).MatchString(ref) {
@@ -276,9 +289,61 @@ func (s *Store) load(id string) (*Record, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		return nil, err
+		return nil, &Unreadable{ID: id, Err: err}
 	}
 	return &r, nil
+}
+
+// ErrUnreadable: a container whose record is there but cannot be read
+// (too big, not JSON). Only rm takes it (RemoveUnreadable).
+var ErrUnreadable = errors.New("unreadable container record")
+
+// Unreadable is the error of a record that does not decode.
+type Unreadable struct {
+	ID  string
+	Err error
+}
+
+func (e *Unreadable) Error() string {
+	return fmt.Sprintf("container %s: its record cannot be read (rm removes it): %v", e.ID[:12], e.Err)
+}
+
+func (e *Unreadable) Is(target error) bool { return target == ErrUnreadable }
+
+func (e *Unreadable) Unwrap() error { return e.Err }
+
+// RemoveUnreadable removes container id whose record cannot be read:
+// cleanup first (the caller's: what its steps left), then its directory,
+// its live directory and every name that points at it. One whose stored
+// state says it runs is left alone.
+func (s *Store) RemoveUnreadable(id string, cleanup func() error) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("invalid container id %q", id)
+	}
+	if st, err := s.View(id); err == nil && (st.Running() || st.MonitorAlive()) {
+		return fmt.Errorf("container %s: its record cannot be read, and it still runs (pid %d): stop it by hand first", id[:12], st.Pid)
+	}
+	if err := cleanup(); err != nil {
+		return err
+	}
+	names := filepath.Join(s.DataRoot, "containers", "names")
+	entries, err := os.ReadDir(names)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", names, err)
+	}
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join(names, e.Name())); err == nil && strings.TrimSpace(string(b)) == id {
+			if err := os.Remove(filepath.Join(names, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("release name %s: %w", e.Name(), err)
+			}
+		}
+	}
+	for _, d := range []string{s.LiveDir(id), s.Dir(id)} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("remove %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // List returns every container, newest first (as docker ps). A container

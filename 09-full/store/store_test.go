@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,4 +219,17 @@ func TestVolumesDirIsPrivate(t *testing.T) {
 	fi, err = os.Stat(filepath.Join(old, "volumes"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "an existing 0755 volumes directory")
+}
+
+// A record too big to read back is refused before the name is taken;
+// before, it was written, never listed, and its name stayed taken.
+func TestCreateRefusesARecordItCannotReadBack(t *testing.T) {
+	s := open(t)
+	big := newRecord("big")
+	big.Spec.Process = &specs.Process{Env: []string{"A=" + strings.Repeat("x", maxFile)}}
+	err := s.Create(big)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "more than the 16777216 a record may be")
+	assert.NoDirExists(t, s.Dir(big.ID))
+	require.NoError(t, s.Create(newRecord("big")), "the name is free")
 }
