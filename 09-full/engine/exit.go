@@ -40,6 +40,9 @@ type Run struct {
 // another run, the exit was recorded already and a new run has begun:
 // nothing is done (its cleanup would tear the new run down).
 func (e *Engine) Exited(id string, run Run) (Decision, error) {
+	if err := store.CheckID(id); err != nil {
+		return Decision{}, err
+	}
 	unlock, err := e.Store.Lock(id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Removed meanwhile (rm -f): the steps' cleanup is still ours.
@@ -128,6 +131,9 @@ func oomKilled(cfg *Config) bool {
 // cleanupSpine runs the Cleanup steps recorded in the container's spine
 // state, if it has any left: a second run finds nothing to do.
 func (e *Engine) cleanupSpine(id string) error {
+	if err := store.CheckID(id); err != nil {
+		return err
+	}
 	dir := e.SpineDir(id)
 	if _, err := os.Stat(filepath.Join(dir, "state.json")); errors.Is(err, os.ErrNotExist) {
 		return os.RemoveAll(dir)

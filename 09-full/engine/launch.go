@@ -185,6 +185,9 @@ func InheritedInitFiles() InitFiles {
 // lock, goes on only if nobody stopped the container meanwhile, and
 // starts it too.
 func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
+	if err := store.CheckID(id); err != nil {
+		return err
+	}
 	report := func(line string, files []*os.File) error {
 		var rights []byte
 		if len(files) > 0 {

@@ -156,3 +156,17 @@ func TestRemoveAnUnreadableRecord(t *testing.T) {
 	assert.NoDirExists(t, e.Store.Dir(rec.ID))
 	require.NoError(t, e.Store.Create(&store.Record{ID: store.NewID(), Name: "race", Spec: spec()}), "the name is free")
 }
+
+// The internal verbs take a full id and nothing else: `berth internal
+// exit ../victim` removed a directory outside the state root (the
+// container "removed meanwhile" path cleans up its spine directory).
+func TestInternalVerbsRefuseAPath(t *testing.T) {
+	e, _ := raceEngine(t)
+	victim := filepath.Join(filepath.Dir(e.StateRoot), "victim")
+	require.NoError(t, os.MkdirAll(victim, 0o700))
+	_, err := e.Exited("../victim", Run{})
+	require.Error(t, err)
+	assert.DirExists(t, victim)
+	require.Error(t, e.CreateInit("../victim", false, InitFiles{}))
+	assert.DirExists(t, victim)
+}

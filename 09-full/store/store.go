@@ -163,6 +163,16 @@ var (
 	idPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
+// CheckID refuses anything but a full container id (64 hex digits): an
+// id becomes a path (the record's directory, the live and the spine's
+// directories), and "../x" would be a path outside.
+func CheckID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("invalid container id %q: want 64 hex digits", id)
+	}
+	return nil
+}
+
 // ErrNotFound: no container by that id or name.
 var ErrNotFound = errors.New("no such container")
 
