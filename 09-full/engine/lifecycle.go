@@ -5,6 +5,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"berth/01-uts/spine"
@@ -107,6 +109,17 @@ func (e *Engine) reconcile(rec *store.Record) (*store.State, error) {
 	stored, err := e.Store.ReadState(rec.ID)
 	if err != nil {
 		return nil, err
+	}
+	if stored.Status == store.Created && stored.Pid != 0 && proc.Running(stored.Pid, stored.PidStart, stored.BootID) {
+		// Its exec FIFO is gone: a start consumed it (the init runs the
+		// command now) and died before it could write Running down.
+		fifo := filepath.Join(e.SpineDir(rec.ID), spine.FifoName)
+		if _, err := os.Lstat(fifo); errors.Is(err, os.ErrNotExist) {
+			stored.Status, stored.StartedAt, stored.Error = store.Running, time.Now(), ""
+			if err := e.Store.WriteState(rec.ID, stored); err != nil {
+				return nil, err
+			}
+		}
 	}
 	v, err := e.Store.View(rec.ID)
 	if err != nil {

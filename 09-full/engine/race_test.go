@@ -170,3 +170,20 @@ func TestInternalVerbsRefuseAPath(t *testing.T) {
 	require.Error(t, e.CreateInit("../victim", false, InitFiles{}))
 	assert.DirExists(t, victim)
 }
+
+// A start whose command died after the init took its exec FIFO, before
+// Running was written: the container runs, its record says created. Any
+// command that reconciles it sees it as running (the FIFO is gone, the
+// init lives): kill works, where it said "not running".
+func TestStartedButRecordedCreated(t *testing.T) {
+	e, rec := raceEngine(t)
+	initPid, initStart := aProcess(t)
+	monPid, monStart := aProcess(t)
+	require.NoError(t, e.Store.WriteState(rec.ID, &store.State{Status: store.Created, Pid: initPid, PidStart: initStart,
+		BootID: proc.BootID(), MonitorPid: monPid, MonitorStart: monStart}))
+	require.NoError(t, os.MkdirAll(e.SpineDir(rec.ID), 0o700)) // no exec.fifo: consumed
+	require.NoError(t, e.Kill(rec.ID, unix.SIGKILL))
+	st, err := e.Store.ReadState(rec.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Running, st.Status)
+}
