@@ -195,3 +195,18 @@ func TestCloseLeavesTheNextServersSocket(t *testing.T) {
 	require.NoError(t, next.Close())
 	assert.NoFileExists(t, path, "its own socket, Close removes")
 }
+
+// A client that does not read is dropped once 1 MiB waits for it: before,
+// 1024 frames of 32 KiB (32 MiB of the monitor's memory) could.
+func TestSlowClientBoundedInBytes(t *testing.T) {
+	s, _, path := serve(t)
+	c, err := Dial(path, Options{Stdout: true})
+	require.NoError(t, err)
+	defer c.Close() // and never reads
+	waitClients(t, s, 1)
+	chunk := bytes.Repeat([]byte("x"), 32*1024)
+	for range 200 { // 6.4 MiB: past the socket's buffers and the bound, far below 1024 frames
+		s.Output(Stdout, chunk)
+	}
+	waitClients(t, s, 0)
+}

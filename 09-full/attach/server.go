@@ -35,14 +35,20 @@ type Server struct {
 }
 
 type client struct {
-	conn *net.UnixConn
-	opt  Options
-	out  chan []byte // whole frames, ready to write
-	once sync.Once
+	conn   *net.UnixConn
+	opt    Options
+	out    chan []byte // whole frames, ready to write
+	queued int         // bytes in out (under Server.mu)
+	once   sync.Once
 }
 
-// queue is how many frames a client may be behind before it is dropped.
-const queue = 1024
+// queue is how many frames a client may be behind before it is dropped;
+// maxQueued how many bytes: 1024 full frames would be 32 MiB of the
+// monitor's memory per slow client.
+const (
+	queue     = 1024
+	maxQueued = 1 << 20
+)
 
 // Listen creates the socket at path, for its owner only.
 func Listen(path string) (*Server, error) {
@@ -99,7 +105,9 @@ func (s *Server) serve(conn *net.UnixConn) {
 	s.clients[c] = struct{}{}
 	// Attached: the answer comes first in the client's queue, and nothing
 	// the container writes from now on is missed.
-	c.out <- frame(Hello, nil)
+	hello := frame(Hello, nil)
+	c.out <- hello
+	c.queued += len(hello)
 	s.writers.Add(1)
 	s.mu.Unlock()
 	go c.write(s)
@@ -138,6 +146,9 @@ func (s *Server) serve(conn *net.UnixConn) {
 func (c *client) write(s *Server) {
 	defer s.writers.Done()
 	for b := range c.out {
+		s.mu.Lock()
+		c.queued -= len(b)
+		s.mu.Unlock()
 		if _, err := c.conn.Write(b); err != nil {
 			s.drop(c)
 			for range c.out {
@@ -178,10 +189,13 @@ func (s *Server) Output(stream byte, p []byte) {
 			continue
 		}
 		for _, f := range frames {
-			select {
-			case c.out <- f:
-				continue
-			default:
+			if c.queued+len(f) <= maxQueued {
+				select {
+				case c.out <- f:
+					c.queued += len(f)
+					continue
+				default:
+				}
 			}
 			// Too slow: dropped, the container must not wait.
 			delete(s.clients, c)
@@ -200,6 +214,7 @@ func (s *Server) Exit(code int) {
 	for c := range s.clients {
 		select {
 		case c.out <- f:
+			c.queued += len(f)
 		default:
 		}
 		delete(s.clients, c)

@@ -71,3 +71,14 @@ func TestTooManyPublishedPorts(t *testing.T) {
 	assert.Equal(t, 125, r.Code, "%s", r)
 	assert.Contains(t, r.Stderr, "253 published ports: at most 252")
 }
+
+// The monitor runs in /, not in the directory berth was started from
+// (which it would keep busy for the container's life: a umount of it
+// fails).
+func TestMonitorRunsInRoot(t *testing.T) {
+	h := newHost(t)
+	id := h.runD("sleep", "100")
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", h.stored(id).MonitorPid))
+	require.NoError(t, err)
+	assert.Equal(t, "/", cwd)
+}

@@ -74,9 +74,21 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 		return nil, err
 	}
 	defer devnull.Close()
+	// The monitor runs in / (as a daemon does: it must not keep the
+	// directory berth was typed in busy, nor resolve anything from it),
+	// so every path it is given is absolute.
+	var live2, logPath, stateRoot, dataRoot string
+	for _, p := range []struct {
+		to   *string
+		from string
+	}{{&live2, live}, {&logPath, rec.LogPath}, {&stateRoot, e.StateRoot}, {&dataRoot, e.DataRoot}} {
+		if *p.to, err = filepath.Abs(p.from); err != nil {
+			return nil, fmt.Errorf("absolute path of %s: %w", p.from, err)
+		}
+	}
 	s := cfg.Settings
 	args := []string{
-		"--id", rec.ID, "--berth", e.Berth, "--live", live, "--log", rec.LogPath,
+		"--id", rec.ID, "--berth", e.Berth, "--live", live2, "--log", logPath,
 		"--log-max-size", strconv.FormatInt(s.Log.MaxSize, 10), "--log-max-file", strconv.Itoa(s.Log.MaxFile),
 	}
 	if cfg.Spec.Process.Terminal {
@@ -89,7 +101,8 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 		args = append(args, "--stdin-once")
 	}
 	cmd := exec.Command(e.Monitor, args...)
-	cmd.Env = append(monitorEnv(os.Environ()), "BERTH_ROOT="+e.StateRoot, "BERTH_DATA_ROOT="+e.DataRoot)
+	cmd.Env = append(monitorEnv(os.Environ()), "BERTH_ROOT="+stateRoot, "BERTH_DATA_ROOT="+dataRoot)
+	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	cmd.ExtraFiles = []*os.File{w}
 	// A session of its own: the terminal's Ctrl-C and hang-up are not its,
