@@ -58,7 +58,11 @@ type Launched struct {
 
 // launch starts the monitor of a container and waits until the container
 // is created. The caller holds the container's lock.
-func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
+//
+// started is called as soon as the monitor runs, before the wait: the
+// caller records the monitor then, so that a command killed while it
+// waits leaves a monitor (and maybe an init) that the next command finds.
+func (e *Engine) launch(rec *store.Record, cfg *Config, started func(pid int, start uint64) error) (*Launched, error) {
 	live, err := e.Store.ClearLive(rec.ID)
 	if err != nil {
 		return nil, err
@@ -118,6 +122,10 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 	go func() { _ = cmd.Wait() }()
 	l := &Launched{MonitorPid: cmd.Process.Pid}
 	l.MonitorStart, _ = proc.StartTime(l.MonitorPid)
+	if err := started(l.MonitorPid, l.MonitorStart); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, err
+	}
 
 	line, err := bufio.NewReader(io.LimitReader(r, 64*1024)).ReadString('\n')
 	if err != nil {

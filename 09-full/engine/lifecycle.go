@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"berth/01-uts/spine"
 	"berth/01-uts/spine/proc"
 	"berth/09-full/store"
@@ -52,7 +54,11 @@ func (e *Engine) createLocked(rec *store.Record, st *store.State) error {
 		// wait for the record first (settled); this is the backstop.
 		return fmt.Errorf("container %s: the end of its previous run is not recorded yet; try again", rec.ID[:12])
 	}
-	l, err := e.launch(rec, cfg)
+	l, err := e.launch(rec, cfg, func(pid int, start uint64) error {
+		st.Status, st.Pid, st.PidStart, st.BootID = store.Created, 0, 0, proc.BootID()
+		st.MonitorPid, st.MonitorStart = pid, start
+		return e.Store.WriteState(rec.ID, st)
+	})
 	if err != nil {
 		st.Status, st.Error, st.ExitCode = store.Created, err.Error(), spine.ExitCode(err)
 		st.Pid, st.MonitorPid = 0, 0
@@ -188,14 +194,23 @@ func (e *Engine) settled(rec *store.Record) (func(), *store.State, error) {
 		pending := stored.Pid != 0 && stored.MonitorAlive() &&
 			(stored.Running() || stored.Status == store.Created) &&
 			!proc.Running(stored.Pid, stored.PidStart, stored.BootID)
-		if !pending || tries == 3 {
+		// A create whose command was killed while it waited: its monitor
+		// (recorded first) runs, and maybe an init nobody recorded, which
+		// holds the container's ports and cgroup. Undo that run first.
+		interrupted := stored.Pid == 0 && stored.Status == store.Created && stored.MonitorAlive()
+		if (!pending && !interrupted) || tries == 3 {
 			return unlock, st, nil
 		}
 		unlock()
 		if testHookExitPending != nil {
 			testHookExitPending()
 		}
-		if err := e.waitRun(rec, stored.Pid, stored.PidStart); err != nil {
+		if interrupted {
+			err = e.undoInterrupted(rec)
+		} else {
+			err = e.waitRun(rec, stored.Pid, stored.PidStart)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 	}
@@ -222,4 +237,24 @@ func (e *Engine) waitRun(rec *store.Record, pid int, start uint64) error {
 		}
 	}
 	return fmt.Errorf("container %s: the end of its previous run was not recorded within 30 s (see %s/monitor.log)", rec.ID[:12], e.Store.LiveDir(rec.ID))
+}
+
+// undoInterrupted ends the run of a create whose command died while it
+// waited for the report: it kills the init the spine recorded (if there
+// is one yet: the monitor may still be creating it), and waits until the
+// monitor, seeing it exit, has recorded it and ended.
+func (e *Engine) undoInterrupted(rec *store.Record) error {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if pid := spine.InitPid(e.SpineDir(rec.ID)); pid > 0 {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		st, err := e.Store.ReadState(rec.ID)
+		if err != nil {
+			return err
+		}
+		if st.Pid != 0 || st.Status != store.Created || !st.MonitorAlive() {
+			return nil
+		}
+	}
+	return fmt.Errorf("container %s: the monitor of an interrupted create did not end within 30 s (see %s/monitor.log)", rec.ID[:12], e.Store.LiveDir(rec.ID))
 }

@@ -3,9 +3,11 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,11 +24,17 @@ import (
 // create: enough to drive the engine's transitions without containers.
 func raceEngine(t *testing.T) (*Engine, *store.Record) {
 	t.Helper()
+	return raceEngineWith(t, "echo 'error 125 the test monitor creates nothing' >&3")
+}
+
+// raceEngineWith is raceEngine with a monitor that runs script (sh).
+func raceEngineWith(t *testing.T, script string) (*Engine, *store.Record) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "lib"), filepath.Join(dir, "run"))
 	require.NoError(t, err)
 	mon := filepath.Join(dir, "monitor")
-	require.NoError(t, os.WriteFile(mon, []byte("#!/bin/sh\necho 'error 125 the test monitor creates nothing' >&3\n"), 0o700))
+	require.NoError(t, os.WriteFile(mon, []byte("#!/bin/sh\n"+script+"\n"), 0o700))
 	e := &Engine{Store: st, DataRoot: st.DataRoot, StateRoot: st.StateRoot, Berth: "/nonexistent", Monitor: mon}
 	rec := &store.Record{ID: store.NewID(), Name: "race", Created: time.Now(), Spec: spec()}
 	require.NoError(t, st.Create(rec))
@@ -186,4 +194,57 @@ func TestStartedButRecordedCreated(t *testing.T) {
 	st, err := e.Store.ReadState(rec.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Running, st.Status)
+}
+
+// The monitor is recorded before the command waits for its report: a
+// command killed while it waits leaves a monitor the store knows of (it
+// left one nobody recorded, with an init holding the ports). The test
+// monitor reports what the state said while it ran.
+func TestMonitorRecordedBeforeTheWait(t *testing.T) {
+	e, rec := raceEngineWith(t, `echo "error 125 me=$$ recorded=$(grep -o '"monitorPid": *[0-9]*' "$BERTH_DATA_ROOT"/containers/*/state.json | tr -dc 0-9)" >&3`)
+	err := e.Create(rec)
+	require.Error(t, err)
+	var me, recorded int
+	_, serr := fmt.Sscanf(err.Error()[strings.Index(err.Error(), "me="):], "me=%d recorded=%d", &me, &recorded)
+	require.NoError(t, serr, err.Error())
+	assert.Equal(t, me, recorded, "the state names the monitor while it creates")
+}
+
+// A create whose command was killed while it waited left a monitor and a
+// waiting init: start undoes that run (kills the init the spine
+// recorded, waits for its monitor to record the end) before it creates.
+func TestStartUndoesAnInterruptedCreate(t *testing.T) {
+	e, rec := raceEngine(t)
+	initCmd := exec.Command("sleep", "600")
+	require.NoError(t, initCmd.Start())
+	t.Cleanup(func() { _ = initCmd.Process.Kill(); _ = initCmd.Wait() })
+	initStart, err := proc.StartTime(initCmd.Process.Pid)
+	require.NoError(t, err)
+	monCmd := exec.Command("sleep", "600")
+	require.NoError(t, monCmd.Start())
+	t.Cleanup(func() { _ = monCmd.Process.Kill(); _ = monCmd.Wait() })
+	monStart, err := proc.StartTime(monCmd.Process.Pid)
+	require.NoError(t, err)
+	require.NoError(t, e.Store.WriteState(rec.ID, &store.State{Status: store.Created, BootID: proc.BootID(),
+		MonitorPid: monCmd.Process.Pid, MonitorStart: monStart}))
+	require.NoError(t, os.MkdirAll(e.SpineDir(rec.ID), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(e.SpineDir(rec.ID), "state.json"),
+		fmt.Appendf(nil, `{"pid":%d,"pidStart":%d,"bootID":%q}`, initCmd.Process.Pid, initStart, proc.BootID()), 0o600))
+
+	initDone := make(chan error, 1)
+	go func() { initDone <- initCmd.Wait() }()
+	hooked := false
+	testHookExitPending = func() {
+		hooked = true
+		// The monitor, once its init dies, records the end and exits.
+		go func() {
+			<-initDone
+			_ = monCmd.Process.Kill()
+		}()
+	}
+	defer func() { testHookExitPending = nil }()
+	err = e.Start(rec.ID)
+	require.True(t, hooked, "start created again over a run nobody recorded")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the test monitor creates nothing", "then it created")
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"berth/01-uts/spine"
 	"berth/01-uts/spine/proc"
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/store"
@@ -76,6 +77,11 @@ func (e *Engine) Remove(id string, force, volumes bool) error {
 			err = unix.Kill(st.Pid, unix.SIGKILL)
 			if errors.Is(err, unix.ESRCH) {
 				err = nil
+			}
+		} else if err == nil && st.Pid == 0 && waiting {
+			// An interrupted create: its init, if made, is the spine's.
+			if pid := spine.InitPid(e.SpineDir(rec.ID)); pid > 0 {
+				_ = unix.Kill(pid, unix.SIGKILL)
 			}
 		}
 		unlock()
