@@ -248,3 +248,22 @@ func TestStartUndoesAnInterruptedCreate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the test monitor creates nothing", "then it created")
 }
+
+// A signal for a run reaches that run's process only: a pid whose start
+// time is not the recorded one is a stranger's now.
+func TestSignalRunSparesAStranger(t *testing.T) {
+	pid, start := aProcess(t)
+	// Alive and not a zombie (the test reaps its children only at its end).
+	alive := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		i := strings.LastIndexByte(string(b), ')')
+		return err == nil && i > 0 && !strings.HasPrefix(string(b[i+1:]), " Z")
+	}
+	require.NoError(t, SignalRun(pid, start+1, unix.SIGKILL))
+	time.Sleep(50 * time.Millisecond) // a SIGKILL sent would have landed by now
+	assert.True(t, alive(), "the stranger lives")
+	require.NoError(t, SignalRun(pid, start, unix.SIGKILL))
+	for deadline := time.Now().Add(10 * time.Second); alive(); time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the run's own process dies")
+	}
+}

@@ -74,10 +74,7 @@ func (e *Engine) Remove(id string, force, volumes bool) error {
 			if st.Status == store.Paused {
 				_ = e.freeze(rec, false)
 			}
-			err = unix.Kill(st.Pid, unix.SIGKILL)
-			if errors.Is(err, unix.ESRCH) {
-				err = nil
-			}
+			err = SignalRun(st.Pid, st.PidStart, unix.SIGKILL)
 		} else if err == nil && st.Pid == 0 && waiting {
 			// An interrupted create: its init, if made, is the spine's.
 			if pid := spine.InitPid(e.SpineDir(rec.ID)); pid > 0 {
