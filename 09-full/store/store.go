@@ -304,58 +304,6 @@ func (s *Store) load(id string) (*Record, error) {
 	return &r, nil
 }
 
-// ErrUnreadable: a container whose record is there but cannot be read
-// (too big, not JSON). Only rm takes it (RemoveUnreadable).
-var ErrUnreadable = errors.New("unreadable container record")
-
-// Unreadable is the error of a record that does not decode.
-type Unreadable struct {
-	ID  string
-	Err error
-}
-
-func (e *Unreadable) Error() string {
-	return fmt.Sprintf("container %s: its record cannot be read (rm removes it): %v", e.ID[:12], e.Err)
-}
-
-func (e *Unreadable) Is(target error) bool { return target == ErrUnreadable }
-
-func (e *Unreadable) Unwrap() error { return e.Err }
-
-// RemoveUnreadable removes container id whose record cannot be read:
-// cleanup first (the caller's: what its steps left), then its directory,
-// its live directory and every name that points at it. One whose stored
-// state says it runs is left alone.
-func (s *Store) RemoveUnreadable(id string, cleanup func() error) error {
-	if !idPattern.MatchString(id) {
-		return fmt.Errorf("invalid container id %q", id)
-	}
-	if st, err := s.View(id); err == nil && (st.Running() || st.MonitorAlive()) {
-		return fmt.Errorf("container %s: its record cannot be read, and it still runs (pid %d): stop it by hand first", id[:12], st.Pid)
-	}
-	if err := cleanup(); err != nil {
-		return err
-	}
-	names := filepath.Join(s.DataRoot, "containers", "names")
-	entries, err := os.ReadDir(names)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", names, err)
-	}
-	for _, e := range entries {
-		if b, err := os.ReadFile(filepath.Join(names, e.Name())); err == nil && strings.TrimSpace(string(b)) == id {
-			if err := os.Remove(filepath.Join(names, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("release name %s: %w", e.Name(), err)
-			}
-		}
-	}
-	for _, d := range []string{s.LiveDir(id), s.Dir(id)} {
-		if err := os.RemoveAll(d); err != nil {
-			return fmt.Errorf("remove %s: %w", d, err)
-		}
-	}
-	return nil
-}
-
 // List returns every container, newest first (as docker ps). A container
 // being created or removed at that moment may be missing.
 func (s *Store) List() ([]*Record, error) {

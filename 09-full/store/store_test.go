@@ -233,3 +233,25 @@ func TestCreateRefusesARecordItCannotReadBack(t *testing.T) {
 	assert.NoDirExists(t, s.Dir(big.ID))
 	require.NoError(t, s.Create(newRecord("big")), "the name is free")
 }
+
+// A name a dead create reserved (killed before it wrote the record) is
+// free again once the reservation is a minute old; a younger one is a
+// create in progress, and stays taken.
+func TestStaleNameReservation(t *testing.T) {
+	s := open(t)
+	dead := NewID()
+	p := s.namePath("web")
+	require.NoError(t, os.WriteFile(p, []byte(dead), 0o600))
+	var inUse *NameInUse
+	require.ErrorAs(t, s.Create(newRecord("web")), &inUse, "a fresh reservation is a create in progress")
+	old := time.Now().Add(-2 * time.Minute)
+	require.NoError(t, os.Chtimes(p, old, old))
+	r := newRecord("web")
+	require.NoError(t, s.Create(r), "a minute-old reservation with no record is stale")
+	got, err := s.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, r.ID, got.ID)
+
+	require.NoError(t, os.Chtimes(p, old, old))
+	require.ErrorAs(t, s.Create(newRecord("web")), &inUse, "an old reservation with its record is not stale")
+}
