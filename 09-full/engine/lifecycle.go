@@ -47,7 +47,7 @@ func (e *Engine) createLocked(rec *store.Record, st *store.State) error {
 	if err != nil {
 		return err
 	}
-	if st.Pid != 0 && st.MonitorAlive() {
+	if st.MonitorAlive() && (st.Pid != 0 || st.Status == store.Created) {
 		// A run whose end its monitor has not recorded yet: a new run now
 		// would have its live directory (the exit file) wiped, and the old
 		// exit command clean up the new run's steps. Start and Prepare
