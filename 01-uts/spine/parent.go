@@ -161,8 +161,13 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 	return p, nil
 }
 
-// initEnv is the environment of the re-executed init: the runtime's, and
-// where the sync socket is. One P is plenty for the init, and keeps its
+// initEnv is the environment of the re-executed init: where the sync
+// socket is, and the Go runtime's settings; nothing of the runtime's own
+// environment. The init is the container's process: its environment is
+// readable in there (/proc/1/environ, with --init for the container's
+// whole life), and the runtime's holds the user's secrets, HOME, the
+// host's PATH. The command gets the spec's environment, not this one;
+// the init reads nothing else from its own. One P is plenty for the init, and keeps its
 // thread count low: pids.max (stage 06) counts threads. And no cgroup-aware
 // GOMAXPROCS (Go 1.25): it keeps two files of the runtime's cgroup open for
 // the life of the process, and with --init that process is the container's
@@ -172,7 +177,7 @@ func initEnv(syncAt int) []string {
 	if v := os.Getenv("GODEBUG"); v != "" {
 		godebug = v + "," + godebug
 	}
-	return append(os.Environ(), "GOMAXPROCS=1", "GODEBUG="+godebug, fmt.Sprintf("%s=%d", envSyncFd, syncAt))
+	return []string{"GOMAXPROCS=1", "GODEBUG=" + godebug, fmt.Sprintf("%s=%d", envSyncFd, syncAt)}
 }
 
 func orStd(f, std *os.File) *os.File {

@@ -166,6 +166,16 @@ func InitAlive(dir string) bool {
 	return proc.Same(sf.Pid, sf.PidStart, sf.BootID)
 }
 
+// InitPid returns the pid of the init recorded in the state directory dir
+// while that init still runs (see InitAlive), else 0.
+func InitPid(dir string) int {
+	sf, err := readStateFile(dir)
+	if err != nil || sf.Pid <= 0 || !proc.Same(sf.Pid, sf.PidStart, sf.BootID) {
+		return 0
+	}
+	return sf.Pid
+}
+
 // Running reports whether the container of state directory dir is alive:
 // its runtime holds the lock, which the kernel drops when the runtime dies
 // (internal/lockfile), or it is detached and its init still runs. A

@@ -11,6 +11,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -174,4 +175,36 @@ func mkdirIn(rootDir *os.File, root, name string) (*os.File, error) {
 	}
 	f.Close()
 	return nil, fmt.Errorf("/%s in rootfs %s is not a directory: refusing to mount over it", name, root)
+}
+
+// readOnlyBelow makes every mount under the bind at rel read-only too
+// (OCI's "rro", Docker 25's recursive read-only). MS_RDONLY on a remount
+// changes the top mount only: a mount under the bind's source (a tmpfs in
+// a host directory) would stay writable, and the container's writes land
+// on the host. mount_setattr(2) with AT_RECURSIVE (Linux 5.12) sets the
+// attribute on the whole tree at once; without it, the mount is refused.
+func readOnlyBelow(rootDir *os.File, rel, dest string) error {
+	f, err := pathrs.OpenatInRoot(rootDir, rel)
+	if err != nil {
+		return fmt.Errorf("reopen %s after mounting it: %w", dest, err)
+	}
+	defer f.Close()
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			return fmt.Errorf("%s: a recursive read-only mount needs mount_setattr (Linux 5.12): refused rather than half read-only", dest)
+		}
+		return fmt.Errorf("make the mounts under %s read-only: mount_setattr: %w", dest, err)
+	}
+	return nil
+}
+
+// hasOption reports whether the mount has the option o.
+func hasOption(m specs.Mount, o string) bool {
+	for _, x := range m.Options {
+		if x == o {
+			return true
+		}
+	}
+	return false
 }

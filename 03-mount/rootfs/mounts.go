@@ -206,6 +206,11 @@ func mountEach(c *spine.Container, rootDir *os.File, root string, between func(r
 				return err
 			}
 		}
+		if bind && hasOption(m, "rro") {
+			if err := readOnlyBelow(rootDir, rel, m.Destination); err != nil {
+				return err
+			}
+		}
 		c.Logf("rootfs: mounted %s on %s (%s %s)", m.Source, m.Destination, m.Type, strings.Join(m.Options, ","))
 	}
 	return nil
@@ -237,7 +242,7 @@ func parseOptions(m specs.Mount) (flags uintptr, data string, bind bool) {
 		case "rbind":
 			flags |= unix.MS_BIND | unix.MS_REC
 			bind = true
-		case "ro":
+		case "ro", "rro":
 			flags |= unix.MS_RDONLY
 		case "rw":
 		case "nosuid":

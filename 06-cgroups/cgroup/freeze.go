@@ -32,8 +32,11 @@ func (g *Group) Kill(ctx context.Context) error {
 		}
 	} else {
 		// Freeze first so nothing forks while we kill; frozen tasks die
-		// when thawed.
-		frozen := g.v1.Freeze() == nil
+		// when thawed. The freeze is bounded: a task in uninterruptible
+		// sleep (an execve in progress) keeps the group FREEZING, and the
+		// library's freeze waits for FROZEN for ever (a start/exit race
+		// hung berth's exit command there, holding the container's lock).
+		frozen := g.freezeV1(ctx, 2*time.Second) == nil
 		pids, err := g.Procs()
 		for _, pid := range pids {
 			_ = unix.Kill(pid, unix.SIGKILL) // ESRCH: already gone
@@ -58,6 +61,30 @@ func (g *Group) Kill(ctx context.Context) error {
 		}
 		if err := sleep(ctx, 5*time.Millisecond); err != nil {
 			return fmt.Errorf("cgroup %s: waiting for processes %v to die: %w", g.path, pids, err)
+		}
+	}
+}
+
+// freezeV1 asks the v1 freezer to freeze the group and waits at most d
+// (or until ctx ends) for it to say FROZEN.
+func (g *Group) freezeV1(ctx context.Context, d time.Duration) error {
+	f := filepath.Join(Root, "freezer", g.path, "freezer.state")
+	if err := os.WriteFile(f, []byte("FROZEN"), 0); err != nil {
+		return fmt.Errorf("freeze %s: %w", f, err)
+	}
+	for deadline := time.Now().Add(d); ; {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", f, err)
+		}
+		if strings.TrimSpace(string(b)) == "FROZEN" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not FROZEN after %v", f, d)
+		}
+		if err := sleep(ctx, time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

@@ -65,11 +65,14 @@ func ParseVolume(s string) (Volume, error) {
 	return v, nil
 }
 
-// Mount is the spec entry stage 03 applies: an rbind, read-only on request.
+// Mount is the spec entry stage 03 applies: an rbind, read-only on
+// request, and then read-only all the way down ("rro"): a mount under the
+// host directory (a tmpfs, another disk) is part of the rbind, and would
+// otherwise stay writable.
 func (v Volume) Mount() specs.Mount {
 	opts := []string{"rbind"}
 	if v.ReadOnly {
-		opts = append(opts, "ro")
+		opts = append(opts, "ro", "rro")
 	}
 	return specs.Mount{Destination: v.Dest, Source: v.Source, Type: "bind", Options: opts}
 }

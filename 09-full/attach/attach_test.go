@@ -176,3 +176,37 @@ func TestLongSocketPath(t *testing.T) {
 	require.NoError(t, err)
 	c.Close()
 }
+
+// A server that closes after another has made its socket at the same
+// path (the container's next run: restart, while this monitor waited for
+// a slow client) leaves that socket alone; its own it removes.
+func TestCloseLeavesTheNextServersSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attach.sock")
+	old, err := Listen(path)
+	require.NoError(t, err)
+	next, err := Listen(path) // removes the old name, makes its own
+	require.NoError(t, err)
+	go next.Serve()
+	require.NoError(t, old.Close())
+	assert.FileExists(t, path, "the next run's socket")
+	c, err := Dial(path, Options{})
+	require.NoError(t, err, "the next run's socket still answers")
+	c.Close()
+	require.NoError(t, next.Close())
+	assert.NoFileExists(t, path, "its own socket, Close removes")
+}
+
+// A client that does not read is dropped once 1 MiB waits for it: before,
+// 1024 frames of 32 KiB (32 MiB of the monitor's memory) could.
+func TestSlowClientBoundedInBytes(t *testing.T) {
+	s, _, path := serve(t)
+	c, err := Dial(path, Options{Stdout: true})
+	require.NoError(t, err)
+	defer c.Close() // and never reads
+	waitClients(t, s, 1)
+	chunk := bytes.Repeat([]byte("x"), 32*1024)
+	for range 200 { // 6.4 MiB: past the socket's buffers and the bound, far below 1024 frames
+		s.Output(Stdout, chunk)
+	}
+	waitClients(t, s, 0)
+}

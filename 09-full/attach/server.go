@@ -20,6 +20,9 @@ import (
 // on writing (its log has everything).
 type Server struct {
 	ln      *net.UnixListener
+	path    string
+	dev     uint64 // the socket file this server made: Close removes
+	ino     uint64 // it only if the path still names it
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	closed  bool
@@ -32,14 +35,20 @@ type Server struct {
 }
 
 type client struct {
-	conn *net.UnixConn
-	opt  Options
-	out  chan []byte // whole frames, ready to write
-	once sync.Once
+	conn   *net.UnixConn
+	opt    Options
+	out    chan []byte // whole frames, ready to write
+	queued int         // bytes in out (under Server.mu)
+	once   sync.Once
 }
 
-// queue is how many frames a client may be behind before it is dropped.
-const queue = 1024
+// queue is how many frames a client may be behind before it is dropped;
+// maxQueued how many bytes: 1024 full frames would be 32 MiB of the
+// monitor's memory per slow client.
+const (
+	queue     = 1024
+	maxQueued = 1 << 20
+)
 
 // Listen creates the socket at path, for its owner only.
 func Listen(path string) (*Server, error) {
@@ -52,11 +61,21 @@ func Listen(path string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
+	// Go unlinks the socket by name when the listener closes; by then the
+	// name may be another server's (the container's next run, another
+	// monitor, listening on the same path): Close removes it itself, if
+	// it is still ours.
+	ln.SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
-	return &Server{ln: ln, clients: map[*client]struct{}{}}, nil
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return &Server{ln: ln, path: path, dev: st.Dev, ino: st.Ino, clients: map[*client]struct{}{}}, nil
 }
 
 // Serve accepts clients until Close.
@@ -86,7 +105,9 @@ func (s *Server) serve(conn *net.UnixConn) {
 	s.clients[c] = struct{}{}
 	// Attached: the answer comes first in the client's queue, and nothing
 	// the container writes from now on is missed.
-	c.out <- frame(Hello, nil)
+	hello := frame(Hello, nil)
+	c.out <- hello
+	c.queued += len(hello)
 	s.writers.Add(1)
 	s.mu.Unlock()
 	go c.write(s)
@@ -125,6 +146,9 @@ func (s *Server) serve(conn *net.UnixConn) {
 func (c *client) write(s *Server) {
 	defer s.writers.Done()
 	for b := range c.out {
+		s.mu.Lock()
+		c.queued -= len(b)
+		s.mu.Unlock()
 		if _, err := c.conn.Write(b); err != nil {
 			s.drop(c)
 			for range c.out {
@@ -165,10 +189,13 @@ func (s *Server) Output(stream byte, p []byte) {
 			continue
 		}
 		for _, f := range frames {
-			select {
-			case c.out <- f:
-				continue
-			default:
+			if c.queued+len(f) <= maxQueued {
+				select {
+				case c.out <- f:
+					c.queued += len(f)
+					continue
+				default:
+				}
 			}
 			// Too slow: dropped, the container must not wait.
 			delete(s.clients, c)
@@ -187,6 +214,7 @@ func (s *Server) Exit(code int) {
 	for c := range s.clients {
 		select {
 		case c.out <- f:
+			c.queued += len(f)
 		default:
 		}
 		delete(s.clients, c)
@@ -210,6 +238,10 @@ func (s *Server) Close() error {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+	}
+	var st unix.Stat_t
+	if unix.Lstat(s.path, &st) == nil && st.Dev == s.dev && st.Ino == s.ino {
+		_ = os.Remove(s.path)
 	}
 	return err
 }

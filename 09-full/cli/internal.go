@@ -32,15 +32,16 @@ func (a *app) internalCommand() *cobra.Command {
 		},
 	}
 	create.Flags().BoolVar(&restart, "restart", false, "a restart by the policy: start it too, unless stopped meanwhile")
+	var run engine.Run
 	exit := &cobra.Command{
-		Use:  "exit ID",
+		Use:  "exit --pid PID --start START ID",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := a.engine()
 			if err != nil {
 				return err
 			}
-			d, err := e.Exited(args[0])
+			d, err := e.Exited(args[0], run)
 			if err != nil {
 				return err
 			}
@@ -52,6 +53,8 @@ func (a *app) internalCommand() *cobra.Command {
 			return nil
 		},
 	}
+	exit.Flags().IntVar(&run.Pid, "pid", 0, "the init's pid of the run that ended")
+	exit.Flags().Uint64Var(&run.Start, "start", 0, "its start time (field 22 of /proc/PID/stat)")
 	health := &cobra.Command{
 		Use:  "healthcheck ID",
 		Args: cobra.ExactArgs(1),

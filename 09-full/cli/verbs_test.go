@@ -187,6 +187,11 @@ func TestVolumes(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(anon, "f"))
 	require.NoError(t, err)
 	assert.Equal(t, "kept\n", string(b))
+	// What the container left there (a setuid-root binary, say) is out
+	// of every host user's reach: <data-root>/volumes is root's only.
+	fi, err := os.Stat(filepath.Dir(filepath.Dir(anon)))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), filepath.Dir(filepath.Dir(anon)))
 	h.ok("start", "-a", "v")
 	h.ok("rm", "-v", "v")
 	assert.NoDirExists(t, filepath.Dir(anon), "rm -v removes the anonymous volume")

@@ -27,11 +27,23 @@ type Decision struct {
 	Delay   time.Duration
 }
 
-// Exited records the exit of container id, cleans up what its steps made
-// (veth, lease, rules, cgroup, overlay mount), and decides, under the
-// container's lock, whether its restart policy restarts it. With --rm, the
-// container is removed.
-func (e *Engine) Exited(id string) (Decision, error) {
+// A Run names one run of a container: its init's pid and start time, as
+// the monitor that ran it knows them (from internal create's report).
+type Run struct {
+	Pid   int
+	Start uint64
+}
+
+// Exited records the exit of run of container id, cleans up what its
+// steps made (veth, lease, rules, cgroup, overlay mount), and decides,
+// under the container's lock, whether its restart policy restarts it.
+// With --rm, the container is removed. When the stored state names
+// another run, the exit was recorded already and a new run has begun:
+// nothing is done (its cleanup would tear the new run down).
+func (e *Engine) Exited(id string, run Run) (Decision, error) {
+	if err := store.CheckID(id); err != nil {
+		return Decision{}, err
+	}
 	unlock, err := e.Store.Lock(id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Removed meanwhile (rm -f): the steps' cleanup is still ours.
@@ -52,6 +64,9 @@ func (e *Engine) Exited(id string) (Decision, error) {
 	st, err := e.Store.ReadState(id)
 	if err != nil {
 		return Decision{}, err
+	}
+	if st.Pid != 0 && (st.Pid != run.Pid || st.PidStart != run.Start) {
+		return Decision{}, nil
 	}
 	d := e.finish(rec, cfg, st)
 	if st.OOMKilled {
@@ -121,6 +136,9 @@ func oomKilled(cfg *Config) bool {
 // cleanupSpine runs the Cleanup steps recorded in the container's spine
 // state, if it has any left: a second run finds nothing to do.
 func (e *Engine) cleanupSpine(id string) error {
+	if err := store.CheckID(id); err != nil {
+		return err
+	}
 	dir := e.SpineDir(id)
 	if _, err := os.Stat(filepath.Join(dir, "state.json")); errors.Is(err, os.ErrNotExist) {
 		return os.RemoveAll(dir)

@@ -58,7 +58,11 @@ type Launched struct {
 
 // launch starts the monitor of a container and waits until the container
 // is created. The caller holds the container's lock.
-func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
+//
+// started is called as soon as the monitor runs, before the wait: the
+// caller records the monitor then, so that a command killed while it
+// waits leaves a monitor (and maybe an init) that the next command finds.
+func (e *Engine) launch(rec *store.Record, cfg *Config, started func(pid int, start uint64) error) (*Launched, error) {
 	live, err := e.Store.ClearLive(rec.ID)
 	if err != nil {
 		return nil, err
@@ -74,9 +78,21 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 		return nil, err
 	}
 	defer devnull.Close()
+	// The monitor runs in / (as a daemon does: it must not keep the
+	// directory berth was typed in busy, nor resolve anything from it),
+	// so every path it is given is absolute.
+	var live2, logPath, stateRoot, dataRoot string
+	for _, p := range []struct {
+		to   *string
+		from string
+	}{{&live2, live}, {&logPath, rec.LogPath}, {&stateRoot, e.StateRoot}, {&dataRoot, e.DataRoot}} {
+		if *p.to, err = filepath.Abs(p.from); err != nil {
+			return nil, fmt.Errorf("absolute path of %s: %w", p.from, err)
+		}
+	}
 	s := cfg.Settings
 	args := []string{
-		"--id", rec.ID, "--berth", e.Berth, "--live", live, "--log", rec.LogPath,
+		"--id", rec.ID, "--berth", e.Berth, "--live", live2, "--log", logPath,
 		"--log-max-size", strconv.FormatInt(s.Log.MaxSize, 10), "--log-max-file", strconv.Itoa(s.Log.MaxFile),
 	}
 	if cfg.Spec.Process.Terminal {
@@ -92,7 +108,8 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 		args = append(args, "--health-interval", HealthInterval(s.Healthcheck).String())
 	}
 	cmd := exec.Command(e.Monitor, args...)
-	cmd.Env = append(os.Environ(), "BERTH_ROOT="+e.StateRoot, "BERTH_DATA_ROOT="+e.DataRoot)
+	cmd.Env = append(monitorEnv(os.Environ()), "BERTH_ROOT="+stateRoot, "BERTH_DATA_ROOT="+dataRoot)
+	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	cmd.ExtraFiles = []*os.File{w}
 	// A session of its own: the terminal's Ctrl-C and hang-up are not its,
@@ -108,6 +125,10 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 	go func() { _ = cmd.Wait() }()
 	l := &Launched{MonitorPid: cmd.Process.Pid}
 	l.MonitorStart, _ = proc.StartTime(l.MonitorPid)
+	if err := started(l.MonitorPid, l.MonitorStart); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, err
+	}
 
 	line, err := bufio.NewReader(io.LimitReader(r, 64*1024)).ReadString('\n')
 	if err != nil {
@@ -138,6 +159,28 @@ func (e *Engine) launch(rec *store.Record, cfg *Config) (*Launched, error) {
 	return nil, fmt.Errorf("monitor: bad report %q", line)
 }
 
+// monitorEnv is what of the command's environment the monitor (and the
+// helpers it runs: internal create, exit) gets: where to find programs,
+// the rootless roots, berth's own settings. Not the rest: the monitor
+// lives as long as the container, and `MY_SECRET=... berth run` must not
+// leave the secret in it (nor, through it, in the container's init).
+func monitorEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "HOME", k == "XDG_RUNTIME_DIR", k == "XDG_DATA_HOME", k == "TMPDIR", k == "GODEBUG",
+			strings.HasPrefix(k, "BERTH_"):
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// maxHeld is the kernel's SCM_MAX_FD: the most descriptors one sendmsg
+// passes (monitor.MaxHeld; the engine does not import the monitor).
+const maxHeld = 253
+
 // InitFiles are the descriptors `berth internal create` inherits from the
 // monitor: the report socket (fd 3), the console socket (fd 4, with a
 // terminal), the container's stdin, stdout and stderr (fds 5, 6, 7).
@@ -166,6 +209,9 @@ func InheritedInitFiles() InitFiles {
 // lock, goes on only if nobody stopped the container meanwhile, and
 // starts it too.
 func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
+	if err := store.CheckID(id); err != nil {
+		return err
+	}
 	report := func(line string, files []*os.File) error {
 		var rights []byte
 		if len(files) > 0 {
@@ -215,6 +261,11 @@ func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
 	}
 	if err := e.prepareNetwork(cfg); err != nil {
 		return fail(err)
+	}
+	// Each published port is a socket the monitor holds; they all go to it
+	// in one message (one more for slirp4netns's pipe).
+	if n := len(cfg.Settings.Network.Ports); n >= maxHeld {
+		return fail(&spine.ExitError{Code: spine.ExitRuntime, Err: fmt.Errorf("%d published ports: at most %d (each is a socket the container's monitor holds, passed to it in one message)", n, maxHeld-1)})
 	}
 	steps, err := Steps(cfg)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"berth/01-uts/spine"
 	"berth/01-uts/spine/proc"
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/store"
@@ -20,6 +21,12 @@ import (
 // first). With volumes, its anonymous volumes go too.
 func (e *Engine) Remove(id string, force, volumes bool) error {
 	rec, err := e.Store.Get(id)
+	var bad *store.Unreadable
+	if errors.As(err, &bad) {
+		// Nothing of it can be known but its id: what the spine recorded
+		// of its steps is cleaned up, the rest removed.
+		return e.Store.RemoveUnreadable(bad.ID, func() error { return e.cleanupSpine(bad.ID) })
+	}
 	if err != nil {
 		return err
 	}
@@ -67,9 +74,11 @@ func (e *Engine) Remove(id string, force, volumes bool) error {
 			if st.Status == store.Paused {
 				_ = e.freeze(rec, false)
 			}
-			err = unix.Kill(st.Pid, unix.SIGKILL)
-			if errors.Is(err, unix.ESRCH) {
-				err = nil
+			err = SignalRun(st.Pid, st.PidStart, unix.SIGKILL)
+		} else if err == nil && st.Pid == 0 && waiting {
+			// An interrupted create: its init, if made, is the spine's.
+			if pid := spine.InitPid(e.SpineDir(rec.ID)); pid > 0 {
+				_ = unix.Kill(pid, unix.SIGKILL)
 			}
 		}
 		unlock()

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"berth/01-uts/spine/proc"
 	"berth/09-full/store"
 )
 
@@ -146,11 +147,34 @@ func (e *Engine) signal(rec *store.Record, sig syscall.Signal, stopped bool) (*s
 			return nil, err
 		}
 	}
-	if err := unix.Kill(st.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-		return nil, fmt.Errorf("kill %d: %w", st.Pid, err)
+	if err := SignalRun(st.Pid, st.PidStart, sig); err != nil {
+		return nil, err
 	}
 	e.event(rec, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	return st, nil
+}
+
+// SignalRun sends sig to the process pid if it is still the one that
+// started at start: through a pidfd, which names one process for good,
+// taken before the start time is checked again. kill(2) by pid, after a
+// check, could reach a stranger that got the pid in between. Gone is no
+// error.
+func SignalRun(pid int, start uint64, sig syscall.Signal) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	if now, err := proc.StartTime(pid); err != nil || now != start {
+		return nil // another process has the pid now: not ours to signal
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal %d: %w", pid, err)
+	}
+	return nil
 }
 
 // Kill sends sig to a running container (Docker's kill).
@@ -159,7 +183,18 @@ func (e *Engine) Kill(ref string, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.signal(rec, sig, true)
+	cfg, err := ConfigOf(rec)
+	if err != nil {
+		return err
+	}
+	stopSig, err := StopSignal(cfg)
+	if err != nil {
+		return err
+	}
+	// Only a signal that ends it says "stopped by hand", as Docker: a HUP
+	// that asks a server to reload its configuration must leave the
+	// restart policy on.
+	st, err := e.signal(rec, sig, sig == unix.SIGKILL || sig == stopSig)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ const (
 	Stderr = "stderr"
 )
 
+// MaxFiles bounds max-file: each rotation renames every kept file, and
+// a number near 2^31 would have the monitor rename for ever.
+const MaxFiles = 100
+
 // A Writer appends entries to a log file and rotates it.
 type Writer struct {
 	mu      sync.Mutex
@@ -49,6 +53,9 @@ type Writer struct {
 func Open(path string, maxSize int64, maxFile int) (*Writer, error) {
 	if maxFile < 1 {
 		maxFile = 1
+	}
+	if maxFile > MaxFiles {
+		return nil, fmt.Errorf("log %s: max-file %d: at most %d", path, maxFile, MaxFiles)
 	}
 	w := &Writer{path: path, maxSize: maxSize, maxFile: maxFile}
 	if err := w.open(); err != nil {
@@ -100,8 +107,13 @@ func (w *Writer) rotate() error {
 	}
 	w.f = nil
 	if w.maxFile == 1 {
-		if err := os.Truncate(w.path, 0); err != nil {
-			return fmt.Errorf("truncate log %s: %w", w.path, err)
+		// A new file, not the old one truncated: a follower (logs -f)
+		// reads on at its offset in the file it has open, and in a file
+		// truncated under it that offset is past the end (lines missed)
+		// or, once the file grows again, in the middle of a line. A new
+		// file it notices, as it notices a rename.
+		if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotate log %s: %w", w.path, err)
 		}
 		return w.open()
 	}

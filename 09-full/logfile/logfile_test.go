@@ -153,3 +153,56 @@ func TestPartialLineWaits(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("not json\n"), 0o600))
 	assert.ErrorContains(t, Read(context.Background(), path, ReadOptions{Tail: -1}, func(Entry) error { return nil }), "not a log entry")
 }
+
+// With max-size and max-file 1 (the default), a follower sees the lines
+// written after a rotation: the rotation made a new file. Before, it
+// truncated the file in place, and the follower, at its old offset past
+// the new end, never read them.
+func TestFollowAcrossRotationToOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(path, 700, 1)
+	require.NoError(t, err)
+	t0 := time.Unix(2000, 0)
+	write(t, w, 5, Stdout, t0)
+
+	var mu sync.Mutex
+	done := false
+	var got []Entry
+	first := make(chan struct{})
+	finished := make(chan error, 1)
+	go func() {
+		finished <- Read(context.Background(), path, ReadOptions{Tail: -1, Follow: true, Poll: 5 * time.Millisecond,
+			Done: func() bool { mu.Lock(); defer mu.Unlock(); return done }},
+			func(e Entry) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if got = append(got, e); len(got) == 5 {
+					close(first)
+				}
+				return nil
+			})
+	}()
+	<-first // the follower is at the end of the first file
+	for i := 5; i < 10; i++ {
+		require.NoError(t, w.Write(Entry{Log: "line\n", Stream: Stdout, Time: t0.Add(time.Duration(i) * time.Second)}))
+	}
+	require.NoError(t, w.Close())
+	mu.Lock()
+	done = true
+	mu.Unlock()
+	select {
+	case err := <-finished:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not end once the writer was done")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Len(t, got, 10, "every line, those after the rotation included")
+}
+
+// max-file is bounded: each rotation renames every kept file.
+func TestMaxFileIsBounded(t *testing.T) {
+	_, err := Open(filepath.Join(t.TempDir(), "c-json.log"), 100, 1<<30)
+	require.Error(t, err)
+}

@@ -98,10 +98,9 @@ func Run(cfg Config, ready *os.File) int {
 	}
 	m.srv.OnStdin, m.srv.OnCloseStdin, m.srv.OnResize = m.writeStdin, m.closeStdin, m.resize
 	go m.srv.Serve()
-	defer func() {
-		m.srv.Close()
-		os.Remove(filepath.Join(cfg.Live, "attach.sock"))
-	}()
+	// Close removes the socket, unless a new run's monitor has made its
+	// own at that path meanwhile (Close may wait 5 s for slow clients).
+	defer m.srv.Close()
 
 	restart := false
 	for {
@@ -132,7 +131,7 @@ func (m *monitor) runOnce(restart bool, ready *os.File) (decision, error) {
 		return decision{}, err
 	}
 	defer sio.close()
-	pid, held, report, err := m.create(restart, sio)
+	pid, start, held, report, err := m.create(restart, sio)
 	if ready != nil {
 		fmt.Fprintln(ready, report)
 		ready.Close()
@@ -166,17 +165,17 @@ func (m *monitor) runOnce(restart bool, ready *os.File) (decision, error) {
 	}
 	held = nil
 	m.reaper.forget(0)
-	d, err := m.exitCommand()
+	d, err := m.exitCommand(pid, start)
 	m.srv.Exit(exitCode)
 	return d, err
 }
 
 // create runs `berth internal create` and reads its report: the init's
 // pid and the files to hold, or why it failed.
-func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, report string, err error) {
+func (m *monitor) create(restart bool, sio *stdio) (pid int, start uint64, held []*os.File, report string, err error) {
 	mine, theirs, err := socketPair("report")
 	if err != nil {
-		return 0, nil, "error 125 monitor: socketpair: " + err.Error(), err
+		return 0, 0, nil, "error 125 monitor: socketpair: " + err.Error(), err
 	}
 	defer mine.Close()
 	args := []string{"berth", "internal", "create"}
@@ -189,7 +188,7 @@ func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, re
 	theirs.Close()
 	sio.closeTheirs()
 	if err != nil {
-		return 0, nil, "error 125 monitor: " + err.Error(), err
+		return 0, 0, nil, "error 125 monitor: " + err.Error(), err
 	}
 	line, held, rerr := readReport(mine)
 	ws := m.reaper.wait(p)
@@ -197,7 +196,7 @@ func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, re
 		for _, f := range held {
 			f.Close()
 		}
-		return 0, nil, fmt.Sprintf("error 125 berth internal create ended (%s) without a report", describe(ws)),
+		return 0, 0, nil, fmt.Sprintf("error 125 berth internal create ended (%s) without a report", describe(ws)),
 			fmt.Errorf("internal create: %w", rerr)
 	}
 	kind, rest, _ := strings.Cut(line, " ")
@@ -205,19 +204,23 @@ func (m *monitor) create(restart bool, sio *stdio) (pid int, held []*os.File, re
 	case "ok":
 		f := strings.Fields(rest)
 		if len(f) == 2 {
-			if pid, err = strconv.Atoi(f[0]); err == nil {
+			pid, err = strconv.Atoi(f[0])
+			if err == nil {
+				start, err = strconv.ParseUint(f[1], 10, 64)
+			}
+			if err == nil {
 				if sio.consoleMine != nil {
 					if err := m.takeConsole(sio); err != nil {
-						return 0, held, "error 125 monitor: " + err.Error(), err
+						return 0, 0, held, "error 125 monitor: " + err.Error(), err
 					}
 				}
-				return pid, held, line, nil
+				return pid, start, held, line, nil
 			}
 		}
 	case "error", "stop":
-		return 0, held, line, nil
+		return 0, 0, held, line, nil
 	}
-	return 0, held, "error 125 monitor: bad report " + strconv.Quote(line), fmt.Errorf("bad report %q", line)
+	return 0, 0, held, "error 125 monitor: bad report " + strconv.Quote(line), fmt.Errorf("bad report %q", line)
 }
 
 func describe(ws syscall.WaitStatus) string {
@@ -270,35 +273,45 @@ func socketPair(name string) (mine, theirs *os.File, err error) {
 }
 
 // recvmsg is recvmsg(2) on a socket of ours, waiting in the poller.
-func recvmsg(sock *os.File, buf, oob []byte) (n, oobn int, err error) {
+func recvmsg(sock *os.File, buf, oob []byte) (n, oobn, flags int, err error) {
 	rc, err := sock.SyscallConn()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	var rerr error
 	if err := rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		return rerr != unix.EAGAIN
 	}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return n, oobn, rerr
+	return n, oobn, flags, rerr
 }
+
+// MaxHeld is the most files one report can carry: the kernel's
+// SCM_MAX_FD, the most descriptors one sendmsg passes.
+const MaxHeld = 253
 
 // readReport reads the one line internal create sends, with the files
 // it attaches.
 func readReport(sock *os.File) (string, []*os.File, error) {
 	buf := make([]byte, 64*1024)
-	oob := make([]byte, unix.CmsgSpace(16*4))
+	// Room for as many descriptors as one message can carry: a smaller
+	// buffer lets the kernel drop the rest (MSG_CTRUNC), closing them, and
+	// the published ports they are lose their reservation.
+	oob := make([]byte, unix.CmsgSpace(MaxHeld*4))
 	var line []byte
 	var held []*os.File
 	for {
-		n, oobn, err := recvmsg(sock, buf, oob)
+		n, oobn, flags, err := recvmsg(sock, buf, oob)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return "", held, err
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return "", held, errors.New("the report's files were cut short (MSG_CTRUNC)")
 		}
 		if oobn > 0 {
 			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
@@ -340,21 +353,24 @@ func (m *monitor) writeExit(exitCode int, at time.Time) error {
 	return os.Rename(p+".tmp", p)
 }
 
-// exitCommand runs `berth internal exit ID`, which cleans up and says
-// whether to restart: "restart MS" or "done".
-func (m *monitor) exitCommand() (decision, error) {
+// exitCommand runs `berth internal exit ID` for the run of init pid
+// (started at start), which cleans up and says whether to restart:
+// "restart MS" or "done". The run's identity lets it do nothing when a
+// `berth start` has recorded this run's end and begun another meanwhile.
+func (m *monitor) exitCommand(pid int, start uint64) (decision, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return decision{}, err
 	}
 	defer r.Close()
-	pid, err := startProcess(m.cfg.Berth, []string{"berth", "internal", "exit", m.cfg.ID}, []*os.File{nil, w, m.log})
+	helper, err := startProcess(m.cfg.Berth, []string{"berth", "internal", "exit",
+		"--pid", strconv.Itoa(pid), "--start", strconv.FormatUint(start, 10), m.cfg.ID}, []*os.File{nil, w, m.log})
 	w.Close()
 	if err != nil {
 		return decision{}, err
 	}
 	line, _ := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
-	ws := m.reaper.wait(pid)
+	ws := m.reaper.wait(helper)
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		return decision{}, fmt.Errorf("berth internal exit %s: %s", m.cfg.ID, describe(ws))
 	}

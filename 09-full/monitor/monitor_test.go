@@ -72,3 +72,29 @@ func TestReaperKeepsEarlyStatus(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	assert.Equal(t, 137, code(r.wait(cmd.Process.Pid)))
 }
+
+// Every file of the report arrives: 20 published ports are 20 sockets
+// (the buffer had room for 16, and the kernel closed the rest, freeing
+// their ports for anyone).
+func TestReadReportTakesEveryFile(t *testing.T) {
+	mine, theirs, err := socketPair("report")
+	require.NoError(t, err)
+	defer mine.Close()
+	defer theirs.Close()
+	var fds []int
+	for range 20 {
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		defer r.Close()
+		defer w.Close()
+		fds = append(fds, int(w.Fd()))
+	}
+	require.NoError(t, unix.Sendmsg(int(theirs.Fd()), []byte("ok 42 1234\n"), unix.UnixRights(fds...), nil, 0))
+	line, held, err := readReport(mine)
+	require.NoError(t, err)
+	assert.Equal(t, "ok 42 1234", line)
+	assert.Len(t, held, 20)
+	for _, f := range held {
+		f.Close()
+	}
+}

@@ -81,7 +81,7 @@ func (m *monitor) takeConsole(s *stdio) error {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
-		_, oobn, err := recvmsg(s.consoleMine, buf, oob)
+		_, oobn, _, err := recvmsg(s.consoleMine, buf, oob)
 		if err == unix.EINTR {
 			continue
 		}

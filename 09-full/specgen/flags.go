@@ -23,6 +23,7 @@ import (
 	"berth/05-user/userns"
 	"berth/07-unionfs/layer"
 	"berth/09-full/engine"
+	"berth/09-full/logfile"
 	"berth/09-full/store"
 )
 
@@ -200,8 +201,8 @@ func runtimeFlags(o *Options, set *engine.Settings, rec *store.Record) error {
 			set.Log.MaxSize = n
 		case "max-file":
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("invalid --log-opt max-file %q: want a number of files, at least 1", v)
+			if err != nil || n < 1 || n > logfile.MaxFiles {
+				return fmt.Errorf("invalid --log-opt max-file %q: want a number of files, 1 to %d", v, logfile.MaxFiles)
 			}
 			set.Log.MaxFile = n
 		default:

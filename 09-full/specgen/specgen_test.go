@@ -153,6 +153,7 @@ func TestRefusals(t *testing.T) {
 		{func(o *Options) { o.Network = "none"; o.Publish = []string{"80:80"} }, []string{"true"}, "-p publishes ports through the bridge"},
 		{func(o *Options) { o.Workdir = "rel" }, []string{"true"}, "needs to be an absolute path"},
 		{func(o *Options) { o.LogOpts = []string{"max-file=2"} }, []string{"true"}, "max-file cannot be set without max-size"},
+		{func(o *Options) { o.LogOpts = []string{"max-size=1k", "max-file=2147483647"} }, []string{"true"}, "want a number of files, 1 to 100"},
 		{func(o *Options) { o.LogOpts = []string{"mode=non-blocking"} }, []string{"true"}, "unknown log opt 'mode'"},
 		{func(o *Options) { o.LogDriver = "syslog" }, []string{"true"}, `log driver "syslog" is not supported`},
 		{func(o *Options) { o.StopSignal = "SIGNOPE" }, []string{"true"}, "--stop-signal: invalid signal"},

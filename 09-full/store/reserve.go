@@ -23,9 +23,17 @@ func ValidName(name string) error {
 type NameInUse struct{ Name, ID string }
 
 // reserve takes name for id: creating the index file is the reservation,
-// so two creates of one name cannot both succeed.
+// so two creates of one name cannot both succeed. A reservation a dead
+// create left (no record, a minute old) is dropped, once.
 func (s *Store) reserve(name, id string) error {
 	f, err := os.OpenFile(s.namePath(name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if dropped, derr := s.dropStale(name); derr != nil {
+			return derr
+		} else if dropped {
+			f, err = os.OpenFile(s.namePath(name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		}
+	}
 	if errors.Is(err, os.ErrExist) {
 		other, _ := os.ReadFile(s.namePath(name))
 		return &NameInUse{Name: name, ID: strings.TrimSpace(string(other))}

@@ -100,14 +100,43 @@ type Store struct {
 
 // Open returns the store, making its directories (0700: records hold
 // environments, which hold secrets).
+//
+// The volumes directory is 0700 too, tightened when it exists already: a
+// volume's _data is the container's to fill (its root can leave a
+// setuid-root binary there, an image can ship one at the volume's path,
+// seeding copies it in), so no user of the host may reach into it. The
+// data root itself stays traversable: it holds the shared busybox tree
+// that rootless runs of stages 05-09 use, and every directory in it that
+// holds a container's data is 0700.
 func Open(dataRoot, stateRoot string) (*Store, error) {
 	s := &Store{DataRoot: dataRoot, StateRoot: stateRoot}
-	for _, d := range []string{filepath.Join(dataRoot, "containers", "names"), filepath.Join(stateRoot, ".containers")} {
+	for _, d := range []string{filepath.Join(dataRoot, "containers", "names"), filepath.Join(stateRoot, ".containers"), filepath.Join(dataRoot, "volumes")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	if err := tighten(filepath.Join(dataRoot, "volumes")); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// tighten makes the directory dir (not a symlink) 0700 if it is looser.
+func tighten(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("chmod 0700 %s: %w", dir, err)
+	}
+	return nil
 }
 
 // Dir is the container's directory in the data root.
@@ -136,6 +165,16 @@ var (
 	idPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
+// CheckID refuses anything but a full container id (64 hex digits): an
+// id becomes a path (the record's directory, the live and the spine's
+// directories), and "../x" would be a path outside.
+func CheckID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("invalid container id %q: want 64 hex digits", id)
+	}
+	return nil
+}
+
 // ErrNotFound: no container by that id or name.
 var ErrNotFound = errors.New("no such container")
 
@@ -149,6 +188,17 @@ func (e *NameInUse) Error() string {
 func (s *Store) Create(rec *Record) error {
 	if !idPattern.MatchString(rec.ID) {
 		return fmt.Errorf("invalid container id %q", rec.ID)
+	}
+	if rec.LogPath == "" {
+		rec.LogPath = filepath.Join(s.Dir(rec.ID), rec.ID+"-json.log")
+	}
+	// What readJSON would refuse to read back is refused now, before the
+	// name is taken: a record written but never readable is a container
+	// nobody can list, start or remove.
+	if b, err := json.MarshalIndent(rec, "", "  "); err != nil {
+		return fmt.Errorf("encode the record: %w", err)
+	} else if len(b)+1 > maxFile {
+		return fmt.Errorf("the container's record would be %d bytes, more than the %d a record may be (its environment, labels?)", len(b)+1, maxFile)
 	}
 	if rec.Name == "" {
 		for i := 0; ; i++ {
@@ -180,9 +230,6 @@ func (s *Store) Create(rec *Record) error {
 		_ = os.Remove(s.namePath(rec.Name))
 		return err
 	}
-	if rec.LogPath == "" {
-		rec.LogPath = filepath.Join(dir, rec.ID+"-json.log")
-	}
 	if err := writeJSON(filepath.Join(dir, "config.json"), rec, true); err != nil {
 		return fail(err)
 	}
@@ -198,13 +245,18 @@ func (s *Store) Get(ref string) (*Record, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
 	if idPattern.MatchString(ref) {
-		if r, err := s.load(ref); err == nil {
-			return r, nil
+		r, err := s.load(ref)
+		if err == nil || errors.Is(err, ErrUnreadable) {
+			return r, err
 		}
 	}
 	if id, err := os.ReadFile(s.namePath(ref)); err == nil {
-		if r, err := s.load(strings.TrimSpace(string(id))); err == nil {
+		r, err := s.load(strings.TrimSpace(string(id)))
+		if err == nil {
 			return r, nil
+		}
+		if errors.Is(err, ErrUnreadable) {
+			return nil, err
 		}
 	}
 	if !regexp.MustCompile(`^[0-9a-f]+$`).MatchString(ref) {
@@ -249,7 +301,7 @@ func (s *Store) load(id string) (*Record, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		return nil, err
+		return nil, &Unreadable{ID: id, Err: err}
 	}
 	return &r, nil
 }

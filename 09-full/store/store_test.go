@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,4 +198,60 @@ func TestViewJudgesLiveness(t *testing.T) {
 	assert.Equal(t, 137, v.ExitCode)
 	assert.True(t, at.Equal(v.FinishedAt))
 	assert.Empty(t, v.Error, "the monitor lives")
+}
+
+// The volumes directory is root's only, even when an older berth made it
+// 0755: a volume's _data holds what the container put there, a
+// setuid-root binary included.
+func TestVolumesDirIsPrivate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "lib")
+	_, err := Open(data, filepath.Join(t.TempDir(), "run"))
+	require.NoError(t, err)
+	fi, err := os.Stat(filepath.Join(data, "volumes"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "a fresh data root")
+
+	old := filepath.Join(t.TempDir(), "lib")
+	require.NoError(t, os.MkdirAll(filepath.Join(old, "volumes", "0123", "_data"), 0o755))
+	require.NoError(t, os.Chmod(filepath.Join(old, "volumes"), 0o755))
+	_, err = Open(old, filepath.Join(t.TempDir(), "run"))
+	require.NoError(t, err)
+	fi, err = os.Stat(filepath.Join(old, "volumes"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "an existing 0755 volumes directory")
+}
+
+// A record too big to read back is refused before the name is taken;
+// before, it was written, never listed, and its name stayed taken.
+func TestCreateRefusesARecordItCannotReadBack(t *testing.T) {
+	s := open(t)
+	big := newRecord("big")
+	big.Spec.Process = &specs.Process{Env: []string{"A=" + strings.Repeat("x", maxFile)}}
+	err := s.Create(big)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "more than the 16777216 a record may be")
+	assert.NoDirExists(t, s.Dir(big.ID))
+	require.NoError(t, s.Create(newRecord("big")), "the name is free")
+}
+
+// A name a dead create reserved (killed before it wrote the record) is
+// free again once the reservation is a minute old; a younger one is a
+// create in progress, and stays taken.
+func TestStaleNameReservation(t *testing.T) {
+	s := open(t)
+	dead := NewID()
+	p := s.namePath("web")
+	require.NoError(t, os.WriteFile(p, []byte(dead), 0o600))
+	var inUse *NameInUse
+	require.ErrorAs(t, s.Create(newRecord("web")), &inUse, "a fresh reservation is a create in progress")
+	old := time.Now().Add(-2 * time.Minute)
+	require.NoError(t, os.Chtimes(p, old, old))
+	r := newRecord("web")
+	require.NoError(t, s.Create(r), "a minute-old reservation with no record is stale")
+	got, err := s.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, r.ID, got.ID)
+
+	require.NoError(t, os.Chtimes(p, old, old))
+	require.ErrorAs(t, s.Create(newRecord("web")), &inUse, "an old reservation with its record is not stale")
 }
