@@ -358,6 +358,7 @@ func Execve(path string, argv, env []string) error {
 // Started tells the parent the command runs, for an Execer that starts it
 // as a child rather than replacing itself.
 func (c *Container) Started() error {
+	closeStarted()
 	if c.sync == nil {
 		return nil
 	}

@@ -70,29 +70,48 @@ func toHost(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 
 // waitStart is the init's side: block until started. The FIFO's path is
 // on the host and the init has pivoted away from it; its descriptor still
-// names it, and /proc/self/fd reopens it for writing.
+// names it, and /proc/self/fd reopens it for writing. The write end stays
+// open, close-on-exec, until the command runs (execve closes it, or
+// Started for an init that runs the command as its child): Start reads to
+// its end, so a start returns once the command runs, as runc's does. A
+// signal sent after start then reaches the command, not a Go init that
+// would die of it with status 2.
 func waitStart() error {
 	path := fmt.Sprintf("/proc/self/fd/%d", fifoFd())
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open the exec FIFO (%s): %w", path, err)
 	}
-	defer unix.Close(fd)
 	unix.Close(fifoFd())
 	if _, err := unix.Write(fd, []byte{'0'}); err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("write to the exec FIFO: %w", err)
 	}
+	startedFd = fd
 	return nil
+}
+
+// startedFd is the FIFO's write end after waitStart, until the command runs.
+var startedFd = -1
+
+// closeStarted closes it: the command runs.
+func closeStarted() {
+	if startedFd >= 0 {
+		unix.Close(startedFd)
+		startedFd = -1
+	}
 }
 
 // ErrStarted: the container has been started already (its FIFO is gone).
 var ErrStarted = errors.New("the container was started already")
 
 // Start starts the created container of state directory dir whose init
-// is pid: it opens the exec FIFO and waits for the init's byte. It fails
-// if the init dies first, rather than waiting for a writer that will
-// never come; otherwise it waits as long as the init takes (the poll's
-// 100 ms is only how often it looks).
+// is pid: it opens the exec FIFO, waits for the init's byte, then for the
+// FIFO's end, which comes when the init's execve closes its write end: the
+// command runs when Start returns. It fails if the init dies before its
+// byte, rather than waiting for a writer that will never come; otherwise
+// it waits as long as the init takes (the poll's 100 ms is only how often
+// it looks).
 func Start(dir string, pid int) error {
 	p := filepath.Join(dir, FifoName)
 	// Non-blocking: the open returns at once, whether or not the init is
@@ -106,6 +125,7 @@ func Start(dir string, pid int) error {
 	}
 	defer unix.Close(fd)
 	start, _ := proc.StartTime(pid)
+	started := false // the init's byte came: now wait for the end
 	for {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, 100)
@@ -124,7 +144,21 @@ func Start(dir string, pid int) error {
 			if err != nil {
 				return fmt.Errorf("read %s: %w", p, err)
 			}
+			if n > 0 && !started {
+				// Started: the FIFO's name goes, so no second start can
+				// open it; the command runs when the write end closes.
+				started = true
+				if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("remove %s: %w", p, err)
+				}
+				continue
+			}
 			if n == 0 {
+				if started {
+					// execve closed the write end (or the init ended
+					// before it: its exit is the monitor's to record).
+					return nil
+				}
 				// A writer came and went without its byte: another start
 				// took it, or the init died on the way.
 				if _, serr := os.Stat(p); errors.Is(serr, os.ErrNotExist) {
@@ -132,12 +166,12 @@ func Start(dir string, pid int) error {
 				}
 				return errors.New("the container's init closed its exec FIFO without starting")
 			}
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove %s: %w", p, err)
-			}
-			return nil
+			continue
 		}
 		if !proc.Alive(pid, start) || proc.Zombie(pid) {
+			if started {
+				return nil
+			}
 			return errors.New("the container's init exited before it was started")
 		}
 	}

@@ -76,3 +76,20 @@ func TestDetachedLivenessIsTheInit(t *testing.T) {
 	assert.NoDirExists(t, dir)
 	assert.FileExists(t, marker)
 }
+
+// Start returns once the command runs, not as soon as the init has its
+// byte: a signal sent after start must reach the command, not an init
+// still at its last steps (a Go init dies of SIGTERM with status 2). The
+// stand-in keeps the write end open while it "finishes its steps", then
+// closes it as execve would.
+func TestStartWaitsForTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, unix.Mkfifo(filepath.Join(dir, FifoName), 0o600))
+	ran := filepath.Join(dir, "ran")
+	cmd := exec.Command("sh", "-c", `exec 3>"$1"; printf 0 >&3; sleep 0.3; echo > "$2"; exec 3>&-; exec sleep 30`,
+		"sh", filepath.Join(dir, FifoName), ran)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.NoError(t, Start(dir, cmd.Process.Pid))
+	assert.FileExists(t, ran, "start returned before the init closed the FIFO (its execve)")
+}
