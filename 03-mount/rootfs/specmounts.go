@@ -158,6 +158,20 @@ func fillDev(c *spine.Container, dev *os.File) error {
 	return nil
 }
 
+// DeviceType is the file type of a linux.devices entry, for mknod:
+// character ("c", or "u", unbuffered), block or FIFO.
+func DeviceType(d specs.LinuxDevice) (uint32, error) {
+	switch d.Type {
+	case "c", "u":
+		return unix.S_IFCHR, nil
+	case "b":
+		return unix.S_IFBLK, nil
+	case "p":
+		return unix.S_IFIFO, nil
+	}
+	return 0, fmt.Errorf("linux.devices %s: unknown type %q (want c, b, u or p)", d.Path, d.Type)
+}
+
 // specDevice makes one of linux.devices: a character, block or FIFO node
 // at its path under /dev, with its mode and owner.
 func specDevice(dev *os.File, d specs.LinuxDevice) error {
@@ -165,16 +179,9 @@ func specDevice(dev *os.File, d specs.LinuxDevice) error {
 	if !ok || rel == "" || rel == ".." || strings.HasPrefix(rel, "../") {
 		return fmt.Errorf("linux.devices: %q is not a path under /dev", d.Path)
 	}
-	var typ uint32
-	switch d.Type {
-	case "c", "u":
-		typ = unix.S_IFCHR
-	case "b":
-		typ = unix.S_IFBLK
-	case "p":
-		typ = unix.S_IFIFO
-	default:
-		return fmt.Errorf("linux.devices %s: unknown type %q (want c, b, u or p)", d.Path, d.Type)
+	typ, err := DeviceType(d)
+	if err != nil {
+		return err
 	}
 	mode := uint32(0o666)
 	if d.FileMode != nil {
@@ -201,7 +208,7 @@ func specDevice(dev *os.File, d specs.LinuxDevice) error {
 		defer dir.Close()
 	}
 	base := parts[len(parts)-1]
-	err := unix.Mknodat(int(dir.Fd()), base, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	err = unix.Mknodat(int(dir.Fd()), base, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
 	switch {
 	case errors.Is(err, unix.EEXIST):
 		return nil

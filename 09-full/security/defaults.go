@@ -8,6 +8,8 @@ import (
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"berth/06-cgroups/cgroup"
 )
 
 // MaskedPaths are Docker's: files and directories of /proc and /sys that
@@ -42,31 +44,14 @@ func ReadonlyPaths() []string {
 	}
 }
 
-// DeviceRules are the device cgroup rules: deny every device, then allow
-// creating any node (mknod is harmless; opening is what counts) and using
-// the few a program expects. This is Docker's list plus what runc allows
-// for the nodes it always creates (console, ptmx, pts). Wildcards are
-// spelled out (type "a", numbers -1): the cgroup v2 eBPF generator of
-// containerd/cgroups needs them explicit.
+// DeviceRules are the device cgroup rules: stage 06's allow-list, which
+// is Docker's and runc's (deny every device, then allow creating any node
+// and using the few a program expects: cgroup.DefaultDevices), and
+// /dev/fuse denied explicitly, as Docker does.
 func DeviceRules() []specs.LinuxDeviceCgroup {
-	dev := func(allow bool, typ string, major, minor int64, access string) specs.LinuxDeviceCgroup {
-		return specs.LinuxDeviceCgroup{Allow: allow, Type: typ, Major: &major, Minor: &minor, Access: access}
-	}
-	return []specs.LinuxDeviceCgroup{
-		dev(false, "a", -1, -1, "rwm"),  // deny all
-		dev(true, "c", -1, -1, "m"),     // mknod any char device...
-		dev(true, "b", -1, -1, "m"),     // ...and block device; opening them is denied
-		dev(true, "c", 1, 3, "rwm"),     // /dev/null
-		dev(true, "c", 1, 5, "rwm"),     // /dev/zero
-		dev(true, "c", 1, 7, "rwm"),     // /dev/full
-		dev(true, "c", 1, 8, "rwm"),     // /dev/random
-		dev(true, "c", 1, 9, "rwm"),     // /dev/urandom
-		dev(true, "c", 5, 0, "rwm"),     // /dev/tty
-		dev(true, "c", 5, 1, "rwm"),     // /dev/console
-		dev(true, "c", 5, 2, "rwm"),     // /dev/ptmx
-		dev(true, "c", 136, -1, "rwm"),  // /dev/pts/*
-		dev(false, "c", 10, 229, "rwm"), // /dev/fuse, denied explicitly as Docker does
-	}
+	major, minor := int64(10), int64(229)
+	fuse := specs.LinuxDeviceCgroup{Allow: false, Type: "c", Major: &major, Minor: &minor, Access: "rwm"}
+	return append(cgroup.DefaultDevices(), fuse)
 }
 
 // DefaultMounts is Docker's mount list (moby's oci/defaults.go): /proc,

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"berth/03-mount/rootfs"
 )
 
 // hostDevices takes, before pivot_root, a copy of the mount of the
@@ -52,16 +54,9 @@ func createDevice(d specs.LinuxDevice, host map[string]int) error {
 	if !path.IsAbs(p) || p == "/" {
 		return fmt.Errorf("linux.devices: %q is not an absolute file path", d.Path)
 	}
-	var typ uint32
-	switch d.Type {
-	case "c", "u":
-		typ = unix.S_IFCHR
-	case "b":
-		typ = unix.S_IFBLK
-	case "p":
-		typ = unix.S_IFIFO
-	default:
-		return fmt.Errorf("linux.devices %s: unknown type %q", p, d.Type)
+	typ, err := rootfs.DeviceType(d)
+	if err != nil {
+		return err
 	}
 	dir, err := mkdirAll(path.Dir(p))
 	if err != nil {
