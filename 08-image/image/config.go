@@ -11,6 +11,8 @@ import (
 	"github.com/moby/sys/user"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"berth/01-uts/spine"
 )
 
 // ProcessArgs is what runs, as docker run decides it: the ENTRYPOINT, then
@@ -120,4 +122,50 @@ func nonNumeric(s string) string {
 // SpecUser is u as the runtime spec says it.
 func (u User) SpecUser() specs.User {
 	return specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
+}
+
+// ApplyConfig gives the container what an image's config says, as docker
+// run does: the process (ENTRYPOINT and CMD, or the command line's
+// arguments after the ENTRYPOINT: ProcessArgs), the ENV (before the
+// command line's -e, which the spine applies last), and the WORKDIR. It
+// returns the user to run as: userFlag if given (-u), else the image's
+// USER, for the caller to resolve in the image's own files.
+func ApplyConfig(c *spine.Container, cfg ocispec.ImageConfig, userFlag string) string {
+	c.Spec.Process.Args = ProcessArgs(cfg, c.Spec.Process.Args)
+	for _, kv := range cfg.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			c.SetEnv(k, v)
+		}
+	}
+	if cfg.WorkingDir != "" {
+		c.Spec.Process.Cwd = cfg.WorkingDir
+	}
+	if userFlag != "" {
+		return userFlag
+	}
+	return cfg.User
+}
+
+// UniqueLayers is dirs with each directory once, in its first place: an
+// image may hold the same layer twice, and overlay refuses a lower twice.
+func UniqueLayers(dirs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// HasEnv reports whether env sets key.
+func HasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
 }

@@ -87,27 +87,15 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 			cfg.Entrypoint = []string{o.Entrypoint}
 		}
 	}
-	c.Spec.Process.Args = ProcessArgs(cfg, c.Spec.Process.Args)
+	user := ApplyConfig(c, cfg, o.User)
 	if len(c.Spec.Process.Args) == 0 {
 		return nil, fmt.Errorf("image %s has no ENTRYPOINT or CMD: give a command after the flags", img.FamiliarName())
-	}
-	for _, kv := range cfg.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			c.SetEnv(k, v)
-		}
-	}
-	if cfg.WorkingDir != "" {
-		c.Spec.Process.Cwd = cfg.WorkingDir
-	}
-	user := cfg.User
-	if o.User != "" {
-		user = o.User
 	}
 	u, err := ResolveUser(user, dirs)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.FamiliarName(), err)
 	}
-	if !hasEnv(c.Spec.Process.Env, "HOME") {
+	if !HasEnv(c.Spec.Process.Env, "HOME") {
 		home := u.Home
 		if home == "" {
 			home = "/"
@@ -117,7 +105,7 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	su := u.SpecUser()
 	c.Spec.Process.User = su
 	lo := o.Layer
-	lo.Image, lo.Layers = "", strings.Join(uniqueLayers(dirs), ":")
+	lo.Image, lo.Layers = "", strings.Join(UniqueLayers(dirs), ":")
 	steps, err := lo.Configure(c)
 	if err != nil {
 		return nil, err
@@ -129,30 +117,10 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 // build steps that made the same content): overlay refuses a lower
 // directory twice, and the copy below the top one changes nothing the
 // container could see.
-func uniqueLayers(dirs []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, d := range dirs {
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, d)
-		}
-	}
-	return out
-}
 
 func isImageFolder(p string) bool {
 	st, err := os.Stat(filepath.Join(p, layer.OrderFile))
 	return err == nil && st.Mode().IsRegular()
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, key+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // Step switches to the image's user last, just before execve: every

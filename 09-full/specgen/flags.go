@@ -22,6 +22,7 @@ import (
 	"berth/04-net/network"
 	"berth/05-user/userns"
 	"berth/07-unionfs/layer"
+	"berth/08-image/image"
 	"berth/09-full/engine"
 	"berth/09-full/logfile"
 	"berth/09-full/store"
@@ -96,7 +97,7 @@ func processFlags(c *spine.Container, o *Options) error {
 	setEnv(c, o.Env)
 	if o.Tty {
 		c.Spec.Process.Terminal = true
-		if !hasEnv(c.Spec.Process.Env, "TERM") {
+		if !image.HasEnv(c.Spec.Process.Env, "TERM") {
 			c.SetEnv("TERM", "xterm")
 		}
 	}

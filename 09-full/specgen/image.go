@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"berth/01-uts/spine"
 	"berth/08-image/image"
@@ -43,21 +42,9 @@ func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, se
 	if len(c.Spec.Process.Args) > 0 {
 		set.Cmd = c.Spec.Process.Args
 	}
-	c.Spec.Process.Args = image.ProcessArgs(cfg, c.Spec.Process.Args)
-	for _, kv := range cfg.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			c.SetEnv(k, v)
-		}
-	}
-	if cfg.WorkingDir != "" {
-		c.Spec.Process.Cwd = cfg.WorkingDir
-	}
-	user := cfg.User
-	if o.User != "" {
-		user = o.User
-	}
+	user := image.ApplyConfig(c, cfg, o.User)
 	set.User = user
-	layers := unique(dirs)
+	layers := image.UniqueLayers(dirs)
 	if err := setUser(c, user, layers); err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.FamiliarName(), err)
 	}
@@ -81,7 +68,7 @@ func setUser(c *spine.Container, user string, layers []string) error {
 		return err
 	}
 	c.Spec.Process.User = u.SpecUser()
-	if !hasEnv(c.Spec.Process.Env, "HOME") {
+	if !image.HasEnv(c.Spec.Process.Env, "HOME") {
 		home := u.Home
 		if home == "" {
 			home = "/"
@@ -93,23 +80,3 @@ func setUser(c *spine.Container, user string, layers []string) error {
 
 // unique drops a layer that is already higher in the stack (overlay
 // refuses a lower directory twice).
-func unique(dirs []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, d := range dirs {
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, key+"=") {
-			return true
-		}
-	}
-	return false
-}

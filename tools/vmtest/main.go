@@ -338,9 +338,12 @@ func rootfs(repo, tmp string) (string, error) {
 
 // memFor sizes guest memory: the initramfs is in RAM twice while the
 // kernel unpacks it, then once, beside the RAM disk (/tmp) and the tests'
-// own use. QEMU takes from the host only what the guest touches.
+// own use: 3 GiB, for stage 09's 50 containers started at once (each a
+// create process, an init and a monitor; with 1 GiB the guest reclaimed
+// memory until the test timed out). QEMU takes from the host only what the
+// guest touches.
 func memFor(initrd int64) int {
-	mb := int(2*initrd>>20) + 1024
+	mb := int(2*initrd>>20) + 3072
 	mb = (mb + 255) / 256 * 256
 	return max(mb, 1536)
 }
