@@ -139,7 +139,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags exercise ./docs/exercises
 
 bench: setup build rootfs
-	BIN=$(CURDIR)/bin bench/run.sh
+	BIN=$(CURDIR)/bin GO=$(GO) bench/run.sh
 
 clean:
 	scripts/clean.sh

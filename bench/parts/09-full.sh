@@ -17,6 +17,9 @@
 #   podman run --rm --network none  podman (Debian's, over runc, conmon as
 #                                   its monitor) on the same tree imported
 #                                   into a store of its own under $work
+#   crun run +seccomp, runc run +seccomp
+#                                   the OCI references' bundle with Docker's
+#                                   seccomp profile (what berth compiles)
 # (crun run and runc run of an OCI bundle of the same tree are the
 # references of the main table.)
 #
@@ -83,6 +86,27 @@ if command -v podman >/dev/null; then
 	bench "podman run --rm --network none" "$b9pod run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/b9-busybox /bin/true"
 else
 	echo "bench: podman not installed: no podman row (sudo make setup installs it)"
+fi
+
+# The references with Docker's seccomp profile (issue 14: what the
+# defaults cost, beside runc and crun doing the same): runc spec's bundle
+# over the same tree with the profile berth compiles (the security
+# package's harness prints it), run by crun and runc.
+if command -v runc >/dev/null && command -v jq >/dev/null; then
+	(cd "$repo" && "${GO:-go}" build -o "$work/secrun" ./09-full/security/internal/secrun)
+	mkdir -p "$work/bundle-seccomp"
+	runc spec --bundle "$work/bundle-seccomp"
+	"$work/secrun" profile >"$work/profile.json"
+	jq --arg root "$rootfs" --slurpfile p "$work/profile.json" '.root.path = $root | .root.readonly = true
+		| .process.terminal = false | .process.args = ["/bin/true"] | .linux.seccomp = $p[0]' \
+		"$work/bundle-seccomp/config.json" >"$work/config-seccomp.json"
+	mv "$work/config-seccomp.json" "$work/bundle-seccomp/config.json"
+	for rt in crun runc; do
+		command -v "$rt" >/dev/null || continue
+		id=berth-bench-seccomp-$rt-$$
+		oci_ids+=("$id")
+		bench "$rt run +seccomp" "$rt --root $work/$rt run --bundle $work/bundle-seccomp $id" oci
+	done
 fi
 
 b9_rmall() {
