@@ -9,6 +9,8 @@ import (
 
 	"berth/09-full/attach"
 	"berth/09-full/engine"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) attachCommand() *cobra.Command {
@@ -21,9 +23,9 @@ func (a *app) attachCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keys, err := attach.ParseDetachKeys(detachKeys)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,8 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
+
+	"berth/09-full/inside"
 )
 
 // containerCommand is `berth container ...`: Docker's management form of
@@ -16,7 +18,12 @@ func (a *app) containerCommand() *cobra.Command {
 	group.AddCommand(a.psCommand(), a.createCommand(), a.runCommand(), a.startCommand(), a.stopCommand(),
 		a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(), a.inspectCommand(),
 		a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.logsCommand(), a.pruneCommand(), a.execCommand(), a.topCommand(), a.portCommand(), a.diffCommand(), a.cpCommand(), a.statsCommand(), a.commitCommand(), a.updateCommand(), a.exportCommand())
+		a.logsCommand(), a.pruneCommand())
+	for _, c := range inside.Commands(a.App) {
+		if c.Name() != "events" {
+			group.AddCommand(c)
+		}
+	}
 	return group
 }
 
@@ -30,13 +37,13 @@ func (a *app) pruneCommand() *cobra.Command {
 			if !force && !a.confirm("WARNING! This will remove all stopped containers.") {
 				return nil
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
 			deleted, total := a.pruneContainers(e)
 			section(a, "Deleted Containers:", deleted)
-			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
+			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return nil
 		},
 	}

@@ -13,6 +13,8 @@ import (
 	"berth/09-full/engine"
 	"berth/09-full/specgen"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 // createFlags are the flags run and create share, under Docker's names:
@@ -81,30 +83,30 @@ func (f *createFlags) options() (*specgen.Options, error) {
 func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Record, error) {
 	o, err := f.options()
 	if err != nil {
-		return nil, nil, usage("%v", err)
+		return nil, nil, clikit.Usage("%v", err)
 	}
-	e, err := a.engine()
+	e, err := a.Engine()
 	if err != nil {
 		return nil, nil, err
 	}
 	ref, rest := "", args
 	if o.Rootfs == "" {
 		if len(args) == 0 {
-			return nil, nil, usage("\"berth run\" requires at least 1 argument: berth run [OPTIONS] IMAGE [COMMAND] [ARG...] (or --rootfs DIR COMMAND)")
+			return nil, nil, clikit.Usage("\"berth run\" requires at least 1 argument: berth run [OPTIONS] IMAGE [COMMAND] [ARG...] (or --rootfs DIR COMMAND)")
 		}
 		ref, rest = args[0], args[1:]
 	}
 	if other, ok := strings.CutPrefix(o.Network, "container:"); ok {
 		if _, err := e.Store.Get(other); err != nil {
-			return nil, nil, usage("%s", describe(err))
+			return nil, nil, clikit.Usage("%s", clikit.Describe(err))
 		}
 	}
 	rec, err := specgen.Generate(o, ref, rest, specgen.Roots{Data: e.DataRoot, State: e.StateRoot})
 	if err != nil {
-		return nil, nil, usage("%v", err)
+		return nil, nil, clikit.Usage("%v", err)
 	}
 	if err := e.Store.Create(rec); err != nil {
-		return nil, nil, usage("%v", err)
+		return nil, nil, clikit.Usage("%v", err)
 	}
 	if err := e.Create(rec); err != nil {
 		return e, rec, err
@@ -122,7 +124,7 @@ func (a *app) createCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stdout, rec.ID)
+			fmt.Fprintln(a.Stdout, rec.ID)
 			return nil
 		},
 	}

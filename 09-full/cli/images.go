@@ -92,7 +92,7 @@ func (a *app) guardRmi(c *cobra.Command) {
 // rmiConflict is docker's conflict: an image some container was made
 // from would be gone.
 func (a *app) rmiConflict(refs []string) error {
-	e, err := a.engine()
+	e, err := a.Engine()
 	if err != nil {
 		return err
 	}
@@ -167,13 +167,13 @@ func (a *app) imagePruneCommand() *cobra.Command {
 			}
 			lines, reclaimed, err := a.pruneImages(cmd.Context(), all)
 			if len(lines) > 0 {
-				fmt.Fprintln(a.stdout, "Deleted Images:")
+				fmt.Fprintln(a.Stdout, "Deleted Images:")
 				for _, l := range lines {
-					fmt.Fprintln(a.stdout, l)
+					fmt.Fprintln(a.Stdout, l)
 				}
-				fmt.Fprintln(a.stdout)
+				fmt.Fprintln(a.Stdout)
 			}
-			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
+			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(reclaimed)))
 			return err
 		},
 	}
@@ -184,7 +184,7 @@ func (a *app) imagePruneCommand() *cobra.Command {
 
 // confirm asks Docker's question on stdout and reads the answer on stdin.
 func (a *app) confirm(warning string) bool {
-	fmt.Fprintf(a.stdout, "%s\nAre you sure you want to continue? [y/N] ", warning)
+	fmt.Fprintf(a.Stdout, "%s\nAre you sure you want to continue? [y/N] ", warning)
 	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 	answer = strings.ToLower(strings.TrimSpace(answer))
 	return answer == "y" || answer == "yes"
@@ -199,7 +199,7 @@ func (a *app) confirm(warning string) bool {
 // (08's GC), and their sizes are the space reclaimed. It returns
 // docker's lines: untagged: NAME, deleted: ID.
 func (a *app) pruneImages(ctx context.Context, all bool) (lines []string, reclaimed int64, err error) {
-	e, err := a.engine()
+	e, err := a.Engine()
 	if err != nil {
 		return nil, 0, err
 	}

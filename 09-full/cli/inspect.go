@@ -19,6 +19,8 @@ import (
 	"berth/04-net/network"
 	"berth/09-full/engine"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) inspectCommand() *cobra.Command {
@@ -28,7 +30,7 @@ func (a *app) inspectCommand() *cobra.Command {
 		Short: "Return low-level information on containers, in Docker's JSON shape",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -37,7 +39,7 @@ func (a *app) inspectCommand() *cobra.Command {
 			for _, ref := range args {
 				r, err := inspect(e, ref)
 				if err != nil {
-					fmt.Fprintf(a.stderr, "berth: %v\n", describe(err))
+					fmt.Fprintf(a.Stderr, "berth: %v\n", clikit.Describe(err))
 					failed = true
 					continue
 				}
@@ -60,8 +62,8 @@ func (a *app) inspectCommand() *cobra.Command {
 					}
 					values = append(values, v)
 				}
-				if err := render(a.stdout, format, nil, values); err != nil {
-					return usage("%v", err)
+				if err := clikit.Render(a.Stdout, format, nil, values); err != nil {
+					return clikit.Usage("%v", err)
 				}
 			} else {
 				b, err := json.MarshalIndent(out, "", "    ")
@@ -71,10 +73,10 @@ func (a *app) inspectCommand() *cobra.Command {
 				if out == nil {
 					b = []byte("[]")
 				}
-				fmt.Fprintln(a.stdout, string(b))
+				fmt.Fprintln(a.Stdout, string(b))
 			}
 			if failed {
-				return silent(1)
+				return clikit.Silent(1)
 			}
 			return nil
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/09-full/engine"
+	"berth/09-full/inside"
 )
 
 // internalCommand holds the verbs a container's monitor runs: the heavy
@@ -24,7 +25,7 @@ func (a *app) internalCommand() *cobra.Command {
 			if files.Report == nil {
 				return errors.New("internal create: no report socket on fd 3 (it is started by berth-monitor)")
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -37,7 +38,7 @@ func (a *app) internalCommand() *cobra.Command {
 		Use:  "exit --pid PID --start START ID",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -46,9 +47,9 @@ func (a *app) internalCommand() *cobra.Command {
 				return err
 			}
 			if d.Restart {
-				fmt.Fprintf(a.stdout, "restart %d\n", d.Delay.Milliseconds())
+				fmt.Fprintf(a.Stdout, "restart %d\n", d.Delay.Milliseconds())
 			} else {
-				fmt.Fprintln(a.stdout, "done")
+				fmt.Fprintln(a.Stdout, "done")
 			}
 			return nil
 		},
@@ -59,13 +60,13 @@ func (a *app) internalCommand() *cobra.Command {
 		Use:  "healthcheck ID",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
 			return e.HealthCheck(args[0])
 		},
 	}
-	group.AddCommand(create, exit, health, a.execInspectCommand())
+	group.AddCommand(create, exit, health, inside.ExecInspectCommand(a.App))
 	return group
 }

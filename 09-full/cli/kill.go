@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/09-full/engine"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) killCommand() *cobra.Command {
@@ -17,9 +19,9 @@ func (a *app) killCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sig, err := engine.ParseSignal(signal)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
-			return a.each(args, func(e *engine.Engine, ref string) error { return e.Kill(ref, sig) })
+			return a.Each(args, func(e *engine.Engine, ref string) error { return e.Kill(ref, sig) })
 		},
 	}
 	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send to the container")

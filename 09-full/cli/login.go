@@ -14,6 +14,8 @@ import (
 
 	"berth/01-uts/spine"
 	"berth/08-image/registry"
+
+	"berth/09-full/clikit"
 )
 
 // loginCommand is docker login: check a user name and password against a
@@ -35,15 +37,15 @@ func (a *app) loginCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server := registryOf(args)
 			if password != "" {
-				fmt.Fprintln(a.stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
+				fmt.Fprintln(a.Stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
 				if passwordStdin {
-					return usage("--password and --password-stdin are mutually exclusive")
+					return clikit.Usage("--password and --password-stdin are mutually exclusive")
 				}
 			}
 			in := bufio.NewReader(os.Stdin)
 			if passwordStdin {
 				if user == "" {
-					return usage("Must provide --username with --password-stdin")
+					return clikit.Usage("Must provide --username with --password-stdin")
 				}
 				b, err := io.ReadAll(io.LimitReader(in, 64<<10))
 				if err != nil {
@@ -52,24 +54,24 @@ func (a *app) loginCommand() *cobra.Command {
 				password = strings.TrimRight(string(b), "\r\n")
 			}
 			if user == "" {
-				fmt.Fprintf(a.stdout, "Username: ")
+				fmt.Fprintf(a.Stdout, "Username: ")
 				line, _ := in.ReadString('\n')
 				user = strings.TrimSpace(line)
 			}
 			if password == "" && !passwordStdin {
 				if !term.IsTerminal(int(os.Stdin.Fd())) {
-					return usage("no password: give it on a terminal, or with --password-stdin")
+					return clikit.Usage("no password: give it on a terminal, or with --password-stdin")
 				}
-				fmt.Fprintf(a.stdout, "Password: ")
+				fmt.Fprintf(a.Stdout, "Password: ")
 				b, err := term.ReadPassword(int(os.Stdin.Fd()))
-				fmt.Fprintln(a.stdout)
+				fmt.Fprintln(a.Stdout)
 				if err != nil {
 					return fmt.Errorf("read the password: %w", err)
 				}
 				password = string(b)
 			}
 			if user == "" || password == "" {
-				return usage("login needs a user name and a password")
+				return clikit.Usage("login needs a user name and a password")
 			}
 			c := &registry.Client{Username: user, Password: password, Insecure: insecureOf(insecure)}
 			ctx, stop := spine.NotifyInterrupt(cmd.Context())
@@ -89,8 +91,8 @@ func (a *app) loginCommand() *cobra.Command {
 			if err := file.Save(); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "WARNING! Your password will be stored unencrypted in %s.\n", path)
-			fmt.Fprintln(a.stdout, "Login Succeeded")
+			fmt.Fprintf(a.Stderr, "WARNING! Your password will be stored unencrypted in %s.\n", path)
+			fmt.Fprintln(a.Stdout, "Login Succeeded")
 			return nil
 		},
 	}
@@ -119,13 +121,13 @@ func (a *app) logoutCommand() *cobra.Command {
 				return err
 			}
 			if !file.Remove(server) {
-				fmt.Fprintf(a.stdout, "Not logged in to %s\n", registry.AuthKey(server))
+				fmt.Fprintf(a.Stdout, "Not logged in to %s\n", registry.AuthKey(server))
 				return nil
 			}
 			if err := file.Save(); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "Removing login credentials for %s\n", registry.AuthKey(server))
+			fmt.Fprintf(a.Stdout, "Removing login credentials for %s\n", registry.AuthKey(server))
 			return nil
 		},
 	}

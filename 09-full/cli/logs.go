@@ -16,6 +16,8 @@ import (
 
 	"berth/09-full/logfile"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) logsCommand() *cobra.Command {
@@ -26,7 +28,7 @@ func (a *app) logsCommand() *cobra.Command {
 		Short: "Fetch the logs of a container",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -38,16 +40,16 @@ func (a *app) logsCommand() *cobra.Command {
 			if tail != "all" && tail != "" {
 				n, err := strconv.Atoi(tail)
 				if err != nil {
-					return usage("invalid --tail %q: a number of lines, or all", tail)
+					return clikit.Usage("invalid --tail %q: a number of lines, or all", tail)
 				}
 				o.Tail = n
 			}
 			now := time.Now()
 			if o.Since, err = parseTime(since, now); err != nil {
-				return usage("invalid --since: %v", err)
+				return clikit.Usage("invalid --since: %v", err)
 			}
 			if o.Until, err = parseTime(until, now); err != nil {
-				return usage("invalid --until: %v", err)
+				return clikit.Usage("invalid --until: %v", err)
 			}
 			// Following ends when the container's monitor has finished:
 			// it flushed every line before it exited.

@@ -19,7 +19,7 @@ func (a *app) pauseCommand(on bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.each(args, func(e *engine.Engine, ref string) error {
+			return a.Each(args, func(e *engine.Engine, ref string) error {
 				if on {
 					return e.Pause(ref)
 				}

@@ -16,6 +16,8 @@ import (
 	imgstore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 // Docker's default: docker ps's seven columns.
@@ -32,13 +34,13 @@ func (a *app) psCommand() *cobra.Command {
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
 			match, err := parseFilters(e, filters)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
 			if latest {
 				last = 1
@@ -71,7 +73,7 @@ func (a *app) psCommand() *cobra.Command {
 			if format == "" {
 				format = psTable
 			}
-			return render(a.stdout, format, psHeader{}, rows)
+			return clikit.Render(a.Stdout, format, psHeader{}, rows)
 		},
 	}
 	fs := cmd.Flags()
@@ -116,7 +118,7 @@ func (r *psRow) Command() string {
 	}
 	cmd := strings.Join(args, " ")
 	if r.trunc {
-		cmd = ellipsis(cmd, 20)
+		cmd = clikit.Ellipsis(cmd, 20)
 	}
 	return strconv.Quote(cmd)
 }
@@ -171,7 +173,7 @@ func (r *psRow) Mounts() string {
 	}
 	var out []string
 	for _, v := range cfg.Settings.Volumes {
-		out = append(out, ellipsis(v.Source, 15))
+		out = append(out, clikit.Ellipsis(v.Source, 15))
 	}
 	return strings.Join(out, ",")
 }

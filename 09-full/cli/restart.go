@@ -19,7 +19,7 @@ func (a *app) restartCommand() *cobra.Command {
 			if cmd.Flags().Changed("time") {
 				t = &timeout
 			}
-			return a.each(args, func(e *engine.Engine, ref string) error {
+			return a.Each(args, func(e *engine.Engine, ref string) error {
 				if err := e.Stop(ref, t); err != nil {
 					return err
 				}

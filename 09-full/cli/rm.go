@@ -15,7 +15,7 @@ func (a *app) rmCommand() *cobra.Command {
 		Short: "Remove one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.each(args, func(e *engine.Engine, ref string) error { return e.Remove(ref, force, volumes) })
+			return a.Each(args, func(e *engine.Engine, ref string) error { return e.Remove(ref, force, volumes) })
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")

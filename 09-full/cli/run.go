@@ -19,6 +19,8 @@ import (
 	"berth/09-full/attach"
 	"berth/09-full/engine"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) runCommand() *cobra.Command {
@@ -31,7 +33,7 @@ func (a *app) runCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keys, err := attach.ParseDetachKeys(detachKeys)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
 			e, rec, err := a.create(f, args)
 			if err != nil {
@@ -44,7 +46,7 @@ func (a *app) runCommand() *cobra.Command {
 				if err := e.Start(rec.ID); err != nil {
 					return err
 				}
-				fmt.Fprintln(a.stdout, rec.ID)
+				fmt.Fprintln(a.Stdout, rec.ID)
 				return nil
 			}
 			return a.attachAndStart(e, rec, attachOptions{
@@ -124,7 +126,7 @@ func (a *app) attachAndStart(e *engine.Engine, rec *store.Record, o attachOption
 		if werr != nil {
 			return werr
 		}
-		return silent(code)
+		return clikit.Silent(code)
 	}
 	if err != nil {
 		return err
@@ -133,7 +135,7 @@ func (a *app) attachAndStart(e *engine.Engine, rec *store.Record, o attachOption
 		return nil
 	}
 	if res.Code != 0 {
-		return silent(res.Code)
+		return clikit.Silent(res.Code)
 	}
 	return nil
 }

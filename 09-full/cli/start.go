@@ -7,6 +7,8 @@ import (
 
 	"berth/09-full/attach"
 	"berth/09-full/engine"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) startCommand() *cobra.Command {
@@ -18,16 +20,16 @@ func (a *app) startCommand() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !attachOut && !interactive {
-				return a.each(args, func(e *engine.Engine, ref string) error { return e.Start(ref) })
+				return a.Each(args, func(e *engine.Engine, ref string) error { return e.Start(ref) })
 			}
 			if len(args) > 1 {
-				return usage("you cannot start and attach multiple containers at once")
+				return clikit.Usage("you cannot start and attach multiple containers at once")
 			}
 			keys, err := attach.ParseDetachKeys(detachKeys)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}

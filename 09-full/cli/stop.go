@@ -19,7 +19,7 @@ func (a *app) stopCommand() *cobra.Command {
 			if cmd.Flags().Changed("time") {
 				t = &timeout
 			}
-			return a.each(args, func(e *engine.Engine, ref string) error { return e.Stop(ref, t) })
+			return a.Each(args, func(e *engine.Engine, ref string) error { return e.Stop(ref, t) })
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")

@@ -44,7 +44,7 @@ func (a *app) dfCommand() *cobra.Command {
 		Short: "Show berth's disk usage: images, containers, anonymous volumes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ func (a *app) dfCommand() *cobra.Command {
 				return err
 			}
 			// Docker's table: tabwriter, minimum width 10, padding 3.
-			w := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
+			w := tabwriter.NewWriter(a.Stdout, 10, 1, 3, ' ', 0)
 			fmt.Fprintln(w, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
 			fmt.Fprintf(w, "Images\t%d\t%d\t%s\t%s\n", u.images, u.imagesActive, units.HumanSize(float64(u.imageSize)), reclaimable(u.imageReclaim, u.imageSize))
 			fmt.Fprintf(w, "Containers\t%d\t%d\t%s\t%s\n", u.containers, u.containersLive, units.HumanSize(float64(u.containerSize)), reclaimable(u.ctrReclaim, u.containerSize))
@@ -222,7 +222,7 @@ func (a *app) systemPruneCommand() *cobra.Command {
 			if !force && !a.confirm("WARNING! This will remove:\n  - "+strings.Join(what, "\n  - ")+"\n") {
 				return nil
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -239,7 +239,7 @@ func (a *app) systemPruneCommand() *cobra.Command {
 			lines, n, err := a.pruneImages(cmd.Context(), all)
 			section(a, "Deleted Images:", lines)
 			total += n
-			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
+			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return err
 		},
 	}
@@ -255,11 +255,11 @@ func section(a *app, title string, items []string) {
 	if len(items) == 0 {
 		return
 	}
-	fmt.Fprintln(a.stdout, title)
+	fmt.Fprintln(a.Stdout, title)
 	for _, it := range items {
-		fmt.Fprintln(a.stdout, it)
+		fmt.Fprintln(a.Stdout, it)
 	}
-	fmt.Fprintln(a.stdout)
+	fmt.Fprintln(a.Stdout)
 }
 
 // pruneContainers removes every container that does not run (exited,
@@ -269,7 +269,7 @@ func section(a *app, title string, items []string) {
 func (a *app) pruneContainers(e *engine.Engine) ([]string, int64) {
 	recs, err := e.Store.List()
 	if err != nil {
-		fmt.Fprintf(a.stderr, "berth: %v\n", err)
+		fmt.Fprintf(a.Stderr, "berth: %v\n", err)
 		return nil, 0
 	}
 	var deleted []string
@@ -281,7 +281,7 @@ func (a *app) pruneContainers(e *engine.Engine) ([]string, int64) {
 		}
 		size := containerSize(e.DataRoot, r.ID)
 		if err := e.Remove(r.ID, false, false); err != nil {
-			fmt.Fprintf(a.stderr, "berth: %v\n", err)
+			fmt.Fprintf(a.Stderr, "berth: %v\n", err)
 			continue
 		}
 		deleted = append(deleted, r.ID)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"berth/09-full/clikit"
 )
 
 func (a *app) waitCommand() *cobra.Command {
@@ -14,7 +16,7 @@ func (a *app) waitCommand() *cobra.Command {
 		Short: "Block until one or more containers stop, then print their exit codes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -22,14 +24,14 @@ func (a *app) waitCommand() *cobra.Command {
 			for _, ref := range args {
 				code, err := e.Wait(ref)
 				if err != nil {
-					fmt.Fprintf(a.stderr, "berth: %v\n", describe(err))
+					fmt.Fprintf(a.Stderr, "berth: %v\n", clikit.Describe(err))
 					failed = true
 					continue
 				}
-				fmt.Fprintln(a.stdout, code)
+				fmt.Fprintln(a.Stdout, code)
 			}
 			if failed {
-				return silent(1)
+				return clikit.Silent(1)
 			}
 			return nil
 		},

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ func (a *app) diffCommand() *cobra.Command {
 		Short: "Inspect changes to files or directories on a container's filesystem",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func (a *app) diffCommand() *cobra.Command {
 				return err
 			}
 			for _, c := range changes {
-				fmt.Fprintln(a.stdout, c)
+				fmt.Fprintln(a.Stdout, c)
 			}
 			return nil
 		},

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"context"
@@ -25,6 +25,8 @@ import (
 	"berth/09-full/security"
 	"berth/09-full/specgen"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 type execFlags struct {
@@ -40,7 +42,7 @@ func (a *app) execCommand() *cobra.Command {
 		Short: "Execute a command in a running container",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
-				return usage("\"berth exec\" requires at least 2 arguments.\nSee 'berth exec --help'.")
+				return clikit.Usage("\"berth exec\" requires at least 2 arguments.\nSee 'berth exec --help'.")
 			}
 			return nil
 		},
@@ -65,7 +67,7 @@ func (a *app) execCommand() *cobra.Command {
 func execTarget(e *engine.Engine, ref string) (*store.Record, execin.Target, error) {
 	rec, err := e.Store.Get(ref)
 	if err != nil {
-		return nil, execin.Target{}, spine.Exitf(spine.ExitRuntime, "%s", describe(err))
+		return nil, execin.Target{}, spine.Exitf(spine.ExitRuntime, "%s", clikit.Describe(err))
 	}
 	st, err := e.Store.View(rec.ID)
 	if err != nil {
@@ -89,13 +91,13 @@ func execTarget(e *engine.Engine, ref string) (*store.Record, execin.Target, err
 
 func (a *app) exec(f *execFlags, ref string, args []string) error {
 	if f.detach && f.tty {
-		return usage("berth exec: -d with -t: a detached exec has no one to hold its terminal (berth has no daemon); drop -t")
+		return clikit.Usage("berth exec: -d with -t: a detached exec has no one to hold its terminal (berth has no daemon); drop -t")
 	}
 	env, err := specgen.ExecEnv(f.env, f.envFiles)
 	if err != nil {
-		return usage("%v", err)
+		return clikit.Usage("%v", err)
 	}
-	e, err := a.engine()
+	e, err := a.Engine()
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 	}
 	req, err := execin.NewRequest(rec.Spec, o)
 	if err != nil {
-		return usage("%v", err)
+		return clikit.Usage("%v", err)
 	}
 	stdinTerm := term.IsTerminal(int(os.Stdin.Fd()))
 	if f.tty {
@@ -127,7 +129,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 		}
 	}
 	if f.interactive && f.tty && !stdinTerm {
-		return usage("the input device is not a TTY")
+		return clikit.Usage("the input device is not a TTY")
 	}
 	live := e.Store.LiveDir(rec.ID)
 	record := execin.NewRecord(rec.ID, o, f.interactive, f.detach)
@@ -138,7 +140,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 	e.Event(rec, "exec_create: "+cmdline, map[string]string{"execID": record.ID})
 	var stdio execin.Stdio
 	if !f.detach {
-		stdio = execin.Stdio{Stdout: a.stdout, Stderr: a.stderr}
+		stdio = execin.Stdio{Stdout: a.Stdout, Stderr: a.Stderr}
 		if f.interactive {
 			stdio.Stdin = os.Stdin
 		}
@@ -199,7 +201,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 		}
 		go func() {
 			// Ends with EIO once the last holder of the slave is gone.
-			_, _ = io.Copy(a.stdout, s.Master)
+			_, _ = io.Copy(a.Stdout, s.Master)
 			close(ttyDone)
 		}()
 	}
@@ -217,7 +219,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 		return err
 	}
 	if code != 0 {
-		return silent(code)
+		return clikit.Silent(code)
 	}
 	return nil
 }
@@ -239,7 +241,7 @@ func (a *app) execInspectCommand() *cobra.Command {
 		Use:  "exec-inspect CONTAINER EXEC-ID",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -255,7 +257,7 @@ func (a *app) execInspectCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stdout, string(out))
+			fmt.Fprintln(a.Stdout, string(out))
 			return nil
 		},
 	}

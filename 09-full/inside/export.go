@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -12,6 +12,8 @@ import (
 
 	"berth/07-unionfs/layer"
 	"berth/09-full/engine"
+
+	"berth/09-full/clikit"
 )
 
 // exportCommand is `berth export [-o FILE] CONTAINER`: the container's
@@ -23,7 +25,7 @@ func (a *app) exportCommand() *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -40,9 +42,9 @@ func (a *app) exportCommand() *cobra.Command {
 			}
 			if output == "" {
 				if term.IsTerminal(int(os.Stdout.Fd())) {
-					return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+					return clikit.Usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 				}
-				return layer.NewStore(e.DataRoot).Export(rec.ID, a.stdout)
+				return layer.NewStore(e.DataRoot).Export(rec.ID, a.Stdout)
 			}
 			// Written beside the file and renamed: no half tar under its name.
 			tmp, err := os.CreateTemp(filepath.Dir(output), ".export-*")

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 
 	"berth/09-full/cp"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 // cpCommand is `berth cp CONTAINER:SRC DEST` and `berth cp SRC
@@ -26,17 +28,17 @@ func (a *app) cpCommand() *cobra.Command {
 			dstRef, dstPath, dstIn := splitCp(args[1])
 			switch {
 			case srcIn && dstIn:
-				return usage("copying between containers is not supported")
+				return clikit.Usage("copying between containers is not supported")
 			case !srcIn && !dstIn:
-				return usage("must specify at least one container source")
+				return clikit.Usage("must specify at least one container source")
 			case srcPath == "-":
-				return usage("berth cp: a tar stream into a container (-) is not supported yet: name a file or directory")
+				return clikit.Usage("berth cp: a tar stream into a container (-) is not supported yet: name a file or directory")
 			}
 			ref := srcRef
 			if dstIn {
 				ref = dstRef
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -56,9 +58,9 @@ func (a *app) cpCommand() *cobra.Command {
 				return err
 			}
 			defer root.Close()
-			root.Warn = func(format string, args ...any) { fmt.Fprintf(a.stderr, "berth: "+format+"\n", args...) }
+			root.Warn = func(format string, args ...any) { fmt.Fprintf(a.Stderr, "berth: "+format+"\n", args...) }
 			if srcIn && dstPath == "-" {
-				return root.CopyOutTar(srcPath, a.stdout)
+				return root.CopyOutTar(srcPath, a.Stdout)
 			}
 			if srcIn {
 				return root.CopyOut(srcPath, dstPath)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/09-full/engine"
+
+	"berth/09-full/clikit"
 )
 
 // portCommand is `berth port CONTAINER [PRIVATE_PORT[/PROTO]]`: the
@@ -20,7 +22,7 @@ func (a *app) portCommand() *cobra.Command {
 		Short: "List port mappings or a specific mapping for the container",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -40,7 +42,7 @@ func (a *app) portCommand() *cobra.Command {
 					proto = "tcp"
 				}
 				if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-					return usage("invalid port %q: want PRIVATE_PORT[/PROTO], such as 80/tcp", args[1])
+					return clikit.Usage("invalid port %q: want PRIVATE_PORT[/PROTO], such as 80/tcp", args[1])
 				}
 			}
 			found := false
@@ -54,9 +56,9 @@ func (a *app) portCommand() *cobra.Command {
 				}
 				found = true
 				if port != "" {
-					fmt.Fprintf(a.stdout, "%s:%d\n", host, p.HostPort)
+					fmt.Fprintf(a.Stdout, "%s:%d\n", host, p.HostPort)
 				} else {
-					fmt.Fprintf(a.stdout, "%d/%s -> %s:%d\n", p.CtrPort, p.Proto, host, p.HostPort)
+					fmt.Fprintf(a.Stdout, "%d/%s -> %s:%d\n", p.CtrPort, p.Proto, host, p.HostPort)
 				}
 			}
 			if port != "" && !found {

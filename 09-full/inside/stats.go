@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"bufio"
@@ -20,6 +20,8 @@ import (
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/engine"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 // statsCommand is `berth stats [--no-stream] [--format] [CONTAINER...]`:
@@ -33,15 +35,15 @@ func (a *app) statsCommand() *cobra.Command {
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
 			if format == "" {
 				format = statsTable
 			}
-			if _, _, err := parseFormat(format); err != nil {
-				return usage("%v", err)
+			if _, _, err := clikit.ParseFormat(format); err != nil {
+				return clikit.Usage("%v", err)
 			}
 			live := !noStream && term.IsTerminal(int(os.Stdout.Fd()))
 			if !noStream && !live {
@@ -68,13 +70,13 @@ func (a *app) statsCommand() *cobra.Command {
 					}
 				}
 				var b bytes.Buffer
-				if err := render(&b, format, statsHeader{}, rows); err != nil {
+				if err := clikit.Render(&b, format, statsHeader{}, rows); err != nil {
 					return err
 				}
 				if live {
-					fmt.Fprint(a.stdout, "\033[2J\033[H") // clear the screen, as docker stats
+					fmt.Fprint(a.Stdout, "\033[2J\033[H") // clear the screen, as docker stats
 				}
-				if _, err := a.stdout.Write(b.Bytes()); err != nil {
+				if _, err := a.Stdout.Write(b.Bytes()); err != nil {
 					return err
 				}
 				if noStream {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -16,6 +16,8 @@ import (
 
 	"berth/09-full/engine"
 	"berth/09-full/events"
+
+	"berth/09-full/clikit"
 )
 
 // eventsCommand is `berth events [--since] [--until] [--filter]
@@ -33,22 +35,22 @@ func (a *app) eventsCommand() *cobra.Command {
 			now := time.Now()
 			from, err := eventTime(since, now)
 			if err != nil {
-				return usage("--since: %v", err)
+				return clikit.Usage("--since: %v", err)
 			}
 			to, err := eventTime(until, now)
 			if err != nil {
-				return usage("--until: %v", err)
+				return clikit.Usage("--until: %v", err)
 			}
 			match, err := eventFilters(filters)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
 			if format != "" {
-				if _, _, err := parseFormat(format); err != nil {
-					return usage("%v", err)
+				if _, _, err := clikit.ParseFormat(format); err != nil {
+					return clikit.Usage("%v", err)
 				}
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -62,9 +64,9 @@ func (a *app) eventsCommand() *cobra.Command {
 					return nil
 				}
 				if format != "" {
-					return render(a.stdout, format, nil, []any{ev})
+					return clikit.Render(a.Stdout, format, nil, []any{ev})
 				}
-				fmt.Fprintln(a.stdout, eventLine(ev))
+				fmt.Fprintln(a.Stdout, eventLine(ev))
 				return nil
 			})
 		},

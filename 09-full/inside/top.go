@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func (a *app) topCommand() *cobra.Command {
 		Short: "Display the running processes of a container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func (a *app) top(e *engine.Engine, ref string, psArgs []string) error {
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(a.stdout, 20, 1, 3, ' ', 0)
+	w := tabwriter.NewWriter(a.Stdout, 20, 1, 3, ' ', 0)
 	fmt.Fprintln(w, strings.Join(titles, "\t"))
 	for _, r := range rows {
 		fmt.Fprintln(w, strings.Join(r, "\t"))

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/engine"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 // updateCommand is `berth update [--memory] [--memory-swap] [--cpus]
@@ -33,20 +35,20 @@ func (a *app) updateCommand() *cobra.Command {
 			fs := cmd.Flags()
 			res, err := updateResources(fs, memory, swap, cpus, pids)
 			if err != nil {
-				return usage("%v", err)
+				return clikit.Usage("%v", err)
 			}
 			var policy *engine.RestartPolicy
 			if fs.Changed("restart") {
 				p, err := engine.ParseRestartPolicy(restart)
 				if err != nil {
-					return usage("%v", err)
+					return clikit.Usage("%v", err)
 				}
 				policy = &p
 			}
 			if res == nil && policy == nil {
-				return usage("you must provide one or more flags when using this command")
+				return clikit.Usage("you must provide one or more flags when using this command")
 			}
-			return a.each(args, func(e *engine.Engine, ref string) error { return update(e, ref, res, policy) })
+			return a.Each(args, func(e *engine.Engine, ref string) error { return update(e, ref, res, policy) })
 		},
 	}
 	fs := cmd.Flags()

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package clikit
 
 import (
 	"bytes"
@@ -30,13 +30,13 @@ var templateFuncs = template.FuncMap{
 	"title":    func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
 	"lower":    strings.ToLower,
 	"upper":    strings.ToUpper,
-	"truncate": func(s string, n int) string { return ellipsis(s, n) },
+	"truncate": func(s string, n int) string { return Ellipsis(s, n) },
 	"println":  func(args ...any) string { return fmt.Sprintln(args...) },
 }
 
-// parseFormat parses a --format template; table says whether it asked for
+// ParseFormat parses a --format template; table says whether it asked for
 // a table (a header row and aligned columns).
-func parseFormat(format string) (tmpl *template.Template, table bool, err error) {
+func ParseFormat(format string) (tmpl *template.Template, table bool, err error) {
 	if rest, ok := strings.CutPrefix(format, "table"); ok {
 		table, format = true, strings.TrimLeft(rest, " ")
 	}
@@ -48,10 +48,10 @@ func parseFormat(format string) (tmpl *template.Template, table bool, err error)
 	return tmpl, table, nil
 }
 
-// render writes one line per value (and, for a table, the header first,
+// Render writes one line per value (and, for a table, the header first,
 // from header, whose methods answer with the columns' names).
-func render(w io.Writer, format string, header any, values []any) error {
-	tmpl, table, err := parseFormat(format)
+func Render(w io.Writer, format string, header any, values []any) error {
+	tmpl, table, err := ParseFormat(format)
 	if err != nil {
 		return err
 	}
@@ -60,12 +60,12 @@ func render(w io.Writer, format string, header any, values []any) error {
 	if table {
 		tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
 		out = tw
-		if err := execLine(out, tmpl, header); err != nil {
+		if err := ExecLine(out, tmpl, header); err != nil {
 			return err
 		}
 	}
 	for _, v := range values {
-		if err := execLine(out, tmpl, v); err != nil {
+		if err := ExecLine(out, tmpl, v); err != nil {
 			return err
 		}
 	}
@@ -75,7 +75,7 @@ func render(w io.Writer, format string, header any, values []any) error {
 	return nil
 }
 
-func execLine(w io.Writer, tmpl *template.Template, v any) error {
+func ExecLine(w io.Writer, tmpl *template.Template, v any) error {
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, v); err != nil {
 		return fmt.Errorf("template: %v", err)
@@ -85,8 +85,8 @@ func execLine(w io.Writer, tmpl *template.Template, v any) error {
 	return err
 }
 
-// ellipsis shortens s to n runes, the last one "…", as the docker CLI.
-func ellipsis(s string, n int) string {
+// Ellipsis shortens s to n runes, the last one "…", as the docker CLI.
+func Ellipsis(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n || n < 1 {
 		return s
 	}

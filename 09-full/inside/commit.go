@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package inside
 
 import (
 	"fmt"
@@ -17,6 +17,8 @@ import (
 	imgstore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/store"
+
+	"berth/09-full/clikit"
 )
 
 // commitCommand is `berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]`:
@@ -37,10 +39,10 @@ func (a *app) commitCommand() *cobra.Command {
 			if len(args) == 2 {
 				name = args[1]
 				if _, err := imgstore.NormalizeName(name); err != nil {
-					return usage("invalid reference format: %s", name)
+					return clikit.Usage("invalid reference format: %s", name)
 				}
 			}
-			e, err := a.engine()
+			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
@@ -48,7 +50,7 @@ func (a *app) commitCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stdout, id)
+			fmt.Fprintln(a.Stdout, id)
 			return nil
 		},
 	}
@@ -88,7 +90,7 @@ func (a *app) commit(e *engine.Engine, ref, name, author, message string, change
 		c.WorkingDir = ""
 	}
 	if err := build.ApplyChanges(&c, changes); err != nil {
-		return "", usage("%v", err)
+		return "", clikit.Usage("%v", err)
 	}
 	img.Config = c
 	docker := base.Docker
