@@ -429,7 +429,7 @@ func TestBuildRefusesWhatItDoesNotKnow(t *testing.T) {
 	e := newRunEnv(t)
 	e.importBusybox()
 	for _, c := range []struct{ df, want string }{
-		{"FROM busybox\n\nHEALTHCHECK CMD true\n", "08-image: Dockerfile line 3: HEALTHCHECK is not supported by berth's builder (remove the line)\n"},
+		{"FROM busybox\n\nONBUILD RUN true\n", "08-image: Dockerfile line 3: ONBUILD is not supported by berth's builder (remove the line)\n"},
 		{"FROM busybox\nFOO bar\n", "08-image: Dockerfile line 2: unknown instruction FOO\n"},
 		{"FROM busybox\nCOPY --link a /\n", "08-image: Dockerfile line 2: COPY --link is not supported by berth's builder (it knows --chown, --from)\n"},
 		{"FROM busybox\nRUN <<EOF\necho\nEOF\n", "08-image: Dockerfile line 2: RUN with a heredoc (<<EOF) is not supported by berth's builder: use a file of the context, or echo\n"},
