@@ -342,6 +342,10 @@ func execCommand(c *Container, path string) error {
 	}
 	unix.Umask(CommandUmask(c.Spec.Process))
 	if execer != nil {
+		// An init that runs the command as its child (stage 02's --init)
+		// is the container's process from here: start is done. (Its fds
+		// stay as few as before: the command sees none of them.)
+		closeStarted()
 		return execer.Exec(c, path, c.Spec.Process.Args, c.Spec.Process.Env)
 	}
 	return Execve(path, c.Spec.Process.Args, c.Spec.Process.Env)
