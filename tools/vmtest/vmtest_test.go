@@ -203,9 +203,10 @@ func TestSummary(t *testing.T) {
 }
 
 func TestMemFor(t *testing.T) {
-	assert.Equal(t, 1536, memFor(20<<20))
-	assert.Equal(t, 1536, memFor(200<<20))
-	assert.Equal(t, 2048, memFor(400<<20))
+	// Twice the initramfs and 3 GiB for the tests, rounded up to 256 MiB.
+	assert.Equal(t, 3328, memFor(20<<20))
+	assert.Equal(t, 3584, memFor(200<<20))
+	assert.Equal(t, 4096, memFor(400<<20))
 }
 
 func TestFormat(t *testing.T) {
