@@ -3,9 +3,10 @@
 // or "refused", and why. It is the chapter's experiment: run it in a
 // stage 08 container, then with berth's security defaults. It changes
 // nothing on the host even where it is allowed: it writes a value back
-// unchanged (only the container's own domainname), asks the clock for an
-// invalid tick, opens for writing without writing, loads no valid module,
-// reads and lists only.
+// unchanged (only the container's own domainname, never in the host's UTS
+// namespace), asks the clock for an invalid tick, opens for writing
+// without writing, loads no valid module, reads and lists only. Each
+// check's comment says why it is harmless: --privileged runs them all.
 //
 // Build it static, to copy into any root filesystem:
 //
@@ -129,9 +130,15 @@ func capEff() (string, error) {
 }
 
 // writeDomainname writes the UTS namespace's domain name back unchanged:
-// harmless, and it shows whether /proc/sys is writable at all.
+// it shows whether /proc/sys is writable at all. Harmless: the value is
+// the one already there, and the file is the container's own UTS
+// namespace's; in the host's (the kernel's first, whose inode number is
+// fixed: PROC_UTS_INIT_INO) it writes nothing.
 func writeDomainname() (string, error) {
 	const p = "/proc/sys/kernel/domainname"
+	if ns, err := os.Readlink("/proc/self/ns/uts"); err != nil || ns == "uts:[4026531838]" {
+		return "", notApplicable("the host's UTS namespace (or an unknown one): nothing written")
+	}
 	v, err := os.ReadFile(p)
 	if err != nil {
 		return "", err
@@ -149,6 +156,7 @@ func writeDomainname() (string, error) {
 
 // openCorePattern only opens: core_pattern is the host's, and a pipe in
 // it runs a program as root on the host when any process dumps core.
+// Harmless: an open for writing with no write changes nothing.
 func openCorePattern() (string, error) {
 	f, err := os.OpenFile("/proc/sys/kernel/core_pattern", os.O_WRONLY, 0)
 	if err != nil {
@@ -158,6 +166,7 @@ func openCorePattern() (string, error) {
 	return "the host's core_pattern: a pipe there runs as root on the host", nil
 }
 
+// readMasked reads a file the defaults mask. Harmless: a read.
 func readMasked(p string) func() (string, error) {
 	return func() (string, error) {
 		b, err := os.ReadFile(p)
@@ -174,6 +183,8 @@ func readMasked(p string) func() (string, error) {
 	}
 }
 
+// mountFS mounts a file system on a fresh directory and unmounts it.
+// Harmless: the mount is in the container's own mount namespace.
 func mountFS(fstype string) func() (string, error) {
 	return func() (string, error) {
 		dir, err := os.MkdirTemp("", "mnt")
@@ -192,6 +203,7 @@ func mountFS(fstype string) func() (string, error) {
 // usernsMount runs this program again in a new user and mount namespace
 // (unshare -U -m), where it tries to mount a tmpfs: as root of a user
 // namespace, a process may mount in the mount namespaces it owns.
+// Harmless: both namespaces are new, and go with the child.
 func usernsMount() (string, error) {
 	cmd := exec.Command("/proc/self/exe", "-userns-child")
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -225,7 +237,7 @@ func usernsChild() int {
 
 // mknodDisk makes a node for the block device the container's root lives
 // on (the host's disk, when the root is a directory on it) and reads its
-// first sector: with it, the whole disk.
+// first sector: with it, the whole disk. Harmless: a read.
 func mknodDisk() (string, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/", &st); err != nil {
@@ -238,10 +250,14 @@ func mknodDisk() (string, error) {
 	return readNode(unix.S_IFBLK, major, minor, fmt.Sprintf("device %d:%d", major, minor))
 }
 
+// kmsg makes a node with /dev/kmsg's numbers in a temporary directory of
+// the container and reads one record. Harmless: every open of /dev/kmsg
+// reads from its own position, so nothing is taken from another reader.
 func kmsg() (string, error) { return readNode(unix.S_IFCHR, 1, 11, "") }
 
 // tun opens a device the container was not given: what the device cgroup
-// decides, whatever the node's permissions say.
+// decides, whatever the node's permissions say. Harmless: an interface
+// exists only after TUNSETIFF, which is never asked.
 func tun() (string, error) { return openNode(unix.S_IFCHR, 10, 200, unix.O_RDWR, "") }
 
 func readNode(typ uint32, major, minor uint32, note string) (string, error) {
@@ -279,6 +295,8 @@ func openNode(typ uint32, major, minor uint32, mode int, note string) (string, e
 	return note, nil
 }
 
+// syslogRead reads the kernel log. Harmless: READ_ALL leaves the log as it
+// is (READ_CLEAR would empty it, READ would consume it).
 func syslogRead() (string, error) {
 	buf := make([]byte, 256)
 	n, err := unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
@@ -288,8 +306,8 @@ func syslogRead() (string, error) {
 	return fmt.Sprintf("%d bytes of the host's kernel log", n), nil
 }
 
-// adjtimex sets the tick length to the value it already has: any change
-// needs CAP_SYS_TIME, and this one changes nothing.
+// adjtimex asks to set the clock's tick length to 0: any change needs
+// CAP_SYS_TIME. Harmless: 0 is not a tick the kernel takes.
 func adjtimex() (string, error) {
 	// Ask to set the tick to 0: the kernel checks CAP_SYS_TIME before it
 	// looks at the value, so EPERM means refused and EINVAL means the
@@ -306,7 +324,10 @@ func adjtimex() (string, error) {
 }
 
 // loadModule offers the kernel an empty file as a module: where loading
-// is allowed, the kernel reads it and rejects it as no module.
+// is allowed, the kernel reads it and rejects it as no module (the
+// capability is checked first: EPERM means refused, anything else that
+// the kernel would have loaded a real one). Harmless: there is no module
+// in it to load.
 func loadModule() (string, error) {
 	f, err := os.CreateTemp("", "mod*.ko")
 	if err != nil {
@@ -326,6 +347,7 @@ func loadModule() (string, error) {
 	return "the kernel read it: " + errText(err), nil
 }
 
+// keyctl names the session keyring. Harmless: a read.
 func keyctl() (string, error) {
 	id, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
 	if err != nil {
@@ -342,7 +364,8 @@ func keyctl() (string, error) {
 // shocker is the 2014 escape from Docker: open_by_handle_at opens any
 // inode of a file system the caller has a file on, by number. Inode 2 is
 // the root of an ext2/3/4 file system: if the container's root is a
-// directory on the host's disk, that is a way out of it.
+// directory on the host's disk, that is a way out of it. Harmless: it
+// lists a few names.
 func shocker() (string, error) {
 	root, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -368,6 +391,8 @@ func shocker() (string, error) {
 	return "the file system's root holds " + strings.Join(names, " "), nil
 }
 
+// personality turns address space randomisation off for this process
+// only, and back. Harmless: its own process, restored.
 func personality() (string, error) {
 	const addrNoRandomize = 0x0040000
 	old, _, e := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
