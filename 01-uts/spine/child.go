@@ -182,9 +182,12 @@ func readConfig(ch *channel) (*Container, []Step, bool, error) {
 // as the mapped root gives the full set (stage 05 explains this). An init
 // that already holds them (as root, os/exec wrote the map and switched to
 // uid 0 before the first execve) has nothing to gain from a second one.
+// An init that holds them but is not root there (a map that keeps your own
+// id: stage 05's SetupCmd kept them in its ambient set) becomes root, and
+// executes itself again all the same.
 func needsReexec(c *Container) bool {
 	path, ok := c.Namespace(specs.UserNamespace)
-	return ok && path == "" && !hasCapSysAdmin()
+	return ok && path == "" && (!hasCapSysAdmin() || os.Geteuid() != 0)
 }
 
 // hasCapSysAdmin reports whether CAP_SYS_ADMIN is in our effective set.
@@ -212,6 +215,13 @@ func reexecAsRoot(c *Container, steps []Step) error {
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind memfd: %w", err)
+	}
+	// Not root of the namespace (a map that keeps your own id, stage 05's
+	// SetupCmd): the capabilities it kept in its ambient set let it
+	// become root, and root needs no ambient set: none may reach the
+	// container's command.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
 	}
 	if err := unix.Setresuid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresuid(0) in the user namespace (is uid 0 mapped?): %w", err)

@@ -203,3 +203,35 @@ func RangeMap(own uint32, ranges []SubRange) []specs.LinuxIDMapping {
 	}
 	return m
 }
+
+// KeepIDMap is the map of --userns=keep-id (podman's): the user's own id
+// is the same id inside, and every other container id from 0 to 65535
+// (and up to the user's own, when it is higher) comes from the subordinate
+// ranges, in file order, as if they were one. Where the ranges run out,
+// the ids left are not mapped.
+func KeepIDMap(own uint32, ranges []SubRange) []specs.LinuxIDMapping {
+	end := max(uint32(65536), own+1) // container ids 0..end-1
+	var m []specs.LinuxIDMapping
+	next, placed := uint32(0), false // the next container id to map; own mapped yet
+	for _, r := range ranges {
+		host, count := r.Start, r.Count
+		for count > 0 && next < end {
+			if next == own {
+				m = append(m, specs.LinuxIDMapping{ContainerID: own, HostID: own, Size: 1})
+				next, placed = next+1, true
+				continue
+			}
+			stop := end
+			if next < own {
+				stop = own
+			}
+			n := min(count, stop-next)
+			m = append(m, specs.LinuxIDMapping{ContainerID: next, HostID: host, Size: n})
+			next, host, count = next+n, host+n, count-n
+		}
+	}
+	if !placed {
+		m = append(m, specs.LinuxIDMapping{ContainerID: own, HostID: own, Size: 1})
+	}
+	return m
+}

@@ -124,3 +124,22 @@ func TestRangeMap(t *testing.T) {
 	assert.Equal(t, []specs.LinuxIDMapping{m(0, 1000, 1), m(1, 300000, 65535)},
 		RangeMap(1000, []SubRange{{100000, 1}, {300000, 65536}}), "a range of one id is only the unused first")
 }
+
+func TestKeepIDMap(t *testing.T) {
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 100000, 1000), m(1000, 1000, 1), m(1001, 101000, 64535)},
+		KeepIDMap(1000, []SubRange{{100000, 65536}}), "you are yourself; the ids around you are subordinate, in order")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 100000, 500), m(500, 300000, 500), m(1000, 1000, 1), m(1001, 300500, 64535)},
+		KeepIDMap(1000, []SubRange{{100000, 500}, {300000, 65536}}), "ranges are joined, across your id")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 100000, 65536), m(70000, 70000, 1)},
+		KeepIDMap(70000, []SubRange{{100000, 65536}}), "an id above 65535: the ranges run out before it")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 100000, 10), m(1000, 1000, 1)},
+		KeepIDMap(1000, []SubRange{{100000, 10}}), "a small range: ids between are unmapped")
+	assert.Equal(t, []specs.LinuxIDMapping{m(0, 0, 1), m(1, 100000, 65535)},
+		KeepIDMap(0, []SubRange{{100000, 65536}}), "uid 0 first")
+	for _, own := range []uint32{0, 1, 1000, 65535, 70000} {
+		mm := KeepIDMap(own, []SubRange{{100000, 65536}, {200000, 65536}})
+		require.NoError(t, CheckMap("uid", mm))
+		h, ok := ToHost(mm, own)
+		assert.True(t, ok && h == own, "%d is itself", own)
+	}
+}

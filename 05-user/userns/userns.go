@@ -43,6 +43,10 @@ type Options struct {
 	MapSubIDs   bool
 	UIDMaps     []string
 	GIDMaps     []string
+	// KeepID is stage 09's --userns=keep-id (podman's; no flag of this
+	// stage): without root, your uid and gid are the same ids inside, and
+	// the container's other ids come from your subordinate ranges.
+	KeepID bool
 
 	fs *pflag.FlagSet // to tell a flag given from a default, and to read --net
 }
@@ -62,13 +66,19 @@ func (o *Options) RunsRootless() bool { return true }
 func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	rootless := os.Geteuid() != 0
 	modes := 0
-	for _, on := range []bool{o.MapRootUser, o.MapSubIDs, len(o.UIDMaps)+len(o.GIDMaps) > 0} {
+	for _, on := range []bool{o.MapRootUser, o.MapSubIDs, o.KeepID, len(o.UIDMaps)+len(o.GIDMaps) > 0} {
 		if on {
 			modes++
 		}
 	}
 	if modes > 1 {
+		if o.KeepID {
+			return nil, errors.New("--userns=keep-id makes its own maps: drop --map-root-user, --map-subids, --uidmap and --gidmap")
+		}
 		return nil, errors.New("choose one of --map-root-user, --map-subids and --uidmap/--gidmap")
+	}
+	if o.KeepID && !rootless {
+		return nil, errors.New("--userns=keep-id is for a user without root: as root your ids are the host's own (for a user namespace, give --uidmap)")
 	}
 	if modes == 0 && !rootless {
 		// As root, no user namespace unless asked for, as with docker run.
@@ -93,11 +103,14 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 	step := &Step{Rootless: rootless}
 	if rootless {
 		// berth's init runs as you; it must become the container's root.
+		// (With --userns=keep-id, KeepIDMap keeps your ids as they are,
+		// and the init becomes the container's root, a subordinate id,
+		// with the capabilities SetupCmd keeps for it.)
 		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
-		if h, ok := ToHost(uids, 0); !ok || h != uid {
+		if h, ok := ToHost(uids, 0); !o.KeepID && (!ok || h != uid) {
 			return nil, fmt.Errorf("without root, the uid map must map container 0 to your uid %d (berth's init runs as you and becomes the container's root)", uid)
 		}
-		if h, ok := ToHost(gids, 0); !ok || h != gid {
+		if h, ok := ToHost(gids, 0); !o.KeepID && (!ok || h != gid) {
 			return nil, fmt.Errorf("without root, the gid map must map container 0 to your gid %d", gid)
 		}
 		// One line for your own id you may write yourself; anything more
@@ -136,7 +149,11 @@ func (o *Options) Configure(c *spine.Container) ([]spine.Step, error) {
 func (o *Options) maps() (uids, gids []specs.LinuxIDMapping, err error) {
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	switch {
-	case o.MapSubIDs:
+	case o.MapSubIDs || o.KeepID:
+		flag := "--map-subids"
+		if o.KeepID {
+			flag = "--userns=keep-id"
+		}
 		name := strconv.Itoa(int(uid))
 		if u, err := user.LookupId(name); err == nil {
 			name = u.Username
@@ -150,9 +167,12 @@ func (o *Options) maps() (uids, gids []specs.LinuxIDMapping, err error) {
 			return nil, nil, err
 		}
 		if len(ur) == 0 || len(gr) == 0 {
-			return nil, nil, fmt.Errorf("--map-subids: user %s (uid %d) has no subordinate ids in %s and %s: "+
+			return nil, nil, fmt.Errorf("%s: user %s (uid %d) has no subordinate ids in %s and %s: "+
 				"have root run 'usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s', or use --map-root-user",
-				name, uid, SubUIDFile, SubGIDFile, name)
+				flag, name, uid, SubUIDFile, SubGIDFile, name)
+		}
+		if o.KeepID {
+			return KeepIDMap(uid, ur), KeepIDMap(gid, gr), nil
 		}
 		return RangeMap(uid, ur), RangeMap(gid, gr), nil
 	case len(o.UIDMaps) > 0 || len(o.GIDMaps) > 0:
@@ -215,8 +235,29 @@ func (*Step) Name() string { return "userns" }
 // be an unmapped nobody after its execve, with no capability left to
 // become anyone. Without root, os/exec can write only a map of our own id,
 // and newuidmap must run after the child exists: that is Parent's job.
+//
+// Without root, a map in which your uid is not the container's root
+// (--userns=keep-id: you are yourself inside) leaves the child, once the
+// maps are written, an ordinary user of its namespace with no capability
+// left after its execve, unable to become root there as the spine's
+// reexecAsRoot does. So the child raises every capability into its
+// ambient set before that execve: an execve by a non-root user keeps the
+// ambient set, and the spine's init, with CAP_SETUID in the namespace,
+// becomes its root and clears the ambient set before it executes itself
+// again. The capabilities are the new user namespace's only, which owns
+// nothing yet.
 func (s *Step) SetupCmd(c *spine.Container, cmd *exec.Cmd) error {
 	if s.Rootless {
+		if h, ok := ToHost(c.Spec.Linux.UIDMappings, 0); ok && h == uint32(os.Getuid()) {
+			return nil
+		}
+		last, err := lastCap()
+		if err != nil {
+			return err
+		}
+		for cp := 0; cp <= last; cp++ {
+			cmd.SysProcAttr.AmbientCaps = append(cmd.SysProcAttr.AmbientCaps, uintptr(cp))
+		}
 		return nil
 	}
 	sys := cmd.SysProcAttr
@@ -225,6 +266,19 @@ func (s *Step) SetupCmd(c *spine.Container, cmd *exec.Cmd) error {
 	sys.GidMappingsEnableSetgroups = true
 	sys.Credential = &syscall.Credential{Uid: 0, Gid: 0} // and no supplementary groups
 	return nil
+}
+
+// lastCap is the kernel's highest capability number.
+func lastCap() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, fmt.Errorf("read the last capability: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("read the last capability: /proc/sys/kernel/cap_last_cap: %q", b)
+	}
+	return n, nil
 }
 
 func procMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {

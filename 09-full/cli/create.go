@@ -59,6 +59,7 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	o.Cgroup.AddFlags(fs)
 	_ = fs.MarkHidden("stats") // 06's live table; berth has its own verb, stats
 	o.UserNS.AddFlags(fs)
+	fs.StringVar(&o.UserNSMode, "userns", "", "user namespace: host (root: none, the default; without root: the one you always get, you are its root), keep-id (without root: your uid and gid are the same inside, and the command runs as you)")
 	o.Security.AddFlags(fs)
 	o.Health.AddFlags(fs)
 }

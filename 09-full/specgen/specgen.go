@@ -59,8 +59,9 @@ type Options struct {
 	StorageDriver string
 	// The flags of stages 05 and 06, with their types and checks:
 	// --memory and its kin, --map-root-user, --uidmap...
-	Cgroup cgroup.Options
-	UserNS userns.Options
+	Cgroup     cgroup.Options
+	UserNS     userns.Options
+	UserNSMode string // --userns: host or keep-id (usernsMode)
 	// Docker's security flags (--cap-add, --privileged, --security-opt,
 	// --device, --ulimit, --sysctl...), 09-full/security's.
 	Security security.Flags
@@ -102,6 +103,9 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 		return nil, err
 	}
 	c.Spec.Root = &specs.Root{Readonly: o.ReadOnly}
+	if err := usernsMode(o, rootless); err != nil {
+		return nil, err
+	}
 
 	// The root filesystem: an image's layers, or a directory.
 	var layers []string
