@@ -103,8 +103,10 @@ func TestRootlessUserns(t *testing.T) {
 		r := run(t, "--userns", "keep-id", "-u", "0", "-v", out+":/out", "sh", "-c", "id -u; touch /out/root")
 		require.Equal(t, 0, r.Code, r.String())
 		assert.Equal(t, "0\n", r.Stdout)
-		uid, _ := owner(t, filepath.Join(out, "root"))
+		uid, gid := owner(t, filepath.Join(out, "root"))
+		t.Logf("host: %d:%d", uid, gid)
 		assert.Equal(t, a.SubUID, uid, "container 0 is the first subordinate uid")
+		assert.Equal(t, a.SubGID, gid, "and gid")
 	})
 
 	t.Run("host: the default, you are root inside", func(t *testing.T) {
