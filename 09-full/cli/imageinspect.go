@@ -4,7 +4,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -41,12 +40,11 @@ func (a *app) imageInspectCommand() *cobra.Command {
 			}
 			s := imagestore.NewStore(e.DataRoot)
 			var out []any
-			failed := false
+			var failed []string
 			for _, ref := range args {
 				r, err := inspectImage(s, ref)
 				if err != nil {
-					fmt.Fprintf(a.Stderr, "berth: %v\n", describeImageErr(err))
-					failed = true
+					failed = append(failed, describeImageErr(err))
 					continue
 				}
 				out = append(out, r)

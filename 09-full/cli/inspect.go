@@ -42,12 +42,11 @@ func (a *app) inspectCommand() *cobra.Command {
 				return err
 			}
 			var out []any
-			failed := false
+			var failed []string
 			for _, ref := range args {
 				r, err := inspectObject(e, ref, kind)
 				if err != nil {
-					fmt.Fprintf(a.Stderr, "berth: %v\n", err)
-					failed = true
+					failed = append(failed, err.Error())
 					continue
 				}
 				out = append(out, r)
@@ -92,8 +91,9 @@ func inspectObject(e *engine.Engine, ref, kind string) (any, error) {
 
 // printInspect prints what inspect found: a JSON array, or with --format
 // the template run on each, as the docker CLI runs it on the JSON, not the
-// Go types: {{.Id}}, {{.State.Status}} are the JSON's names.
-func (a *app) printInspect(out []any, format string, failed bool) error {
+// Go types: {{.Id}}, {{.State.Status}} are the JSON's names. Then, as
+// docker, what was not found, and exit 1.
+func (a *app) printInspect(out []any, format string, failed []string) error {
 	if format != "" {
 		var values []any
 		for _, r := range out {
@@ -122,7 +122,10 @@ func (a *app) printInspect(out []any, format string, failed bool) error {
 		}
 		fmt.Fprintln(a.Stdout, string(b))
 	}
-	if failed {
+	for _, f := range failed {
+		fmt.Fprintf(a.Stderr, "berth: %s\n", f)
+	}
+	if len(failed) > 0 {
 		return clikit.Silent(1)
 	}
 	return nil
