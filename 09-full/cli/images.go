@@ -66,7 +66,7 @@ func (a *app) imageVerbs() []*cobra.Command {
 	for _, c := range imagecli.Commands() {
 		switch c.Name() {
 		case "build":
-			c = imagecli.BuildCommand(buildRunVerb)
+			c = imagecli.BuildCommand(buildRunVerb, true)
 		case "rmi":
 			a.guardRmi(c)
 		}
