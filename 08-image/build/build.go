@@ -51,6 +51,9 @@ type Options struct {
 	RunVerb   []string
 	StateRoot string // the state root of the RUN containers
 	Out, Err  io.Writer
+	// Pull fetches a FROM image the store lacks, printing its lines on
+	// Out (nil: the build uses no network, and such a FROM fails).
+	Pull func(ctx context.Context, ref string) (*store.Image, error)
 }
 
 type builder struct {
@@ -168,7 +171,8 @@ func (b *builder) printStep(in instruction) {
 }
 
 // from starts a stage: FROM scratch, FROM an earlier stage, or FROM an
-// image of the store (a build pulls nothing: no network here).
+// image of the store, pulled first if the store lacks it and the build
+// may pull (Options.Pull; stage 08's build pulls nothing).
 func (b *builder) from(ctx context.Context, def stageDef) (*stage, error) {
 	in := def.from
 	b.printStep(in)
@@ -189,7 +193,11 @@ func (b *builder) from(ctx context.Context, def stageDef) (*stage, error) {
 		}
 	}
 	if img == nil {
-		if img, err = b.s.Get(ref); errors.Is(err, store.ErrNotFound) {
+		img, err = b.s.Get(ref)
+		if errors.Is(err, store.ErrNotFound) && b.o.Pull != nil {
+			img, err = b.o.Pull(ctx, ref) // docker's classic builder pulls it
+		}
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, in.errorf("%s: no such image in the store %s: pull, load or import it first (a build uses no network)", ref, b.s.Root)
 		} else if err != nil {
 			return nil, in.errorf("%s: %v", ref, err)

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 
 	"github.com/spf13/cobra"
@@ -11,15 +12,19 @@ import (
 	"berth/01-uts/spine/roots"
 	"berth/08-image/build"
 	"berth/08-image/image"
+	"berth/08-image/registry"
 	"berth/08-image/store"
 )
 
-func buildCommand() *cobra.Command { return BuildCommand(nil) }
+func buildCommand() *cobra.Command { return BuildCommand(nil, false) }
 
 // BuildCommand is build, whose RUN steps run `<this binary> RUNVERB...
 // [08's run flags] -- COMMAND` (nil: run). Stage 09's berth passes its
-// hidden verb that is stage 08's run.
-func BuildCommand(runVerb []string) *cobra.Command {
+// hidden verb that is stage 08's run, and pull: a FROM image the store
+// lacks is pulled, as docker's classic builder does, with the login
+// pull would use (registryFlags.client: config.json, its credential
+// helper). Stage 08's build uses no network.
+func BuildCommand(runVerb []string, pull bool) *cobra.Command {
 	var (
 		bound image.SizeFlag
 		o     build.Options
@@ -42,6 +47,20 @@ func BuildCommand(runVerb []string) *cobra.Command {
 			o.Context = args[0]
 			o.RunVerb = runVerb
 			o.Out, o.Err = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if pull {
+				o.Pull = func(ctx context.Context, ref string) (*store.Image, error) {
+					var reg registryFlags // $BERTH_INSECURE_REGISTRIES, the stored login
+					c, err := reg.client(ref)
+					if err != nil {
+						return nil, err
+					}
+					p, err := registry.Pull(ctx, s, c, ref, registry.PullOptions{Out: o.Out})
+					if err != nil {
+						return nil, err
+					}
+					return p.Image, nil
+				}
+			}
 			if o.StateRoot, err = roots.StateRootOf(cmd); err != nil {
 				return err
 			}

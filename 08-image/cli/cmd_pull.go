@@ -32,7 +32,8 @@ func (f *registryFlags) addFlags(cmd *cobra.Command) {
 // client is a registry client with the flags' registries and
 // credentials: --creds, else $BERTH_REGISTRY_CREDS, else the login that
 // docker login or berth login stored for the registry of ref (Docker's
-// config.json: registry.AuthFilePath).
+// config.json: registry.AuthFilePath), through the credential helper it
+// names for the registry if it names one (registry.AuthFile.Lookup).
 func (f *registryFlags) client(ref string) (*registry.Client, error) {
 	c := &registry.Client{Insecure: append([]string(nil), f.insecure...)}
 	env := strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
@@ -60,7 +61,7 @@ func (f *registryFlags) client(ref string) (*registry.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Username, c.Password, _, err = file.Get(reference.Domain(named)); err != nil {
+	if c.Username, c.Password, _, err = file.Lookup(reference.Domain(named)); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -115,8 +116,12 @@ you would run as root on this machine yourself.`,
 			if err != nil {
 				return err
 			}
-			_, err = registry.Pull(ctx, s, c, args[0], o)
-			return err
+			p, err := registry.Pull(ctx, s, c, args[0], o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(o.Out, p.Image.Name) // docker pull's last line, the full name
+			return nil
 		},
 	}
 	reg.addFlags(cmd)

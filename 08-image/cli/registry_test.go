@@ -231,6 +231,9 @@ func TestPushPullRoundTrip(t *testing.T) {
 	require.NotNil(t, short, out)
 	assert.Equal(t, "Using default tag: latest\n"+
 		"latest: Pulling from busybox\n"+
+		short[1]+": Pulling fs layer\n"+
+		short[1]+": Verifying Checksum\n"+
+		short[1]+": Download complete\n"+
 		short[1]+": Pull complete\n"+
 		"Digest: "+img.Digest+"\n"+
 		"Status: Downloaded newer image for "+name+":latest\n"+

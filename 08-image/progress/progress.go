@@ -56,10 +56,23 @@ func (o *Output) Printf(format string, args ...any) {
 	fmt.Fprintf(o.w, format+"\n", args...)
 }
 
-// Status says what a layer is doing now ("Pulling fs layer", "Waiting"):
-// on a terminal only, on the layer's own line; elsewhere nothing, since
-// the next status replaces it.
+// Status says what a layer is doing now ("Pulling fs layer", "Verifying
+// Checksum"): on a terminal on the layer's own line, which the next
+// status replaces; elsewhere as a line of its own, as docker's client
+// prints every message but a bar (Reader) on a pipe.
 func (o *Output) Status(id, text string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.tty {
+		fmt.Fprintf(o.w, "%s\n", line(id, text))
+		return
+	}
+	o.draw(id, text)
+}
+
+// bar draws a layer's bar: on a terminal only (a bar is not a line worth
+// keeping).
+func (o *Output) bar(id, text string) {
 	if !o.tty {
 		return
 	}
@@ -69,7 +82,8 @@ func (o *Output) Status(id, text string) {
 }
 
 // Done says how a layer ended ("Pull complete", "Pushed"): on its line on
-// a terminal, and as a line of its own elsewhere.
+// a terminal, and as a line of its own elsewhere (as Status: the two
+// differ in what they mean, not in how they print).
 func (o *Output) Done(id, text string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -147,7 +161,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	last := err != nil || (r.total > 0 && r.n >= r.total)
 	if now := time.Now(); now.Sub(r.lastDrawn) >= r.o.Every || last {
 		r.lastDrawn, r.ended = now, last
-		r.o.Status(r.id, Bar(r.action, r.n, r.total))
+		r.o.bar(r.id, Bar(r.action, r.n, r.total))
 	}
 	return n, err
 }

@@ -15,7 +15,8 @@ func TestBar(t *testing.T) {
 	assert.Equal(t, "Loading 1.2MB", Bar("Loading", 1200000, 0), "no total: the count alone")
 }
 
-// On a pipe: the plain lines and each layer's end, nothing else.
+// On a pipe: the plain lines and each layer's statuses, as docker's
+// client prints them there; no bar.
 func TestPipe(t *testing.T) {
 	var b bytes.Buffer
 	o := New(&b)
@@ -25,7 +26,7 @@ func TestPipe(t *testing.T) {
 	_, _ = io.ReadAll(o.Reader("abc", "Downloading", strings.NewReader("data"), 4))
 	o.Done("abc", "Pull complete")
 	o.Printf("Digest: x")
-	assert.Equal(t, "latest: Pulling from busybox\nabc: Pull complete\nDigest: x\n", b.String())
+	assert.Equal(t, "latest: Pulling from busybox\nabc: Pulling fs layer\nabc: Pull complete\nDigest: x\n", b.String())
 }
 
 // On a terminal: a line per layer; a later status of a layer goes up to

@@ -158,12 +158,11 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 		if err := s.CheckDiffID(l, cfg.RootFS.DiffIDs[i], b); err != nil {
 			return nil, fmt.Errorf("pull %s: layer %d of %d: %w", fam, i+1, len(m.Layers), err)
 		}
-		if !have {
-			status := "Pull complete"
-			if had {
-				status = "Already exists"
-			}
-			out.Done(id, status)
+		// docker's words for a layer fetched: checked, then unpacked
+		// (below, all at once); one it had said "Already exists" above.
+		if !have && !had {
+			out.Status(id, "Download complete")
+			out.Done(id, "Pull complete")
 		}
 	}
 	if !s.HasBlob(mdesc.Digest) {
@@ -193,7 +192,8 @@ func Pull(ctx context.Context, s *store.Store, c *Client, name string, o PullOpt
 	} else {
 		out.Printf("Status: Downloaded newer image for %s", fam)
 	}
-	out.Printf("%s", full)
+	// The full name after these is the docker CLI's line, not the
+	// daemon's: pull prints it (cmd_pull.go), a build's FROM does not.
 	return res, nil
 }
 

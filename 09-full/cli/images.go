@@ -31,11 +31,15 @@ var buildRunVerb = []string{"internal", "build-run"}
 
 // imageCommands are stage 08's verbs under Docker's names, on berth's
 // roots: pull, push, images, rmi, tag, build, save, load, import, history
-// at the top, and all of them (inspect among them) under `berth image`,
-// with image prune, which needs to know berth's containers.
+// at the top, and all of them under `berth image`, with image prune,
+// which needs to know berth's containers, and image inspect in Docker's
+// shape (stage 08's prints the manifest and config as stored).
 func (a *app) imageCommands() []*cobra.Command {
 	group := &cobra.Command{Use: "image", Short: "Manage images"}
 	for _, c := range a.imageVerbs() {
+		if c.Name() == "inspect" {
+			continue // Docker's shape (imageinspect.go), not stage 08's
+		}
 		switch c.Name() { // docker image ls, docker image rm
 		case "images":
 			c.Aliases = append(c.Aliases, "ls", "list")
@@ -50,7 +54,7 @@ func (a *app) imageCommands() []*cobra.Command {
 			top = append(top, c)
 		}
 	}
-	group.AddCommand(a.imagePruneCommand())
+	group.AddCommand(a.imagePruneCommand(), a.imageInspectCommand())
 	return append(top, group)
 }
 
@@ -62,7 +66,7 @@ func (a *app) imageVerbs() []*cobra.Command {
 	for _, c := range imagecli.Commands() {
 		switch c.Name() {
 		case "build":
-			c = imagecli.BuildCommand(buildRunVerb)
+			c = imagecli.BuildCommand(buildRunVerb, true)
 		case "rmi":
 			a.guardRmi(c)
 		}

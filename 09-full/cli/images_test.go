@@ -42,13 +42,17 @@ func TestImageVerbs(t *testing.T) {
 
 	hist := h.ok("history", "web:1")
 	assert.Contains(t, hist, "/bin/sh -c mkdir /www && echo ran")
-	var insp struct{ Name, ID string }
+	var insp []struct {
+		ID       string `json:"Id"`
+		RepoTags []string
+	}
 	require.NoError(t, json.Unmarshal([]byte(h.ok("image", "inspect", "web:1")), &insp))
-	assert.Equal(t, "docker.io/library/web:1", insp.Name)
+	require.Len(t, insp, 1)
+	assert.Equal(t, []string{"web:1"}, insp[0].RepoTags)
 
 	// save, rmi, load: the image comes back with its id.
 	webID := h.ok("images", "-q", "web:1")
-	assert.Equal(t, webID, insp.ID[7:19])
+	assert.Equal(t, webID, insp[0].ID[7:19])
 	tarball := filepath.Join(t.TempDir(), "web.tar")
 	h.ok("save", "-o", tarball, "web:1")
 	rmi := h.ok("rmi", "web:1")
@@ -117,4 +121,61 @@ func TestImagePrune(t *testing.T) {
 	assert.Empty(t, h.ok("images", "-a", "-q"))
 	blobs, _ := os.ReadDir(filepath.Join(h.data, "images", "blobs", "sha256"))
 	assert.Empty(t, blobs, "image prune -a left blobs")
+}
+
+// image inspect prints Docker's shape (moby's image.InspectResponse): an
+// array, Id the config's digest, every name in RepoTags, the config under
+// Docker's names, RootFS's diff ids, a built image's Parent; --format
+// runs on the JSON's names; berth inspect falls back to an image when no
+// container has the name, unless --type says otherwise.
+func TestImageInspectDockerShape(t *testing.T) {
+	h := newHost(t)
+	id := h.ok("import", "--cmd", "sh", h.rootf, "base")
+	h.ok("tag", "base", "base:v1")
+	ctx := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(
+		"FROM base\nENV GREETING=hi\nWORKDIR /srv\nLABEL a=b\nCMD [\"cat\", \"/etc/hostname\"]\n"), 0o644))
+	h.ok("build", "-t", "app", ctx)
+
+	var base []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(h.ok("image", "inspect", "base", "app")), &base))
+	require.Len(t, base, 2)
+	assert.Equal(t, id, base[0]["Id"])
+	assert.ElementsMatch(t, []any{"base:latest", "base:v1"}, base[0]["RepoTags"])
+	for _, k := range []string{"RepoDigests", "Created", "Config", "Architecture", "Os", "Size", "RootFS", "Metadata"} {
+		assert.Contains(t, base[0], k, "docker image inspect has %s", k)
+	}
+	assert.Equal(t, "layers", base[0]["RootFS"].(map[string]any)["Type"])
+	assert.Len(t, base[0]["RootFS"].(map[string]any)["Layers"], 1)
+	assert.Equal(t, "linux", base[0]["Os"])
+	assert.NotContains(t, base[0], "Parent", "an imported image has none")
+	// Parent: the image of the step before, as docker's classic builder
+	// sets it; the chain ends at base.
+	parents := []string{}
+	for p := base[1]["Parent"].(string); p != "" && len(parents) < 10; p = h.ok("image", "inspect", "-f", `{{if .Parent}}{{.Parent}}{{end}}`, p) {
+		parents = append(parents, p)
+	}
+	assert.Len(t, parents, 4, "ENV, WORKDIR, LABEL, then base")
+	assert.Equal(t, id, parents[len(parents)-1])
+
+	assert.Equal(t, `{"Cmd":["cat","/etc/hostname"],"Env":["GREETING=hi"],"Labels":{"a":"b"},"WorkingDir":"/srv"}`,
+		h.ok("image", "inspect", "--format", "{{json .Config}}", "app"))
+	assert.Equal(t, "base:v1 "+id, h.ok("image", "inspect", "-f", "{{index .RepoTags 1}} {{.Id}}", "base"))
+
+	// berth inspect: an image when no container has the name.
+	assert.Equal(t, id, h.ok("inspect", "--format", "{{.Id}}", "base"))
+	h.ok("create", "--network", "none", "--name", "base", "app")
+	assert.Regexp(t, `^[0-9a-f]{64}$`, h.ok("inspect", "--format", "{{.Id}}", "base"), "a container wins")
+	assert.Equal(t, id, h.ok("inspect", "--type", "image", "--format", "{{.Id}}", "base"))
+	r := h.run("inspect", "--type", "container", "app")
+	assert.Equal(t, 1, r.Code)
+	assert.Equal(t, "[]", strings.TrimSpace(r.Stdout))
+	assert.Contains(t, r.Stderr, "No such container: app")
+	r = h.run("inspect", "nothing")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "No such object: nothing")
+	r = h.run("image", "inspect", "nothing")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "No such image: nothing")
+	assert.Equal(t, 125, h.run("inspect", "--type", "volume", "base").Code)
 }

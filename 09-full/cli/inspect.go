@@ -5,6 +5,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/04-net/network"
+	imagestore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/store"
 
@@ -24,65 +26,109 @@ import (
 )
 
 func (a *app) inspectCommand() *cobra.Command {
-	var format string
+	var format, kind string
 	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Return low-level information on containers, in Docker's JSON shape",
+		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Short: "Return low-level information on containers or images, in Docker's JSON shape",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch kind {
+			case "", "container", "image":
+			default:
+				return clikit.Usage("%q is not a valid value for --type", kind)
+			}
 			e, err := a.Engine()
 			if err != nil {
 				return err
 			}
 			var out []any
-			failed := false
+			var failed []string
 			for _, ref := range args {
-				r, err := inspect(e, ref)
+				r, err := inspectObject(e, ref, kind)
 				if err != nil {
-					fmt.Fprintf(a.Stderr, "berth: %v\n", clikit.Describe(err))
-					failed = true
+					failed = append(failed, err.Error())
 					continue
 				}
 				out = append(out, r)
 			}
-			if format != "" {
-				// The docker CLI runs the template on the JSON, not the Go
-				// types: {{.Id}}, {{.State.Status}} are the JSON's names.
-				var values []any
-				for _, r := range out {
-					b, err := json.Marshal(r)
-					if err != nil {
-						return err
-					}
-					var v map[string]any
-					dec := json.NewDecoder(bytes.NewReader(b))
-					dec.UseNumber() // 16777216, not 1.6777216e+07
-					if err := dec.Decode(&v); err != nil {
-						return err
-					}
-					values = append(values, v)
-				}
-				if err := clikit.Render(a.Stdout, format, nil, values); err != nil {
-					return clikit.Usage("%v", err)
-				}
-			} else {
-				b, err := json.MarshalIndent(out, "", "    ")
-				if err != nil {
-					return err
-				}
-				if out == nil {
-					b = []byte("[]")
-				}
-				fmt.Fprintln(a.Stdout, string(b))
-			}
-			if failed {
-				return clikit.Silent(1)
-			}
-			return nil
+			return a.printInspect(out, format, failed)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
+	cmd.Flags().StringVar(&kind, "type", "", "only a container or only an image (container|image)")
 	return cmd
+}
+
+// inspectObject is docker inspect's search: a container by that name or
+// id, else an image (unless --type says which), in Docker's words when
+// there is neither.
+func inspectObject(e *engine.Engine, ref, kind string) (any, error) {
+	if kind != "image" {
+		r, err := inspect(e, ref)
+		if err == nil {
+			return r, nil
+		}
+		if kind == "container" || !errors.Is(err, store.ErrNotFound) {
+			return nil, errors.New(clikit.Describe(err))
+		}
+	}
+	if kind == "image" {
+		r, err := inspectImage(imagestore.NewStore(e.DataRoot), ref)
+		if err != nil {
+			return nil, errors.New(describeImageErr(err))
+		}
+		return r, nil
+	}
+	r, err := imageOrNil(e.DataRoot, ref)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, errors.New("No such object: " + ref)
+	}
+	return r, nil
+}
+
+// printInspect prints what inspect found: a JSON array, or with --format
+// the template run on each, as the docker CLI runs it on the JSON, not the
+// Go types: {{.Id}}, {{.State.Status}} are the JSON's names. Then, as
+// docker, what was not found, and exit 1.
+func (a *app) printInspect(out []any, format string, failed []string) error {
+	if format != "" {
+		var values []any
+		for _, r := range out {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			var v map[string]any
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber() // 16777216, not 1.6777216e+07
+			if err := dec.Decode(&v); err != nil {
+				return err
+			}
+			values = append(values, v)
+		}
+		if err := clikit.Render(a.Stdout, format, nil, values); err != nil {
+			return clikit.Usage("%v", err)
+		}
+	} else {
+		b, err := json.MarshalIndent(out, "", "    ")
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			b = []byte("[]")
+		}
+		fmt.Fprintln(a.Stdout, string(b))
+	}
+	for _, f := range failed {
+		fmt.Fprintf(a.Stderr, "berth: %s\n", f)
+	}
+	if len(failed) > 0 {
+		return clikit.Silent(1)
+	}
+	return nil
 }
 
 // inspect describes a container as Docker's API does (moby's

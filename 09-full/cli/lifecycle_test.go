@@ -50,7 +50,7 @@ func TestLifecycle(t *testing.T) {
 	assert.Equal(t, "web", h.ok("rm", "web"))
 	r = h.run("inspect", "web")
 	assert.Equal(t, 1, r.Code)
-	assert.Contains(t, r.Stderr, "No such container: web")
+	assert.Contains(t, r.Stderr, "No such object: web", "neither a container nor an image, as docker inspect says")
 	h.assertNothingLeft([]string{id})
 }
 

@@ -87,11 +87,18 @@ func (a *app) loginCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			file.Set(server, user, password)
+			// Through the credential helper config.json names, if any;
+			// else in the clear in config.json, with docker's warning.
+			helper, err := file.Store(server, user, password)
+			if err != nil {
+				return err
+			}
 			if err := file.Save(); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Stderr, "WARNING! Your password will be stored unencrypted in %s.\n", path)
+			if helper == "" {
+				fmt.Fprintf(a.Stderr, "WARNING! Your password will be stored unencrypted in %s.\n", path)
+			}
 			fmt.Fprintln(a.Stdout, "Login Succeeded")
 			return nil
 		},
@@ -120,7 +127,11 @@ func (a *app) logoutCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !file.Remove(server) {
+			had, err := file.Erase(server) // in its credential helper too
+			if err != nil {
+				return err
+			}
+			if !had {
 				fmt.Fprintf(a.Stdout, "Not logged in to %s\n", registry.AuthKey(server))
 				return nil
 			}

@@ -291,7 +291,22 @@ func (a *app) pruneContainers(e *engine.Engine) ([]string, int64) {
 }
 
 // pruneVolumes removes the anonymous volumes no container lists.
+//
+// The order of the two reads is the fix of a race with create: a
+// container's record, which names its volume, is always written before
+// the volume's directory is made (create writes the record; the monitor's
+// create makes and seeds the directory, 07-unionfs/layer seedVolume).
+// So the directories are listed first and the records read after: a
+// directory in the list was made before the list, so its record was
+// written before it and is read. Records first, then directories, let a
+// create slip between the two: its record unseen, its fresh directory
+// listed, and removed under the container that was filling it.
 func pruneVolumes(e *engine.Engine) ([]string, int64, error) {
+	vols, err := anonymousVolumes(e.DataRoot)
+	if err != nil {
+		return nil, 0, err
+	}
+	pruneVolumesGap()
 	recs, err := e.Store.List()
 	if err != nil {
 		return nil, 0, err
@@ -308,10 +323,6 @@ func pruneVolumes(e *engine.Engine) ([]string, int64, error) {
 			}
 		}
 	}
-	vols, err := anonymousVolumes(e.DataRoot)
-	if err != nil {
-		return nil, 0, err
-	}
 	var gone []string
 	var total int64
 	for _, v := range vols {
@@ -327,3 +338,7 @@ func pruneVolumes(e *engine.Engine) ([]string, int64, error) {
 	}
 	return gone, total, nil
 }
+
+// pruneVolumesGap runs between pruneVolumes' two reads: nothing, but a
+// test's concurrent create, there for certain rather than by luck.
+var pruneVolumesGap = func() {}

@@ -68,7 +68,7 @@ func TestInspect(t *testing.T) {
 	assert.Equal(t, "none", h.inspect("i", "{{.HostConfig.NetworkMode}}"))
 	r := h.run("inspect", "i", "nosuch")
 	assert.Equal(t, 1, r.Code)
-	assert.Contains(t, r.Stderr, "No such container: nosuch")
+	assert.Contains(t, r.Stderr, "No such object: nosuch", "neither a container nor an image, as docker inspect says")
 	assert.Contains(t, r.Stdout, id, "what was found is printed")
 }
 
