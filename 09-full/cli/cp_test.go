@@ -61,8 +61,9 @@ func TestCp(t *testing.T) {
 	r = h.run("cp", "c:/data", "c:/x")
 	assert.Equal(t, 125, r.Code)
 	h.ok("stop", "-t", "0", "c")
-	r = h.run("cp", "c:/data", out)
-	assert.Contains(t, r.Stderr, "is not running")
+	h.ok("cp", "c:/data/f", filepath.Join(out, "stopped"))
+	b, _ = os.ReadFile(filepath.Join(out, "stopped"))
+	assert.Equal(t, "from the host\n", string(b), "from a stopped container (TestCpStopped)")
 }
 
 // A container controls its tree: a directory it swaps for a symlink to a
@@ -107,4 +108,46 @@ func TestCpSymlinkEscape(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "cp wrote into the host's directory: %v", entries)
 	t.Logf("%d of 100 copies out won the race and copied the container's own file", copied)
+}
+
+// A stopped container's root is reached without running it: a detached
+// overlay of its layers (layer.Store.OpenDetached), both ways, and what is
+// copied in is there at its next start. A symlink it planted in its upper
+// directory to a host directory resolves in its root, as a running one's.
+func TestCpStopped(t *testing.T) {
+	h := newHost(t)
+	hostDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(hostDir, "secret"), []byte("host secret\n"), 0o600))
+	h.ok(h.runArgs("", "--name", "c", "sh", "-c",
+		"mkdir /data; echo inside >/data/f; ln -s "+hostDir+" /static; ln -s "+hostDir+"/secret /leak; "+
+			"test -f /data/in && cat /data/in; exit 0")...)
+	assert.Equal(t, "exited", h.inspect("c", "{{.State.Status}}"))
+	out := t.TempDir()
+	h.ok("cp", "c:/data/f", filepath.Join(out, "f"))
+	b, err := os.ReadFile(filepath.Join(out, "f"))
+	require.NoError(t, err)
+	assert.Equal(t, "inside\n", string(b))
+	in := filepath.Join(t.TempDir(), "in")
+	require.NoError(t, os.WriteFile(in, []byte("copied in while stopped\n"), 0o644))
+	h.ok("cp", in, "c:/data/")
+	assert.Equal(t, "copied in while stopped", strings.TrimSpace(h.ok("start", "-a", "c")))
+
+	for _, src := range []string{"c:/static/secret", "c:/leak"} {
+		stolen := filepath.Join(out, "stolen")
+		os.Remove(stolen)
+		r := h.run("cp", src, stolen)
+		if st, err := os.Lstat(stolen); err == nil && st.Mode().IsRegular() {
+			b, _ := os.ReadFile(stolen) // a symlink is copied as one: not a read
+			assert.NotContains(t, string(b), "host secret", "%s: %s", src, r)
+		}
+		r = h.run("cp", src, "-")
+		assert.NotContains(t, r.Stdout, "host secret", "%s as a tar stream", src)
+	}
+	r := h.run("cp", in, "c:/static/pwned")
+	assert.NotEqual(t, 0, r.Code, r.String())
+	assert.NoFileExists(t, filepath.Join(hostDir, "pwned"))
+	r = h.run("cp", in, "c:/leak")
+	b, _ = os.ReadFile(filepath.Join(hostDir, "secret"))
+	assert.Equal(t, "host secret\n", string(b), "cp wrote through the symlink: %s", r)
+	assert.NotContains(t, h.ok("inspect", "--format", "{{.State.Status}}", "c"), "running")
 }
