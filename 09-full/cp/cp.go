@@ -31,6 +31,10 @@ type Root struct {
 	// uids and gids map the container's ids to the host's (a user
 	// namespace); empty: the same.
 	uids, gids []specs.LinuxIDMapping
+	// FollowLink (cp -L): a symlink named as the source is followed —
+	// in the container's root for a source there — and its target copied
+	// under the symlink's name.
+	FollowLink bool
 	// Warn is told of what is skipped (devices, sockets).
 	Warn func(format string, args ...any)
 }

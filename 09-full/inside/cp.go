@@ -4,6 +4,7 @@ package inside
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ import (
 // CONTAINER:DEST`, for a container running or not, through package cp's
 // handles.
 func (a *app) cpCommand() *cobra.Command {
-	var archive bool
+	var archive, follow bool
 	cmd := &cobra.Command{
 		Use:   "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH\n  berth cp [OPTIONS] SRC_PATH CONTAINER:DEST_PATH",
 		Short: "Copy files/folders between a container and the local filesystem",
@@ -33,8 +34,6 @@ func (a *app) cpCommand() *cobra.Command {
 				return clikit.Usage("copying between containers is not supported")
 			case !srcIn && !dstIn:
 				return clikit.Usage("must specify at least one container source")
-			case srcPath == "-":
-				return clikit.Usage("berth cp: a tar stream into a container (-) is not supported yet: name a file or directory")
 			}
 			ref := srcRef
 			if dstIn {
@@ -53,6 +52,7 @@ func (a *app) cpCommand() *cobra.Command {
 				return err
 			}
 			defer release()
+			root.FollowLink = follow
 			root.Warn = func(format string, args ...any) { fmt.Fprintf(a.Stderr, "berth: "+format+"\n", args...) }
 			if srcIn && dstPath == "-" {
 				return root.CopyOutTar(srcPath, a.Stdout)
@@ -60,10 +60,16 @@ func (a *app) cpCommand() *cobra.Command {
 			if srcIn {
 				return root.CopyOut(srcPath, dstPath)
 			}
+			if srcPath == "-" {
+				// Extracted on the host first, beside the layers: the
+				// same filesystem, private to berth (cp.CopyInTar).
+				return root.CopyInTar(cmd.InOrStdin(), dstPath, archive, filepath.Join(e.DataRoot, "tmp"))
+			}
 			return root.CopyIn(srcPath, dstPath, archive)
 		},
 	}
 	cmd.Flags().BoolVarP(&archive, "archive", "a", false, "archive mode (copy all uid/gid information)")
+	cmd.Flags().BoolVarP(&follow, "follow-link", "L", false, "always follow symbol link in SRC_PATH")
 	return cmd
 }
 
