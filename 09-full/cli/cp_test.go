@@ -196,8 +196,8 @@ func TestCpTarStreamIn(t *testing.T) {
 	assert.Equal(t, "1000:1000", h.ok("exec", "c", "stat", "-c", "%u:%g", "/data/sub/sub/f"), "-a keeps the tar's owners")
 
 	hostile := map[string]string{
-		"dot-dot":              tarOf(t, [2]string{"../../../../../../../../.." + hostDir + "/pwned", "x"}),
-		"through a symlink":    tarOf(t, [2]string{"esc", "->" + hostDir}, [2]string{"esc/pwned", "x"}),
+		"dot-dot":           tarOf(t, [2]string{"../../../../../../../../.." + hostDir + "/pwned", "x"}),
+		"through a symlink": tarOf(t, [2]string{"esc", "->" + hostDir}, [2]string{"esc/pwned", "x"}),
 	}
 	for name, stream := range hostile {
 		r := h.runIn(stream, "cp", "-", "c:/data")
