@@ -54,18 +54,23 @@ func (a *app) cpCommand() *cobra.Command {
 			defer release()
 			root.FollowLink = follow
 			root.Warn = func(format string, args ...any) { fmt.Fprintf(a.Stderr, "berth: "+format+"\n", args...) }
-			if srcIn && dstPath == "-" {
-				return root.CopyOutTar(srcPath, a.Stdout)
-			}
-			if srcIn {
-				return root.CopyOut(srcPath, dstPath)
-			}
-			if srcPath == "-" {
+			// Docker's events: archive-path for a copy out, extract-to-dir in.
+			switch {
+			case srcIn && dstPath == "-":
+				err = root.CopyOutTar(srcPath, a.Stdout)
+			case srcIn:
+				err = root.CopyOut(srcPath, dstPath)
+			case srcPath == "-":
 				// Extracted on the host first, beside the layers: the
 				// same filesystem, private to berth (cp.CopyInTar).
-				return root.CopyInTar(cmd.InOrStdin(), dstPath, archive, filepath.Join(e.DataRoot, "tmp"))
+				err = root.CopyInTar(cmd.InOrStdin(), dstPath, archive, filepath.Join(e.DataRoot, "tmp"))
+			default:
+				err = root.CopyIn(srcPath, dstPath, archive)
 			}
-			return root.CopyIn(srcPath, dstPath, archive)
+			if err == nil {
+				e.Event(rec, map[bool]string{true: "archive-path", false: "extract-to-dir"}[srcIn], nil)
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&archive, "archive", "a", false, "archive mode (copy all uid/gid information)")

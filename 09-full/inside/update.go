@@ -127,7 +127,7 @@ func update(e *engine.Engine, ref string, res *specs.LinuxResources, policy *eng
 			}
 		}
 	}
-	return e.Store.UpdateRecord(rec.ID, func(r *store.Record) error {
+	err = e.Store.UpdateRecord(rec.ID, func(r *store.Record) error {
 		if res != nil {
 			if r.Spec.Linux.Resources == nil {
 				r.Spec.Linux.Resources = &specs.LinuxResources{}
@@ -164,4 +164,8 @@ func update(e *engine.Engine, ref string, res *specs.LinuxResources, policy *eng
 		}
 		return nil
 	})
+	if err == nil {
+		e.Event(rec, "update", nil)
+	}
+	return err
 }
