@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,4 +233,58 @@ func TestExecRootless(t *testing.T) {
 	assert.Regexp(t, `^0\nrl\n\s+0\s+`+strconv.Itoa(a.UID)+`\s+1\nsleep\n$`, r.Stdout)
 	r = run("exec", "r", "sh", "-c", "exit 7")
 	assert.Equal(t, 7, r.Code, r.String())
+}
+
+// exec -d, with or without -t: berth returns once the command runs, its
+// keeper waits for it, and the record says when it ended and how (the
+// exit code nobody but the process's parent can learn). A start that
+// fails says so, with run's exit codes, even detached.
+func TestExecDetachedExitCode(t *testing.T) {
+	h := newHost(t)
+	id := h.runD("--name", "c", "sleep", "1000")
+	for _, tty := range []bool{false, true} {
+		args := []string{"exec", "-d"}
+		if tty {
+			args = append(args, "-t")
+		}
+		code := map[bool]string{false: "3", true: "7"}[tty]
+		dir := filepath.Join(h.state, ".containers", id, "execs")
+		before, _ := os.ReadDir(dir)
+		assert.Empty(t, h.ok(append(args, "c", "sh", "-c", "[ -t 0 ] && echo tty >/tmp/tty; sleep 0.5; exit "+code)...))
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Len(t, entries, len(before)+1)
+		var execID string
+		for _, e := range entries {
+			if !slices.ContainsFunc(before, func(b os.DirEntry) bool { return b.Name() == e.Name() }) {
+				execID = strings.TrimSuffix(e.Name(), ".json")
+			}
+		}
+		var rec struct {
+			Running       bool
+			ExitCode      *int
+			ProcessConfig struct {
+				Tty bool `json:"tty"`
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(h.ok("internal", "exec-inspect", "c", execID)), &rec))
+		assert.True(t, rec.Running, "tty=%v: it sleeps", tty)
+		assert.Equal(t, tty, rec.ProcessConfig.Tty)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			require.NoError(t, json.Unmarshal([]byte(h.ok("internal", "exec-inspect", "c", execID)), &rec))
+			if rec.ExitCode != nil {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "tty=%v: the detached exec's exit code was never recorded", tty)
+		}
+		assert.False(t, rec.Running)
+		assert.Equal(t, code, strconv.Itoa(*rec.ExitCode), "tty=%v", tty)
+	}
+	assert.Equal(t, "tty", h.ok("exec", "c", "cat", "/tmp/tty"), "-d -t: the command has a terminal")
+	r := h.run("exec", "-d", "c", "nosuch")
+	assert.Equal(t, 127, r.Code, r.String())
+	assert.Contains(t, r.Stderr, `"nosuch": executable file not found`)
+	events := h.ok("events", "--since", "1m", "--until", "0s", "--filter", "container="+id, "--filter", "event=exec_die",
+		"--format", "{{.Actor.Attributes.exitCode}}")
+	assert.Equal(t, "3\n7\n0", events, "-d, -d -t, then the cat")
 }

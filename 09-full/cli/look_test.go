@@ -3,7 +3,10 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,4 +174,38 @@ func TestEvents(t *testing.T) {
 	assert.Equal(t, "start ev\n", r.Stdout, "followed live")
 	r = h.run("events", "--since", "yesterday")
 	assert.Equal(t, 125, r.Code)
+}
+
+// The rest of Docker's container events that a verb makes: rename (with
+// oldName), restart after stop's and start's own, top, update, cp's
+// archive-path and extract-to-dir, export, commit, and a health check's
+// change of status.
+func TestEventsOfTheVerbs(t *testing.T) {
+	h := newHost(t)
+	h.importBusybox()
+	id := h.ok("run", "-d", "--network", "none", "--name", "ev", "--health-cmd", "true", "--health-interval", "100ms", "busybox", "sleep", "1000")
+	h.waitFor("ev", "{{.State.Health.Status}}", "healthy", 30*time.Second)
+	h.ok("rename", "ev", "ev2")
+	h.ok("top", "ev2")
+	h.ok("update", "--cpus", "0.5", "ev2")
+	in := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(in, []byte("x"), 0o644))
+	h.ok("cp", in, "ev2:/tmp/")
+	h.ok("cp", "ev2:/tmp/f", filepath.Join(t.TempDir(), "g"))
+	require.Equal(t, 0, h.run("export", "-o", filepath.Join(t.TempDir(), "x.tar"), "ev2").Code)
+	h.ok("commit", "-m", "a note", "ev2", "evimage")
+	h.ok("restart", "-t", "0", "ev2")
+	got := h.ok("events", "--since", "1h", "--until", "0s", "--filter", "container="+id, "--format",
+		"{{.Action}}{{with .Actor.Attributes.oldName}} {{.}}{{end}}{{with .Actor.Attributes.comment}} {{.}}{{end}} {{.Actor.Attributes.name}}")
+	// The restarted run's checks may have begun: its own healthy is not
+	// this test's.
+	lines := strings.Split(got, "\n")
+	require.Greater(t, len(lines), 3)
+	assert.Equal(t, []string{"create ev", "start ev", "health_status: healthy ev"}, lines[:3])
+	lines = slices.DeleteFunc(lines[3:], func(l string) bool { return strings.HasPrefix(l, "health_status") })
+	assert.Equal(t, []string{"rename /ev ev2", "top ev2", "update ev2",
+		"extract-to-dir ev2", "archive-path ev2", "export ev2", "pause ev2", "unpause ev2", "commit a note ev2",
+		"kill ev2", "kill ev2", "die ev2", "stop ev2", "start ev2", "restart ev2"}, lines)
+	h.ok("rm", "-f", "ev2")
+	h.ok("rmi", "evimage", "busybox")
 }

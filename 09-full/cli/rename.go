@@ -20,7 +20,15 @@ func (a *app) renameCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.Store.Rename(rec.ID, args[1])
+			if err := e.Store.Rename(rec.ID, args[1]); err != nil {
+				return err
+			}
+			// Docker's attributes: the new name, and the old one with
+			// the slash of its API.
+			old := rec.Name
+			rec.Name = args[1]
+			e.Event(rec, "rename", map[string]string{"oldName": "/" + old})
+			return nil
 		},
 	}
 }

@@ -23,7 +23,14 @@ func (a *app) restartCommand() *cobra.Command {
 				if err := e.Stop(ref, t); err != nil {
 					return err
 				}
-				return e.Start(ref)
+				if err := e.Start(ref); err != nil {
+					return err
+				}
+				// After stop's and start's own events, as Docker's.
+				if rec, err := e.Store.Get(ref); err == nil {
+					e.Event(rec, "restart", nil)
+				}
+				return nil
 			})
 		},
 	}

@@ -48,6 +48,15 @@ func TestRootless(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no log")
 	}
 	assert.Regexp(t, `\sr$`, ok("ps"))
+	// No cgroup of its own: stats and update's limits say so in one line,
+	// podman's way; update --restart needs none.
+	for _, args := range [][]string{{"stats", "--no-stream", "r"}, {"stats", "--no-stream"}, {"update", "--memory", "64m", "r"}} {
+		r := run(args...)
+		assert.Equal(t, 125, r.Code, "%v: %s", args, r)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.Stderr), "\n")+1, "one line: %s", r.Stderr)
+		assert.Regexp(t, `is not supported in rootless mode: (container r has|berth's rootless containers have) no cgroup of (its|their) own`, r.Stderr)
+	}
+	assert.Equal(t, "r", ok("update", "--restart", "on-failure", "r"))
 	assert.DirExists(t, filepath.Join(a.Home, ".local", "share", "berth", "containers", id))
 	assert.DirExists(t, filepath.Join(a.Runtime, "berth", ".containers", id))
 	assert.Equal(t, "r", ok("stop", "-t", "1", "r"))

@@ -1,6 +1,6 @@
 //go:build linux
 
-// Package cp copies files into and out of a running container's root, as
+// Package cp copies files into and out of a container's root, as
 // `docker cp` does, through handles: the container controls its tree, and
 // may swap any directory for a symlink at any moment (CVE-2018-15664, in
 // Docker's cp). So a path inside the container is never joined to
@@ -31,6 +31,10 @@ type Root struct {
 	// uids and gids map the container's ids to the host's (a user
 	// namespace); empty: the same.
 	uids, gids []specs.LinuxIDMapping
+	// FollowLink (cp -L): a symlink named as the source is followed —
+	// in the container's root for a source there — and its target copied
+	// under the symlink's name.
+	FollowLink bool
 	// Warn is told of what is skipped (devices, sockets).
 	Warn func(format string, args ...any)
 }
@@ -44,11 +48,18 @@ func OpenRoot(pid int, spec *specs.Spec) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the container's root %s: %w", p, err)
 	}
+	return NewRoot(fd, spec), nil
+}
+
+// NewRoot takes fd, a descriptor of a container's root directory (a
+// stopped container's, layer.Store.OpenDetached), as a Root; Close closes
+// it.
+func NewRoot(fd int, spec *specs.Spec) *Root {
 	r := &Root{fd: fd, Warn: func(string, ...any) {}}
 	if spec != nil && spec.Linux != nil {
 		r.uids, r.gids = spec.Linux.UIDMappings, spec.Linux.GIDMappings
 	}
-	return r, nil
+	return r
 }
 
 // Close closes the root.

@@ -22,6 +22,16 @@ import (
 // with archive, keeps the host file's owner as the container's ids.
 func (r *Root) CopyIn(src, dst string, archive bool) error {
 	contents := strings.HasSuffix(src, "/.")
+	as := filepath.Base(strings.TrimSuffix(src, "/."))
+	if r.FollowLink { // the host's path, the user's own: followed as given
+		real, err := filepath.EvalSymlinks(strings.TrimSuffix(src, "/."))
+		if err != nil {
+			return err
+		}
+		if src = real; contents {
+			src += "/."
+		}
+	}
 	st, err := os.Lstat(strings.TrimSuffix(src, "/."))
 	if err != nil {
 		return err
@@ -35,7 +45,7 @@ func (r *Root) CopyIn(src, dst string, archive bool) error {
 		if contents {
 			return r.inChildren(strings.TrimSuffix(src, "/."), fd, archive)
 		}
-		return r.in(src, fd, filepath.Base(src), archive)
+		return r.in(src, fd, as, archive)
 	}
 	if strings.HasSuffix(dst, "/") {
 		return fmt.Errorf("%s: no such directory in the container", dst)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -19,7 +20,11 @@ import (
 // of src is not followed (a symlink is copied as a symlink).
 func (r *Root) CopyOut(src, dst string) error {
 	contents := strings.HasSuffix(src, "/.")
-	dir, name, err := r.parent(strings.TrimSuffix(src, "/."))
+	src, as, err := r.source(src)
+	if err != nil {
+		return err
+	}
+	dir, name, err := r.parent(src)
 	if err != nil {
 		return fmt.Errorf("could not find the file %s in container: %w", src, err)
 	}
@@ -43,13 +48,26 @@ func (r *Root) CopyOut(src, dst string) error {
 		defer unix.Close(sub)
 		return r.outChildren(sub, dst)
 	case isDir(dst):
-		dst = filepath.Join(dst, name)
+		dst = filepath.Join(dst, as)
 	case srcIsDir && fileExists(dst):
 		return fmt.Errorf("cannot copy a directory to a file: %s", dst)
 	case strings.HasSuffix(dst, "/"):
 		return fmt.Errorf("%s: no such directory", dst)
 	}
 	return r.out(dir, name, dst)
+}
+
+// source is the path to copy for src (its symlink followed with
+// FollowLink) and the name it is copied as (src's own).
+func (r *Root) source(src string) (p, as string, err error) {
+	p = strings.TrimSuffix(src, "/.")
+	as = path.Base(path.Clean("/" + p))
+	if r.FollowLink {
+		if p, err = r.followLink(p); err != nil {
+			return "", "", fmt.Errorf("could not find the file %s in container: %w", src, err)
+		}
+	}
+	return p, as, nil
 }
 
 // out copies the entry name of the container's directory dir to the host

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,13 +17,17 @@ import (
 // (docker cp CONTAINER:SRC -): the entry named as src's last name, and
 // what is under it; the same handles as CopyOut.
 func (r *Root) CopyOutTar(src string, w io.Writer) error {
-	dir, name, err := r.parent(strings.TrimSuffix(src, "/."))
+	src, as, err := r.source(src)
+	if err != nil {
+		return err
+	}
+	dir, name, err := r.parent(src)
 	if err != nil {
 		return fmt.Errorf("could not find the file %s in container: %w", src, err)
 	}
 	defer unix.Close(dir)
 	tw := tar.NewWriter(w)
-	if err := r.tarEntry(tw, dir, name, name); err != nil {
+	if err := r.tarEntry(tw, dir, name, as); err != nil {
 		return err
 	}
 	return tw.Close()

@@ -112,13 +112,23 @@ func (e *Engine) HealthCheck(ref string) error {
 		timeout = DefaultHealthTimeout
 	}
 	res := probe(rec, st.Pid, args, timeout)
-	return e.Store.Update(rec.ID, func(now *store.State) error {
+	before, after := string(store.HealthStarting), ""
+	err = e.Store.Update(rec.ID, func(now *store.State) error {
 		if now.Status != store.Running || !now.StartedAt.Equal(st.StartedAt) {
 			return nil // it ended, or restarted, meanwhile
 		}
+		if now.Health != nil && now.Health.Run.Equal(now.StartedAt) {
+			before = string(now.Health.Status)
+		}
 		recordHealth(now, hc, res)
+		after = string(now.Health.Status)
 		return nil
 	})
+	// Docker journals a change of status, not every check.
+	if err == nil && after != "" && after != before {
+		e.event(rec, "health_status: "+after, nil)
+	}
+	return err
 }
 
 // recordHealth adds a result to the state's health, as Docker's

@@ -50,6 +50,9 @@ func (a *app) commitCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if rec, err := e.Store.Get(args[0]); err == nil {
+				e.Event(rec, "commit", map[string]string{"comment": message, "imageID": id, "imageRef": name})
+			}
 			fmt.Fprintln(a.Stdout, id)
 			return nil
 		},

@@ -90,9 +90,25 @@ func execTarget(e *engine.Engine, ref string) (*store.Record, execin.Target, err
 }
 
 func (a *app) exec(f *execFlags, ref string, args []string) error {
-	if f.detach && f.tty {
-		return clikit.Usage("berth exec: -d with -t: a detached exec has no one to hold its terminal (berth has no daemon); drop -t")
+	if !f.detach {
+		return a.execIn(f, ref, args, nil)
 	}
+	rep := keeperReport()
+	if rep == nil {
+		return spawnKeeper() // execdetach.go: the keeper runs execIn
+	}
+	return a.execIn(f, ref, args, rep)
+}
+
+// execIn runs the exec; rep, a detached exec's keeper's report, is told
+// once the command runs.
+func (a *app) execIn(f *execFlags, ref string, args []string, rep *os.File) (err error) {
+	defer func() {
+		if rep != nil && err != nil {
+			report(rep, err)
+			rep = nil
+		}
+	}()
 	env, err := specgen.ExecEnv(f.env, f.envFiles)
 	if err != nil {
 		return clikit.Usage("%v", err)
@@ -128,7 +144,7 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 			}
 		}
 	}
-	if f.interactive && f.tty && !stdinTerm {
+	if f.interactive && f.tty && !stdinTerm && !f.detach {
 		return clikit.Usage("the input device is not a TTY")
 	}
 	live := e.Store.LiveDir(rec.ID)
@@ -168,9 +184,10 @@ func (a *app) exec(f *execFlags, ref string, args []string) error {
 	_ = record.Write(live)
 	e.Event(rec, "exec_start: "+cmdline, map[string]string{"execID": record.ID})
 	if f.detach {
-		// Nobody waits for it: when we exit it is reparented (to init, or
-		// the nearest subreaper), its exit code unrecorded.
-		return nil
+		// The CLI returns; we wait, and record the end. A terminal's
+		// output goes to our stdout, /dev/null.
+		report(rep, nil)
+		rep = nil
 	}
 	go func() {
 		for sig := range sigs {

@@ -44,7 +44,11 @@ func (a *app) exportCommand() *cobra.Command {
 				if term.IsTerminal(int(os.Stdout.Fd())) {
 					return clikit.Usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 				}
-				return layer.NewStore(e.DataRoot).Export(rec.ID, a.Stdout)
+				if err := layer.NewStore(e.DataRoot).Export(rec.ID, a.Stdout); err != nil {
+					return err
+				}
+				e.Event(rec, "export", nil)
+				return nil
 			}
 			// Written beside the file and renamed: no half tar under its name.
 			tmp, err := os.CreateTemp(filepath.Dir(output), ".export-*")
@@ -59,7 +63,11 @@ func (a *app) exportCommand() *cobra.Command {
 			if err := tmp.Close(); err != nil {
 				return err
 			}
-			return os.Rename(tmp.Name(), output)
+			if err := os.Rename(tmp.Name(), output); err != nil {
+				return err
+			}
+			e.Event(rec, "export", nil)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")

@@ -3,6 +3,7 @@
 package inside
 
 import (
+	"berth/01-uts/spine"
 	"bufio"
 	"bytes"
 	"fmt"
@@ -132,6 +133,9 @@ func (a *app) statsRows(e *engine.Engine, refs []string, all bool, prev map[stri
 			rows = append(rows, r)
 			continue
 		}
+		if noCgroup(rec) {
+			return nil, rootlessRefusal("stats", rec, "no counters to read")
+		}
 		s, err := containerSample(rec)
 		if err != nil {
 			return nil, fmt.Errorf("stats of %s: %w", rec.Name, err)
@@ -149,8 +153,8 @@ func (a *app) statsRows(e *engine.Engine, refs []string, all bool, prev map[stri
 
 // containerSample reads the counters of the container's cgroup.
 func containerSample(rec *store.Record) (cgroup.Sample, error) {
-	if rec.Spec.Linux == nil || rec.Spec.Linux.CgroupsPath == "" || os.Geteuid() != 0 {
-		return cgroup.Sample{}, fmt.Errorf("the container has no cgroup of its own (rootless): no counters to read")
+	if noCgroup(rec) {
+		return cgroup.Sample{}, rootlessRefusal("stats", rec, "no counters to read")
 	}
 	mode, err := cgroup.DetectMode()
 	if err != nil {
@@ -252,3 +256,18 @@ func (statsHeader) MemPerc() string   { return "MEM %" }
 func (statsHeader) NetIO() string     { return "NET I/O" }
 func (statsHeader) BlockIO() string   { return "BLOCK I/O" }
 func (statsHeader) PIDs() string      { return "PIDS" }
+
+// noCgroup: a rootless container has no cgroup of its own. Stage 06 makes
+// groups as root; an ordinary user could only make them in a cgroup v2
+// subtree delegated to them (systemd's user@UID.service, Delegate=yes),
+// which berth does not use: neither the host (cgroup v1) nor the VM
+// (cgroup v2, no systemd) gives a user one to try it on.
+func noCgroup(rec *store.Record) bool {
+	return rec.Spec.Linux == nil || rec.Spec.Linux.CgroupsPath == "" || os.Geteuid() != 0
+}
+
+// rootlessRefusal is podman's answer in rootless mode without cgroups:
+// one line, exit 125.
+func rootlessRefusal(verb string, rec *store.Record, what string) error {
+	return spine.Exitf(spine.ExitRuntime, "%s is not supported in rootless mode: container %s has no cgroup of its own (berth uses no delegated cgroup v2 subtree), %s", verb, rec.Name, what)
+}

@@ -57,6 +57,7 @@ func (a *app) top(e *engine.Engine, ref string, psArgs []string) error {
 	if err != nil {
 		return err
 	}
+	e.Event(rec, "top", nil)
 	if len(psArgs) == 0 {
 		psArgs = []string{"-ef"}
 	}

@@ -3,8 +3,10 @@
 package inside
 
 import (
-	"fmt"
 	"os"
+
+	"berth/01-uts/spine"
+	"fmt"
 
 	units "github.com/docker/go-units"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -47,6 +49,10 @@ func (a *app) updateCommand() *cobra.Command {
 			}
 			if res == nil && policy == nil {
 				return clikit.Usage("you must provide one or more flags when using this command")
+			}
+			if res != nil && os.Geteuid() != 0 {
+				// Before any container: nothing changed, exit 125.
+				return spine.Exitf(spine.ExitRuntime, "update is not supported in rootless mode: berth's rootless containers have no cgroup of their own (it uses no delegated cgroup v2 subtree), so their limits cannot change (--restart can)")
 			}
 			return a.Each(args, func(e *engine.Engine, ref string) error { return update(e, ref, res, policy) })
 		},
@@ -106,8 +112,8 @@ func update(e *engine.Engine, ref string, res *specs.LinuxResources, policy *eng
 		return err
 	}
 	if res != nil {
-		if rec.Spec.Linux == nil || rec.Spec.Linux.CgroupsPath == "" || os.Geteuid() != 0 {
-			return fmt.Errorf("container %s has no cgroup of its own (rootless): its limits cannot change", rec.ID[:12])
+		if noCgroup(rec) {
+			return rootlessRefusal("update", rec, "so its limits cannot change (--restart can)")
 		}
 		st, err := e.Store.View(rec.ID)
 		if err != nil {
@@ -127,7 +133,7 @@ func update(e *engine.Engine, ref string, res *specs.LinuxResources, policy *eng
 			}
 		}
 	}
-	return e.Store.UpdateRecord(rec.ID, func(r *store.Record) error {
+	err = e.Store.UpdateRecord(rec.ID, func(r *store.Record) error {
 		if res != nil {
 			if r.Spec.Linux.Resources == nil {
 				r.Spec.Linux.Resources = &specs.LinuxResources{}
@@ -164,4 +170,8 @@ func update(e *engine.Engine, ref string, res *specs.LinuxResources, policy *eng
 		}
 		return nil
 	})
+	if err == nil {
+		e.Event(rec, "update", nil)
+	}
+	return err
 }
