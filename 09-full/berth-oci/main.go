@@ -7,10 +7,18 @@ package main
 
 import (
 	"berth/01-uts/spine"
+	"berth/09-full/execin"
+	"berth/09-full/nsenter"
 	"berth/09-full/oci"
 )
 
 func main() {
+	// A process `berth-oci exec` started: its namespaces were joined
+	// before the Go runtime started (nsenter's constructor); it executes
+	// the command and never returns.
+	if nsenter.Joined() {
+		execin.Final()
+	}
 	// The container's init is this binary, re-executed: it runs the
 	// spine's child side and never returns.
 	spine.MaybeInit()

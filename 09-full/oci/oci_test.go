@@ -299,3 +299,31 @@ func TestLogJSON(t *testing.T) {
 	_, err = time.Parse(time.RFC3339Nano, line.Time)
 	assert.NoError(t, err)
 }
+
+// TestExec: a command line with its exit code, a process.json (what
+// containerd's shim writes) with its environment and cwd, and --detach
+// with a pid file: the process is in the container's cgroup.
+func TestExec(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle([]string{"sleep", "1000"}, nil)
+	r.ok("create", "--bundle", b, "e1")
+	r.ok("start", "e1")
+	res := r.run("exec", "e1", "sh", "-c", "echo in $(hostname); exit 3")
+	assert.Equal(t, 3, res.Code, "%s", res)
+	assert.Equal(t, "in berth-oci\n", res.Stdout)
+
+	p := filepath.Join(t.TempDir(), "process.json")
+	require.NoError(t, os.WriteFile(p, []byte(`{"args":["sh","-c","echo $FOO $(pwd)"],"env":["FOO=bar"],"cwd":"/tmp","user":{"uid":0,"gid":0}}`), 0o600))
+	assert.Equal(t, "bar /tmp\n", r.ok("exec", "--process", p, "e1"))
+
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	r.ok("exec", "--detach", "--pid-file", pidFile, "e1", "sleep", "100")
+	raw, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(string(raw))
+	require.NoError(t, err)
+	var pids []int
+	require.NoError(t, json.Unmarshal([]byte(r.ok("ps", "--format", "json", "e1")), &pids))
+	assert.Contains(t, pids, pid)
+	r.ok("delete", "--force", "e1")
+}
