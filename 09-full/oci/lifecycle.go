@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
@@ -27,6 +28,9 @@ type meta struct {
 	Bundle  string    `json:"bundle"`
 	Created time.Time `json:"created"`
 	Owner   string    `json:"owner"`
+	// Hooks are the bundle's, which berth-oci runs itself (hooks.go):
+	// the engine's spec has none.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 type createOpts struct {
@@ -84,6 +88,11 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkHooks(spec.Hooks); err != nil {
+		return nil, nil, err
+	}
+	hooks := spec.Hooks
+	spec.Hooks = nil
 	if spec.Process.Terminal && detached && o.consoleSocket == "" {
 		return nil, nil, errors.New("process.terminal is set: give --console-socket, to which the pty's master is sent")
 	}
@@ -111,7 +120,8 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	if err := writeJSON(filepath.Join(dir, metaName), meta{Bundle: bundle, Created: time.Now().UTC(), Owner: owner()}); err != nil {
+	m := meta{Bundle: bundle, Created: time.Now().UTC(), Owner: owner(), Hooks: hooks}
+	if err := writeJSON(filepath.Join(dir, metaName), m); err != nil {
 		return fail(err)
 	}
 	c := engine.SpineContainer(id, cfg, g.root, g.root, steps)
@@ -130,13 +140,27 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 	if err != nil {
 		return fail(err)
 	}
+	undo := func(err error) (*spine.Process, *spine.Container, error) {
+		_ = p.Signal(os.Kill)
+		_, _ = p.Wait()
+		p.Close()
+		_ = spine.Cleanup(c)
+		return fail(err)
+	}
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile, p.Pid()); err != nil {
-			_ = p.Signal(os.Kill)
-			_, _ = p.Wait()
-			p.Close()
-			_ = spine.Cleanup(c)
-			return fail(err)
+			return undo(err)
+		}
+	}
+	if hooks != nil {
+		st := State{OCIVersion: specs.Version, ID: id, Status: Created, Pid: p.Pid(), Bundle: bundle,
+			Rootfs: spec.Root.Path, Created: m.Created, Owner: m.Owner, Annotations: spec.Annotations}
+		//nolint:staticcheck // prestart is deprecated, and still run (before createRuntime, as runc)
+		if err := runHooks("prestart", hooks.Prestart, st); err != nil {
+			return undo(err)
+		}
+		if err := runHooks("createRuntime", hooks.CreateRuntime, st); err != nil {
+			return undo(err)
 		}
 	}
 	debugf("created %s: init %d, bundle %s", id, p.Pid(), bundle)
@@ -214,6 +238,7 @@ func startCmd() *cobra.Command {
 			if err := spine.Start(c.dir, c.pid); err != nil {
 				return fmt.Errorf("start %s: %w", c.id, err)
 			}
+			c.poststart()
 			return nil
 		},
 	}
@@ -233,8 +258,15 @@ func runCmd() *cobra.Command {
 					return err
 				}
 				p.Release()
-				dir, _ := stateDir(args[0])
-				return spine.Start(dir, p.Pid())
+				x, err := load(args[0])
+				if err != nil {
+					return err
+				}
+				if err := spine.Start(x.dir, x.pid); err != nil {
+					return err
+				}
+				x.poststart()
+				return nil
 			}
 			return run(args[0], o)
 		},
@@ -255,6 +287,10 @@ func run(id string, o createOpts) error {
 	if err != nil {
 		return err
 	}
+	x, err := load(id)
+	if err != nil {
+		return err
+	}
 	if err := p.Start(); err != nil {
 		_ = p.Signal(os.Kill)
 		_, _ = p.Wait()
@@ -264,6 +300,7 @@ func run(id string, o createOpts) error {
 		}
 		return err
 	}
+	x.poststart()
 	go func() {
 		for s := range sigs {
 			_ = p.Signal(s)
@@ -274,6 +311,8 @@ func run(id string, o createOpts) error {
 	if cerr := spine.Cleanup(c); cerr != nil && err == nil {
 		err = cerr
 	}
+	x.status = Stopped
+	x.poststop()
 	if err != nil {
 		return err
 	}

@@ -327,3 +327,40 @@ func TestExec(t *testing.T) {
 	assert.Contains(t, pids, pid)
 	r.ok("delete", "--force", "e1")
 }
+
+// TestHooks: createRuntime, poststart and poststop run on the host with
+// the container's state on stdin; createContainer (inside the container)
+// is refused in one line.
+func TestHooks(t *testing.T) {
+	r := newRT(t)
+	out := t.TempDir()
+	hook := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + filepath.Join(out, name)}}
+	}
+	b := r.bundle([]string{"sleep", "1000"}, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{
+			CreateRuntime: []specs.Hook{hook("createRuntime")},
+			Poststart:     []specs.Hook{hook("poststart")},
+			Poststop:      []specs.Hook{hook("poststop")},
+		}
+	})
+	r.ok("create", "--bundle", b, "h1")
+	r.ok("start", "h1")
+	r.ok("delete", "--force", "h1")
+	for name, status := range map[string]string{"createRuntime": "created", "poststart": "running", "poststop": "stopped"} {
+		raw, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err, name)
+		var st map[string]any
+		require.NoError(t, json.Unmarshal(raw, &st), "%s: %s", name, raw)
+		assert.Equal(t, "h1", st["id"], name)
+		assert.Equal(t, status, st["status"], name)
+		assert.Equal(t, b, st["bundle"], name)
+	}
+
+	b = r.bundle([]string{"true"}, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{hook("cc")}}
+	})
+	res := r.run("run", "--bundle", b, "h2")
+	assert.Equal(t, 125, res.Code)
+	assert.Contains(t, res.Stderr, "hooks.createContainer is not supported")
+}

@@ -161,6 +161,29 @@ func (x *container) remove() error {
 	return nil
 }
 
+// poststart and poststop run the bundle's hooks; a failure is logged, not
+// returned: the container has started, or is gone, either way (the
+// runtime spec's rule).
+func (x *container) poststart() {
+	if x.meta.Hooks == nil {
+		return
+	}
+	st := x.state()
+	st.Status = Running
+	if err := runHooks("poststart", x.meta.Hooks.Poststart, st); err != nil {
+		logError(err)
+	}
+}
+
+func (x *container) poststop() {
+	if x.meta.Hooks == nil {
+		return
+	}
+	if err := runHooks("poststop", x.meta.Hooks.Poststop, x.state()); err != nil {
+		logError(err)
+	}
+}
+
 // freeze pauses or resumes every process of the container.
 func (x *container) freeze(on bool) error {
 	g, err := x.group()

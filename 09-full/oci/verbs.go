@@ -108,7 +108,12 @@ func deleteCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("cannot delete container %s that is not stopped: %s", x.id, x.status)
 			}
-			return x.remove()
+			if err := x.remove(); err != nil {
+				return err
+			}
+			x.status = Stopped
+			x.poststop()
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill the container if it runs")
