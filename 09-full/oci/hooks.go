@@ -38,7 +38,8 @@ func checkHooks(h *specs.Hooks) error {
 	if len(h.StartContainer) > 0 {
 		return errors.New("hooks.startContainer is not supported (it runs inside the container before the command)")
 	}
-	for _, list := range [][]specs.Hook{h.Prestart, h.CreateRuntime, h.Poststart, h.Poststop} { //nolint:staticcheck // prestart is deprecated, still run
+	//lint:ignore SA1019 prestart is deprecated, and bundles still have it: berth-oci runs it as runc does
+	for _, list := range [][]specs.Hook{h.Prestart, h.CreateRuntime, h.Poststart, h.Poststop} {
 		for _, x := range list {
 			if x.Path == "" || x.Path[0] != '/' {
 				return fmt.Errorf("hook path %q: want an absolute path", x.Path)

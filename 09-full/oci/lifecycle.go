@@ -155,7 +155,7 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 	if hooks != nil {
 		st := State{OCIVersion: specs.Version, ID: id, Status: Created, Pid: p.Pid(), Bundle: bundle,
 			Rootfs: spec.Root.Path, Created: m.Created, Owner: m.Owner, Annotations: spec.Annotations}
-		//nolint:staticcheck // prestart is deprecated, and still run (before createRuntime, as runc)
+		//lint:ignore SA1019 prestart is deprecated, and still run (before createRuntime, as runc)
 		if err := runHooks("prestart", hooks.Prestart, st); err != nil {
 			return undo(err)
 		}
