@@ -80,7 +80,7 @@ func Main() {
 	f.BoolVar(&g.systemd, "systemd-cgroup", false, "cgroups through systemd (not supported: refused)")
 	f.BoolVar(&g.debug, "debug", false, "print what each step does")
 	root.AddCommand(createCmd(), startCmd(), runCmd(), stateCmd(), killCmd(), deleteCmd(),
-		execCmd(), listCmd(), psCmd(), pauseCmd(true), pauseCmd(false), featuresCmd(), specCmd())
+		execCmd(), updateCmd(), listCmd(), psCmd(), pauseCmd(true), pauseCmd(false), featuresCmd(), specCmd())
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%v (see '%s --help')", err, cmd.CommandPath())
 	})

@@ -364,3 +364,24 @@ func TestHooks(t *testing.T) {
 	assert.Equal(t, 125, res.Code)
 	assert.Contains(t, res.Stderr, "hooks.createContainer is not supported")
 }
+
+// TestUpdate: update --resources - (containerd's shim pipes the JSON)
+// changes the running container's PID limit, as its cgroup shows.
+func TestUpdate(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle([]string{"sleep", "1000"}, nil)
+	r.ok("create", "--bundle", b, "u1")
+	r.ok("start", "u1")
+	cmd := exec.Command(r.bin, "--root", r.root, "update", "--resources", "-", "u1")
+	cmd.Stdin = strings.NewReader(`{"pids":{"limit":42}}`)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	mode, err := cgroup.DetectMode()
+	require.NoError(t, err)
+	g, err := cgroup.Load(mode, "/berth-oci/u1")
+	require.NoError(t, err)
+	limit, err := os.ReadFile(g.PidsMax())
+	require.NoError(t, err)
+	assert.Equal(t, "42", strings.TrimSpace(string(limit)))
+	r.ok("delete", "--force", "u1")
+}
