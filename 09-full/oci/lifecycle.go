@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/01-uts/spine"
+	"berth/06-cgroups/cgroup"
 	"berth/09-full/engine"
 )
 
@@ -101,6 +102,7 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 		// ps and kill --all have one to work on.
 		spec.Linux.CgroupsPath = "/berth-oci/" + id
 	}
+	allowDefaultDevices(spec)
 	cfg := &engine.Config{Spec: spec}
 	steps, err := engine.Steps(cfg)
 	if err != nil {
@@ -165,6 +167,24 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 	}
 	debugf("created %s: init %d, bundle %s", id, p.Pid(), bundle)
 	return p, c, nil
+}
+
+// allowDefaultDevices adds, after the spec's own device rules, the
+// devices runc always allows (/dev/null, zero, full, random, urandom, tty,
+// ptmx and the pts): runc spec's config denies every device and relies on
+// it, and a terminal needs /dev/ptmx. The deny-all that starts stage 06's
+// list is left out: it would undo the spec's own rules.
+func allowDefaultDevices(spec *specs.Spec) {
+	r := spec.Linux.Resources
+	if r == nil || len(r.Devices) == 0 {
+		return
+	}
+	for _, d := range cgroup.DefaultDevices() {
+		if !d.Allow && (d.Type == "a" || d.Type == "") {
+			continue
+		}
+		r.Devices = append(r.Devices, d)
+	}
 }
 
 // dialConsole connects to the caller's console socket; the init sends the

@@ -10,6 +10,7 @@ package oci_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"berth/01-uts/spine"
 	"berth/06-cgroups/cgroup"
 	"berth/internal/testenv"
 )
@@ -384,4 +386,68 @@ func TestUpdate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "42", strings.TrimSpace(string(limit)))
 	r.ok("delete", "--force", "u1")
+}
+
+// TestPreserveFds: --preserve-fds 1 hands fd 3 to the command at the same
+// number (systemd's socket activation, conmon's sync pipes).
+func TestPreserveFds(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle([]string{"sh", "-c", "echo through fd 3 >&3"}, nil)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	cmd := exec.Command(r.bin, "--root", r.root, "run", "--preserve-fds", "1", "--bundle", b, "f1")
+	cmd.ExtraFiles = []*os.File{pw}
+	out, err := cmd.CombinedOutput()
+	pw.Close()
+	require.NoError(t, err, "%s", out)
+	got := make([]byte, 64)
+	n, _ := pr.Read(got)
+	assert.Equal(t, "through fd 3\n", string(got[:n]))
+}
+
+// TestConsoleSocket: with process.terminal, create sends the pty's master
+// over --console-socket (ctr run -t, conmon -t); the command's output
+// comes through it, and it runs on a terminal.
+func TestConsoleSocket(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle([]string{"sh", "-c", "[ -t 1 ] && echo on a tty; sleep 1000"}, func(s *specs.Spec) { s.Process.Terminal = true })
+	path := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	require.NoError(t, err)
+	defer l.Close()
+	got := make(chan *os.File, 1)
+	go func() {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer conn.Close()
+		f, _ := conn.File()
+		defer f.Close()
+		m, err := spine.RecvConsole(f)
+		if err != nil {
+			m = nil
+		}
+		got <- m
+	}()
+	r.ok("create", "--bundle", b, "--console-socket", path, "tty1")
+	master := <-got
+	require.NotNil(t, master, "no master on the console socket")
+	defer master.Close()
+	r.ok("start", "tty1")
+	read := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := master.Read(buf)
+		read <- string(buf[:n])
+	}()
+	select {
+	case s := <-read:
+		assert.Equal(t, "on a tty\r\n", s)
+	case <-time.After(10 * time.Second):
+		t.Error("nothing on the terminal within 10s")
+	}
+	r.ok("delete", "--force", "tty1")
 }
