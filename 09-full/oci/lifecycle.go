@@ -103,6 +103,7 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 		spec.Linux.CgroupsPath = "/berth-oci/" + id
 	}
 	allowDefaultDevices(spec)
+	unsetZeroWeights(spec)
 	cfg := &engine.Config{Spec: spec}
 	steps, err := engine.Steps(cfg)
 	if err != nil {
@@ -184,6 +185,22 @@ func allowDefaultDevices(spec *specs.Spec) {
 			continue
 		}
 		r.Devices = append(r.Devices, d)
+	}
+}
+
+// unsetZeroWeights drops a block I/O weight of 0: the spec's range is 10
+// to 1000, and dockerd writes 0 for "not set" (runc skips it). A real
+// weight still needs the kernel's weight files, and stage 06 says so.
+func unsetZeroWeights(spec *specs.Spec) {
+	r := spec.Linux.Resources
+	if r == nil || r.BlockIO == nil {
+		return
+	}
+	if w := r.BlockIO.Weight; w != nil && *w == 0 {
+		r.BlockIO.Weight = nil
+	}
+	if w := r.BlockIO.LeafWeight; w != nil && *w == 0 {
+		r.BlockIO.LeafWeight = nil
 	}
 }
 
