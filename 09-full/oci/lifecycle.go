@@ -180,6 +180,21 @@ func allowDefaultDevices(spec *specs.Spec) {
 	if r == nil || len(r.Devices) == 0 {
 		return
 	}
+	// The spec's wildcards spelled out, as stage 06 needs them for v2's
+	// eBPF program: no type is "a", no major or minor is every one (-1).
+	all := int64(-1)
+	for i := range r.Devices {
+		d := &r.Devices[i]
+		if d.Type == "" {
+			d.Type = "a"
+		}
+		if d.Major == nil {
+			d.Major = &all
+		}
+		if d.Minor == nil {
+			d.Minor = &all
+		}
+	}
 	for _, d := range cgroup.DefaultDevices() {
 		if !d.Allow && (d.Type == "a" || d.Type == "") {
 			continue
