@@ -451,3 +451,39 @@ func TestConsoleSocket(t *testing.T) {
 	}
 	r.ok("delete", "--force", "tty1")
 }
+
+// TestQueries: features, spec --rootless, list --format json, and kill
+// --all reaching every process of the cgroup.
+func TestQueries(t *testing.T) {
+	r := newRT(t)
+	var f struct {
+		OCIVersionMax string `json:"ociVersionMax"`
+		Linux         struct{ Namespaces []string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.ok("features")), &f))
+	assert.Equal(t, specs.Version, f.OCIVersionMax)
+	assert.Contains(t, f.Linux.Namespaces, "user")
+
+	dir := t.TempDir()
+	res := runFiles(t, r.bin, "spec", "--rootless", "--bundle", dir)
+	require.Equal(t, 0, res.Code, "%s", res)
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	var s specs.Spec
+	require.NoError(t, json.Unmarshal(b, &s))
+	assert.Len(t, s.Linux.UIDMappings, 1)
+	assert.Contains(t, s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	assert.NotEqual(t, 0, runFiles(t, r.bin, "spec", "--bundle", dir).Code, "spec over an existing config.json")
+
+	bundle := r.bundle([]string{"sh", "-c", "trap '' TERM; sleep 1000 & wait"}, nil)
+	r.ok("create", "--bundle", bundle, "q1")
+	r.ok("start", "q1")
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.ok("list", "--format", "json")), &list))
+	require.Len(t, list, 1)
+	assert.Equal(t, "q1", list[0]["id"])
+	assert.Equal(t, "running", list[0]["status"])
+	r.ok("kill", "--all", "q1", "KILL")
+	require.Eventually(t, func() bool { return r.state("q1")["status"] == "stopped" }, 10*time.Second, 20*time.Millisecond)
+	r.ok("delete", "q1")
+}
