@@ -78,12 +78,13 @@ build:
 	$(AS_BUILDER) env CGO_ENABLED=1 $(GO) build $(BERTH_STATIC) -o bin/09-full ./09-full
 	$(AS_BUILDER) ln -f bin/09-full bin/berth
 	$(AS_BUILDER) env CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/berth-monitor ./09-full/berth-monitor
+	$(AS_BUILDER) env CGO_ENABLED=1 $(GO) build $(BERTH_STATIC) -o bin/berth-oci ./09-full/berth-oci
 
-# sudo make install: berth and its monitor in $(PREFIX)/bin.
+# sudo make install: berth, its monitor and berth-oci in $(PREFIX)/bin.
 PREFIX ?= /usr/local
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 bin/berth bin/berth-monitor $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 bin/berth bin/berth-monitor bin/berth-oci $(DESTDIR)$(PREFIX)/bin/
 
 setup:
 	GO=$(GO) scripts/setup.sh

@@ -6,7 +6,8 @@
 #   NN-name     bin/NN-name run /bin/true (from 03-mount on: busybox's true in ROOTFS)
 #   crun, runc  `crun run` / `runc run` of an OCI bundle of the same ROOTFS
 #               (config.json from `runc spec`: pid, net, ipc, uts, mount
-#               namespaces, read-only root)
+#               namespaces, read-only root); berth-oci run of the same
+#               bundle beside them (bench/parts/09-oci.sh)
 #
 # hyperfine times each command (--warmup, --runs); the table shows the
 # median and its ratio to the floor. Absolute times vary with the machine
@@ -48,6 +49,7 @@ cleanup() {
 	for id in "${oci_ids[@]}"; do
 		runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true
 		crun --root "$work/crun" delete -f "$id" >/dev/null 2>&1 || true
+		[ ! -x "$bin/berth-oci" ] || "$bin/berth-oci" --root "$work/berth-oci" delete -f "$id" >/dev/null 2>&1 || true
 	done
 	rm -rf "$work"
 }
@@ -94,6 +96,10 @@ if command -v runc >/dev/null; then
 		oci_ids+=("$id")
 		bench "$rt run" "$rt --root $work/$rt run --bundle $work/bundle $id" oci
 	done
+	# berth-oci on the same bundle (not a stage binary: its part is
+	# sourced here, where the bundle is).
+	# shellcheck source=/dev/null
+	. "$repo/bench/parts/09-oci.sh"
 else
 	echo "bench: runc not installed: no OCI rows (sudo make setup installs it)"
 fi

@@ -41,6 +41,8 @@ PACKAGES=(
 	tini            # tini-static: a tiny init as PID 1 for --init, as Docker's docker-init (09-full)
 	conmon          # make bench: podman's per-container monitor, measured beside berth-monitor (09-full)
 	podman          # make bench: podman run --rm beside berth run --rm (09-full)
+	containerd      # ctr run --runc-binary bin/berth-oci: containerd drives berth-oci as runc (09-full/oci's test)
+	docker.io       # dockerd --add-runtime berth=bin/berth-oci (09-full/oci's test; the docker CLI drives it)
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,6 +79,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 		systemctl disable --now docker-registry >/dev/null 2>&1 &&
 			echo "setup: stopped and disabled the docker-registry service Debian started (port 5000)"
 	fi
+	# The same for containerd: the tests start their own on a private
+	# socket, root and state.
+	for svc in containerd docker.socket docker; do
+		if [[ " ${missing[*]} " == *" ${svc%.socket} "* || " ${missing[*]} " == *" docker.io "* ]] &&
+			command -v systemctl >/dev/null && systemctl is-enabled "$svc" >/dev/null 2>&1; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 &&
+				echo "setup: stopped and disabled the $svc service Debian started"
+		fi
+	done
 else
 	echo "setup: all ${#PACKAGES[@]} Debian packages present"
 fi

@@ -176,6 +176,18 @@ func InitPid(dir string) int {
 	return sf.Pid
 }
 
+// InitOf returns the init recorded in the state directory dir, by pid
+// and start time, while it still runs (a zombie counts), else 0, 0: a
+// caller that signals it later checks the start time again (no stranger
+// that got the pid in between is signalled).
+func InitOf(dir string) (pid int, start uint64) {
+	sf, err := readStateFile(dir)
+	if err != nil || sf.Pid <= 0 || !proc.Same(sf.Pid, sf.PidStart, sf.BootID) {
+		return 0, 0
+	}
+	return sf.Pid, sf.PidStart
+}
+
 // Running reports whether the container of state directory dir is alive:
 // its runtime holds the lock, which the kernel drops when the runtime dies
 // (internal/lockfile), or it is detached and its init still runs. A

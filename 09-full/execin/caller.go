@@ -36,6 +36,11 @@ type Target struct {
 type Stdio struct {
 	Stdin          io.Reader // nil: /dev/null
 	Stdout, Stderr io.Writer // nil: discarded
+	// Files, when set, are the process's stdin, stdout and stderr as
+	// they are, nothing copied: berth-oci's caller (containerd's shim)
+	// hands the runtime the fifos the process must hold, and a detached
+	// exec outlives berth-oci.
+	Files *[3]*os.File
 }
 
 // A Session is a started exec: the process runs the command.
@@ -136,6 +141,9 @@ func (s *Session) pipes(tty bool, stdio Stdio) ([3]*os.File, func(), error) {
 	}
 	if tty {
 		return files, closeTheirs, nil
+	}
+	if stdio.Files != nil {
+		return *stdio.Files, closeTheirs, nil
 	}
 	if stdio.Stdin != nil {
 		r, w, err := os.Pipe()
