@@ -67,7 +67,25 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt_opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 	apt-get "${apt_opts[@]}" update
+	# Services these packages bring (docker-registry on every address,
+	# containerd, dockerd, which would make a docker0 bridge and change
+	# the host's iptables) must not start at all: the tests start their
+	# own on private sockets and roots. policy-rc.d answering 101 is
+	# Debian's way to say "do not start services now"; ours only while
+	# apt runs, and never over one the machine already has.
+	policy=/usr/sbin/policy-rc.d
+	own_policy=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# berth setup: no service starts while packages install\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		own_policy=1
+		trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
+	fi
 	apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" </dev/null
+	if [ -n "$own_policy" ]; then
+		rm -f "$policy"
+		own_policy=
+	fi
 	for p in "${missing[@]}"; do
 		installed "$p" || { echo "setup: $p is still not installed" >&2; exit 1; }
 	done
@@ -79,8 +97,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 		systemctl disable --now docker-registry >/dev/null 2>&1 &&
 			echo "setup: stopped and disabled the docker-registry service Debian started (port 5000)"
 	fi
-	# The same for containerd: the tests start their own on a private
-	# socket, root and state.
+	# The same for containerd and dockerd (not started, above; disabled
+	# here so a reboot does not start them either): the tests start their
+	# own on a private socket, root and state.
 	for svc in containerd docker.socket docker; do
 		if [[ " ${missing[*]} " == *" ${svc%.socket} "* || " ${missing[*]} " == *" docker.io "* ]] &&
 			command -v systemctl >/dev/null && systemctl is-enabled "$svc" >/dev/null 2>&1; then
