@@ -142,12 +142,32 @@ func deleteBridge(name string) error {
 		return fmt.Errorf("delete bridge %s: %w", name, err)
 	}
 	if was, ok := strings.CutPrefix(link.Attrs().Alias, forwardAliasPrefix); ok && was == "0" {
+		// With user-defined networks (stage 09) several bridges live at
+		// once, and only the first found forwarding off. While another
+		// berth bridge remains, forwarding stays on and that bridge
+		// inherits the memory of how it was.
+		links, err := netlink.LinkList()
+		if err != nil {
+			return fmt.Errorf("list links: %w", err)
+		}
+		for _, l := range links {
+			if l.Type() == "bridge" && strings.HasPrefix(l.Attrs().Alias, forwardAliasPrefix) {
+				if err := netlink.LinkSetAlias(l, forwardAliasPrefix+"0"); err != nil {
+					return fmt.Errorf("set alias of %s: %w", l.Attrs().Name, err)
+				}
+				return nil
+			}
+		}
 		if err := writeSysctl(ipForward, "0"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// CheckOverlap refuses a subnet the host already routes some other way
+// (a user-defined network's, checked when it is created).
+func CheckOverlap(subnet *net.IPNet) error { return checkOverlap(subnet) }
 
 func writeSysctl(path, value string) error {
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
