@@ -71,6 +71,9 @@ func (p *IPAM) path() string {
 	return filepath.Join(p.Dir, fmt.Sprintf("leases-%s-%d.json", p.Subnet.IP, ones))
 }
 
+// Path is the lease file (readable with cat).
+func (p *IPAM) Path() string { return p.path() }
+
 // Allocate leases a free address to id. An older lease of the same id is
 // given up first: a container id belongs to one running container at a time.
 func (p *IPAM) Allocate(id string) (net.IP, error) {

@@ -5,9 +5,9 @@ package cli
 import (
 	"bytes"
 	"cmp"
-	"net"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"

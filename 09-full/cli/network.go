@@ -316,7 +316,17 @@ func removeNetwork(e *engine.Engine, ref string) (*networks.Network, error) {
 	if _, err := network.RemoveNetwork(e.StateRoot, n.Bridge, sn, inUse); err != nil {
 		return nil, err
 	}
-	return n, st.Remove(n)
+	if err := st.Remove(n); err != nil {
+		return nil, err
+	}
+	// The name server's locks and log (it ends within a second of the
+	// record's removal, engine/dns.go).
+	for _, p := range []string{engine.DNSLock(e.StateRoot, n.Bridge), engine.DNSGate(e.StateRoot, n.Bridge), engine.DNSLog(e.StateRoot, n.Bridge)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	return n, nil
 }
 
 // networkBusy: a container still uses the network (prune skips it).

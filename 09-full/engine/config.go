@@ -177,6 +177,10 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 			s.Bridge, s.Subnet = network.DefaultBridge, network.DefaultSubnet
 			if n.bridge != "" {
 				s.Bridge, s.Subnet, s.IPRange, s.Internal = n.bridge, n.subnet, n.ipRange, n.internal
+				if len(s.DNS) == 0 {
+					// The network's name server, on its gateway (dns.go).
+					s.DNS = []string{gatewayOf(n.subnet)}
+				}
 			}
 		}
 		steps = append(steps, s)
