@@ -47,7 +47,13 @@ func ensureBridge(name string, subnet *net.IPNet) (netlink.Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", ipForward, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		// A bridge without an address of its own takes the lowest MAC of
+		// its ports, and changes it when that port goes: the containers'
+		// ARP entries for the gateway then point nowhere, and the gateway
+		// (its name server, its way out) is unreachable until they age
+		// out. A fixed address, derived from the gateway's IP as a
+		// container's is, never changes.
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: macFor(gw.IP)}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("create bridge %s: %w", name, err)
 		}
