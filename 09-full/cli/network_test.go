@@ -287,4 +287,3 @@ func TestNetworkParallel(t *testing.T) {
 		t.Error(e)
 	}
 }
-

@@ -107,4 +107,3 @@ func gatewayOf(subnet string) string {
 	}
 	return network.Gateway(sn).String()
 }
-
