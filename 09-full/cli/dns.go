@@ -77,7 +77,9 @@ func serveDNS(e *engine.Engine, n *networks.Network) error {
 		l.Close()
 		return err
 	}
-	defer main.Unlock()
+	// Not unlocked on the way out but by the exit itself: a `network rm`
+	// waiting for the lock then knows the process is gone.
+	_ = main
 	pool := &network.IPAM{Dir: network.Dir(e.StateRoot), Subnet: sn, Alive: network.Alive(e.StateRoot)}
 	srv := &netdns.Server{Subnet: sn, Upstream: up, Names: namesOf(e, pool, sn), Logf: logf}
 	go func() { logf("dns: udp: %v", srv.ServeUDP(pc)) }()
@@ -87,7 +89,7 @@ func serveDNS(e *engine.Engine, n *networks.Network) error {
 	logf("dns: network %s: serving on %s:53, upstream %v", n.Name, n.Gateway, up)
 
 	idle := 0
-	for range time.Tick(time.Second) {
+	for range time.Tick(500 * time.Millisecond) {
 		if _, err := networks.Open(e.DataRoot).Get(n.ID); err != nil {
 			break // the network was removed
 		}
@@ -102,7 +104,7 @@ func serveDNS(e *engine.Engine, n *networks.Network) error {
 			gate.Unlock()
 			continue
 		}
-		if idle++; idle >= 3 {
+		if idle++; idle >= 6 {
 			// Leaving with the gate held: no container can arrive
 			// before the lock says no server runs.
 			pc.Close()

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"strings"
+	"time"
 
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
@@ -19,6 +21,7 @@ import (
 	"berth/09-full/clikit"
 	"berth/09-full/engine"
 	"berth/09-full/networks"
+	"berth/internal/lockfile"
 )
 
 // networkCommand is `berth network`: Docker's network verbs over
@@ -311,6 +314,7 @@ func removeNetwork(e *engine.Engine, ref string) (*networks.Network, error) {
 				names = append(names, id)
 			}
 		}
+		sort.Strings(names)
 		return &networkBusy{fmt.Sprintf("error while removing network: network %s has active endpoints (%s)", n.Name, strings.Join(names, ", "))}
 	}
 	if _, err := network.RemoveNetwork(e.StateRoot, n.Bridge, sn, inUse); err != nil {
@@ -319,8 +323,12 @@ func removeNetwork(e *engine.Engine, ref string) (*networks.Network, error) {
 	if err := st.Remove(n); err != nil {
 		return nil, err
 	}
-	// The name server's locks and log (it ends within a second of the
-	// record's removal, engine/dns.go).
+	// The name server ends within a second of the record's removal
+	// (cli/dns.go:serveDNS): wait for it, so that nothing of the network
+	// is left when rm returns; then its locks and log go.
+	for deadline := time.Now().Add(5 * time.Second); lockfile.Held(engine.DNSLock(e.StateRoot, n.Bridge)) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	for _, p := range []string{engine.DNSLock(e.StateRoot, n.Bridge), engine.DNSGate(e.StateRoot, n.Bridge), engine.DNSLog(e.StateRoot, n.Bridge)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return n, fmt.Errorf("remove %s: %w", p, err)
