@@ -166,6 +166,11 @@ type Step struct {
 	// (Internal), the address asked for (--ip) and the MAC (--mac-address).
 	Internal bool   `json:"internal,omitempty"`
 	IPRange  string `json:"ipRange,omitempty"`
+	// --dns-search, --dns-option (replacing the host's search and options
+	// lines) and --add-host (NAME:IP lines added to /etc/hosts).
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
+	ExtraHosts []string `json:"extraHosts,omitempty"`
 	IP       string `json:"ip,omitempty"`
 	MAC      string `json:"mac,omitempty"`
 
@@ -226,7 +231,11 @@ func (s *Step) Prepare(c *spine.Container) error {
 	default: // none, or a mode of a later stage
 		hosts = HostsFile(c.Spec.Hostname, nil)
 	}
-	return writeEtcFiles(c.StateDir(), c.Spec.Hostname, hosts, s.DNS, s.Mode == ModeHost)
+	for _, h := range s.ExtraHosts {
+		name, ip, _ := strings.Cut(h, ":")
+		hosts = fmt.Appendf(hosts, "%s\t%s\n", ip, name)
+	}
+	return writeEtcFiles(c.StateDir(), c.Spec.Hostname, hosts, s.DNS, s.Mode == ModeHost, s.DNSSearch, s.DNSOptions)
 }
 
 func (s *Step) prepareBridge(c *spine.Container) error {

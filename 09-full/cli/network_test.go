@@ -287,3 +287,19 @@ func TestNetworkParallel(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// --dns-search, --dns-option and --add-host write the container's
+// resolv.conf and hosts as docker run does; bad ones are refused.
+func TestNetworkResolvFlags(t *testing.T) {
+	h := newHost(t)
+	out := h.ok(h.runArgs("--rm", "--dns", "192.0.2.53", "--dns-search", "a.test", "--dns-search", "b.test",
+		"--dns-option", "ndots:2", "--add-host", "db:10.1.2.3", "--add-host", "v6:fd00::1",
+		"cat", "/etc/resolv.conf", "/etc/hosts")...)
+	assert.Contains(t, out, "nameserver 192.0.2.53\nsearch a.test b.test\noptions ndots:2\n")
+	assert.Equal(t, 1, strings.Count(out, "search "), "the host's search line replaced: %s", out)
+	assert.Contains(t, out, "10.1.2.3\tdb\nfd00::1\tv6")
+	for _, bad := range [][]string{{"--add-host", "db"}, {"--add-host", "db:nope"}, {"--dns-search", "a b"}, {"--dns-option", ""}} {
+		r := h.run(h.runArgs("--rm", append(bad, "true")...)...)
+		assert.Equal(t, 125, r.Code, "%v: %s", bad, r)
+	}
+}

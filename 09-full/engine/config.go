@@ -86,6 +86,10 @@ type Network struct {
 	Aliases []string `json:"aliases,omitempty"`
 	IP      string   `json:"ip,omitempty"`
 	MAC     string   `json:"mac,omitempty"`
+	// --dns-search, --dns-option, --add-host (NAME:IP).
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
+	ExtraHosts []string `json:"extraHosts,omitempty"`
 	// pid of Container's init, found when the container is created; the
 	// user network's bridge, subnet, range and internal flag likewise
 	// (the network may have been removed and made again since).
@@ -172,7 +176,8 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 		if mode == ModeSlirp {
 			mode = network.ModeNone // lo up; slirp4netns adds tap0
 		}
-		s := &network.Step{Mode: mode, Ports: n.Ports, DNS: n.DNS, Pid: n.pid, IP: n.IP, MAC: n.MAC}
+		s := &network.Step{Mode: mode, Ports: n.Ports, DNS: n.DNS, Pid: n.pid, IP: n.IP, MAC: n.MAC,
+			DNSSearch: n.DNSSearch, DNSOptions: n.DNSOptions, ExtraHosts: n.ExtraHosts}
 		if mode == network.ModeBridge {
 			s.Bridge, s.Subnet = network.DefaultBridge, network.DefaultSubnet
 			if n.bridge != "" {

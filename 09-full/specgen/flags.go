@@ -132,6 +132,24 @@ func endpointFlags(o *Options, n *engine.Network, dataRoot string) error {
 		}
 	}
 	n.Aliases = o.NetworkAliases
+	for _, d := range o.DNSSearch {
+		if d != "." && !validAlias(strings.TrimSuffix(d, ".")) {
+			return fmt.Errorf("invalid --dns-search %q: want a domain name", d)
+		}
+	}
+	for _, opt := range o.DNSOptions {
+		if opt == "" || strings.ContainsAny(opt, " \t\n") {
+			return fmt.Errorf("invalid --dns-option %q", opt)
+		}
+	}
+	for _, h := range o.AddHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || !validAlias(name) || net.ParseIP(ip) == nil {
+			return fmt.Errorf("invalid --add-host %q: want NAME:IP", h)
+		}
+		n.ExtraHosts = append(n.ExtraHosts, name+":"+net.ParseIP(ip).String())
+	}
+	n.DNSSearch, n.DNSOptions = o.DNSSearch, o.DNSOptions
 	return nil
 }
 

@@ -48,6 +48,8 @@ type Options struct {
 	// A user-defined network's endpoint: --network-alias, --ip, --mac-address.
 	NetworkAliases []string
 	IP, MAC        string
+	// --dns-search, --dns-option, --add-host.
+	DNSSearch, DNSOptions, AddHosts []string
 	DNS            []string
 	Tty            bool
 	Interactive    bool
