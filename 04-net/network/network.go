@@ -171,8 +171,8 @@ type Step struct {
 	DNSSearch  []string `json:"dnsSearch,omitempty"`
 	DNSOptions []string `json:"dnsOptions,omitempty"`
 	ExtraHosts []string `json:"extraHosts,omitempty"`
-	IP       string `json:"ip,omitempty"`
-	MAC      string `json:"mac,omitempty"`
+	IP         string   `json:"ip,omitempty"`
+	MAC        string   `json:"mac,omitempty"`
 
 	// Filled by Prepare, used by Parent in the same process.
 	addr *net.IPNet

@@ -50,18 +50,18 @@ type Options struct {
 	IP, MAC        string
 	// --dns-search, --dns-option, --add-host.
 	DNSSearch, DNSOptions, AddHosts []string
-	DNS            []string
-	Tty            bool
-	Interactive    bool
-	Restart        string
-	StopSignal     string
-	StopTimeout    *int
-	LogDriver      string
-	LogOpts        []string
-	Rootfs         string
-	Volumes        []string
-	AutoRemove     bool
-	StorageDriver  string
+	DNS                             []string
+	Tty                             bool
+	Interactive                     bool
+	Restart                         string
+	StopSignal                      string
+	StopTimeout                     *int
+	LogDriver                       string
+	LogOpts                         []string
+	Rootfs                          string
+	Volumes                         []string
+	AutoRemove                      bool
+	StorageDriver                   string
 	// The flags of stages 05 and 06, with their types and checks:
 	// --memory and its kin, --map-root-user, --uidmap...
 	Cgroup cgroup.Options
