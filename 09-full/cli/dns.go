@@ -62,11 +62,19 @@ func serveDNS(e *engine.Engine, n *networks.Network) error {
 	// taken, and the first is then the one that answers.
 	pc, l, err := netdns.Listen(n.Gateway)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			fmt.Println("ready")
-			return nil
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return err
 		}
-		return err
+		// Ours (it holds the lock once bound), or another program's
+		// (a name server bound to every address): then say so, rather
+		// than leave the containers with a server that is not berth's.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if lockfile.Held(engine.DNSLock(e.StateRoot, n.Bridge)) {
+				fmt.Println("ready")
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: another program than berth listens on port 53 of %s", err, n.Gateway)
 	}
 	// A server on its way out may hold the lock a moment longer.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
