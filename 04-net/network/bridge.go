@@ -47,7 +47,13 @@ func ensureBridge(name string, subnet *net.IPNet) (netlink.Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", ipForward, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		// A bridge without an address of its own takes the lowest MAC of
+		// its ports, and changes it when that port goes: the containers'
+		// ARP entries for the gateway then point nowhere, and the gateway
+		// (its name server, its way out) is unreachable until they age
+		// out. A fixed address, derived from the gateway's IP as a
+		// container's is, never changes.
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: macFor(gw.IP)}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("create bridge %s: %w", name, err)
 		}
@@ -142,12 +148,32 @@ func deleteBridge(name string) error {
 		return fmt.Errorf("delete bridge %s: %w", name, err)
 	}
 	if was, ok := strings.CutPrefix(link.Attrs().Alias, forwardAliasPrefix); ok && was == "0" {
+		// With user-defined networks (stage 09) several bridges live at
+		// once, and only the first found forwarding off. While another
+		// berth bridge remains, forwarding stays on and that bridge
+		// inherits the memory of how it was.
+		links, err := netlink.LinkList()
+		if err != nil {
+			return fmt.Errorf("list links: %w", err)
+		}
+		for _, l := range links {
+			if l.Type() == "bridge" && strings.HasPrefix(l.Attrs().Alias, forwardAliasPrefix) {
+				if err := netlink.LinkSetAlias(l, forwardAliasPrefix+"0"); err != nil {
+					return fmt.Errorf("set alias of %s: %w", l.Attrs().Name, err)
+				}
+				return nil
+			}
+		}
 		if err := writeSysctl(ipForward, "0"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// CheckOverlap refuses a subnet the host already routes some other way
+// (a user-defined network's, checked when it is created).
+func CheckOverlap(subnet *net.IPNet) error { return checkOverlap(subnet) }
 
 func writeSysctl(path, value string) error {
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {

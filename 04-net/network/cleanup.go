@@ -67,13 +67,13 @@ func Teardown(stateRoot, bridge string, verbose bool) ([]string, error) {
 		}
 		done = append(done, "veth "+l.Attrs().Name)
 	}
-	if ok, err := hasTable(); err != nil {
+	if ok, err := hasTable(bridge); err != nil {
 		return done, err
 	} else if ok {
-		if err := deleteNAT(); err != nil {
+		if err := deleteNAT(bridge); err != nil {
 			return done, err
 		}
-		done = append(done, "nftables table ip "+TableName)
+		done = append(done, "nftables table ip "+TableOf(bridge))
 	}
 	if _, err := netlink.LinkByName(bridge); err == nil {
 		if err := deleteBridge(bridge); err != nil {
@@ -86,6 +86,50 @@ func Teardown(stateRoot, bridge string, verbose bool) ([]string, error) {
 			return done, fmt.Errorf("remove %s: %w", dir, err)
 		}
 	}
+	return done, nil
+}
+
+// RemoveNetwork removes one bridge network of many (a user-defined network
+// of stage 09): its nftables table, its bridge and its lease file. It
+// refuses, naming the holders, while a running container holds an address
+// of the subnet. inUse words the refusal (ids to names, Docker's line).
+func RemoveNetwork(stateRoot, bridge string, subnet *net.IPNet, inUse func(ids []string) error) ([]string, error) {
+	dir := Dir(stateRoot)
+	unlock, err := lockFile(filepath.Join(dir, "network.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	pool := &IPAM{Dir: dir, Subnet: subnet, Alive: Alive(stateRoot)}
+	leases, err := pool.Leases()
+	if err != nil {
+		return nil, err
+	}
+	if len(leases) > 0 {
+		var ids []string
+		for _, id := range leases {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		return nil, inUse(ids)
+	}
+	var done []string
+	if ok, err := hasTable(bridge); err != nil {
+		return done, err
+	} else if ok {
+		if err := deleteNAT(bridge); err != nil {
+			return done, err
+		}
+		done = append(done, "nftables table ip "+TableOf(bridge))
+	}
+	if _, err := netlink.LinkByName(bridge); err == nil {
+		if err := deleteBridge(bridge); err != nil {
+			return done, err
+		}
+		done = append(done, "bridge "+bridge)
+	}
+	// Leases() dropped dead holders' leases, and an empty lease file is
+	// removed: nothing of the subnet is left in dir.
 	return done, nil
 }
 
@@ -111,12 +155,12 @@ func pools(dir, stateRoot string) ([]*IPAM, error) {
 	return out, nil
 }
 
-func hasTable() (bool, error) {
+func hasTable(bridge string) (bool, error) {
 	conn, err := newConn()
 	if err != nil {
 		return false, err
 	}
-	return tableExists(conn)
+	return tableExists(conn, TableOf(bridge))
 }
 
 // CleanupCommand is the `cleanup` verb: remove the bridge, the nftables

@@ -95,7 +95,10 @@ func ResolvConf(host []byte, dns []string, keepLoopback bool) []byte {
 
 // writeEtcFiles writes the three files into the container's state
 // directory, where etcMounts points.
-func writeEtcFiles(dir, hostname string, hosts []byte, dns []string, keepLoopback bool) error {
+//
+// search and options, when given, replace the host's search (or domain)
+// and options lines, as docker run's --dns-search and --dns-option do.
+func writeEtcFiles(dir, hostname string, hosts []byte, dns []string, keepLoopback bool, search, options []string) error {
 	host, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("read the host's /etc/resolv.conf: %w", err)
@@ -103,7 +106,7 @@ func writeEtcFiles(dir, hostname string, hosts []byte, dns []string, keepLoopbac
 	files := map[string][]byte{
 		"hosts":       hosts,
 		"hostname":    []byte(hostname + "\n"),
-		"resolv.conf": ResolvConf(host, dns, keepLoopback),
+		"resolv.conf": replaceLines(ResolvConf(host, dns, keepLoopback), search, options),
 	}
 	for _, name := range etcFiles {
 		p := filepath.Join(dir, name)
@@ -112,4 +115,26 @@ func writeEtcFiles(dir, hostname string, hosts []byte, dns []string, keepLoopbac
 		}
 	}
 	return nil
+}
+
+// replaceLines puts search and options lines in place of the file's own.
+func replaceLines(conf []byte, search, options []string) []byte {
+	if len(search) == 0 && len(options) == 0 {
+		return conf
+	}
+	var out bytes.Buffer
+	for _, line := range strings.Split(strings.TrimSuffix(string(conf), "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && (len(search) > 0 && (f[0] == "search" || f[0] == "domain") || len(options) > 0 && f[0] == "options") {
+			continue
+		}
+		out.WriteString(line + "\n")
+	}
+	if len(search) > 0 {
+		fmt.Fprintf(&out, "search %s\n", strings.Join(search, " "))
+	}
+	if len(options) > 0 {
+		fmt.Fprintf(&out, "options %s\n", strings.Join(options, " "))
+	}
+	return out.Bytes()
 }

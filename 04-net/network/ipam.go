@@ -29,6 +29,27 @@ type IPAM struct {
 	Subnet *net.IPNet
 	// Alive reports whether the container with this id still runs.
 	Alive func(id string) bool
+	// Range, when set (a user network's --ip-range), is the part of the
+	// subnet Allocate hands out from; --ip may still ask for any address.
+	Range *net.IPNet
+}
+
+// bounds are the first and last address Allocate may hand out.
+func (p *IPAM) bounds() (net.IP, net.IP) {
+	first, last := hostRange(p.Subnet)
+	if p.Range == nil {
+		return first, last
+	}
+	ones, bits := p.Range.Mask.Size()
+	lo := p.Range.IP.To4().Mask(p.Range.Mask)
+	hi := addIP(lo, uint32(1)<<uint(bits-ones)-1)
+	if ipToUint(lo) > ipToUint(first) {
+		first = lo
+	}
+	if ipToUint(hi) < ipToUint(last) {
+		last = hi
+	}
+	return first, last
 }
 
 // leaseFile is what the JSON file holds.
@@ -50,6 +71,9 @@ func (p *IPAM) path() string {
 	return filepath.Join(p.Dir, fmt.Sprintf("leases-%s-%d.json", p.Subnet.IP, ones))
 }
 
+// Path is the lease file (readable with cat).
+func (p *IPAM) Path() string { return p.path() }
+
 // Allocate leases a free address to id. An older lease of the same id is
 // given up first: a container id belongs to one running container at a time.
 func (p *IPAM) Allocate(id string) (net.IP, error) {
@@ -61,10 +85,10 @@ func (p *IPAM) Allocate(id string) (net.IP, error) {
 				delete(lf.Leases, addr)
 			}
 		}
-		first, last := hostRange(p.Subnet)
+		first, last := p.bounds()
 		size := ipToUint(last) - ipToUint(first) + 1
 		start := first
-		if prev := net.ParseIP(lf.Last).To4(); prev != nil && p.Subnet.Contains(prev) {
+		if prev := net.ParseIP(lf.Last).To4(); prev != nil && ipToUint(prev) >= ipToUint(first) && ipToUint(prev) < ipToUint(last) {
 			start = addIP(prev, 1)
 		}
 		for i := uint32(0); i < size; i++ {
@@ -80,6 +104,29 @@ func (p *IPAM) Allocate(id string) (net.IP, error) {
 			ErrExhausted, p.Subnet, size, p.path())
 	})
 	return ip, err
+}
+
+// AllocateAddr leases the address asked for (--ip) to id: it must be in
+// the subnet, not the network, gateway or broadcast address, and free.
+func (p *IPAM) AllocateAddr(id string, ip net.IP) error {
+	ip = ip.To4()
+	first, last := hostRange(p.Subnet)
+	if ip == nil || !p.Subnet.Contains(ip) || ipToUint(ip) < ipToUint(first) || ipToUint(ip) > ipToUint(last) {
+		return fmt.Errorf("address %s is not a container address of %s", ip, p.Subnet)
+	}
+	return p.update(func(lf *leaseFile) error {
+		p.reclaim(lf)
+		for addr, holder := range lf.Leases {
+			if holder == id {
+				delete(lf.Leases, addr)
+			}
+		}
+		if holder, taken := lf.Leases[ip.String()]; taken {
+			return fmt.Errorf("address %s is already in use (by %s)", ip, holder)
+		}
+		lf.Leases[ip.String()] = id
+		return nil
+	})
 }
 
 // Release gives up id's lease, if it has one. Releasing twice is fine.

@@ -15,9 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// All of berth's packet rewriting lives in one nftables table, `ip berth`,
-// so that `nft list table ip berth` shows all of it and deleting the table
-// removes all of it. The rules are built as netlink messages by
+// All of the default bridge's packet rewriting lives in one nftables table,
+// `ip berth`, so that `nft list table ip berth` shows all of it and deleting
+// the table removes all of it (a user-defined network of stage 09 has a
+// table of its own, `ip berth-BRIDGE`, built the same way: TableOf). The rules are built as netlink messages by
 // github.com/google/nftables (what `nft` itself sends: compare with
 // `nft --debug=netlink list table ip berth`); nothing runs iptables.
 //
@@ -44,43 +45,72 @@ import (
 // how a later run finds the rules of a killed runtime from its id alone.
 const TableName = "berth"
 
-var table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+// natTable is one nftables table of berth's with its four chains: the
+// default bridge's is `ip berth`; a user-defined network's (issue 15,
+// 09-full/networks) is `ip berth-BRIDGE`, so that removing the network
+// removes its table and nothing of another's. Rules carry their chain's
+// table, so the same rule builders serve every table.
+type natTable struct {
+	table               *nftables.Table
+	pre, out, post, fwd *nftables.Chain
+}
 
-var (
-	preChain = &nftables.Chain{Name: "prerouting", Table: table, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest}
-	outChain = &nftables.Chain{Name: "output", Table: table, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest}
-	postChain = &nftables.Chain{Name: "postrouting", Table: table, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
-	// Policy accept: the chain filters only what is routed towards the
-	// bridge and leaves the host's routing between its other interfaces as
-	// it found it (Docker's FORWARD policy drop would stop that too).
-	fwdChain = &nftables.Chain{Name: "forward", Table: table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policyAccept}
-	policyAccept = nftables.ChainPolicyAccept
+// policyAccept: the forward chain filters only what is routed towards a
+// bridge and leaves the host's routing between its other interfaces as it
+// found it (Docker's FORWARD policy drop would stop that too).
+var policyAccept = nftables.ChainPolicyAccept
 
-	chains = []*nftables.Chain{preChain, outChain, postChain, fwdChain}
-)
+// TableOf names the nftables table of a bridge's network.
+func TableOf(bridge string) string {
+	if bridge == "" || bridge == DefaultBridge {
+		return TableName
+	}
+	return TableName + "-" + bridge
+}
+
+func natOf(bridge string) *natTable {
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableOf(bridge)}
+	return &natTable{
+		table: t,
+		pre: &nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest},
+		out: &nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest},
+		post: &nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
+		fwd: &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policyAccept},
+	}
+}
+
+func (n *natTable) chains() []*nftables.Chain { return []*nftables.Chain{n.pre, n.out, n.post, n.fwd} }
 
 // ensureNAT creates the table, its chains, the shared postrouting rules
 // and the forward filter if they are missing, and drops shared rules left
 // from another subnet. Most runs find everything in place: three dumps and
 // no transaction, since each nftables commit costs milliseconds.
-func ensureNAT(bridge string, subnet *net.IPNet) error {
+//
+// An internal network (internal true) gets no outbound NAT, and its
+// forward filter drops what its containers send anywhere but the bridge.
+func ensureNAT(bridge string, subnet *net.IPNet, internal bool) error {
+	n := natOf(bridge)
+	table, postChain, fwdChain := n.table, n.post, n.fwd
 	conn, err := newConn()
 	if err != nil {
 		return err
 	}
-	want := []*nftables.Rule{
-		rule(postChain, "berth: outbound NAT for "+subnet.String(),
-			saddrIn(subnet), ifname(expr.CmpOpNeq, bridge), &expr.Masq{}),
+	var want []*nftables.Rule
+	if !internal {
+		want = append(want, rule(postChain, "berth: outbound NAT for "+subnet.String(),
+			saddrIn(subnet), ifname(expr.CmpOpNeq, bridge), &expr.Masq{}))
+	}
+	want = append(want,
 		rule(postChain, "berth: published ports reached from the host's loopback",
 			ifname(expr.CmpOpEq, bridge), saddrIn(loopbackNet), &expr.Masq{}),
 		rule(postChain, "berth: hairpin, a container reaching a published port",
 			ifname(expr.CmpOpEq, bridge), saddrIn(subnet), ctDNAT(), &expr.Masq{}),
-	}
-	existing, err := existingChains(conn)
+	)
+	existing, err := existingChains(conn, table.Name)
 	if err != nil {
 		return err
 	}
@@ -88,7 +118,7 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 	if len(existing) == 0 {
 		conn.AddTable(table)
 	}
-	for _, ch := range chains {
+	for _, ch := range n.chains() {
 		if !existing[ch.Name] {
 			conn.AddChain(ch)
 			changed = true
@@ -130,7 +160,7 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 
 	// The forward filter's rules work in order (the drop comes last), so
 	// unless the chain holds exactly them it is emptied and filled again.
-	fwd := forwardRules(bridge)
+	fwd := forwardRules(fwdChain, bridge, internal)
 	var haveFwd []*nftables.Rule
 	if existing[fwdChain.Name] {
 		if haveFwd, err = conn.GetRules(table, fwdChain); err != nil {
@@ -151,7 +181,7 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 		return nil
 	}
 	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("nftables: set up table ip %s: %w", TableName, err)
+		return fmt.Errorf("nftables: set up table ip %s: %w", table.Name, err)
 	}
 	return nil
 }
@@ -161,9 +191,19 @@ func ensureNAT(bridge string, subnet *net.IPNet) error {
 // traffic between containers, and connections a published port's DNAT
 // sent there. Everything else is dropped, so that a machine routing the
 // container subnet via this host cannot reach a port nobody published.
-func forwardRules(bridge string) []*nftables.Rule {
+//
+// The same rules on every bridge isolate the networks from each other, as
+// Docker's DOCKER-ISOLATION chains do: a connection from one bridge to
+// another is "anything else" for the second and dropped. An internal
+// network's first rule drops all it would route out.
+func forwardRules(fwdChain *nftables.Chain, bridge string, internal bool) []*nftables.Rule {
 	toBridge := ifname(expr.CmpOpEq, bridge)
-	return []*nftables.Rule{
+	var out []*nftables.Rule
+	if internal {
+		out = append(out, rule(fwdChain, "berth: an internal network has no way out",
+			iifname(bridge), ifname(expr.CmpOpNeq, bridge), &expr.Verdict{Kind: expr.VerdictDrop}))
+	}
+	return append(out,
 		rule(fwdChain, "berth: replies to connections already allowed",
 			toBridge, ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept()),
 		rule(fwdChain, "berth: container to container",
@@ -172,7 +212,7 @@ func forwardRules(bridge string) []*nftables.Rule {
 			toBridge, ctDNAT(), accept()),
 		rule(fwdChain, "berth: nothing else reaches a container",
 			toBridge, &expr.Verdict{Kind: expr.VerdictDrop}),
-	}
+	)
 }
 
 func sameComments(have, want []*nftables.Rule) bool {
@@ -189,14 +229,14 @@ func sameComments(have, want []*nftables.Rule) bool {
 
 // existingChains names the chains of berth's table that exist (none when
 // the table does not).
-func existingChains(conn *nftables.Conn) (map[string]bool, error) {
+func existingChains(conn *nftables.Conn, table string) (map[string]bool, error) {
 	all, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
 	out := map[string]bool{}
 	for _, c := range all {
-		if c.Table.Name == TableName {
+		if c.Table.Name == table {
 			out[c.Name] = true
 		}
 	}
@@ -208,16 +248,17 @@ var loopbackNet = &net.IPNet{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMas
 // addPortRules adds, for each published port, the same DNAT rule to
 // prerouting (packets from elsewhere, containers included) and to output
 // (packets the host itself sends, to 127.0.0.1 or any of its addresses).
-func addPortRules(id string, ports []Port, ctrIP net.IP) error {
+func addPortRules(bridge, id string, ports []Port, ctrIP net.IP) error {
 	if len(ports) == 0 {
 		return nil
 	}
+	n := natOf(bridge)
 	conn, err := newConn()
 	if err != nil {
 		return err
 	}
 	for _, p := range ports {
-		for _, ch := range []*nftables.Chain{preChain, outChain} {
+		for _, ch := range []*nftables.Chain{n.pre, n.out} {
 			conn.AddRule(rule(ch, portComment(id, p, ctrIP), dnatExprs(p, ctrIP)))
 		}
 	}
@@ -237,18 +278,19 @@ func portComment(id string, p Port, ctrIP net.IP) string {
 
 // deletePortRules removes every rule tagged with the container's id. A
 // missing table means there is nothing to remove.
-func deletePortRules(id string) error {
+func deletePortRules(bridge, id string) error {
+	nt := natOf(bridge)
 	conn, err := newConn()
 	if err != nil {
 		return err
 	}
-	if ok, err := tableExists(conn); err != nil || !ok {
+	if ok, err := tableExists(conn, nt.table.Name); err != nil || !ok {
 		return err
 	}
 	prefix := "container " + id + ":"
 	n := 0
-	for _, ch := range []*nftables.Chain{preChain, outChain} {
-		rules, err := conn.GetRules(table, ch)
+	for _, ch := range []*nftables.Chain{nt.pre, nt.out} {
+		rules, err := conn.GetRules(nt.table, ch)
 		if err != nil {
 			return fmt.Errorf("nftables: list chain %s: %w", ch.Name, err)
 		}
@@ -270,18 +312,19 @@ func deletePortRules(id string) error {
 	return nil
 }
 
-// deleteNAT removes berth's table and everything in it.
-func deleteNAT() error {
+// deleteNAT removes the bridge's table and everything in it.
+func deleteNAT(bridge string) error {
+	n := natOf(bridge)
 	conn, err := newConn()
 	if err != nil {
 		return err
 	}
-	if ok, err := tableExists(conn); err != nil || !ok {
+	if ok, err := tableExists(conn, n.table.Name); err != nil || !ok {
 		return err
 	}
-	conn.DelTable(table)
+	conn.DelTable(n.table)
 	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("nftables: delete table ip %s: %w", TableName, err)
+		return fmt.Errorf("nftables: delete table ip %s: %w", n.table.Name, err)
 	}
 	return nil
 }
@@ -294,13 +337,13 @@ func newConn() (*nftables.Conn, error) {
 	return conn, nil
 }
 
-func tableExists(conn *nftables.Conn) (bool, error) {
+func tableExists(conn *nftables.Conn, name string) (bool, error) {
 	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return false, fmt.Errorf("nftables: list tables: %w", err)
 	}
 	for _, t := range tables {
-		if t.Name == TableName {
+		if t.Name == name {
 			return true, nil
 		}
 	}
@@ -318,7 +361,7 @@ func rule(ch *nftables.Chain, text string, exprs ...any) *nftables.Rule {
 		}
 	}
 	return &nftables.Rule{
-		Table:    table,
+		Table:    ch.Table,
 		Chain:    ch,
 		Exprs:    flat,
 		UserData: userdata.AppendString(nil, userdata.TypeComment, text),

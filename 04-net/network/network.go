@@ -162,6 +162,17 @@ type Step struct {
 	Ports  []Port   `json:"ports,omitempty"`
 	DNS    []string `json:"dns,omitempty"`
 	Pid    int      `json:"pid,omitempty"` // container:PID
+	// A user-defined network's (issue 15, 09-full/networks): no way out
+	// (Internal), the address asked for (--ip) and the MAC (--mac-address).
+	Internal bool   `json:"internal,omitempty"`
+	IPRange  string `json:"ipRange,omitempty"`
+	// --dns-search, --dns-option (replacing the host's search and options
+	// lines) and --add-host (NAME:IP lines added to /etc/hosts).
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
+	ExtraHosts []string `json:"extraHosts,omitempty"`
+	IP         string   `json:"ip,omitempty"`
+	MAC        string   `json:"mac,omitempty"`
 
 	// Filled by Prepare, used by Parent in the same process.
 	addr *net.IPNet
@@ -179,7 +190,13 @@ func (s *Step) ipam(c *spine.Container) (*IPAM, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &IPAM{Dir: Dir(c.State), Subnet: subnet, Alive: Alive(c.State)}, nil
+	p := &IPAM{Dir: Dir(c.State), Subnet: subnet, Alive: Alive(c.State)}
+	if s.IPRange != "" {
+		if _, p.Range, err = net.ParseCIDR(s.IPRange); err != nil {
+			return nil, fmt.Errorf("invalid ip range %q: %w", s.IPRange, err)
+		}
+	}
+	return p, nil
 }
 
 // Prepare does what needs no child yet. In bridge mode the order puts the
@@ -214,7 +231,11 @@ func (s *Step) Prepare(c *spine.Container) error {
 	default: // none, or a mode of a later stage
 		hosts = HostsFile(c.Spec.Hostname, nil)
 	}
-	return writeEtcFiles(c.StateDir(), c.Spec.Hostname, hosts, s.DNS, s.Mode == ModeHost)
+	for _, h := range s.ExtraHosts {
+		name, ip, _ := strings.Cut(h, ":")
+		hosts = fmt.Appendf(hosts, "%s\t%s\n", ip, name)
+	}
+	return writeEtcFiles(c.StateDir(), c.Spec.Hostname, hosts, s.DNS, s.Mode == ModeHost, s.DNSSearch, s.DNSOptions)
 }
 
 func (s *Step) prepareBridge(c *spine.Container) error {
@@ -232,7 +253,13 @@ func (s *Step) prepareBridge(c *spine.Container) error {
 			}
 		}
 	}
-	ip, err := pool.Allocate(c.ID)
+	var ip net.IP
+	if s.IP != "" {
+		ip = net.ParseIP(s.IP).To4()
+		err = pool.AllocateAddr(c.ID, ip)
+	} else {
+		ip, err = pool.Allocate(c.ID)
+	}
 	if err != nil {
 		return err
 	}
@@ -247,7 +274,7 @@ func (s *Step) prepareBridge(c *spine.Container) error {
 	if _, err := ensureBridge(s.Bridge, pool.Subnet); err != nil {
 		return err
 	}
-	if err := ensureNAT(s.Bridge, pool.Subnet); err != nil {
+	if err := ensureNAT(s.Bridge, pool.Subnet, s.Internal); err != nil {
 		return err
 	}
 	for _, p := range s.Ports {
@@ -257,7 +284,7 @@ func (s *Step) prepareBridge(c *spine.Container) error {
 			}
 		}
 	}
-	if err := addPortRules(c.ID, s.Ports, ip); err != nil {
+	if err := addPortRules(s.Bridge, c.ID, s.Ports, ip); err != nil {
 		return err
 	}
 	for _, p := range s.Ports {
@@ -288,7 +315,13 @@ func (s *Step) Parent(c *spine.Container, pid int) error {
 		if err != nil {
 			return err
 		}
-		if err := createVeth(br, c.ID, pid, s.addr, Gateway(subnet)); err != nil {
+		var mac net.HardwareAddr
+		if s.MAC != "" {
+			if mac, err = net.ParseMAC(s.MAC); err != nil {
+				return fmt.Errorf("invalid MAC address %q: %w", s.MAC, err)
+			}
+		}
+		if err := createVeth(br, c.ID, pid, s.addr, Gateway(subnet), mac); err != nil {
 			return err
 		}
 		c.Logf("network: %s on %s <-> eth0 %s in pid %d's namespace, default via %s", VethName(c.ID), s.Bridge, s.addr, pid, Gateway(subnet))
@@ -349,7 +382,7 @@ func (s *Step) Cleanup(c *spine.Container) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	errs = append(errs, deletePortRules(c.ID))
+	errs = append(errs, deletePortRules(s.Bridge, c.ID))
 	unlock()
 	if pool, err := s.ipam(c); err != nil {
 		errs = append(errs, err)

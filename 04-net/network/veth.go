@@ -44,7 +44,12 @@ func macFor(ip net.IP) net.HardwareAddr {
 // then, through a netlink handle opened in that namespace, it gives eth0
 // its address, brings lo and eth0 up and adds the default route. The child
 // is still waiting at the sync point, so all of it is done from here.
-func createVeth(bridge netlink.Link, id string, pid int, addr *net.IPNet, gw net.IP) error {
+//
+// mac is eth0's address; nil derives it from the IPv4 address (macFor).
+func createVeth(bridge netlink.Link, id string, pid int, addr *net.IPNet, gw net.IP, mac net.HardwareAddr) error {
+	if mac == nil {
+		mac = macFor(addr.IP)
+	}
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return fmt.Errorf("open network namespace of pid %d: %w", pid, err)
@@ -59,7 +64,7 @@ func createVeth(bridge netlink.Link, id string, pid int, addr *net.IPNet, gw net
 			MasterIndex: bridge.Attrs().Index,
 		},
 		PeerName:         "eth0",
-		PeerHardwareAddr: macFor(addr.IP),
+		PeerHardwareAddr: mac,
 		PeerNamespace:    netlink.NsFd(ns),
 	}
 	if err := netlink.LinkAdd(veth); err != nil {

@@ -4,9 +4,11 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -20,6 +22,7 @@ import (
 	"berth/04-net/network"
 	imagestore "berth/08-image/store"
 	"berth/09-full/engine"
+	"berth/09-full/networks"
 	"berth/09-full/store"
 
 	"berth/09-full/clikit"
@@ -220,22 +223,30 @@ func inspect(e *engine.Engine, ref string) (*container.InspectResponse, error) {
 		r.NetworkSettings.Ports[port] = append(r.NetworkSettings.Ports[port], mobynet.PortBinding{HostIP: host, HostPort: strconv.Itoa(int(p.HostPort))})
 	}
 	if mode := set.Network.Mode; mode != "" {
-		ep := &mobynet.EndpointSettings{}
-		if mode == network.ModeBridge && st.Running() {
-			if subnet, err := network.ParseSubnet(network.DefaultSubnet); err == nil {
-				ipam := &network.IPAM{Dir: network.Dir(e.StateRoot), Subnet: subnet, Alive: network.Alive(e.StateRoot)}
-				if leases, err := ipam.Leases(); err == nil {
-					for addr, holder := range leases {
-						if holder == rec.ID {
-							ep.IPAddress, _ = netip.ParseAddr(addr)
-						}
-					}
-				}
-				ep.Gateway, _ = netip.ParseAddr(network.Gateway(subnet).String())
-				ep.IPPrefixLen, _ = subnet.Mask.Size()
+		ep := &mobynet.EndpointSettings{Aliases: set.Network.Aliases}
+		name := mode
+		if set.Network.Name != "" {
+			name = set.Network.Name
+		}
+		if set.Network.MAC != "" {
+			if mac, err := net.ParseMAC(set.Network.MAC); err == nil {
+				ep.MacAddress = mobynet.HardwareAddr(mac)
 			}
 		}
-		r.NetworkSettings.Networks[mode] = ep
+		if mode == network.ModeBridge && st.Running() {
+			if n, err := networks.Open(e.DataRoot).Get(name); err == nil {
+				ep.NetworkID = n.ID
+				if addr, ok := leasesOf(e, n)[rec.ID]; ok {
+					ep.IPAddress, ep.IPPrefixLen = addr.Addr(), addr.Bits()
+					if ep.MacAddress == nil {
+						ip4 := addr.Addr().As4()
+						ep.MacAddress = mobynet.HardwareAddr{0x02, 0x42, ip4[0], ip4[1], ip4[2], ip4[3]}
+					}
+				}
+				ep.Gateway, _ = netip.ParseAddr(n.Gateway)
+			}
+		}
+		r.NetworkSettings.Networks[name] = ep
 	}
 	r.Mounts = []container.MountPoint{}
 	for _, v := range set.Volumes {
@@ -255,7 +266,7 @@ func hostConfig(cfg *engine.Config) *container.HostConfig {
 	spec, set := cfg.Spec, cfg.Settings
 	hc := &container.HostConfig{
 		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{}},
-		NetworkMode:    container.NetworkMode(set.Network.Mode),
+		NetworkMode:    container.NetworkMode(cmp.Or(set.Network.Name, set.Network.Mode)),
 		PortBindings:   mobynet.PortMap{},
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(set.Restart.Name), MaximumRetryCount: set.Restart.MaximumRetryCount},
 		AutoRemove:     set.AutoRemove,

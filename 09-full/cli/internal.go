@@ -67,6 +67,6 @@ func (a *app) internalCommand() *cobra.Command {
 			return e.HealthCheck(args[0])
 		},
 	}
-	group.AddCommand(create, exit, health, inside.ExecInspectCommand(a.App))
+	group.AddCommand(create, exit, health, a.dnsCommand(), inside.ExecInspectCommand(a.App))
 	return group
 }

@@ -80,8 +80,23 @@ type Network struct {
 	Container string         `json:"container,omitempty"` // container mode: whose namespace (id)
 	Ports     []network.Port `json:"ports,omitempty"`
 	DNS       []string       `json:"dns,omitempty"`
-	// pid of Container's init, found when the container is created.
-	pid int
+	// A user-defined network (issue 15, 09-full/networks; Mode is then
+	// bridge): its name, and this container's endpoint on it.
+	Name    string   `json:"name,omitempty"`
+	Aliases []string `json:"aliases,omitempty"`
+	IP      string   `json:"ip,omitempty"`
+	MAC     string   `json:"mac,omitempty"`
+	// --dns-search, --dns-option, --add-host (NAME:IP).
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
+	ExtraHosts []string `json:"extraHosts,omitempty"`
+	// pid of Container's init, found when the container is created; the
+	// user network's bridge, subnet, range and internal flag likewise
+	// (the network may have been removed and made again since).
+	pid            int
+	bridge, subnet string
+	ipRange        string
+	internal       bool
 }
 
 // RestartPolicy is --restart: no, on-failure[:N], always, unless-stopped.
@@ -161,9 +176,17 @@ func Steps(cfg *Config) ([]spine.Step, error) {
 		if mode == ModeSlirp {
 			mode = network.ModeNone // lo up; slirp4netns adds tap0
 		}
-		s := &network.Step{Mode: mode, Ports: n.Ports, DNS: n.DNS, Pid: n.pid}
+		s := &network.Step{Mode: mode, Ports: n.Ports, DNS: n.DNS, Pid: n.pid, IP: n.IP, MAC: n.MAC,
+			DNSSearch: n.DNSSearch, DNSOptions: n.DNSOptions, ExtraHosts: n.ExtraHosts}
 		if mode == network.ModeBridge {
 			s.Bridge, s.Subnet = network.DefaultBridge, network.DefaultSubnet
+			if n.bridge != "" {
+				s.Bridge, s.Subnet, s.IPRange, s.Internal = n.bridge, n.subnet, n.ipRange, n.internal
+				if len(s.DNS) == 0 {
+					// The network's name server, on its gateway (dns.go).
+					s.DNS = []string{gatewayOf(n.subnet)}
+				}
+			}
 		}
 		steps = append(steps, s)
 		if n.Mode == ModeSlirp {

@@ -12,6 +12,7 @@ import (
 
 	"berth/01-uts/spine"
 	"berth/04-net/network"
+	"berth/09-full/networks"
 	"berth/09-full/store"
 )
 
@@ -71,6 +72,14 @@ func SpineContainer(id string, cfg *Config, dataRoot, stateRoot string, steps []
 // --network container:NAME joins, as it runs now (it may have restarted).
 func (e *Engine) prepareNetwork(cfg *Config) error {
 	n := &cfg.Settings.Network
+	if n.Name != "" {
+		net, err := networks.Open(e.DataRoot).Get(n.Name)
+		if err != nil {
+			return err
+		}
+		n.bridge, n.subnet, n.ipRange, n.internal = net.Bridge, net.Subnet, net.IPRange, net.Internal
+		return nil
+	}
 	if n.Mode != network.ModeContainer {
 		return nil
 	}

@@ -271,6 +271,14 @@ func (e *Engine) CreateInit(id string, restart bool, f InitFiles) error {
 	if err != nil {
 		return fail(err)
 	}
+	if cfg.Settings.Network.Name != "" {
+		// A user network's name server answers before the command runs.
+		dropGate, err := e.ensureDNS(&cfg.Settings.Network)
+		if err != nil {
+			return fail(err)
+		}
+		defer dropGate()
+	}
 	c := SpineContainer(rec.ID, cfg, e.DataRoot, e.StateRoot, steps)
 	c.Verbose = e.Verbose
 	p, err := spine.Create(c, spine.CreateOptions{

@@ -25,12 +25,15 @@ import (
 	"berth/08-image/image"
 	"berth/09-full/engine"
 	"berth/09-full/logfile"
+	"berth/09-full/networks"
 	"berth/09-full/store"
 )
 
 // networkFlags reads --network, -p and --dns: stage 04's modes (05's
-// slirp4netns without root), container:NAME_OR_ID by a container's name.
-func networkFlags(o *Options, set *engine.Settings, rootless bool) error {
+// slirp4netns without root), container:NAME_OR_ID by a container's name,
+// or a user-defined network of the data root (09-full/networks) with
+// --network-alias, --ip and --mac-address.
+func networkFlags(o *Options, set *engine.Settings, rootless bool, dataRoot string) error {
 	mode := o.Network
 	if mode == "" || mode == "default" {
 		mode = network.ModeBridge
@@ -57,7 +60,17 @@ func networkFlags(o *Options, set *engine.Settings, rootless bool) error {
 		}
 		n.Container = arg
 	default:
-		return fmt.Errorf("network %s not found: the networks are bridge, host, none, container:NAME_OR_ID (and slirp4netns); user-defined networks come with issue 15", mode)
+		nw, err := networks.Open(dataRoot).Get(mode)
+		if err != nil {
+			return fmt.Errorf("network %s not found", mode)
+		}
+		if nw.Predefined() {
+			return fmt.Errorf("invalid --network %q", mode)
+		}
+		n.Mode, n.Name = network.ModeBridge, nw.Name
+	}
+	if err := endpointFlags(o, &n, dataRoot); err != nil {
+		return err
 	}
 	if rootless && (n.Mode == network.ModeBridge || n.Mode == network.ModeContainer) {
 		return fmt.Errorf("--network %s needs root (it changes the host's network); without root use none or slirp4netns", mode)
@@ -77,6 +90,86 @@ func networkFlags(o *Options, set *engine.Settings, rootless bool) error {
 	}
 	set.Network = n
 	return nil
+}
+
+// endpointFlags checks --network-alias, --ip and --mac-address: Docker
+// takes them only on a user-defined network.
+func endpointFlags(o *Options, n *engine.Network, dataRoot string) error {
+	if n.Name == "" && (len(o.NetworkAliases) > 0 || o.IP != "") {
+		return errors.New("user specified IP address and network-scoped aliases are supported only on user-defined networks")
+	}
+	if o.MAC != "" {
+		if n.Mode != network.ModeBridge {
+			return fmt.Errorf("--mac-address needs a bridge network, not %s", n.Mode)
+		}
+		mac, err := net.ParseMAC(o.MAC)
+		if err != nil || len(mac) != 6 || mac[0]&1 == 1 {
+			return fmt.Errorf("invalid --mac-address %q: want a unicast Ethernet address such as 92:d0:c6:0a:29:33", o.MAC)
+		}
+		n.MAC = mac.String()
+	}
+	if o.IP != "" {
+		ip := net.ParseIP(o.IP)
+		if ip == nil || ip.To4() == nil {
+			return fmt.Errorf("invalid --ip %q: want an IPv4 address", o.IP)
+		}
+		nw, err := networks.Open(dataRoot).Get(n.Name)
+		if err != nil {
+			return err
+		}
+		sn, err := nw.SubnetNet()
+		if err != nil {
+			return err
+		}
+		if !sn.Contains(ip) {
+			return fmt.Errorf("invalid --ip %s: not in network %s's subnet %s", ip, nw.Name, sn)
+		}
+		n.IP = ip.To4().String()
+	}
+	for _, a := range o.NetworkAliases {
+		if !validAlias(a) {
+			return fmt.Errorf("invalid --network-alias %q: want a DNS name", a)
+		}
+	}
+	n.Aliases = o.NetworkAliases
+	for _, d := range o.DNSSearch {
+		if d != "." && !validAlias(strings.TrimSuffix(d, ".")) {
+			return fmt.Errorf("invalid --dns-search %q: want a domain name", d)
+		}
+	}
+	for _, opt := range o.DNSOptions {
+		if opt == "" || strings.ContainsAny(opt, " \t\n") {
+			return fmt.Errorf("invalid --dns-option %q", opt)
+		}
+	}
+	for _, h := range o.AddHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || !validAlias(name) || net.ParseIP(ip) == nil {
+			return fmt.Errorf("invalid --add-host %q: want NAME:IP", h)
+		}
+		n.ExtraHosts = append(n.ExtraHosts, name+":"+net.ParseIP(ip).String())
+	}
+	n.DNSSearch, n.DNSOptions = o.DNSSearch, o.DNSOptions
+	return nil
+}
+
+// validAlias: a DNS name of at most 253 characters, labels of 1-63 of
+// letters, digits, '-' and '_' (Docker's names have '_' and '.').
+func validAlias(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // processFlags applies -w, -e, --env-file and -t to the process.

@@ -33,30 +33,35 @@ import (
 
 // Options are the flags of run and create, parsed.
 type Options struct {
-	Name          string
-	Env           []string
-	EnvFiles      []string
-	Labels        []string
-	Workdir       string
-	User          string
-	Entrypoint    *string
-	Init          bool
-	ReadOnly      bool
-	Hostname      string
-	Publish       []string
-	Network       string
-	DNS           []string
-	Tty           bool
-	Interactive   bool
-	Restart       string
-	StopSignal    string
-	StopTimeout   *int
-	LogDriver     string
-	LogOpts       []string
-	Rootfs        string
-	Volumes       []string
-	AutoRemove    bool
-	StorageDriver string
+	Name       string
+	Env        []string
+	EnvFiles   []string
+	Labels     []string
+	Workdir    string
+	User       string
+	Entrypoint *string
+	Init       bool
+	ReadOnly   bool
+	Hostname   string
+	Publish    []string
+	Network    string
+	// A user-defined network's endpoint: --network-alias, --ip, --mac-address.
+	NetworkAliases []string
+	IP, MAC        string
+	// --dns-search, --dns-option, --add-host.
+	DNSSearch, DNSOptions, AddHosts []string
+	DNS                             []string
+	Tty                             bool
+	Interactive                     bool
+	Restart                         string
+	StopSignal                      string
+	StopTimeout                     *int
+	LogDriver                       string
+	LogOpts                         []string
+	Rootfs                          string
+	Volumes                         []string
+	AutoRemove                      bool
+	StorageDriver                   string
 	// The flags of stages 05 and 06, with their types and checks:
 	// --memory and its kin, --map-root-user, --uidmap...
 	Cgroup     cgroup.Options
@@ -154,7 +159,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 		return nil, err
 	}
 
-	if err := networkFlags(o, &set, rootless); err != nil {
+	if err := networkFlags(o, &set, rootless, roots.Data); err != nil {
 		return nil, err
 	}
 	switch set.Network.Mode {

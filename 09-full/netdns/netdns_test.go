@@ -1,0 +1,104 @@
+//go:build linux
+
+package netdns
+
+import (
+	"crypto/rand"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+func testServer() *Server {
+	_, sn, _ := net.ParseCIDR("10.93.0.0/24")
+	many := make([]net.IP, 200)
+	for i := range many {
+		many[i] = net.IPv4(10, 93, 0, byte(i+2))
+	}
+	return &Server{Subnet: sn, Names: func() map[string][]net.IP {
+		return map[string][]net.IP{"web": {net.IPv4(10, 93, 0, 3)}, "many": many}
+	}}
+}
+
+func query(t *testing.T, name string, typ dnsmessage.Type) []byte {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 4242, RecursionDesired: true})
+	require.NoError(t, b.StartQuestions())
+	require.NoError(t, b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: typ, Class: dnsmessage.ClassINET}))
+	out, err := b.Finish()
+	require.NoError(t, err)
+	return out
+}
+
+var local = &net.UDPAddr{IP: net.IPv4(10, 93, 0, 2), Port: 5353}
+
+func answer(t *testing.T, s *Server, q []byte, from net.Addr, udp bool) dnsmessage.Message {
+	t.Helper()
+	out := s.Answer(q, from, udp)
+	require.NotNil(t, out)
+	var m dnsmessage.Message
+	require.NoError(t, m.Unpack(out))
+	assert.Equal(t, uint16(4242), m.ID)
+	assert.True(t, m.Response)
+	return m
+}
+
+func TestAnswers(t *testing.T) {
+	s := testServer()
+	m := answer(t, s, query(t, "Web.", dnsmessage.TypeA), local, true)
+	assert.Equal(t, dnsmessage.RCodeSuccess, m.RCode)
+	require.Len(t, m.Answers, 1)
+	assert.Equal(t, [4]byte{10, 93, 0, 3}, m.Answers[0].Body.(*dnsmessage.AResource).A)
+
+	m = answer(t, s, query(t, "web.", dnsmessage.TypeAAAA), local, true)
+	assert.Equal(t, dnsmessage.RCodeSuccess, m.RCode, "a name of the network without IPv6: NODATA, not NXDOMAIN")
+	assert.Empty(t, m.Answers)
+
+	// No upstream answers: SERVFAIL, never a made-up NXDOMAIN.
+	m = answer(t, s, query(t, "elsewhere.test.", dnsmessage.TypeA), local, true)
+	assert.Equal(t, dnsmessage.RCodeServerFailure, m.RCode)
+
+	// From outside the network: refused, the names not told.
+	m = answer(t, s, query(t, "web.", dnsmessage.TypeA), &net.UDPAddr{IP: net.IPv4(10, 94, 0, 2), Port: 53}, true)
+	assert.Equal(t, dnsmessage.RCodeRefused, m.RCode)
+	assert.Empty(t, m.Answers)
+}
+
+func TestTruncated(t *testing.T) {
+	s := testServer()
+	out := s.Answer(query(t, "many.", dnsmessage.TypeA), local, true)
+	assert.LessOrEqual(t, len(out), 512, "a UDP answer without EDNS fits in 512 bytes")
+	var m dnsmessage.Message
+	require.NoError(t, m.Unpack(out))
+	assert.True(t, m.Truncated, "TC set: ask again over TCP")
+	m = answer(t, s, query(t, "many.", dnsmessage.TypeA), &net.TCPAddr{IP: local.IP, Port: 1}, false)
+	assert.Len(t, m.Answers, 200, "over TCP all of them")
+}
+
+// Hostile queries: short, garbage, several questions, an answer, a
+// pointer loop; none crashes, none gets an answer it should not.
+func TestHostile(t *testing.T) {
+	s := testServer()
+	assert.Nil(t, s.Answer(nil, local, true))
+	assert.Nil(t, s.Answer([]byte{1, 2, 3}, local, true))
+	two := query(t, "web.", dnsmessage.TypeA)
+	two[5] = 2 // QDCOUNT 2, one question there
+	m := answer(t, s, two, local, true)
+	assert.Equal(t, dnsmessage.RCodeFormatError, m.RCode)
+	resp := query(t, "web.", dnsmessage.TypeA)
+	resp[2] |= 0x80 // QR: an answer
+	assert.Nil(t, s.Answer(resp, local, true), "an answer is never answered")
+	// A name that is a compression pointer to itself.
+	loop := append(query(t, "web.", dnsmessage.TypeA)[:12], 0xc0, 12, 0, 1, 0, 1)
+	m = answer(t, s, loop, local, true)
+	assert.Equal(t, dnsmessage.RCodeFormatError, m.RCode)
+	for i := 0; i < 2000; i++ {
+		b := make([]byte, 12+i%600)
+		_, _ = rand.Read(b)
+		b[0], b[1] = 0x10, 0x92 // id 4242
+		b[2] &^= 0x80
+		_ = s.Answer(b, local, true)
+	}
+}
