@@ -13,6 +13,7 @@ import (
 	"berth/09-full/engine"
 	"berth/09-full/specgen"
 	"berth/09-full/store"
+	"berth/09-full/volume"
 
 	"berth/09-full/clikit"
 )
@@ -54,7 +55,9 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogDriver, "log-driver", "json-file", "logging driver for the container (json-file)")
 	fs.StringArrayVar(&o.LogOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N")
 	fs.StringVar(&o.Rootfs, "rootfs", "", "run on this directory (as the bottom layer) instead of an image")
-	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount a volume (HOSTDIR:CTRPATH[:ro]), or CTRPATH for an anonymous one")
+	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "mount a volume: NAME:CTRPATH[:ro] (a named one, made on first use), HOSTDIR:CTRPATH[:ro] (a bind), or CTRPATH (an anonymous one)")
+	fs.StringArrayVar(&o.Mounts, "mount", nil, "attach a filesystem mount: type=bind|volume|tmpfs,source=,destination=,readonly,tmpfs-size=,tmpfs-mode=,volume-nocopy")
+	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "mount the volumes of a container: CONTAINER[:ro|rw]")
 	fs.StringVar(&o.StorageDriver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here)")
 	o.Cgroup.AddFlags(fs)
 	_ = fs.MarkHidden("stats") // 06's live table; berth has its own verb, stats
@@ -105,7 +108,17 @@ func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Reco
 	if err != nil {
 		return nil, nil, clikit.Usage("%v", err)
 	}
+	set, err := engine.DecodeSettings(rec.Settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	vs := volume.New(e.DataRoot)
+	made, err := makeVolumes(vs, set.Volumes)
+	if err != nil {
+		return nil, nil, clikit.Usage("%v", err)
+	}
 	if err := e.Store.Create(rec); err != nil {
+		undoVolumes(vs, made)
 		return nil, nil, clikit.Usage("%v", err)
 	}
 	if err := e.Create(rec); err != nil {
