@@ -353,14 +353,17 @@ func (a *app) volumeRmCommand() *cobra.Command {
 }
 
 // removeVolume removes name unless a container, running or not, lists
-// it: Docker's words, with the container's name too.
+// it: Docker's words (every container that uses it), with their names.
 func removeVolume(e *engine.Engine, vs *volume.Store, used map[string][]string, name string) error {
 	if ids := used[name]; len(ids) > 0 {
-		who := ids[0]
-		if rec, err := e.Store.Get(who); err == nil && rec.Name != "" {
-			who += " (" + rec.Name + ")"
+		var who []string
+		for _, id := range ids {
+			if rec, err := e.Store.Get(id); err == nil && rec.Name != "" {
+				id += " (" + rec.Name + ")"
+			}
+			who = append(who, id)
 		}
-		return fmt.Errorf("remove %s: volume is in use - [%s]", name, who)
+		return fmt.Errorf("remove %s: volume is in use - [%s]", name, strings.Join(who, ", "))
 	}
 	return vs.Remove(name)
 }
