@@ -76,7 +76,11 @@ func TestExercise09_25(t *testing.T) {
 	h := newVolumeHost(t)
 	h.ok("volume", "create", "--opt", "nocopy=true", "e25")
 	assert.Equal(t, "true", h.ok("volume", "inspect", "--format", "{{index .Options \"nocopy\"}}", "e25"))
-	assert.Equal(t, "", h.ctr("-v", "e25:/etc", "ls", "/etc"), "a nocopy volume mounted over /etc stays empty")
+	// (hosts, hostname and resolv.conf are bind mounts over /etc: their
+	// mount points are made in the volume, as Docker makes them)
+	got := h.ctr("-v", "e25:/etc", "ls", "/etc")
+	assert.NotContains(t, got, "passwd", "a nocopy volume mounted over /etc is not filled from the image")
+	assert.NotContains(t, got, "motd", "a nocopy volume mounted over /etc is not filled from the image")
 	h.ok("volume", "create", "e25b")
 	assert.Contains(t, h.ctr("-v", "e25b:/etc", "ls", "/etc"), "passwd", "a volume without nocopy is still filled")
 }
