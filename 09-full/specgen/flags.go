@@ -59,12 +59,12 @@ func networkFlags(o *Options, set *engine.Settings, rootless bool) error {
 	if rootless && (n.Mode == network.ModeBridge || n.Mode == network.ModeContainer) {
 		return fmt.Errorf("--network %s needs root (it changes the host's network); without root use none or slirp4netns", mode)
 	}
-	ports, err := network.ParsePorts(o.Publish)
+	if (len(o.Publish) > 0 || o.PublishAll) && n.Mode != network.ModeBridge {
+		return fmt.Errorf("-p publishes ports through the bridge: it needs --network bridge, not %s", mode)
+	}
+	ports, err := publish(o.Publish, o.PublishAll, set.ExposedPorts)
 	if err != nil {
 		return err
-	}
-	if len(ports) > 0 && n.Mode != network.ModeBridge {
-		return fmt.Errorf("-p publishes ports through the bridge: it needs --network bridge, not %s", mode)
 	}
 	n.Ports = ports
 	for _, d := range o.DNS {

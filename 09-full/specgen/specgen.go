@@ -44,6 +44,7 @@ type Options struct {
 	ReadOnly      bool
 	Hostname      string
 	Publish       []string
+	PublishAll    bool // -P
 	Network       string
 	DNS           []string
 	Tty           bool
