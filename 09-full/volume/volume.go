@@ -59,7 +59,6 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // in the data root, so no slash, no "..", nothing hidden.
 func CheckName(name string) error {
 	if !nameRE.MatchString(name) {
-		//lint:ignore ST1005 Docker's own words
 		return fmt.Errorf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name, name)
 	}
 	return nil
