@@ -227,8 +227,13 @@ func TestVolumesFromAndTmpfs(t *testing.T) {
 	assert.Equal(t, "s a", h.ok(h.runArgs("", "--rm", "--volumes-from", "src", "sh", "-c", "echo $(cat /shared/s) $(cat /anon/a)")...))
 	r := h.run(h.runArgs("", "--rm", "--volumes-from", "src:ro", "sh", "-c", "echo x >/shared/x")...)
 	assert.NotEqual(t, 0, r.Code, "--volumes-from :ro: %s", r)
-	h.ok("rm", "-f", "src") // without -v: both volumes stay
-	assert.Len(t, strings.Fields(h.ok("volume", "ls", "-q")), 2)
+	// rm -v of the container that made an anonymous volume another one
+	// mounts (--volumes-from) keeps it, as Docker: it is in use.
+	h.ok(h.runArgs("", "--name", "taker", "--volumes-from", "src", "true")...)
+	h.ok("rm", "-f", "-v", "src")
+	assert.Len(t, strings.Fields(h.ok("volume", "ls", "-q")), 2, "both volumes stay: taker uses them")
+	assert.Equal(t, "a", h.ok(h.runArgs("", "--rm", "--volumes-from", "taker", "cat", "/anon/a")...))
+	h.ok("rm", "taker")
 
 	for _, args := range [][]string{
 		{"--mount", "type=tmpfs,dst=/t,tmpfs-size=1m"},
