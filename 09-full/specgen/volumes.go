@@ -56,7 +56,7 @@ func mountFlags(o *Options, set *engine.Settings, roots Roots) ([]specs.Mount, e
 	// One destination, one mount (Docker: "Duplicate mount point").
 	seen := map[string]bool{}
 	var mounts []specs.Mount
-	for _, v := range vols {
+	for i, v := range vols {
 		if seen[v.Dest] {
 			return nil, fmt.Errorf("duplicate mount point: %s", v.Dest)
 		}
@@ -67,6 +67,7 @@ func mountFlags(o *Options, set *engine.Settings, roots Roots) ([]specs.Mount, e
 				return nil, err
 			} else if ok {
 				m = tm
+				vols[i].Fill = false // a fresh tmpfs: nothing on disk to fill
 			}
 		}
 		mounts = append(mounts, m)
