@@ -14,6 +14,7 @@ package layer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -198,7 +199,7 @@ func (s *Step) Prepare(c *spine.Container) error {
 		return err
 	}
 	for _, v := range s.Volumes {
-		if v.Anonymous {
+		if v.Anonymous || v.Fill {
 			if err := seedVolume(store.stack(rec), v, s.Rootless); err != nil {
 				return err
 			}
@@ -360,10 +361,26 @@ func (s *Step) Cleanup(c *spine.Container) error {
 // path, as Docker does, then the bind hides the original. The path is
 // resolved as the container will see it (securejoin over the stack, as for
 // the mount points) and copied from the layers, which works before the
-// root is attached, as a rootless container's is.
+// root is attached, as a rootless container's is. A named volume (Fill)
+// is seeded only while it is empty, and takes the owner and mode of the
+// image's directory too, as Docker's copy-up does.
 func seedVolume(layers []string, v Volume, rootless bool) error {
 	if err := os.MkdirAll(v.Source, 0o755); err != nil {
 		return fmt.Errorf("anonymous volume %s: %w", v.Dest, err)
+	}
+	if v.Fill {
+		f, err := os.Open(v.Source)
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		names, err := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 {
+			return nil // filled already: what it holds is the volume's
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("volume %s: %w", v.Name, err)
+		}
 	}
 	s, err := tree.OpenStack(layers)
 	if err != nil {
@@ -379,7 +396,14 @@ func seedVolume(layers []string, v Volume, rootless bool) error {
 		return err // nothing there in the image (or not a directory)
 	}
 	if err := copyMergedAt(layers, resolved, v.Source, rootless); err != nil {
-		return fmt.Errorf("seed anonymous volume %s: %w", v.Dest, err)
+		return fmt.Errorf("seed volume %s: %w", v.Dest, err)
+	}
+	if v.Fill {
+		if e, _, err := stack.Lookup(resolved); err != nil {
+			return err
+		} else if err := newCopier(rootless).copyMetaTo(e, v.Source); err != nil {
+			return fmt.Errorf("seed volume %s: %w", v.Dest, err)
+		}
 	}
 	return nil
 }

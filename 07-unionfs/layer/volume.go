@@ -23,6 +23,11 @@ type Volume struct {
 	Dest      string `json:"dest"`   // absolute path in the container
 	ReadOnly  bool   `json:"readOnly,omitempty"`
 	Anonymous bool   `json:"anonymous,omitempty"` // -v /ctr: a fresh directory under the state dir
+	// Stage 09's volume store: the volume's name, and Fill for a named
+	// volume that is seeded from the image, as an anonymous one, but
+	// only while it is empty (a second container finds the first's files).
+	Name string `json:"name,omitempty"`
+	Fill bool   `json:"fill,omitempty"`
 }
 
 // ParseVolume reads HOST:CTR[:ro|rw] or CTR (an anonymous volume).

@@ -13,6 +13,7 @@ import (
 	"berth/09-full/engine"
 	"berth/09-full/specgen"
 	"berth/09-full/store"
+	"berth/09-full/volume"
 
 	"berth/09-full/clikit"
 )
@@ -41,7 +42,8 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Init, "init", false, "run an init inside the container that forwards signals and reaps processes")
 	fs.BoolVar(&o.ReadOnly, "read-only", false, "mount the container's root filesystem as read only")
 	fs.StringVarP(&o.Hostname, "hostname", "h", "", "container host name")
-	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a container's port to the host ([HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO])")
+	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a container's port(s) to the host: [[HOSTIP:][HOSTPORT]:]CONTAINERPORT[/PROTO], ranges as 8000-8010:8000-8010; no host port: a free one")
+	fs.BoolVarP(&o.PublishAll, "publish-all", "P", false, "publish every port the image EXPOSEs, each to a free host port")
 	fs.StringVar(&o.Network, "network", "", "connect a container to a network: bridge, host, none, container:NAME_OR_ID, a user-defined network's name (slirp4netns without root)")
 	fs.StringArrayVar(&o.NetworkAliases, "network-alias", nil, "add a network-scoped alias for the container (a user-defined network)")
 	fs.StringVar(&o.IP, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
@@ -60,7 +62,9 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogDriver, "log-driver", "json-file", "logging driver for the container (json-file)")
 	fs.StringArrayVar(&o.LogOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N")
 	fs.StringVar(&o.Rootfs, "rootfs", "", "run on this directory (as the bottom layer) instead of an image")
-	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount a volume (HOSTDIR:CTRPATH[:ro]), or CTRPATH for an anonymous one")
+	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "mount a volume: NAME:CTRPATH[:ro] (a named one, made on first use), HOSTDIR:CTRPATH[:ro] (a bind), or CTRPATH (an anonymous one)")
+	fs.StringArrayVar(&o.Mounts, "mount", nil, "attach a filesystem mount: type=bind|volume|tmpfs,source=,destination=,readonly,tmpfs-size=,tmpfs-mode=,volume-nocopy")
+	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "mount the volumes of a container: CONTAINER[:ro|rw]")
 	fs.StringVar(&o.StorageDriver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here)")
 	o.Cgroup.AddFlags(fs)
 	_ = fs.MarkHidden("stats") // 06's live table; berth has its own verb, stats
@@ -112,7 +116,17 @@ func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Reco
 	if err != nil {
 		return nil, nil, clikit.Usage("%v", err)
 	}
+	set, err := engine.DecodeSettings(rec.Settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	vs := volume.New(e.DataRoot)
+	made, err := makeVolumes(vs, set.Volumes)
+	if err != nil {
+		return nil, nil, clikit.Usage("%v", err)
+	}
 	if err := e.Store.Create(rec); err != nil {
+		undoVolumes(vs, made)
 		return nil, nil, clikit.Usage("%v", err)
 	}
 	if err := e.Create(rec); err != nil {

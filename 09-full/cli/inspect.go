@@ -251,7 +251,7 @@ func inspect(e *engine.Engine, ref string) (*container.InspectResponse, error) {
 	r.Mounts = []container.MountPoint{}
 	for _, v := range set.Volumes {
 		m := container.MountPoint{Type: "bind", Source: v.Source, Destination: v.Dest, RW: !v.ReadOnly, Propagation: "rprivate"}
-		if v.Anonymous {
+		if v.Anonymous || v.Name != "" {
 			m.Type, m.Name, m.Driver, m.Propagation = "volume", filepath.Base(filepath.Dir(v.Source)), "local", ""
 		}
 		if v.ReadOnly {
@@ -282,9 +282,25 @@ func hostConfig(cfg *engine.Config) *container.HostConfig {
 	if set.Log.MaxFile > 1 {
 		hc.LogConfig.Config["max-file"] = strconv.Itoa(set.Log.MaxFile)
 	}
+	for _, p := range set.Network.Ports {
+		port, err := mobynet.ParsePort(strconv.Itoa(int(p.CtrPort)) + "/" + p.Proto)
+		if err != nil {
+			continue
+		}
+		var host netip.Addr
+		if p.HostIP != "" {
+			host, _ = netip.ParseAddr(p.HostIP)
+		}
+		// The host port as berth decided it at create (Docker keeps ""
+		// for a port it picks at each start).
+		hc.PortBindings[port] = append(hc.PortBindings[port], mobynet.PortBinding{HostIP: host, HostPort: strconv.Itoa(int(p.HostPort))})
+	}
 	for _, v := range set.Volumes {
 		if !v.Anonymous {
 			b := v.Source + ":" + v.Dest
+			if v.Name != "" {
+				b = v.Name + ":" + v.Dest // Docker's Binds name a volume
+			}
 			if v.ReadOnly {
 				b += ":ro"
 			}

@@ -141,7 +141,7 @@ func measure(e *engine.Engine) (diskUsage, error) {
 		return u, err
 	}
 	for _, v := range vols {
-		n := treeSize(v)
+		n := treeSize(filepath.Join(v, "_data")) // its files, not berth's volume.json
 		u.volumes++
 		u.volumeSize += n
 		if usedVolumes[v] {
@@ -329,7 +329,7 @@ func pruneVolumes(e *engine.Engine) ([]string, int64, error) {
 		if used[v] {
 			continue
 		}
-		n := treeSize(v)
+		n := treeSize(filepath.Join(v, "_data")) // its files, not berth's volume.json
 		if err := os.RemoveAll(v); err != nil {
 			return gone, total, fmt.Errorf("remove volume %s: %w", v, err)
 		}

@@ -47,13 +47,15 @@ type Settings struct {
 	// Volumes are bind mounts and anonymous volumes (stage 07); they are
 	// in the spec's mounts too, the step needs them to make their mount
 	// points and seed anonymous ones.
-	Volumes     []layer.Volume `json:"volumes,omitempty"`
-	Restart     RestartPolicy  `json:"restart"`
-	Log         LogConfig      `json:"log"`
-	AutoRemove  bool           `json:"autoRemove,omitempty"`  // --rm
-	StopSignal  string         `json:"stopSignal,omitempty"`  // default SIGTERM
-	StopTimeout *int           `json:"stopTimeout,omitempty"` // seconds; default 10
-	Init        bool           `json:"init,omitempty"`        // --init: a small init as PID 1
+	Volumes []layer.Volume `json:"volumes,omitempty"`
+	// ExposedPorts are the image's EXPOSE ("80/tcp"): what -P publishes.
+	ExposedPorts []string      `json:"exposedPorts,omitempty"`
+	Restart      RestartPolicy `json:"restart"`
+	Log          LogConfig     `json:"log"`
+	AutoRemove   bool          `json:"autoRemove,omitempty"`  // --rm
+	StopSignal   string        `json:"stopSignal,omitempty"`  // default SIGTERM
+	StopTimeout  *int          `json:"stopTimeout,omitempty"` // seconds; default 10
+	Init         bool          `json:"init,omitempty"`        // --init: a small init as PID 1
 	// InitPath is the host's static init (tini) that --init bound at
 	// /dev/init and put first in process.args (security.WithInit); empty
 	// with --init: the host has none, and stage 02's init is PID 1.

@@ -154,6 +154,31 @@ func (e *Engine) cleanupSpine(id string) error {
 	return nil
 }
 
+// volumesOfOthers names the volumes the other containers' records list
+// (an anonymous volume another took with --volumes-from). A record that
+// cannot be read counts as using nothing: it has no settings to mount.
+// Without the list (nil), every volume counts as used: kept, not lost.
+func (e *Engine) volumesOfOthers(id string) map[string]bool {
+	out := map[string]bool{}
+	recs, err := e.Store.List()
+	if err != nil {
+		return nil
+	}
+	for _, r := range recs {
+		if r.ID == id {
+			continue
+		}
+		if set, err := DecodeSettings(r.Settings); err == nil {
+			for _, v := range set.Volumes {
+				if v.Name != "" {
+					out[v.Name] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
 // removeLocked removes a container that runs no more: its layer, its
 // anonymous volumes (with volumes), its record. The caller holds its lock.
 func (e *Engine) removeLocked(rec *store.Record, cfg *Config, volumes bool) error {
@@ -164,9 +189,10 @@ func (e *Engine) removeLocked(rec *store.Record, cfg *Config, volumes bool) erro
 		return fmt.Errorf("remove the container layer of %s: %w", rec.ID[:12], err)
 	}
 	if volumes {
+		shared := e.volumesOfOthers(rec.ID)
 		for _, v := range cfg.Settings.Volumes {
-			if !v.Anonymous {
-				continue
+			if !v.Anonymous || shared == nil || shared[filepath.Base(filepath.Dir(v.Source))] {
+				continue // another container mounts it (--volumes-from): it stays, as Docker's
 			}
 			// <data-root>/volumes/<name>/_data: the volume is its parent.
 			dir := filepath.Dir(v.Source)

@@ -4,8 +4,6 @@ package specgen
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +19,6 @@ import (
 	"berth/01-uts/spine"
 	"berth/04-net/network"
 	"berth/05-user/userns"
-	"berth/07-unionfs/layer"
 	"berth/08-image/image"
 	"berth/09-full/engine"
 	"berth/09-full/logfile"
@@ -75,12 +72,12 @@ func networkFlags(o *Options, set *engine.Settings, rootless bool, dataRoot stri
 	if rootless && (n.Mode == network.ModeBridge || n.Mode == network.ModeContainer) {
 		return fmt.Errorf("--network %s needs root (it changes the host's network); without root use none or slirp4netns", mode)
 	}
-	ports, err := network.ParsePorts(o.Publish)
+	if (len(o.Publish) > 0 || o.PublishAll) && n.Mode != network.ModeBridge {
+		return fmt.Errorf("-p publishes ports through the bridge: it needs --network bridge, not %s", mode)
+	}
+	ports, err := publish(o.Publish, o.PublishAll, set.ExposedPorts)
 	if err != nil {
 		return err
-	}
-	if len(ports) > 0 && n.Mode != network.ModeBridge {
-		return fmt.Errorf("-p publishes ports through the bridge: it needs --network bridge, not %s", mode)
 	}
 	n.Ports = ports
 	for _, d := range o.DNS {
@@ -238,23 +235,6 @@ func readEnvFile(p string) ([]string, error) {
 		return nil, fmt.Errorf("--env-file %s: %w", p, err)
 	}
 	return out, nil
-}
-
-// volume reads one -v: a bind (HOST:CTR[:ro]) or an anonymous volume (CTR)
-// made under the data root, which outlives the container unless rm -v.
-func volume(v, dataRoot string) (layer.Volume, error) {
-	vol, err := layer.ParseVolume(v)
-	if err != nil {
-		return vol, err
-	}
-	if vol.Anonymous {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return vol, err
-		}
-		vol.Source = engine.AnonymousVolumeDir(dataRoot, hex.EncodeToString(b))
-	}
-	return vol, nil
 }
 
 // runtimeFlags are those of the settings: --restart, --stop-signal,

@@ -54,6 +54,9 @@ func fromImage(c *spine.Container, o *Options, ref string, rec *store.Record, se
 	if cfg.StopSignal != "" {
 		set.StopSignal = cfg.StopSignal
 	}
+	for p := range cfg.ExposedPorts {
+		set.ExposedPorts = append(set.ExposedPorts, p)
+	}
 	rec.Image = store.ImageRef{Ref: ref, ID: img.ID().String()}
 	// HEALTHCHECK: Docker's field of the config, beside the OCI ones.
 	set.Healthcheck = img.Docker.Healthcheck

@@ -44,6 +44,7 @@ type Options struct {
 	ReadOnly   bool
 	Hostname   string
 	Publish    []string
+	PublishAll bool // -P
 	Network    string
 	// A user-defined network's endpoint: --network-alias, --ip, --mac-address.
 	NetworkAliases []string
@@ -60,6 +61,8 @@ type Options struct {
 	LogOpts                         []string
 	Rootfs                          string
 	Volumes                         []string
+	Mounts                          []string // --mount
+	VolumesFrom                     []string // --volumes-from
 	AutoRemove                      bool
 	StorageDriver                   string
 	// The flags of stages 05 and 06, with their types and checks:
@@ -176,14 +179,11 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 		return nil, err
 	}
 	c.Spec.Mounts = security.DefaultMounts()
-	for _, v := range o.Volumes {
-		vol, err := volume(v, roots.Data)
-		if err != nil {
-			return nil, err
-		}
-		set.Volumes = append(set.Volumes, vol)
-		c.Spec.Mounts = append(c.Spec.Mounts, vol.Mount())
+	mounts, err := mountFlags(o, &set, roots)
+	if err != nil {
+		return nil, err
 	}
+	c.Spec.Mounts = append(c.Spec.Mounts, mounts...)
 	// Docker's security defaults, then the flags: last, once the user
 	// (a non-root one gets no effective capabilities), the namespaces (a
 	// sysctl must be namespaced) and the mounts (/sys read-only) are set.
