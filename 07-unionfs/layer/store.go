@@ -147,8 +147,14 @@ func (s Store) New(r *Record, writeInit func(initDir string, below []string) err
 	if err := s.Init(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(s.Root, "containers"), 0o700); err != nil {
-		return err
+	// The store's directories are made here, as the user: the mount
+	// runs as the container's root, which with --userns=keep-id is a
+	// subordinate id, and a links directory it made would be one the
+	// user could no longer remove a link from.
+	for _, d := range []string{"containers", linkDir} {
+		if err := os.MkdirAll(filepath.Join(s.Root, d), 0o700); err != nil {
+			return err
+		}
 	}
 	dir := s.Dir(r.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -258,6 +264,13 @@ func (s Store) Remove(id string) error {
 	if isMountpoint(s.mergedDir(id)) {
 		return fmt.Errorf("%s is still mounted: not removing it", s.mergedDir(id))
 	}
+	// A layer that may hold the subordinate ids' files goes entirely
+	// inside a user namespace with the container's maps: overlay's work
+	// directory was made by the container's root (with keep-id, one of
+	// those ids), and so may the links be. Its root needs no chmod there.
+	if r != nil && needsUserns(r) {
+		return s.removeInUserns(r, links)
+	}
 	// Overlay leaves its work directory mode 000, and may keep a spare
 	// whiteout in it: its owner (a rootless user) must open it up first.
 	if err := os.Chmod(filepath.Join(s.workDir(id), "work"), 0o700); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -268,9 +281,6 @@ func (s Store) Remove(id string) error {
 		if err := os.Remove(l); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-	}
-	if r != nil && needsUserns(r) {
-		return s.removeInUserns(r)
 	}
 	if err := os.RemoveAll(s.Dir(id)); err != nil {
 		return fmt.Errorf("remove container layer %s: %w", s.Dir(id), err)

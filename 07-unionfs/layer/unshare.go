@@ -59,10 +59,15 @@ func (s *Store) unshare(id string, args ...string) (bool, error) {
 	return true, nil
 }
 
-// removeInUserns deletes a container layer from inside its user namespace.
-func (s Store) removeInUserns(r *Record) error {
+// removeInUserns deletes a container layer's links, then its directory,
+// from inside its user namespace, where the root may search and delete
+// what any mapped id owns, a mode 000 directory included, with no chmod.
+// rm -rf never follows a symlink: not a link of l/, not one the container
+// wrote in its diff.
+func (s Store) removeInUserns(r *Record, links []string) error {
 	dir := s.Dir(r.ID)
-	code, err := s.inUserns(r, []string{"rm", "-rf", "--", dir}, func() (string, error) { return "/", nil })
+	argv := append(append([]string{"rm", "-rf", "--"}, links...), dir)
+	code, err := s.inUserns(r, argv, func() (string, error) { return "/", nil })
 	if err == nil && code != 0 {
 		err = fmt.Errorf("rm exited with status %d", code)
 	}

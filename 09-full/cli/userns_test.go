@@ -133,3 +133,62 @@ func TestRootlessUserns(t *testing.T) {
 		}
 	})
 }
+
+// A rootless container of an image whose layer holds files of the
+// user's subordinate ids (overlay's work/work made by a container root
+// that is one, with keep-id; a chown inside, with either) is removed by
+// rm and by --rm: the record, the layer and its short links all go.
+// keep-id runs first: its root, a subordinate id, once made the store's
+// l/ too, and no later container's links could be made or removed as
+// the user (--userns=host: a container of the user's id alone, whose
+// chown to a subordinate id fails, its links removed as the user).
+func TestRootlessRemoveSubIDLayer(t *testing.T) {
+	a := testenv.NewAccount(t, "berth09r", true)
+	bin := a.Berth(t)
+	run := func(args ...string) testenv.Result {
+		t.Helper()
+		return a.Run(t, nil, bin, args...)
+	}
+	r := run("import", a.Rootfs(t), "base")
+	require.Equal(t, 0, r.Code, r.String())
+	layers := filepath.Join(a.Home, ".local", "share", "berth", "layers")
+	left := func(t *testing.T) []string {
+		t.Helper()
+		var names []string
+		for _, d := range []string{"containers", "l"} {
+			entries, err := os.ReadDir(filepath.Join(layers, d))
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				names = append(names, filepath.Join(d, e.Name()))
+			}
+		}
+		return names
+	}
+	for _, mode := range [][]string{{"--userns", "keep-id", "-u", "0"}, {"--map-subids"}, {"--userns", "host"}} {
+		t.Run(strings.Join(mode, " ")+" rm", func(t *testing.T) {
+			name := "subids" + strings.Join(mode, "")
+			args := append([]string{"run", "--name", name, "--network", "none"}, mode...)
+			r := run(append(args, "base", "sh", "-c", "mkdir /d && touch /d/f && chown -R 5:5 /d")...)
+			if mode[len(mode)-1] == "host" {
+				require.Equal(t, 1, r.Code, "no id 5 without subordinate ids: %s", r)
+			} else {
+				require.Equal(t, 0, r.Code, r.String())
+			}
+			require.NotEmpty(t, left(t), "the container has a layer")
+			r = run("rm", name)
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Empty(t, strings.Fields(run("ps", "-aq").Stdout), "the record is gone")
+			assert.Empty(t, left(t), "nothing of its layer is left under %s", layers)
+		})
+		t.Run(strings.Join(mode, " ")+" --rm", func(t *testing.T) {
+			args := append([]string{"run", "--rm", "--network", "none"}, mode...)
+			r := run(append(args, "base", "sh", "-c", "mkdir /d && touch /d/f && chown -R 5:5 /d")...)
+			require.Contains(t, []int{0, 1}, r.Code, r.String())
+			require.NotContains(t, r.Stderr, "berth:", "berth itself says nothing")
+			assert.Empty(t, strings.Fields(run("ps", "-aq").Stdout), "the record is gone")
+			assert.Empty(t, left(t), "nothing of its layer is left under %s", layers)
+		})
+	}
+}
