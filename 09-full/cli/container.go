@@ -34,7 +34,7 @@ func (a *app) pruneCommand() *cobra.Command {
 		Short: "Remove all stopped containers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !a.confirm("WARNING! This will remove all stopped containers.") {
+			if !force && !a.Confirm("WARNING! This will remove all stopped containers.") {
 				return nil
 			}
 			e, err := a.Engine()
@@ -42,7 +42,7 @@ func (a *app) pruneCommand() *cobra.Command {
 				return err
 			}
 			deleted, total := a.pruneContainers(e)
-			section(a, "Deleted Containers:", deleted)
+			a.Section("Deleted Containers:", deleted)
 			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return nil
 		},

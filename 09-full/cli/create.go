@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"berth/07-unionfs/layer"
 	"berth/09-full/engine"
 	"berth/09-full/specgen"
 	"berth/09-full/store"
@@ -151,4 +152,35 @@ func (a *app) createCommand() *cobra.Command {
 	}
 	f.add(cmd.Flags())
 	return cmd
+}
+
+// makeVolumes creates the named volumes a new container's -v and --mount
+// name (created on first use, as Docker) and its anonymous ones, once the
+// command line is known good. It returns those it made, for undo.
+func makeVolumes(vs *volume.Store, vols []layer.Volume) ([]string, error) {
+	var made []string
+	for _, v := range vols {
+		if v.Name == "" {
+			continue
+		}
+		var labels map[string]string
+		if v.Anonymous {
+			labels = map[string]string{volume.AnonymousLabel: ""}
+		}
+		_, created, err := vs.Create(v.Name, labels, nil)
+		if err != nil {
+			undoVolumes(vs, made)
+			return nil, err
+		}
+		if created {
+			made = append(made, v.Name)
+		}
+	}
+	return made, nil
+}
+
+func undoVolumes(vs *volume.Store, made []string) {
+	for _, n := range made {
+		_ = vs.Remove(n)
+	}
 }

@@ -3,11 +3,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	units "github.com/docker/go-units"
 	digest "github.com/opencontainers/go-digest"
@@ -166,7 +163,7 @@ func (a *app) imagePruneCommand() *cobra.Command {
 			if all {
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !force && !a.confirm(warning) {
+			if !force && !a.Confirm(warning) {
 				return nil
 			}
 			lines, reclaimed, err := a.pruneImages(cmd.Context(), all)
@@ -187,13 +184,6 @@ func (a *app) imagePruneCommand() *cobra.Command {
 }
 
 // confirm asks Docker's question on stdout and reads the answer on stdin.
-func (a *app) confirm(warning string) bool {
-	fmt.Fprintf(a.Stdout, "%s\nAre you sure you want to continue? [y/N] ", warning)
-	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-	answer = strings.ToLower(strings.TrimSpace(answer))
-	return answer == "y" || answer == "yes"
-}
-
 // pruneImages removes the images no container was made from: with all,
 // every such image; else only the unnamed ones (a build's dangling
 // result, an image whose name went to a newer one). An image that is the

@@ -236,7 +236,7 @@ func inspect(e *engine.Engine, ref string) (*container.InspectResponse, error) {
 		if mode == network.ModeBridge && st.Running() {
 			if n, err := networks.Open(e.DataRoot).Get(name); err == nil {
 				ep.NetworkID = n.ID
-				if addr, ok := leasesOf(e, n)[rec.ID]; ok {
+				if addr, ok := n.Leases(e.StateRoot)[rec.ID]; ok {
 					ep.IPAddress, ep.IPPrefixLen = addr.Addr(), addr.Bits()
 					if ep.MacAddress == nil {
 						ip4 := addr.Addr().As4()

@@ -10,6 +10,7 @@ import (
 
 	"berth/09-full/engine"
 	"berth/09-full/inside"
+	"berth/09-full/netvol"
 )
 
 // internalCommand holds the verbs a container's monitor runs: the heavy
@@ -67,6 +68,6 @@ func (a *app) internalCommand() *cobra.Command {
 			return e.HealthCheck(args[0])
 		},
 	}
-	group.AddCommand(create, exit, health, a.dnsCommand(), inside.ExecInspectCommand(a.App))
+	group.AddCommand(create, exit, health, netvol.DNSCommand(a.App), inside.ExecInspectCommand(a.App))
 	return group
 }

@@ -16,6 +16,7 @@ import (
 	"berth/01-uts/spine"
 	"berth/01-uts/spine/roots"
 	"berth/09-full/inside"
+	"berth/09-full/netvol"
 
 	"berth/09-full/clikit"
 )
@@ -62,10 +63,11 @@ func (a *app) rootCommand() *cobra.Command {
 		a.runCommand(), a.createCommand(), a.startCommand(), a.psCommand(), a.logsCommand(),
 		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
 		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.containerCommand(), a.networkCommand(), a.volumeCommand(), a.loginCommand(), a.logoutCommand(), a.systemCommand(),
+		a.containerCommand(), a.loginCommand(), a.logoutCommand(), a.systemCommand(),
 	}
 	root.AddCommand(verbs...)
 	root.AddCommand(inside.Commands(a.App)...)
+	root.AddCommand(netvol.Commands(a.App)...)
 	root.AddCommand(a.imageCommands()...)
 	internal := a.internalCommand()
 	internal.AddCommand(buildRunCommand())

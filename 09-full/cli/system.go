@@ -219,7 +219,7 @@ func (a *app) systemPruneCommand() *cobra.Command {
 			} else {
 				what = append(what, "all dangling images")
 			}
-			if !force && !a.confirm("WARNING! This will remove:\n  - "+strings.Join(what, "\n  - ")+"\n") {
+			if !force && !a.Confirm("WARNING! This will remove:\n  - "+strings.Join(what, "\n  - ")+"\n") {
 				return nil
 			}
 			e, err := a.Engine()
@@ -227,17 +227,17 @@ func (a *app) systemPruneCommand() *cobra.Command {
 				return err
 			}
 			ids, total := a.pruneContainers(e)
-			section(a, "Deleted Containers:", ids)
+			a.Section("Deleted Containers:", ids)
 			if volumes {
 				gone, n, err := pruneVolumes(e)
-				section(a, "Deleted Volumes:", gone)
+				a.Section("Deleted Volumes:", gone)
 				total += n
 				if err != nil {
 					return err
 				}
 			}
 			lines, n, err := a.pruneImages(cmd.Context(), all)
-			section(a, "Deleted Images:", lines)
+			a.Section("Deleted Images:", lines)
 			total += n
 			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return err
@@ -251,17 +251,6 @@ func (a *app) systemPruneCommand() *cobra.Command {
 
 // section prints one of prune's lists, as docker does: a title, the
 // items, a blank line; nothing when empty.
-func section(a *app, title string, items []string) {
-	if len(items) == 0 {
-		return
-	}
-	fmt.Fprintln(a.Stdout, title)
-	for _, it := range items {
-		fmt.Fprintln(a.Stdout, it)
-	}
-	fmt.Fprintln(a.Stdout)
-}
-
 // pruneContainers removes every container that does not run (exited,
 // dead, or created and without a monitor waiting for start), and returns
 // their ids and what their layers held. An error on one is said and the

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -283,3 +284,29 @@ func (s *Store) Remove(n *Network) error {
 
 // SubnetNet parses the record's subnet.
 func (n *Network) SubnetNet() (*net.IPNet, error) { return network.ParseSubnet(n.Subnet) }
+
+// Leases maps the ids of the running containers on n to their address
+// (stage 04's leases in the state root); empty for a network without a
+// subnet or whose leases cannot be read.
+func (n *Network) Leases(stateRoot string) map[string]netip.Prefix {
+	out := map[string]netip.Prefix{}
+	if n.Subnet == "" {
+		return out
+	}
+	_, sn, err := net.ParseCIDR(n.Subnet)
+	if err != nil {
+		return out
+	}
+	pool := &network.IPAM{Dir: network.Dir(stateRoot), Subnet: sn, Alive: network.Alive(stateRoot)}
+	leases, err := pool.Leases()
+	if err != nil {
+		return out
+	}
+	ones, _ := sn.Mask.Size()
+	for addr, id := range leases {
+		if a, err := netip.ParseAddr(addr); err == nil {
+			out[id] = netip.PrefixFrom(a, ones)
+		}
+	}
+	return out
+}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package netvol
 
 import (
 	"encoding/json"
@@ -14,7 +14,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
-	"berth/07-unionfs/layer"
 	"berth/09-full/clikit"
 	"berth/09-full/engine"
 	"berth/09-full/security"
@@ -382,7 +381,7 @@ func (a *app) volumePruneCommand() *cobra.Command {
 			if all {
 				what = "all local volumes"
 			}
-			if !force && !a.confirm("WARNING! This will remove "+what+" not used by at least one container.\n") {
+			if !force && !a.Confirm("WARNING! This will remove "+what+" not used by at least one container.\n") {
 				return nil
 			}
 			e, vs, err := a.volumes()
@@ -411,7 +410,7 @@ func (a *app) volumePruneCommand() *cobra.Command {
 				gone = append(gone, v.Name)
 				total += n
 			}
-			section(a, "Deleted Volumes:", gone)
+			a.Section("Deleted Volumes:", gone)
 			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))
 			return nil
 		},
@@ -420,35 +419,4 @@ func (a *app) volumePruneCommand() *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused volumes, not just anonymous ones")
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (label=KEY[=VALUE])")
 	return cmd
-}
-
-// makeVolumes creates the named volumes a new container's -v and --mount
-// name (created on first use, as Docker) and its anonymous ones, once the
-// command line is known good. It returns those it made, for undo.
-func makeVolumes(vs *volume.Store, vols []layer.Volume) ([]string, error) {
-	var made []string
-	for _, v := range vols {
-		if v.Name == "" {
-			continue
-		}
-		var labels map[string]string
-		if v.Anonymous {
-			labels = map[string]string{volume.AnonymousLabel: ""}
-		}
-		_, created, err := vs.Create(v.Name, labels, nil)
-		if err != nil {
-			undoVolumes(vs, made)
-			return nil, err
-		}
-		if created {
-			made = append(made, v.Name)
-		}
-	}
-	return made, nil
-}
-
-func undoVolumes(vs *volume.Store, made []string) {
-	for _, n := range made {
-		_ = vs.Remove(n)
-	}
 }

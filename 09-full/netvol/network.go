@@ -1,13 +1,12 @@
 //go:build linux
 
-package cli
+package netvol
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -227,7 +226,7 @@ func networkInspect(e *engine.Engine, n *networks.Network) mobynet.Inspect {
 		}
 		r.IPAM.Config = []mobynet.IPAMConfig{c}
 	}
-	for id, addr := range leasesOf(e, n) {
+	for id, addr := range n.Leases(e.StateRoot) {
 		ep := mobynet.EndpointResource{EndpointID: id}
 		if rec, err := e.Store.Get(id); err == nil {
 			ep.Name = rec.Name
@@ -236,30 +235,6 @@ func networkInspect(e *engine.Engine, n *networks.Network) mobynet.Inspect {
 		r.Containers[id] = ep
 	}
 	return r
-}
-
-// leasesOf maps the ids of the running containers on n to their address.
-func leasesOf(e *engine.Engine, n *networks.Network) map[string]netip.Prefix {
-	out := map[string]netip.Prefix{}
-	if n.Subnet == "" {
-		return out
-	}
-	_, sn, err := net.ParseCIDR(n.Subnet)
-	if err != nil {
-		return out
-	}
-	pool := &network.IPAM{Dir: network.Dir(e.StateRoot), Subnet: sn, Alive: network.Alive(e.StateRoot)}
-	leases, err := pool.Leases()
-	if err != nil {
-		return out
-	}
-	ones, _ := sn.Mask.Size()
-	for addr, id := range leases {
-		if a, err := netip.ParseAddr(addr); err == nil {
-			out[id] = netip.PrefixFrom(a, ones)
-		}
-	}
-	return out
 }
 
 func (a *app) networkRmCommand() *cobra.Command {
@@ -359,7 +334,7 @@ func (a *app) networkPruneCommand() *cobra.Command {
 			}
 			var removed []string
 			for _, n := range all {
-				if n.Predefined() || len(leasesOf(e, n)) > 0 {
+				if n.Predefined() || len(n.Leases(e.StateRoot)) > 0 {
 					continue
 				}
 				if _, err := removeNetwork(e, n.ID); err != nil {
