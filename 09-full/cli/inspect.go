@@ -3,11 +3,8 @@
 package cli
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -20,12 +17,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"berth/04-net/network"
-	imagestore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/networks"
 	"berth/09-full/store"
 
 	"berth/09-full/clikit"
+	"berth/09-full/imageverbs"
 )
 
 func (a *app) inspectCommand() *cobra.Command {
@@ -54,7 +51,7 @@ func (a *app) inspectCommand() *cobra.Command {
 				}
 				out = append(out, r)
 			}
-			return a.printInspect(out, format, failed)
+			return a.PrintInspect(out, format, failed)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
@@ -76,13 +73,9 @@ func inspectObject(e *engine.Engine, ref, kind string) (any, error) {
 		}
 	}
 	if kind == "image" {
-		r, err := inspectImage(imagestore.NewStore(e.DataRoot), ref)
-		if err != nil {
-			return nil, errors.New(describeImageErr(err))
-		}
-		return r, nil
+		return imageverbs.Describe(e.DataRoot, ref)
 	}
-	r, err := imageOrNil(e.DataRoot, ref)
+	r, err := imageverbs.Find(e.DataRoot, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -90,48 +83,6 @@ func inspectObject(e *engine.Engine, ref, kind string) (any, error) {
 		return nil, errors.New("No such object: " + ref)
 	}
 	return r, nil
-}
-
-// printInspect prints what inspect found: a JSON array, or with --format
-// the template run on each, as the docker CLI runs it on the JSON, not the
-// Go types: {{.Id}}, {{.State.Status}} are the JSON's names. Then, as
-// docker, what was not found, and exit 1.
-func (a *app) printInspect(out []any, format string, failed []string) error {
-	if format != "" {
-		var values []any
-		for _, r := range out {
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			var v map[string]any
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.UseNumber() // 16777216, not 1.6777216e+07
-			if err := dec.Decode(&v); err != nil {
-				return err
-			}
-			values = append(values, v)
-		}
-		if err := clikit.Render(a.Stdout, format, nil, values); err != nil {
-			return clikit.Usage("%v", err)
-		}
-	} else {
-		b, err := json.MarshalIndent(out, "", "    ")
-		if err != nil {
-			return err
-		}
-		if out == nil {
-			b = []byte("[]")
-		}
-		fmt.Fprintln(a.Stdout, string(b))
-	}
-	for _, f := range failed {
-		fmt.Fprintf(a.Stderr, "berth: %s\n", f)
-	}
-	if len(failed) > 0 {
-		return clikit.Silent(1)
-	}
-	return nil
 }
 
 // inspect describes a container as Docker's API does (moby's

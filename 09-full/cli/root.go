@@ -19,6 +19,7 @@ import (
 	"berth/09-full/netvol"
 
 	"berth/09-full/clikit"
+	"berth/09-full/imageverbs"
 )
 
 // app is what every verb shares (clikit.App: the verb being run, whose
@@ -63,14 +64,14 @@ func (a *app) rootCommand() *cobra.Command {
 		a.runCommand(), a.createCommand(), a.startCommand(), a.psCommand(), a.logsCommand(),
 		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
 		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.containerCommand(), a.loginCommand(), a.logoutCommand(), a.systemCommand(),
+		a.containerCommand(), a.systemCommand(),
 	}
 	root.AddCommand(verbs...)
 	root.AddCommand(inside.Commands(a.App)...)
 	root.AddCommand(netvol.Commands(a.App)...)
-	root.AddCommand(a.imageCommands()...)
+	root.AddCommand(imageverbs.Commands(a.App)...)
 	internal := a.internalCommand()
-	internal.AddCommand(buildRunCommand())
+	internal.AddCommand(imageverbs.BuildRunCommand())
 	root.AddCommand(internal)
 	return root
 }

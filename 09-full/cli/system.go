@@ -17,6 +17,7 @@ import (
 	"berth/07-unionfs/layer"
 	imagestore "berth/08-image/store"
 	"berth/09-full/engine"
+	"berth/09-full/imageverbs"
 	"berth/09-full/store"
 )
 
@@ -236,7 +237,7 @@ func (a *app) systemPruneCommand() *cobra.Command {
 					return err
 				}
 			}
-			lines, n, err := a.pruneImages(cmd.Context(), all)
+			lines, n, err := imageverbs.Prune(a.App, cmd.Context(), all)
 			a.Section("Deleted Images:", lines)
 			total += n
 			fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", units.HumanSize(float64(total)))

@@ -3,9 +3,10 @@
 // Package clikit is what berth's verbs share: the engine of the roots a
 // verb's global flags say, its output, Docker's exit codes and wording of
 // errors, and Go templates as the docker CLI takes them (--format). The
-// verbs live in 09-full/cli (a container's life, images, the system) and
-// 09-full/inside (the verbs that look inside a running container) and
-// 09-full/netvol (networks and volumes).
+// verbs live in 09-full/cli (a container's life, the system),
+// 09-full/inside (the verbs that look inside a running container),
+// 09-full/imageverbs (images, logins) and 09-full/netvol (networks and
+// volumes).
 package clikit
 
 import (

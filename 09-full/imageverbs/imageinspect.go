@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package imageverbs
 
 import (
 	"errors"
@@ -16,11 +16,11 @@ import (
 	imagestore "berth/08-image/store"
 )
 
-// imageInspect is what docker image inspect prints for an image: moby's
+// Image is what docker image inspect prints for an image: moby's
 // image.InspectResponse, and the Parent that docker's classic builder
 // sets (the API omits it when empty since v1.52; berth's builder is the
 // classic one, so a built image has one).
-type imageInspect struct {
+type Image struct {
 	image.InspectResponse
 	Parent string `json:",omitempty"`
 }
@@ -49,7 +49,7 @@ func (a *app) imageInspectCommand() *cobra.Command {
 				}
 				out = append(out, r)
 			}
-			return a.printInspect(out, format, failed)
+			return a.PrintInspect(out, format, failed)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
@@ -79,7 +79,7 @@ func notFoundRef(err error) string {
 // containerd store lists them), its config, platform, size (as berth
 // images shows it), the diff ids of its layers, the manifest's
 // descriptor, and the image it was built on.
-func inspectImage(s *imagestore.Store, ref string) (*imageInspect, error) {
+func inspectImage(s *imagestore.Store, ref string) (*Image, error) {
 	img, err := s.Get(ref)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func inspectImage(s *imagestore.Store, ref string) (*imageInspect, error) {
 	c := img.Config
 	desc := img.Descriptor
 	desc.Annotations = nil // the store's index names it there; Docker's has no name
-	r := &imageInspect{InspectResponse: image.InspectResponse{
+	r := &Image{InspectResponse: image.InspectResponse{
 		ID:           img.ID().String(),
 		RepoTags:     []string{},
 		RepoDigests:  []string{},
@@ -145,7 +145,7 @@ func appendNew(list []string, s string) []string {
 
 // imageOrNil describes an image for berth inspect's fallback: nil when no
 // image has that name, an error when one does and cannot be read.
-func imageOrNil(dataRoot, ref string) (*imageInspect, error) {
+func imageOrNil(dataRoot, ref string) (*Image, error) {
 	if _, err := imagestore.NormalizeName(ref); err != nil && !imagestore.IsHexPrefix(strings.TrimPrefix(ref, "sha256:")) {
 		return nil, nil // not an image's name (a container's id, say)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package imageverbs
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func (a *app) imageCommands() []*cobra.Command {
 }
 
 // imageVerbs are stage 08's verbs, build made to run its RUN steps with
-// stage 08's run mounted in berth (buildRunCommand), rmi made to refuse
+// stage 08's run mounted in berth (BuildRunCommand), rmi made to refuse
 // an image a container uses (a.guardRmi).
 func (a *app) imageVerbs() []*cobra.Command {
 	var out []*cobra.Command
@@ -137,7 +137,7 @@ func (a *app) rmiConflict(refs []string) error {
 // container of a Dockerfile's RUN (08-image/build/run.go), as docker's
 // classic builder runs a container per RUN. Its options are stage 08's
 // (08-image/main.go), without network (the builder passes --net none).
-func buildRunCommand() *cobra.Command {
+func BuildRunCommand() *cobra.Command {
 	c := spine.RunCommand(spine.Program{
 		Name: "berth",
 		Options: []spine.Option{
