@@ -16,6 +16,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine/consolesock"
 )
 
 // initArg is argv[0] of the re-executed binary: it tells Main to run the
@@ -123,7 +125,7 @@ func runInit() int {
 	if c.Spec.Process.Terminal {
 		send := func(master *os.File) error { return ch.sendFile(message{Type: msgConsole}, master) }
 		if c.ConsoleSocket {
-			send = func(master *os.File) error { return sendConsole(consoleFd(), master) }
+			send = func(master *os.File) error { return consolesock.Send(consoleFd(), master) }
 		}
 		if err := openConsole(c, send); err != nil {
 			return fail(fmt.Errorf("console: %w", err))

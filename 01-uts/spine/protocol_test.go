@@ -96,26 +96,3 @@ func TestNothingLeftUnreadAfterGo(t *testing.T) {
 		parent.sock.Close()
 	}
 }
-
-// The console socket carries the master as runc's --console-socket does:
-// its name as the bytes, the descriptor beside them.
-func TestConsoleSocket(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	recv := os.NewFile(uintptr(fds[1]), "recv")
-	defer recv.Close()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	require.NoError(t, sendConsole(fds[0], w))
-	w.Close()
-	got, err := RecvConsole(recv)
-	require.NoError(t, err)
-	assert.Equal(t, w.Name(), got.Name())
-	_, err = got.WriteString("via the console socket")
-	require.NoError(t, err)
-	got.Close()
-	b, err := io.ReadAll(r)
-	require.NoError(t, err)
-	assert.Equal(t, "via the console socket", string(b))
-}

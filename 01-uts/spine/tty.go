@@ -69,50 +69,6 @@ func openConsole(c *Container, send func(master *os.File) error) error {
 	return nil
 }
 
-// sendConsole sends the master to the console socket as runc does
-// to its --console-socket, so that a caller written for runc (conmon,
-// containerd's shim) reads it the same way: one message whose bytes are
-// the master's name and whose ancillary data is the descriptor.
-func sendConsole(sock int, master *os.File) error {
-	defer unix.Close(sock)
-	name := []byte(master.Name())
-	if err := unix.Sendmsg(sock, name, unix.UnixRights(int(master.Fd())), nil, 0); err != nil {
-		return fmt.Errorf("send the pty master to the console socket: %w", err)
-	}
-	return nil
-}
-
-// RecvConsole is the other end of a console socket: it reads the message
-// sendConsole wrote and returns the master.
-func RecvConsole(sock *os.File) (*os.File, error) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	rc, err := sock.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var n, oobn int
-	var rerr error
-	if err := rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
-		return rerr != unix.EAGAIN
-	}); err != nil {
-		return nil, err
-	}
-	if rerr != nil {
-		return nil, fmt.Errorf("receive the pty master: %w", rerr)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("receive the pty master: no descriptor in the message")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("receive the pty master: want one descriptor")
-	}
-	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
-}
-
 // mountConsole binds the slave onto /dev/console, as runc does: a program
 // that writes to the console (an init, a logger) writes to our terminal,
 // not to the host's. Stage 03's /dev is a tmpfs of the container's own.

@@ -24,7 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"berth/01-uts/spine"
+	"berth/01-uts/spine/consolesock"
 	"berth/06-cgroups/cgroup"
 	"berth/internal/testenv"
 )
@@ -426,7 +426,7 @@ func TestConsoleSocket(t *testing.T) {
 		defer conn.Close()
 		f, _ := conn.File()
 		defer f.Close()
-		m, err := spine.RecvConsole(f)
+		m, err := consolesock.Recv(f)
 		if err != nil {
 			m = nil
 		}
