@@ -47,7 +47,7 @@ func (o *createOpts) flags(cmd *cobra.Command) {
 	f.StringVar(&o.consoleSocket, "console-socket", "", "with process.terminal: a unix socket that receives the pty's master")
 	f.IntVar(&o.preserveFds, "preserve-fds", 0, "pass this many descriptors from 3 on to the command, at the same numbers")
 	f.BoolVar(&o.noPivot, "no-pivot", false, "use MS_MOVE instead of pivot_root (refused: berth always pivots)")
-	f.BoolVar(&o.noNewKeyring, "no-new-keyring", false, "keep the caller's session keyring (berth never makes a new one)")
+	f.BoolVar(&o.noNewKeyring, "no-new-keyring", false, "keep the caller's session keyring (refused: berth always makes the container one of its own)")
 }
 
 func createCmd() *cobra.Command {
@@ -73,14 +73,20 @@ func createCmd() *cobra.Command {
 // on its exec FIFO. The state directory is made here first, exclusively:
 // a second create of the same id fails before anything is touched.
 func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Container, error) {
-	dir, err := stateDir(id)
-	if err != nil {
-		return nil, nil, err
-	}
 	if o.noPivot {
 		// MS_MOVE leaves the old root reachable; runc offers it for
 		// ramdisks, where pivot_root fails. berth's 03 step always pivots.
 		return nil, nil, errors.New("--no-pivot is not supported: berth always uses pivot_root")
+	}
+	if o.noNewKeyring {
+		// The security step gives every container a session keyring of
+		// its own (09-full/security: joinSessionKeyring); keeping the
+		// caller's would share its keys with the container.
+		return nil, nil, errors.New("--no-new-keyring is not supported: berth always gives the container a session keyring of its own")
+	}
+	dir, err := stateDir(id)
+	if err != nil {
+		return nil, nil, err
 	}
 	if o.preserveFds < 0 || o.preserveFds > 1024 {
 		return nil, nil, fmt.Errorf("--preserve-fds %d: want 0 to 1024", o.preserveFds)

@@ -261,6 +261,17 @@ func TestRefusals(t *testing.T) {
 	res := r.run("--systemd-cgroup", "list")
 	assert.Equal(t, 125, res.Code)
 	assert.Contains(t, res.Stderr, "--systemd-cgroup is not supported")
+	// Flags of runc's create whose behaviour berth does not have.
+	for flag, want := range map[string]string{
+		"--no-pivot":       "--no-pivot is not supported",
+		"--no-new-keyring": "--no-new-keyring is not supported",
+	} {
+		res := r.run("create", flag, "--bundle", r.bundle([]string{"true"}, nil), "x")
+		assert.Equal(t, 125, res.Code, "%s: %s", flag, res)
+		assert.Contains(t, res.Stderr, want)
+		entries, _ := os.ReadDir(r.root)
+		assert.Empty(t, entries, "%s left something in --root", flag)
+	}
 }
 
 // TestProcSymlinkRefused: a root whose /proc is a symlink would have the
