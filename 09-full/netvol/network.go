@@ -3,8 +3,6 @@
 package netvol
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -142,61 +140,20 @@ func (a *app) networkInspectCommand() *cobra.Command {
 				return err
 			}
 			var out []any
-			failed := false
+			var failed []string
 			for _, ref := range args {
 				n, err := networks.Open(e.DataRoot).Get(ref)
 				if err != nil {
-					fmt.Fprintf(a.Stderr, "berth: %v\n", err)
-					failed = true
+					failed = append(failed, err.Error())
 					continue
 				}
 				out = append(out, networkInspect(e, n))
 			}
-			if err := a.printJSON(out, format); err != nil {
-				return err
-			}
-			if failed {
-				return clikit.Silent(1)
-			}
-			return nil
+			return a.PrintInspect(out, format, failed)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
 	return cmd
-}
-
-// printJSON prints values as inspect does: indented JSON, or a --format
-// template run on the JSON (the docker CLI's names: {{.Id}}, {{.IPAM}}).
-func (a *app) printJSON(out []any, format string) error {
-	if format == "" {
-		b, err := json.MarshalIndent(out, "", "    ")
-		if err != nil {
-			return err
-		}
-		if out == nil {
-			b = []byte("[]")
-		}
-		fmt.Fprintln(a.Stdout, string(b))
-		return nil
-	}
-	var values []any
-	for _, r := range out {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		var v map[string]any
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		values = append(values, v)
-	}
-	if err := clikit.Render(a.Stdout, format, nil, values); err != nil {
-		return clikit.Usage("%v", err)
-	}
-	return nil
 }
 
 // networkInspect is Docker's network.Inspect of a record, with the running

@@ -3,7 +3,6 @@
 package netvol
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -269,34 +268,16 @@ func (a *app) volumeInspectCommand() *cobra.Command {
 				return err
 			}
 			var out []any
-			failed := false
+			var failed []string
 			for _, name := range args {
 				v, err := vs.Get(name)
 				if err != nil {
-					fmt.Fprintf(a.Stderr, "berth: %v\n", describeVolume(err, name))
-					failed = true
+					failed = append(failed, describeVolume(err, name).Error())
 					continue
 				}
 				out = append(out, v)
 			}
-			if format != "" {
-				if err := clikit.Render(a.Stdout, format, nil, out); err != nil {
-					return err
-				}
-			} else {
-				if out == nil {
-					out = []any{}
-				}
-				b, err := json.MarshalIndent(out, "", "    ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.Stdout, string(b))
-			}
-			if failed {
-				return clikit.Silent(1)
-			}
-			return nil
+			return a.PrintInspect(out, format, failed)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
