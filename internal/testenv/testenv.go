@@ -323,11 +323,12 @@ func Berth(t testing.TB) string {
 	dir := filepath.Dir(p)
 	mon := filepath.Join(dir, "berth-monitor")
 	tmp := fmt.Sprintf("%s.%d", mon, os.Getpid())
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", tmp, "./09-full/berth-monitor")
+	// The monitor is C: the Makefile's rule builds it (BUILD_AS=root:
+	// as whoever runs the tests).
+	cmd := exec.Command("make", "--no-print-directory", "-s", "monitor", "MONITOR_OUT="+tmp, "BUILD_AS=root")
 	cmd.Dir = RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./09-full/berth-monitor: %v\n%s", err, out)
+		t.Fatalf("make monitor: %v\n%s", err, out)
 	}
 	if err := os.Rename(tmp, mon); err != nil {
 		t.Fatal(err)
@@ -339,6 +340,12 @@ func Berth(t testing.TB) string {
 	}
 	berthPath = berth
 	return berthPath
+}
+
+// Monitor returns the path of berth-monitor (the one beside Berth's).
+func Monitor(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(Berth(t)), "berth-monitor")
 }
 
 func copyFile(t testing.TB, from, to string) {
