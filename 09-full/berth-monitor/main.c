@@ -208,8 +208,21 @@ static int stdin_fd(void)
 void stdin_write(const unsigned char *p, size_t n)
 {
 	int fd = stdin_fd();
-	if (fd < 0 || n == 0 || run.pending)
+	if (fd < 0 || n == 0)
 		return;
+	if (run.pending) {
+		/* Another client's frame of the same wakeup: after the first
+		 * (no client is read again until all of it is taken). */
+		unsigned char *b = realloc(run.pending, run.pending_len + n);
+		if (!b) {
+			logmsg("stdin: out of memory: %zu bytes dropped", n);
+			return;
+		}
+		memcpy(b + run.pending_len, p, n);
+		run.pending = b;
+		run.pending_len += n;
+		return;
+	}
 	ssize_t w;
 	while ((w = write(fd, p, n)) < 0 && errno == EINTR)
 		;
@@ -485,6 +498,8 @@ static int wait_run(pid_t init)
 		long long now = now_mono_ms();
 		if (health_due >= 0 && health == 0 && now >= health_due) {
 			health = health_run();
+			if (health < 0)
+				health = 0; /* logged; the next one at the next interval */
 			health_due = now + interval_ms; /* counted from the end, below */
 		}
 		struct pollfd pfd[NPOLL];

@@ -153,9 +153,10 @@ func needsCgo(repo, pkg string) bool {
 var cHelpers = []string{"09-full/berth-monitor"}
 
 // cBuild builds the monitor with the Makefile's own rule (`make monitor`),
-// so the flags live in one place.
+// so the flags live in one place; static here, where the guest has no C
+// library (make build links it dynamically, as conmon is).
 func cBuild(ctx context.Context, repo, out string) error {
-	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-s", "monitor", "MONITOR_OUT="+out, "BUILD_AS=root")
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-s", "monitor", "MONITOR_OUT="+out, "MONITOR_LINK=-static", "BUILD_AS=root")
 	cmd.Dir = repo
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("make monitor: %v\n%s", err, strings.TrimSpace(string(b)))
