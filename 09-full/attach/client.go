@@ -35,23 +35,6 @@ func (o Options) hello() string {
 	return strings.Join(w, " ")
 }
 
-func parseHello(s string) Options {
-	var o Options
-	for _, w := range strings.Fields(s) {
-		switch w {
-		case "stdin":
-			o.Stdin = true
-		case "stdout":
-			o.Stdout = true
-		case "stderr":
-			o.Stderr = true
-		case "stdin-once":
-			o.StdinOnce = true
-		}
-	}
-	return o
-}
-
 // A Client is one attachment to a container.
 type Client struct {
 	conn *net.UnixConn
