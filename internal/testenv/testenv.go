@@ -132,7 +132,21 @@ func Run(t testing.TB, env []string, name string, args ...string) Result {
 // RunInput is Run with text on stdin.
 func RunInput(t testing.TB, env []string, stdin, name string, args ...string) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return run(t, 2*time.Minute, env, stdin, name, args...)
+}
+
+// RunWithin is Run with another safety limit, for a command started with
+// many others at once (Test50Parallel): they share the CPUs fairly, so
+// each ends about when the last does and takes as long as the whole batch
+// (a VM under emulation, on a busy host, takes minutes for it).
+func RunWithin(t testing.TB, limit time.Duration, env []string, name string, args ...string) Result {
+	t.Helper()
+	return run(t, limit, env, "", name, args...)
+}
+
+func run(t testing.TB, limit time.Duration, env []string, stdin, name string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -153,7 +167,7 @@ func RunInput(t testing.TB, env []string, stdin, name string, args ...string) Re
 		t.Fatalf("run %s %v: %v", name, args, err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("run %s %v: still running after 2 minutes\n%s", name, args, r)
+		t.Fatalf("run %s %v: still running after %v\n%s", name, args, limit, r)
 	}
 	return r
 }
