@@ -157,11 +157,14 @@ func TestReferences(t *testing.T) {
 				if name == "" {
 					continue
 				}
-				if !strings.HasSuffix(path, ".go") {
-					t.Errorf("%s: %s:%s: only Go files have declarations to name", at, path, name)
+				isC := strings.HasSuffix(path, ".c")
+				if !strings.HasSuffix(path, ".go") && !isC {
+					t.Errorf("%s: %s:%s: only Go and C files have declarations to name", at, path, name)
 					continue
 				}
-				if decls[full] == nil {
+				if decls[full] == nil && isC {
+					decls[full] = cFunctions(t, full)
+				} else if decls[full] == nil {
 					decls[full] = declarations(t, full)
 				}
 				if !decls[full][name] {
@@ -187,6 +190,25 @@ func TestReferences(t *testing.T) {
 			}
 		}
 	}
+}
+
+// cFunction is the start of a C function's definition, at the start of a
+// line as berth's C is written (09-full/berth-monitor): `static int
+// name(...)` or `int main(...)`.
+var cFunction = regexp.MustCompile(`(?m)^[A-Za-z_][A-Za-z0-9_ *]*?\b([A-Za-z_][A-Za-z0-9_]*)\(`)
+
+// cFunctions lists the functions a C file defines.
+func cFunctions(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range cFunction.FindAllStringSubmatch(string(src), -1) {
+		out[m[1]] = true
+	}
+	return out
 }
 
 // declarations lists what a Go file declares at top level: functions,

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options say which streams a client wants.
@@ -29,23 +33,6 @@ func (o Options) hello() string {
 		}
 	}
 	return strings.Join(w, " ")
-}
-
-func parseHello(s string) Options {
-	var o Options
-	for _, w := range strings.Fields(s) {
-		switch w {
-		case "stdin":
-			o.Stdin = true
-		case "stdout":
-			o.Stdout = true
-		case "stderr":
-			o.Stderr = true
-		case "stdin-once":
-			o.StdinOnce = true
-		}
-	}
-	return o
 }
 
 // A Client is one attachment to a container.
@@ -222,4 +209,24 @@ func (c *Client) copyStdin(stdin io.Reader, detach []byte) bool {
 			return false
 		}
 	}
+}
+
+// ErrClosed is returned by a client whose monitor is gone.
+var ErrClosed = errors.New("attach: the container's monitor closed the connection")
+
+// shortPath calls fn with a name for path that fits a unix socket address
+// (108 bytes): path itself, or, when longer, /proc/self/fd/N/NAME through a
+// descriptor of its directory, as conmon does (and the monitor, for its
+// end: 09-full/berth-monitor/attach.c). A live directory under
+// $XDG_RUNTIME_DIR with a 64-digit id in it is longer.
+func shortPath(path string, fn func(string) error) error {
+	if len(path) < 100 {
+		return fn(path)
+	}
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return fn(fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path)))
 }

@@ -208,7 +208,11 @@ func Test50Parallel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := h.run("run", "-d", "--rootfs", h.rootf, "--name", fmt.Sprintf("c%d", i), "-p", strconv.Itoa(20000+i)+":80",
+			// Each run waits as long as the 50 take together: in the VM
+			// (tcg, 2 CPUs) 43-52 s on a quiet host, twice that beside
+			// another VM; the 2-minute limit of one command cut all 50
+			// on a busy host, when nothing hung.
+			r := testenv.RunWithin(t, 6*time.Minute, h.env, h.bin, "run", "-d", "--rootfs", h.rootf, "--name", fmt.Sprintf("c%d", i), "-p", strconv.Itoa(20000+i)+":80",
 				"sh", "-c", fmt.Sprintf("echo I am c%d; ip -4 -o addr show eth0 | awk '{print $4}'; sleep 1000", i))
 			if r.Code != 0 {
 				errs <- r.String()

@@ -2,7 +2,6 @@ package logfile
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,41 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// The hand-written encoder writes what encoding/json would, so that
-// Docker's tools and our reader read it alike.
-func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 6070809, time.FixedZone("x", 3600))
-	for _, s := range []string{"", "hello\n", `q"b\s`, "tab\tcr\r", "\x00\x01\x1f<&>", "é日本\u2028\u2029", "bad\xffutf8", strings.Repeat("x", 70000)} {
-		got := AppendJSON(nil, Entry{Log: s, Stream: Stdout, Time: at})
-		want, err := json.Marshal(Entry{Log: s, Stream: Stdout, Time: at.UTC()})
-		require.NoError(t, err)
-		assert.Equal(t, string(want)+"\n", string(got))
-	}
-}
-
-func TestLinesSplitsAtNewlines(t *testing.T) {
-	var got []string
-	l := NewLines(Stderr, func(e Entry) error {
-		assert.Equal(t, Stderr, e.Stream)
-		got = append(got, e.Log)
-		return nil
-	})
-	for _, w := range []string{"one\ntw", "o\n", "three", "\nfour\nfive"} {
-		_, err := l.Write([]byte(w))
-		require.NoError(t, err)
-	}
-	assert.Equal(t, []string{"one\n", "two\n", "three\n", "four\n"}, got)
-	require.NoError(t, l.Flush())
-	assert.Equal(t, "five", got[len(got)-1])
-
-	got = nil
-	_, err := l.Write([]byte(strings.Repeat("y", MaxLine+10) + "\n"))
-	require.NoError(t, err)
-	require.Len(t, got, 2)
-	assert.Len(t, got[0], MaxLine)
-	assert.Equal(t, strings.Repeat("y", 10)+"\n", got[1])
-}
 
 func write(t *testing.T, w *Writer, n int, stream string, at time.Time) {
 	t.Helper()
@@ -199,10 +163,4 @@ func TestFollowAcrossRotationToOneFile(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Len(t, got, 10, "every line, those after the rotation included")
-}
-
-// max-file is bounded: each rotation renames every kept file.
-func TestMaxFileIsBounded(t *testing.T) {
-	_, err := Open(filepath.Join(t.TempDir(), "c-json.log"), 100, 1<<30)
-	require.Error(t, err)
 }

@@ -251,10 +251,10 @@ func TestExercise09_4(t *testing.T) {
 // child; with it back, it is.
 func TestExercise09_5(t *testing.T) {
 	a := answer(t, "09-5", 2)
-	src, err := os.ReadFile(filepath.Join(repo(t), "09-full", "monitor", "monitor.go"))
+	src, err := os.ReadFile(filepath.Join(repo(t), "09-full", "berth-monitor", "main.c"))
 	require.NoError(t, err)
-	require.Regexp(t, `(?m)^\s*if err := unix\.Prctl\(unix\.PR_SET_CHILD_SUBREAPER`, string(src),
-		"09-full/monitor/monitor.go: put the prctl(PR_SET_CHILD_SUBREAPER) back, rebuild, then check")
+	require.Regexp(t, `(?m)^\s*if \(prctl\(PR_SET_CHILD_SUBREAPER`, string(src),
+		"09-full/berth-monitor/main.c: put the prctl(PR_SET_CHILD_SUBREAPER) back, rebuild, then check")
 	b := newBerth(t)
 	b.ok(b.on("-d", "--name", "s", "sleep", "1000")...)
 	pid, _ := strconv.Atoi(b.inspect("s", "{{.State.Pid}}"))

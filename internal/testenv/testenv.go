@@ -132,7 +132,21 @@ func Run(t testing.TB, env []string, name string, args ...string) Result {
 // RunInput is Run with text on stdin.
 func RunInput(t testing.TB, env []string, stdin, name string, args ...string) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return run(t, 2*time.Minute, env, stdin, name, args...)
+}
+
+// RunWithin is Run with another safety limit, for a command started with
+// many others at once (Test50Parallel): they share the CPUs fairly, so
+// each ends about when the last does and takes as long as the whole batch
+// (a VM under emulation, on a busy host, takes minutes for it).
+func RunWithin(t testing.TB, limit time.Duration, env []string, name string, args ...string) Result {
+	t.Helper()
+	return run(t, limit, env, "", name, args...)
+}
+
+func run(t testing.TB, limit time.Duration, env []string, stdin, name string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -153,7 +167,7 @@ func RunInput(t testing.TB, env []string, stdin, name string, args ...string) Re
 		t.Fatalf("run %s %v: %v", name, args, err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("run %s %v: still running after 2 minutes\n%s", name, args, r)
+		t.Fatalf("run %s %v: still running after %v\n%s", name, args, limit, r)
 	}
 	return r
 }
@@ -323,11 +337,12 @@ func Berth(t testing.TB) string {
 	dir := filepath.Dir(p)
 	mon := filepath.Join(dir, "berth-monitor")
 	tmp := fmt.Sprintf("%s.%d", mon, os.Getpid())
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", tmp, "./09-full/berth-monitor")
+	// The monitor is C: the Makefile's rule builds it (BUILD_AS=root:
+	// as whoever runs the tests).
+	cmd := exec.Command("make", "--no-print-directory", "-s", "monitor", "MONITOR_OUT="+tmp, "BUILD_AS=root")
 	cmd.Dir = RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./09-full/berth-monitor: %v\n%s", err, out)
+		t.Fatalf("make monitor: %v\n%s", err, out)
 	}
 	if err := os.Rename(tmp, mon); err != nil {
 		t.Fatal(err)
@@ -339,6 +354,12 @@ func Berth(t testing.TB) string {
 	}
 	berthPath = berth
 	return berthPath
+}
+
+// Monitor returns the path of berth-monitor (the one beside Berth's).
+func Monitor(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(Berth(t)), "berth-monitor")
 }
 
 func copyFile(t testing.TB, from, to string) {

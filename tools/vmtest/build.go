@@ -149,6 +149,21 @@ func needsCgo(repo, pkg string) bool {
 	return err == nil && len(bytes.TrimSpace(out)) > 0
 }
 
+// cHelpers are the programs in C, by directory.
+var cHelpers = []string{"09-full/berth-monitor"}
+
+// cBuild builds the monitor with the Makefile's own rule (`make monitor`),
+// so the flags live in one place; static here, where the guest has no C
+// library (make build links it dynamically, as conmon is).
+func cBuild(ctx context.Context, repo, out string) error {
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-s", "monitor", "MONITOR_OUT="+out, "MONITOR_LINK=-static", "BUILD_AS=root")
+	cmd.Dir = repo
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make monitor: %v\n%s", err, strings.TrimSpace(string(b)))
+	}
+	return checkStatic(out)
+}
+
 // checkStatic refuses a dynamically linked binary: the guest has no libc.
 func checkStatic(file string) error {
 	f, err := elf.Open(file)

@@ -131,6 +131,15 @@ func vmtest(ctx context.Context) (int, error) {
 			return 1, err
 		}
 	}
+	// The C helpers: berth-monitor (09-full/berth-monitor/*.c), built by
+	// the Makefile's rule (static: the guest has no C library).
+	for _, h := range cHelpers {
+		env := "BERTH_" + strings.ToUpper(strings.ReplaceAll(filepath.Base(h), "-", "_"))
+		im.Helpers[env] = h
+		if err := cBuild(ctx, repo, filepath.Join(tmp, "helpers", filepath.Base(h))); err != nil {
+			return 1, err
+		}
+	}
 	if err := goBuild(ctx, repo, im.Test2JSON, false, "cmd/test2json"); err != nil {
 		return 1, err
 	}
