@@ -5,6 +5,7 @@ package netdns
 import (
 	"crypto/rand"
 	"net"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,5 +101,15 @@ func TestHostile(t *testing.T) {
 		b[0], b[1] = 0x10, 0x92 // id 4242
 		b[2] &^= 0x80
 		_ = s.Answer(b, local, true)
+	}
+}
+
+// A host without /etc/resolv.conf (the VM's guest has none) has no
+// resolvers: the name server starts with no upstream rather than fail,
+// and still answers its network's names.
+func TestHostUpstreamWithoutResolvConf(t *testing.T) {
+	up, err := HostUpstream(filepath.Join(t.TempDir(), "resolv.conf"))
+	if err != nil || len(up) != 0 {
+		t.Fatalf("HostUpstream of a missing file = %v, %v; want none, nil", up, err)
 	}
 }

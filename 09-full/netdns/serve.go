@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -156,9 +157,15 @@ func Listen(addr string) (net.PacketConn, net.Listener, error) {
 
 // HostUpstream are the nameservers of a resolv.conf, as ip:53 (the
 // server runs in the host's namespace, so a resolver on the host's
-// loopback, systemd-resolved's 127.0.0.53, is reachable and kept).
+// loopback, systemd-resolved's 127.0.0.53, is reachable and kept). A
+// host without a resolv.conf has no resolvers (glibc then asks 127.0.0.1,
+// where, on such a host, nobody answers): no upstream, so the network's
+// own names are still answered and others get SERVFAIL.
 func HostUpstream(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -24,7 +24,17 @@ func isCgroupMount(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == 
 // can read its limits and counters; read-only (unless the spec says rw,
 // as --privileged does), so it can neither change them nor write a v1
 // release_agent, the classic escape through cgroups.
-func mountCgroupView(m specs.Mount) error {
+//
+// cgroup2's options (nsdelegate, memory_recursiveprot…) belong to its one
+// superblock, and a cgroup2 mount made from the host's cgroup namespace
+// sets them all again: one without nsdelegate would turn off, for the
+// whole host, the delegation systemd relies on. A container without a
+// cgroup namespace of its own (a bundle that asks for none, as runc
+// spec's older default and ctr's) mounts from the host's: so every
+// cgroup2 mount here carries the options the host has (v2data, read by
+// PreChild from the host's mount table; in a cgroup namespace of its own
+// the kernel ignores them).
+func mountCgroupView(m specs.Mount, v2data string) error {
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	ro := slices.Contains(m.Options, "ro")
 	if ro {
@@ -40,7 +50,7 @@ func mountCgroupView(m specs.Mount) error {
 		return err
 	}
 	if len(v1) == 0 { // pure cgroup v2: one file system
-		if err := unix.Mount("cgroup2", fdPath(dst), "cgroup2", flags, ""); err != nil {
+		if err := unix.Mount("cgroup2", fdPath(dst), "cgroup2", flags, v2data); err != nil {
 			return fmt.Errorf("mount cgroup2 on %s: %w", m.Destination, err)
 		}
 		return nil
@@ -67,7 +77,7 @@ func mountCgroupView(m specs.Mount) error {
 		}
 	}
 	if hasUnified() {
-		if err := mountIn(top, "unified", "cgroup2", "", flags); err != nil {
+		if err := mountIn(top, "unified", "cgroup2", v2data, flags); err != nil {
 			return err
 		}
 	}
@@ -137,4 +147,30 @@ func v1Hierarchies() ([]hierarchy, error) {
 func hasUnified() bool {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	return err == nil && (strings.HasPrefix(string(b), "0::") || strings.Contains(string(b), "\n0::"))
+}
+
+// cgroup2Flags are the superblock options of cgroup2 (Documentation/
+// admin-guide/cgroup-v2.rst, "Mounting").
+var cgroup2Flags = []string{"nsdelegate", "favordynmods", "memory_localevents", "memory_recursiveprot", "memory_hugetlb_accounting", "pids_localevents"}
+
+// cgroup2Options reads, from a mount table in /proc/PID/mountinfo's
+// format, the cgroup2 superblock options a new cgroup2 mount must carry
+// so as not to change the host's (see mountCgroupView); "" when there is
+// no cgroup2 mount.
+func cgroup2Options(mountinfo string) string {
+	for _, line := range strings.Split(mountinfo, "\n") {
+		_, after, ok := strings.Cut(line, " - ")
+		f := strings.Fields(after)
+		if !ok || len(f) < 3 || f[0] != "cgroup2" {
+			continue
+		}
+		var keep []string
+		for _, o := range strings.Split(f[2], ",") {
+			if slices.Contains(cgroup2Flags, o) {
+				keep = append(keep, o)
+			}
+		}
+		return strings.Join(keep, ",")
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ package security
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -38,6 +39,7 @@ type Step struct {
 	FilterFlags uintptr `json:"filterFlags,omitempty"`
 
 	cgroupMounts []specs.Mount
+	cgroup2Data  string // the host's cgroup2 options (mountCgroupView)
 	hostDevs     map[string]int
 }
 
@@ -82,6 +84,14 @@ func (s *Step) PreChild(c *spine.Container) error {
 		}
 		return false
 	})
+	if len(s.cgroupMounts) > 0 {
+		// Still the host's mount table (a copy): its cgroup2's options.
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			return fmt.Errorf("read the mount table for cgroup2's options: %w", err)
+		}
+		s.cgroup2Data = cgroup2Options(string(mi))
+	}
 	if len(c.Spec.Linux.Devices) > 0 && inUserNamespace() {
 		s.hostDevs = hostDevices(c.Spec.Linux.Devices)
 	}
@@ -109,7 +119,7 @@ func (s *Step) Child(c *spine.Container) error {
 		}
 	}
 	for _, m := range s.cgroupMounts {
-		if err := mountCgroupView(m); err != nil {
+		if err := mountCgroupView(m, s.cgroup2Data); err != nil {
 			return err
 		}
 	}
