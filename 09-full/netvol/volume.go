@@ -35,6 +35,24 @@ func (a *app) volumes() (*engine.Engine, *volume.Store, error) {
 	return e, volume.New(e.DataRoot), nil
 }
 
+// volumesAndUsers is what ls and prune start from: every volume, and
+// the containers that list each (users).
+func (a *app) volumesAndUsers() (*engine.Engine, *volume.Store, []*volume.Volume, map[string][]string, error) {
+	e, vs, err := a.volumes()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	used, err := users(e)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	all, err := vs.List()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return e, vs, all, used, nil
+}
+
 // volumeKeyValues are --label or --opt as a map, never nil: a volume's
 // Labels and Options print as {} when empty, as Docker's.
 func volumeKeyValues(in []string, what string) (map[string]string, error) {
@@ -178,15 +196,7 @@ func (a *app) volumeLsCommand() *cobra.Command {
 			if err != nil {
 				return clikit.Usage("%v", err)
 			}
-			e, vs, err := a.volumes()
-			if err != nil {
-				return err
-			}
-			used, err := users(e)
-			if err != nil {
-				return err
-			}
-			all, err := vs.List()
+			_, _, all, used, err := a.volumesAndUsers()
 			if err != nil {
 				return err
 			}
@@ -365,15 +375,7 @@ func (a *app) volumePruneCommand() *cobra.Command {
 			if !force && !a.Confirm("WARNING! This will remove "+what+" not used by at least one container.\n") {
 				return nil
 			}
-			e, vs, err := a.volumes()
-			if err != nil {
-				return err
-			}
-			used, err := users(e)
-			if err != nil {
-				return err
-			}
-			vols, err := vs.List()
+			_, vs, vols, used, err := a.volumesAndUsers()
 			if err != nil {
 				return err
 			}
