@@ -79,13 +79,17 @@ func (e *Engine) ensureDNS(n *Network) (func(), error) {
 		return nil, fmt.Errorf("start the name server of network %s: %w", n.Name, err)
 	}
 	// It says "ready" once its sockets are bound (or another server's
-	// are); it is not waited for: it lives on, reparented.
+	// are); it lives on, reparented once this process ends. Reaped only
+	// after its line is read: Wait closes the pipe when the process exits,
+	// and a second server (one already ran) says "ready" and exits at
+	// once — waited for first, its line was lost and the container
+	// refused ("did not start", one run in three of 30 parallel starts).
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(out).ReadString('\n')
 		line <- s
+		_ = cmd.Wait()
 	}()
-	go func() { _ = cmd.Wait() }()
 	select {
 	case s := <-line:
 		if strings.TrimSpace(s) != "ready" {
