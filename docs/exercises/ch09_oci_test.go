@@ -105,7 +105,12 @@ func TestExercise09_27(t *testing.T) {
 	before := cmdline(pid)
 	out, code = ociRun(t, bin, root, "start", "ex27")
 	require.Equal(t, 0, code, out)
+	// start returns once the init is told to go: its execve may still be
+	// under way (an empty command line), as a second ps would show.
 	after := cmdline(pid)
+	for deadline := time.Now().Add(10 * time.Second); (after == "" || after == before) && time.Now().Before(deadline); after = cmdline(pid) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	assert.True(t, same(a[0], before), "line 1: the init's command line before start: %s, not %q", before, a[0])
 	assert.True(t, same(a[1], after), "line 2: the init's command line after start: %s, not %q", after, a[1])
 }
