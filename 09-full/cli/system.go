@@ -19,10 +19,11 @@ import (
 	"berth/09-full/engine"
 	"berth/09-full/imageverbs"
 	"berth/09-full/store"
+	"berth/09-full/volume"
 )
 
 // systemCommand is `berth system`: df and prune, Docker's, over berth's
-// one store (images, containers, anonymous volumes).
+// one store (images, containers, volumes).
 func (a *app) systemCommand() *cobra.Command {
 	group := &cobra.Command{Use: "system", Short: "Manage berth: disk usage, prune"}
 	group.AddCommand(a.dfCommand(), a.systemPruneCommand())
@@ -42,7 +43,7 @@ type diskUsage struct {
 func (a *app) dfCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "df",
-		Short: "Show berth's disk usage: images, containers, anonymous volumes",
+		Short: "Show berth's disk usage: images, containers, local volumes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := a.Engine()
@@ -78,7 +79,8 @@ func reclaimable(n, of int64) string {
 // measure counts the store. An image's size is its blobs as stored, a
 // blob shared by two images counted once; it is reclaimable when no
 // image a container was made from reaches it. A container's size is its
-// own layer (what it wrote); a volume's, its files.
+// own layer (what it wrote); a volume's, its files; a volume is active
+// while any container, running or not, lists it.
 func measure(e *engine.Engine) (diskUsage, error) {
 	var u diskUsage
 	recs, err := e.Store.List()
@@ -99,8 +101,11 @@ func measure(e *engine.Engine) (diskUsage, error) {
 		}
 		if set, err := engine.DecodeSettings(r.Settings); err == nil {
 			for _, v := range set.Volumes {
-				if v.Anonymous {
-					usedVolumes[filepath.Dir(v.Source)] = true
+				switch {
+				case v.Name != "":
+					usedVolumes[v.Name] = true
+				case v.Anonymous:
+					usedVolumes[filepath.Base(filepath.Dir(v.Source))] = true
 				}
 			}
 		}
@@ -137,15 +142,17 @@ func measure(e *engine.Engine) (diskUsage, error) {
 			u.imageReclaim += n
 		}
 	}
-	vols, err := anonymousVolumes(e.DataRoot)
+	// Every local volume, named or anonymous, as docker's: one store.
+	vs := volume.New(e.DataRoot)
+	vols, err := vs.List()
 	if err != nil {
 		return u, err
 	}
 	for _, v := range vols {
-		n := treeSize(filepath.Join(v, "_data")) // its files, not berth's volume.json
+		n := treeSize(vs.Data(v.Name)) // its files, not berth's volume.json
 		u.volumes++
 		u.volumeSize += n
-		if usedVolumes[v] {
+		if usedVolumes[v.Name] {
 			u.volumesUsed++
 		} else {
 			u.volumeReclaim += n

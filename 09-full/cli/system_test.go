@@ -20,14 +20,14 @@ func dfRow(t *testing.T, out, typ string) []string {
 	return m[1:]
 }
 
-// system df counts images, containers and anonymous volumes as docker's
-// does; container prune and system prune remove what does not run, keep
+// system df counts images, containers and volumes (named and anonymous,
+// active while a container lists them) as docker's does; container prune and system prune remove what does not run, keep
 // what does, say what went and how much; --volumes takes the anonymous
 // volumes no container lists; -a the images no container was made from.
 func TestSystemDfAndPrune(t *testing.T) {
 	h := newHost(t)
 	h.ok("import", h.rootf, "img")
-	up := h.ok("run", "-d", "--name", "up", "--network", "none", "-v", "/keep", "img", "sleep", "1000")
+	up := h.ok("run", "-d", "--name", "up", "--network", "none", "-v", "/keep", "-v", "dfnamed:/named", "img", "sleep", "1000")
 	done := h.ok("run", "--name", "done", "--network", "none", "-v", "/drop", "img", "sh", "-c", "head -c 5000 /dev/zero >/big; echo x >/drop/f")
 	assert.Empty(t, done)
 
@@ -35,7 +35,7 @@ func TestSystemDfAndPrune(t *testing.T) {
 	assert.Regexp(t, `^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE\n`, df)
 	assert.Equal(t, []string{"1", "1"}, dfRow(t, df, "Images")[:2])
 	assert.Equal(t, []string{"2", "1", "5kB", "5kB (100%)"}, dfRow(t, df, "Containers"))
-	assert.Equal(t, []string{"2", "2", "2B", "0B (0%)"}, dfRow(t, df, "Local Volumes"))
+	assert.Equal(t, []string{"3", "3", "2B", "0B (0%)"}, dfRow(t, df, "Local Volumes"), "a named volume counts too")
 	assert.Equal(t, []string{"0", "0", "0B", "0B"}, dfRow(t, df, "Build Cache"))
 
 	r := h.runIn("n\n", "system", "prune")
@@ -49,12 +49,12 @@ func TestSystemDfAndPrune(t *testing.T) {
 	assert.Equal(t, up, doneID[0], "the running container stays")
 	assert.Regexp(t, `^Deleted Containers:\n[0-9a-f]{64}\n\nTotal reclaimed space: 5kB$`, out)
 	vols, _ := os.ReadDir(filepath.Join(h.data, "volumes"))
-	assert.Len(t, vols, 2, "no --volumes: the volumes stay")
+	assert.Len(t, vols, 3, "no --volumes: the volumes stay")
 
 	out = h.ok("system", "prune", "-f", "--volumes")
 	assert.Regexp(t, `^Deleted Volumes:\n[0-9a-f]{64}\n\nTotal reclaimed space: 2B$`, out)
 	df = h.ok("system", "df")
-	assert.Equal(t, []string{"1", "1", "0B", "0B"}, dfRow(t, df, "Local Volumes"), "up's volume stays")
+	assert.Equal(t, []string{"2", "2", "0B", "0B"}, dfRow(t, df, "Local Volumes"), "up's volumes stay")
 
 	out = h.ok("system", "prune", "-a", "-f")
 	assert.NotContains(t, out, "untagged: img:latest", "up's image stays")
@@ -62,9 +62,11 @@ func TestSystemDfAndPrune(t *testing.T) {
 	out = h.ok("system", "prune", "-a", "-f", "--volumes")
 	assert.Regexp(t, `^Deleted Volumes:\n[0-9a-f]{64}\n\nDeleted Images:\nuntagged: img:latest\ndeleted: sha256:[0-9a-f]{64}\n\nTotal reclaimed space: [0-9.]+MB$`, out)
 	df = h.ok("system", "df")
-	for _, typ := range []string{"Images", "Containers", "Local Volumes"} {
+	for _, typ := range []string{"Images", "Containers"} {
 		assert.Equal(t, []string{"0", "0", "0B", "0B"}, dfRow(t, df, typ), typ)
 	}
+	assert.Equal(t, []string{"1", "0", "0B", "0B"}, dfRow(t, df, "Local Volumes"), "system prune --volumes takes anonymous volumes only (Docker 23+): the named one stays, unused")
 	vols, _ = os.ReadDir(filepath.Join(h.data, "volumes"))
-	assert.Empty(t, vols)
+	require.Len(t, vols, 1)
+	assert.Equal(t, "dfnamed", vols[0].Name())
 }
