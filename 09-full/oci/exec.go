@@ -98,7 +98,7 @@ func execIn(id string, args []string, o execOpts) error {
 		signal.Notify(sigs, spine.ForwardedSignals...)
 		defer signal.Stop(sigs)
 	}
-	s, err := execin.Start(context.Background(), execin.Target{Pid: x.pid, CgroupsPath: x.c.Spec.Linux.CgroupsPath}, req, stdio)
+	s, err := execin.Start(context.Background(), execin.Target{Pid: x.pid, Start: x.start, CgroupsPath: x.c.Spec.Linux.CgroupsPath}, req, stdio)
 	if err != nil {
 		return err
 	}
