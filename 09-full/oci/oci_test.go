@@ -525,10 +525,12 @@ func TestQueries(t *testing.T) {
 	r := newRT(t)
 	var f struct {
 		OCIVersionMax string `json:"ociVersionMax"`
+		Hooks         []string
 		Linux         struct{ Namespaces []string }
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.ok("features")), &f))
 	assert.Equal(t, specs.Version, f.OCIVersionMax)
+	assert.Equal(t, []string{"prestart", "createRuntime", "poststart", "poststop"}, f.Hooks, "the hooks berth-oci runs")
 	assert.Contains(t, f.Linux.Namespaces, "user")
 
 	dir := t.TempDir()
