@@ -247,13 +247,29 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	// A new file of a random name in the target's directory (O_EXCL:
+	// never a file, or a symlink, someone put there), renamed over the
+	// target: rename replaces a symlink at the target, never follows it.
+	// A fixed temporary name followed a link planted at it, and berth-oci
+	// (root) wrote the pid into whatever file it named.
+	f, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".*")
+	if err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	if err := os.Rename(tmp, abs); err != nil {
+	tmp := f.Name()
+	_, err = f.WriteString(strconv.Itoa(pid))
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, abs)
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write pid file: %w", err)
+		return fmt.Errorf("write pid file %s: %w", abs, err)
 	}
 	return nil
 }
