@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -107,6 +108,19 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 		// runc's default: a group of the container's own, so that pause,
 		// ps and kill --all have one to work on.
 		spec.Linux.CgroupsPath = "/berth-oci/" + id
+	}
+	if p := spec.Linux.CgroupsPath; p != "" && !strings.Contains(p, ":") && os.Geteuid() == 0 {
+		// Before anything is made: a group in use (a host service's,
+		// another container's) is refused, and nothing of this container
+		// exists whose cleanup could kill what is in it. The cgroup step
+		// checks again (cgroup.Step.Prepare).
+		mode, err := cgroup.DetectMode()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := cgroup.CheckUnused(mode, p); err != nil {
+			return nil, nil, err
+		}
 	}
 	allowDefaultDevices(spec)
 	unsetZeroWeights(spec)

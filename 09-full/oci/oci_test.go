@@ -386,6 +386,42 @@ func TestExecCapabilities(t *testing.T) {
 	}
 }
 
+// TestCgroupInUse: a bundle whose linux.cgroupsPath names a group that
+// holds a process (a host service's, here one the test makes) is refused
+// before anything is made; the process lives on, the group stays.
+// Adopted, delete --force would have killed the process and removed the
+// group.
+func TestCgroupInUse(t *testing.T) {
+	r := newRT(t)
+	mode, err := cgroup.DetectMode()
+	require.NoError(t, err)
+	path := fmt.Sprintf("/sec16-oci-inuse-%d", os.Getpid())
+	g, err := cgroup.Create(mode, path, nil)
+	require.NoError(t, err)
+	sleep := exec.Command("sleep", "1000")
+	require.NoError(t, sleep.Start())
+	t.Cleanup(func() {
+		_ = sleep.Process.Kill()
+		_ = sleep.Wait()
+		_ = g.Delete()
+	})
+	require.NoError(t, g.Add(sleep.Process.Pid))
+
+	b := r.bundle([]string{"sleep", "1000"}, func(s *specs.Spec) { s.Linux.CgroupsPath = path })
+	res := r.run("create", "--bundle", b, "cg1")
+	if res.Code == 0 {
+		r.run("delete", "--force", "cg1") // what the hostile bundle's caller would do next
+	}
+	assert.Equal(t, 125, res.Code, "%s", res)
+	assert.Contains(t, res.Stderr, fmt.Sprintf("cgroupsPath %s: the cgroup exists and holds processes (pid %d, in ", path, sleep.Process.Pid))
+	entries, _ := os.ReadDir(r.root)
+	assert.Empty(t, entries, "a refused create leaves nothing in --root")
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sleep.Process.Pid))
+	require.NoError(t, err, "the group's process is gone")
+	assert.NotContains(t, string(st), ") Z ", "the group's process was killed")
+	assert.True(t, cgroup.Exists(mode, path), "the group was removed")
+}
+
 // capLines returns the Cap* lines of a /proc/PID/status, by name.
 func capLines(status string) map[string]string {
 	out := map[string]string{}
