@@ -342,8 +342,8 @@ func TestExec(t *testing.T) {
 }
 
 // TestExecCapabilities: a process.json without capabilities (the
-// review's hostile input) gets the container's init's sets, Docker's
-// default in a berth-oci spec bundle, never every capability of the
+// review's hostile input) gets the container's init's sets, runc's three
+// in a berth-oci spec bundle, never every capability of the
 // host's root; a set beyond the init's bounding set, a relative cwd and
 // an AppArmor profile are refused in one line.
 func TestExecCapabilities(t *testing.T) {
@@ -356,9 +356,10 @@ func TestExecCapabilities(t *testing.T) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(t, err)
 	init := capLines(string(raw))
-	// Docker's default set, as /proc shows it (capsh --decode=a80425fb).
-	assert.Equal(t, "00000000a80425fb", init["CapEff"], "the init's effective set")
-	assert.Equal(t, "00000000a80425fb", init["CapBnd"], "the init's bounding set")
+	// AUDIT_WRITE (29), NET_BIND_SERVICE (10) and KILL (5), as /proc
+	// shows them (capsh --decode=20000420).
+	assert.Equal(t, "0000000020000420", init["CapEff"], "the init's effective set")
+	assert.Equal(t, "0000000020000420", init["CapBnd"], "the init's bounding set")
 
 	dir := t.TempDir()
 	write := func(name, body string) string {
