@@ -40,11 +40,13 @@ type Step struct {
 	// PreExec (the container cannot reach the cgroupfs itself).
 	PidsFd int `json:"pidsFd,omitempty"`
 
-	group   *Group
-	foreign bool     // Prepare found the group in use: never touch it
-	dir     *os.File // v2: the group's directory, for CLONE_INTO_CGROUP
-	pids    *os.File // pids.max, passed to the child
-	watch   *watcher
+	group *Group
+	dir   *os.File // v2: the group's directory, for CLONE_INTO_CGROUP
+	pids  *os.File // pids.max, passed to the child
+	watch *watcher
+
+	// foreign: Prepare found the group in use; it is never touched.
+	foreign bool
 }
 
 func (*Step) Name() string { return "cgroup" }
