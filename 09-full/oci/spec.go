@@ -130,8 +130,9 @@ func featuresCmd() *cobra.Command {
 			return printJSON(features.Features{
 				OCIVersionMin: "1.0.0",
 				OCIVersionMax: specs.Version,
-				// Hooks are refused (engine.Supported) until berth runs them.
-				Hooks: []string{},
+				// The hooks runHooks runs; createContainer and startContainer
+				// are refused (checkHooks).
+				Hooks: []string{"prestart", "createRuntime", "poststart", "poststop"},
 				MountOptions: []string{"bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
 					"private", "rprivate", "shared", "rshared", "slave", "rslave"},
 				Linux: &features.Linux{
