@@ -207,7 +207,10 @@ func confine(p, init *specs.Process) error {
 		return nil
 	}
 	if init == nil || init.Capabilities == nil {
-		return nil // the init kept every capability: its bounding set is full
+		// A container created before create gave such an init empty
+		// sets (noCapabilities): it kept every capability, its bounding
+		// set is full.
+		return nil
 	}
 	bound, err := security.Mask(init.Capabilities.Bounding)
 	if err != nil {

@@ -122,6 +122,7 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 			return nil, nil, err
 		}
 	}
+	noCapabilities(spec)
 	allowDefaultDevices(spec)
 	unsetZeroWeights(spec)
 	cfg := &engine.Config{Spec: spec}
