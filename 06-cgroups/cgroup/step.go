@@ -44,6 +44,9 @@ type Step struct {
 	dir   *os.File // v2: the group's directory, for CLONE_INTO_CGROUP
 	pids  *os.File // pids.max, passed to the child
 	watch *watcher
+
+	// foreign: Prepare found the group in use; it is never touched.
+	foreign bool
 }
 
 func (*Step) Name() string { return "cgroup" }
@@ -55,6 +58,12 @@ func (s *Step) Prepare(c *spine.Container) error {
 	}
 	mode, err := DetectMode()
 	if err != nil {
+		return err
+	}
+	if err := CheckUnused(mode, path); err != nil {
+		// Not ours: Cleanup (which runs after this error) must not
+		// kill what is in it, nor remove it.
+		s.foreign = true
 		return err
 	}
 	g, err := Create(mode, path, c.Spec.Linux.Resources)
@@ -181,6 +190,9 @@ func (s *Step) Cleanup(c *spine.Container) error {
 		s.dir = nil
 	}
 	s.watch.stop()
+	if s.foreign {
+		return nil
+	}
 	if spine.ValidID(c.ID) != nil {
 		return nil // never derive a path from a bad id
 	}

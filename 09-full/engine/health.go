@@ -111,7 +111,7 @@ func (e *Engine) HealthCheck(ref string) error {
 	if timeout <= 0 {
 		timeout = DefaultHealthTimeout
 	}
-	res := probe(rec, st.Pid, args, timeout)
+	res := probe(rec, st.Pid, st.PidStart, args, timeout)
 	before, after := string(store.HealthStarting), ""
 	err = e.Store.Update(rec.ID, func(now *store.State) error {
 		if now.Status != store.Running || !now.StartedAt.Equal(st.StartedAt) {
@@ -163,7 +163,7 @@ func recordHealth(st *store.State, hc *dockerspec.HealthcheckConfig, res store.H
 
 // probe runs the check's command in the container and returns its result:
 // its exit code and output, -1 if it could not run or did not end in time.
-func probe(rec *store.Record, pid int, args []string, timeout time.Duration) store.HealthResult {
+func probe(rec *store.Record, pid int, start uint64, args []string, timeout time.Duration) store.HealthResult {
 	res := store.HealthResult{Start: time.Now()}
 	out := &boundedBuffer{max: MaxHealthOutput}
 	req, err := execin.NewRequest(rec.Spec, execin.Options{Args: args})
@@ -171,7 +171,7 @@ func probe(rec *store.Record, pid int, args []string, timeout time.Duration) sto
 		res.End, res.ExitCode, res.Output = time.Now(), -1, err.Error()
 		return res
 	}
-	t := execin.Target{Pid: pid}
+	t := execin.Target{Pid: pid, Start: start}
 	if rec.Spec.Linux != nil && os.Geteuid() == 0 {
 		t.CgroupsPath = rec.Spec.Linux.CgroupsPath
 	}

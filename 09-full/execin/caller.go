@@ -24,6 +24,9 @@ import (
 // A Target is the container to run in, as its record and state say it.
 type Target struct {
 	Pid int // its init
+	// Start is the init's start time, recorded with Pid: nsenter refuses
+	// a process that got the pid after the init exited (nsenter.Target).
+	Start uint64
 	// CgroupsPath is its cgroup (spec linux.cgroupsPath); "" when it has
 	// none of its own (rootless): the process stays in the caller's.
 	CgroupsPath string
@@ -68,7 +71,7 @@ func Start(ctx context.Context, t Target, req *Request, stdio Stdio) (_ *Session
 	// The final process's environment until it executes the command: none
 	// of berth's own (it is not dumpable, but the less the better).
 	s.cmd = &nsenter.Cmd{
-		Target: nsenter.Target{Pid: t.Pid},
+		Target: nsenter.Target{Pid: t.Pid, Start: t.Start},
 		Args:   []string{"berth-exec"},
 		Env:    []string{},
 		Stdin:  files[0], Stdout: files[1], Stderr: files[2],

@@ -80,7 +80,7 @@ func execTarget(e *engine.Engine, ref string) (*store.Record, execin.Target, err
 	default:
 		return nil, execin.Target{}, spine.Exitf(spine.ExitRuntime, "container %s is not running", rec.ID)
 	}
-	t := execin.Target{Pid: st.Pid}
+	t := execin.Target{Pid: st.Pid, Start: st.PidStart}
 	if rec.Spec.Linux != nil && os.Geteuid() == 0 {
 		// Rootless containers have no cgroup of their own (stage 06 needs
 		// root): the process stays where the caller is.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine/proc"
 )
 
 // A Namespace is a kind of namespace, named as in /proc/PID/ns.
@@ -58,11 +60,35 @@ type Target struct {
 	// Pid is a process whose namespaces to join (/proc/Pid/ns/*), usually
 	// the container's init. 0: only Paths.
 	Pid int
+	// Start is Pid's start time (/proc/Pid/stat field 22), as the caller
+	// recorded it with the pid: Start refuses a process that has the pid
+	// now but started at another time (the init exited and the kernel gave
+	// its pid to another process, maybe the host's). 0: not checked, for a
+	// pid the caller has just read and named itself (nsjoin's --pid).
+	Start uint64
 	// Namespaces are the kinds to take from Pid; nil means every kind this
 	// kernel has. The constructor skips any the caller is already in.
 	Namespaces []Namespace
 	// Paths are namespace files to join, by kind.
 	Paths map[Namespace]string
+}
+
+// same checks, once the pidfd is open (it pins whatever process has the
+// pid now), that this process is the one the caller meant: between the
+// caller's liveness check and pidfd_open the init may have exited and
+// its pid gone to another process, whose namespaces must not be joined.
+func (t Target) same() error {
+	if t.Start == 0 {
+		return nil
+	}
+	now, err := proc.StartTime(t.Pid)
+	if err != nil {
+		return fmt.Errorf("nsenter: target process %d: %w", t.Pid, err)
+	}
+	if now != t.Start {
+		return fmt.Errorf("nsenter: target process %d is not the one meant (it started at %d, not %d): the container's init has exited", t.Pid, now, t.Start)
+	}
+	return nil
 }
 
 // An order is one namespace to join.
@@ -185,6 +211,9 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("nsenter: target process %d: %w", c.Target.Pid, err)
 		}
 		defer unix.Close(targetFd)
+		if err := c.Target.same(); err != nil {
+			return err
+		}
 	}
 	exe, err := c.exe()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"berth/01-uts/spine/proc"
 	"berth/09-full/nsenter"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +73,30 @@ func TestNoConstructor(t *testing.T) {
 
 	err = (&nsenter.Cmd{Target: nsenter.Target{Pid: os.Getpid()}, Args: []string{"x"}}).Start(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "ctx already over: nothing starts")
+}
+
+// TestStaleTarget: a Target whose Start is not the live pid's start time
+// (the init exited and its pid went to another process, here this test
+// process standing in for the stranger) is refused once the pidfd is
+// open, before any namespace is joined; the right start time is joined.
+func TestStaleTarget(t *testing.T) {
+	start, err := proc.StartTime(os.Getpid())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := &nsenter.Cmd{Target: nsenter.Target{Pid: os.Getpid(), Start: start + 1}, Args: []string{"nsenter-test"}}
+	err = c.Start(ctx)
+	require.Error(t, err, "a stale target must be refused")
+	assert.Equal(t, fmt.Sprintf("nsenter: target process %d is not the one meant (it started at %d, not %d): the container's init has exited", os.Getpid(), start, start+1), err.Error())
+	assert.Zero(t, c.Pid, "nothing started")
+
+	c = &nsenter.Cmd{Target: nsenter.Target{Pid: os.Getpid(), Start: start}, Args: []string{"nsenter-test"}}
+	require.NoError(t, c.Start(ctx))
+	conn, err := c.Continue()
+	require.NoError(t, err)
+	_, _ = io.ReadAll(conn)
+	conn.Close()
+	st, err := c.Wait()
+	require.NoError(t, err)
+	assert.Equal(t, 7, st.ExitCode())
 }

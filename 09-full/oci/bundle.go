@@ -113,3 +113,17 @@ func checkRoot(root string) error {
 	}
 	return nil
 }
+
+// noCapabilities gives a process without a capabilities object none at
+// all: every set empty, the bounding set too, as runc does (its
+// libcontainer starts from an empty set when the config names none). The
+// security step drops only what a spec tells it to (Finalize leaves a
+// nil set alone, for berth's own specs, which always name theirs), so a
+// bundle without the object ran its init with every capability of the
+// root that ran berth-oci. The stored spec carries the empty sets, so an
+// exec without capabilities gets them too (exec.go:confine).
+func noCapabilities(spec *specs.Spec) {
+	if spec.Process.Capabilities == nil {
+		spec.Process.Capabilities = &specs.LinuxCapabilities{}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ import (
 
 	"berth/01-uts/spine"
 	"berth/09-full/execin"
+	"berth/09-full/security"
 )
 
 type execOpts struct {
@@ -72,6 +75,9 @@ func execIn(id string, args []string, o execOpts) error {
 		if err != nil {
 			return err
 		}
+		if err := confine(p, x.c.Spec.Process); err != nil {
+			return err
+		}
 		req = &execin.Request{Process: p, Seccomp: x.c.Spec.Linux.Seccomp}
 	} else {
 		if req, err = execin.NewRequest(x.c.Spec, execin.Options{
@@ -92,7 +98,7 @@ func execIn(id string, args []string, o execOpts) error {
 		signal.Notify(sigs, spine.ForwardedSignals...)
 		defer signal.Stop(sigs)
 	}
-	s, err := execin.Start(context.Background(), execin.Target{Pid: x.pid, CgroupsPath: x.c.Spec.Linux.CgroupsPath}, req, stdio)
+	s, err := execin.Start(context.Background(), execin.Target{Pid: x.pid, Start: x.start, CgroupsPath: x.c.Spec.Linux.CgroupsPath}, req, stdio)
 	if err != nil {
 		return err
 	}
@@ -161,7 +167,70 @@ func readProcess(path string) (*specs.Process, error) {
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	if !strings.HasPrefix(p.Cwd, "/") {
+		return nil, fmt.Errorf("exec --process: cwd %q is not an absolute path", p.Cwd)
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{p.ApparmorProfile != "", "apparmorProfile"},
+		{p.SelinuxLabel != "", "selinuxLabel"},
+	} {
+		if f.set {
+			// The engine refuses them for the init (engine.Supported):
+			// an exec must not look confined when nothing confines it.
+			return nil, fmt.Errorf("exec --process: %s is not supported", f.name)
+		}
+	}
 	return &p, nil
+}
+
+// confine keeps an exec'd process within the container's init's
+// privileges (init is the bundle's process). A process.json without
+// capabilities gets the init's sets, as runc does: the security step
+// drops nothing when a process names no capabilities, so without this it
+// would keep every capability of the host's root, inside the container.
+// A set beyond the init's bounding set is refused: the container never
+// had those capabilities, and an exec must not bring them in.
+func confine(p, init *specs.Process) error {
+	if p.Capabilities == nil {
+		p.Capabilities = &specs.LinuxCapabilities{}
+		if init != nil && init.Capabilities != nil {
+			c := init.Capabilities
+			p.Capabilities = &specs.LinuxCapabilities{
+				Bounding: slices.Clone(c.Bounding), Effective: slices.Clone(c.Effective),
+				Permitted: slices.Clone(c.Permitted), Inheritable: slices.Clone(c.Inheritable),
+				Ambient: slices.Clone(c.Ambient),
+			}
+		}
+		return nil
+	}
+	if init == nil || init.Capabilities == nil {
+		// A container created before create gave such an init empty
+		// sets (noCapabilities): it kept every capability, its bounding
+		// set is full.
+		return nil
+	}
+	bound, err := security.Mask(init.Capabilities.Bounding)
+	if err != nil {
+		return fmt.Errorf("exec: the container's bounding set: %w", err)
+	}
+	c := p.Capabilities
+	for _, set := range []struct {
+		name string
+		list []string
+	}{{"bounding", c.Bounding}, {"effective", c.Effective}, {"permitted", c.Permitted},
+		{"inheritable", c.Inheritable}, {"ambient", c.Ambient}} {
+		m, err := security.Mask(set.list)
+		if err != nil {
+			return fmt.Errorf("exec --process: capabilities.%s: %w", set.name, err)
+		}
+		if extra := m &^ bound; extra != 0 {
+			return fmt.Errorf("exec --process: capabilities.%s has %s, beyond the container's bounding set", set.name, strings.Join(security.Names(extra), ", "))
+		}
+	}
+	return nil
 }
 
 // sendMaster sends the pty's master over the caller's console socket, as

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -108,6 +109,20 @@ func create(id string, o createOpts, detached bool) (*spine.Process, *spine.Cont
 		// ps and kill --all have one to work on.
 		spec.Linux.CgroupsPath = "/berth-oci/" + id
 	}
+	if p := spec.Linux.CgroupsPath; p != "" && !strings.Contains(p, ":") && os.Geteuid() == 0 {
+		// Before anything is made: a group in use (a host service's,
+		// another container's) is refused, and nothing of this container
+		// exists whose cleanup could kill what is in it. The cgroup step
+		// checks again (cgroup.Step.Prepare).
+		mode, err := cgroup.DetectMode()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := cgroup.CheckUnused(mode, p); err != nil {
+			return nil, nil, err
+		}
+	}
+	noCapabilities(spec)
 	allowDefaultDevices(spec)
 	unsetZeroWeights(spec)
 	cfg := &engine.Config{Spec: spec}
@@ -247,13 +262,29 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	// A new file of a random name in the target's directory (O_EXCL:
+	// never a file, or a symlink, someone put there), renamed over the
+	// target: rename replaces a symlink at the target, never follows it.
+	// A fixed temporary name followed a link planted at it, and berth-oci
+	// (root) wrote the pid into whatever file it named.
+	f, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".*")
+	if err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	if err := os.Rename(tmp, abs); err != nil {
+	tmp := f.Name()
+	_, err = f.WriteString(strconv.Itoa(pid))
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, abs)
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write pid file: %w", err)
+		return fmt.Errorf("write pid file %s: %w", abs, err)
 	}
 	return nil
 }

@@ -131,9 +131,9 @@ func logLine(level, msg string) {
 	if g.log == "" {
 		return
 	}
-	f, err := os.OpenFile(g.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	f, err := openLog(g.log)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "berth-oci: open log %s: %v\n", g.log, err)
+		fmt.Fprintf(os.Stderr, "berth-oci: %v\n", err)
 		return
 	}
 	defer f.Close()
@@ -147,6 +147,27 @@ func logLine(level, msg string) {
 	if _, err := f.Write(append(line, '\n')); err != nil {
 		fmt.Fprintf(os.Stderr, "berth-oci: write log %s: %v\n", g.log, err)
 	}
+}
+
+// openLog opens the --log file to append to. Not through a symlink
+// (O_NOFOLLOW): berth-oci runs as root, and a link planted at the log's
+// path would have it append to any file of the host; and only a regular
+// file (O_NONBLOCK: a FIFO planted there must not hold berth-oci in open).
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open log %s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return f, nil
 }
 
 // silentExit ends berth-oci with a code and no message (run's exit code

@@ -341,6 +341,99 @@ func TestExec(t *testing.T) {
 	r.ok("delete", "--force", "e1")
 }
 
+// TestExecCapabilities: a process.json without capabilities (the
+// review's hostile input) gets the container's init's sets, runc's three
+// in a berth-oci spec bundle, never every capability of the
+// host's root; a set beyond the init's bounding set, a relative cwd and
+// an AppArmor profile are refused in one line.
+func TestExecCapabilities(t *testing.T) {
+	r := newRT(t)
+	b := r.bundle([]string{"sleep", "1000"}, nil)
+	r.ok("create", "--bundle", b, "x1")
+	r.ok("start", "x1")
+	t.Cleanup(func() { r.run("delete", "--force", "x1") })
+	pid := int(r.state("x1")["pid"].(float64))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	init := capLines(string(raw))
+	// AUDIT_WRITE (29), NET_BIND_SERVICE (10) and KILL (5), as /proc
+	// shows them (capsh --decode=20000420).
+	assert.Equal(t, "0000000020000420", init["CapEff"], "the init's effective set")
+	assert.Equal(t, "0000000020000420", init["CapBnd"], "the init's bounding set")
+
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	p := write("nocaps.json", `{"args":["cat","/proc/self/status"],"user":{"uid":0,"gid":0},"cwd":"/"}`)
+	got := capLines(r.ok("exec", "--process", p, "x1"))
+	for _, k := range []string{"CapEff", "CapPrm", "CapBnd"} {
+		assert.Equal(t, init[k], got[k], "%s of a process.json without capabilities", k)
+	}
+
+	for name, c := range map[string]struct{ body, want string }{
+		"beyond.json": {`{"args":["true"],"cwd":"/","capabilities":{"bounding":["CAP_SYS_ADMIN"],"effective":["CAP_SYS_ADMIN"],"permitted":["CAP_SYS_ADMIN"]}}`,
+			"capabilities.bounding has CAP_SYS_ADMIN, beyond the container's bounding set"},
+		"relcwd.json":   {`{"args":["true"],"cwd":"tmp"}`, `cwd "tmp" is not an absolute path`},
+		"apparmor.json": {`{"args":["true"],"cwd":"/","apparmorProfile":"unconfined"}`, "apparmorProfile is not supported"},
+		"selinux.json":  {`{"args":["true"],"cwd":"/","selinuxLabel":"system_u:system_r:spc_t:s0"}`, "selinuxLabel is not supported"},
+	} {
+		res := r.run("exec", "--process", write(name, c.body), "x1")
+		assert.Equal(t, 125, res.Code, "%s: %s", name, res)
+		assert.Contains(t, res.Stderr, c.want, name)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(res.Stderr), "\n")+1, "%s: one line: %s", name, res.Stderr)
+	}
+}
+
+// TestCgroupInUse: a bundle whose linux.cgroupsPath names a group that
+// holds a process (a host service's, here one the test makes) is refused
+// before anything is made; the process lives on, the group stays.
+// Adopted, delete --force would have killed the process and removed the
+// group.
+func TestCgroupInUse(t *testing.T) {
+	r := newRT(t)
+	mode, err := cgroup.DetectMode()
+	require.NoError(t, err)
+	path := fmt.Sprintf("/sec16-oci-inuse-%d", os.Getpid())
+	g, err := cgroup.Create(mode, path, nil)
+	require.NoError(t, err)
+	sleep := exec.Command("sleep", "1000")
+	require.NoError(t, sleep.Start())
+	t.Cleanup(func() {
+		_ = sleep.Process.Kill()
+		_ = sleep.Wait()
+		_ = g.Delete()
+	})
+	require.NoError(t, g.Add(sleep.Process.Pid))
+
+	b := r.bundle([]string{"sleep", "1000"}, func(s *specs.Spec) { s.Linux.CgroupsPath = path })
+	res := r.run("create", "--bundle", b, "cg1")
+	if res.Code == 0 {
+		r.run("delete", "--force", "cg1") // what the hostile bundle's caller would do next
+	}
+	assert.Equal(t, 125, res.Code, "%s", res)
+	assert.Contains(t, res.Stderr, fmt.Sprintf("cgroupsPath %s: the cgroup exists and holds processes (pid %d, in ", path, sleep.Process.Pid))
+	entries, _ := os.ReadDir(r.root)
+	assert.Empty(t, entries, "a refused create leaves nothing in --root")
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sleep.Process.Pid))
+	require.NoError(t, err, "the group's process is gone")
+	assert.NotContains(t, string(st), ") Z ", "the group's process was killed")
+	assert.True(t, cgroup.Exists(mode, path), "the group was removed")
+}
+
+// capLines returns the Cap* lines of a /proc/PID/status, by name.
+func capLines(status string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(status, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(k, "Cap") {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
 // TestHooks: createRuntime, poststart and poststop run on the host with
 // the container's state on stdin; createContainer (inside the container)
 // is refused in one line.
@@ -469,10 +562,12 @@ func TestQueries(t *testing.T) {
 	r := newRT(t)
 	var f struct {
 		OCIVersionMax string `json:"ociVersionMax"`
+		Hooks         []string
 		Linux         struct{ Namespaces []string }
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.ok("features")), &f))
 	assert.Equal(t, specs.Version, f.OCIVersionMax)
+	assert.Equal(t, []string{"prestart", "createRuntime", "poststart", "poststop"}, f.Hooks, "the hooks berth-oci runs")
 	assert.Contains(t, f.Linux.Namespaces, "user")
 
 	dir := t.TempDir()

@@ -13,6 +13,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"github.com/spf13/cobra"
+
+	"berth/06-cgroups/cgroup"
 )
 
 var specVersion = specs.Version
@@ -25,7 +27,9 @@ func specCmd() *cobra.Command {
 		Short: "write a default config.json (runc spec's) into the bundle",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			spec := DefaultSpec(rootless, os.Getuid(), os.Getgid())
+			mode, err := cgroup.DetectMode()
+			unified := err == nil && mode == cgroup.V2
+			spec := DefaultSpec(rootless, unified, os.Getuid(), os.Getgid())
 			b, err := json.MarshalIndent(spec, "", "\t")
 			if err != nil {
 				return err
@@ -57,7 +61,14 @@ var defaultCaps = []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"
 // directory rootfs, every namespace but the user's (rootless: with it,
 // and without a network namespace of its own or a cgroup mount), the
 // kernel's files masked or read-only.
-func DefaultSpec(rootless bool, uid, gid int) *specs.Spec {
+//
+// A cgroup namespace only on a host of pure cgroup v2 (unified), as
+// runc's spec does (and Docker's --cgroupns default): there the
+// container's cgroup2 mount and /proc/self/cgroup start at its own
+// group, not the host's root. On v1 and hybrid hosts they leave it out,
+// and so does berth-oci: there it would change the paths programs in
+// containers had always seen, and older kernels lack the namespace.
+func DefaultSpec(rootless, unified bool, uid, gid int) *specs.Spec {
 	s := &specs.Spec{
 		Version: specs.Version,
 		Root:    &specs.Root{Path: "rootfs", Readonly: true},
@@ -94,11 +105,19 @@ func DefaultSpec(rootless bool, uid, gid int) *specs.Spec {
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
 	}
+	if unified {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	}
 	if rootless {
-		s.Linux.Namespaces = []specs.LinuxNamespace{
-			{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-			{Type: specs.MountNamespace}, {Type: specs.UserNamespace},
+		// The same namespaces but the network's (a user without root has
+		// no way to connect a new one), and a user namespace last.
+		ns := s.Linux.Namespaces[:0]
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.NetworkNamespace {
+				ns = append(ns, n)
+			}
 		}
+		s.Linux.Namespaces = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: uint32(uid), ContainerID: 0, Size: 1}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{HostID: uint32(gid), ContainerID: 0, Size: 1}}
 		// Without a network namespace of its own, sysfs cannot be mounted
@@ -130,8 +149,9 @@ func featuresCmd() *cobra.Command {
 			return printJSON(features.Features{
 				OCIVersionMin: "1.0.0",
 				OCIVersionMax: specs.Version,
-				// Hooks are refused (engine.Supported) until berth runs them.
-				Hooks: []string{},
+				// The hooks runHooks runs; createContainer and startContainer
+				// are refused (checkHooks).
+				Hooks: []string{"prestart", "createRuntime", "poststart", "poststop"},
 				MountOptions: []string{"bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
 					"private", "rprivate", "shared", "rshared", "slave", "rslave"},
 				Linux: &features.Linux{
