@@ -35,7 +35,7 @@ import (
 //	    oifname "berth0" drop                                 # anything else towards a container
 //	  }
 //	  chain input { type filter hook input priority filter; policy accept  # packets for the host
-//	    iifname "berth0" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state != established,related ct status != dnat drop
+//	    iifname "berth0" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state ! established,related ct status ! dnat drop
 //	  }
 //	}
 //
