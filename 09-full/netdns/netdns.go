@@ -67,7 +67,7 @@ const (
 	// at most is over a hundred queries a second, far more than a
 	// network of containers asks.
 	maxUDPInFlight = 256
-	ttl        = 0     // containers come and go: no caching of their names
+	ttl            = 0 // containers come and go: no caching of their names
 )
 
 func (s *Server) init() {

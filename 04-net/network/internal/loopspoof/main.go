@@ -8,7 +8,7 @@
 // TestContainerCannotReachHostLoopback builds it (in the VM, vmtest passes
 // it prebuilt as $BERTH_LOOPSPOOF).
 //
-//	loopspoof GATEWAY-MAC IP:PORT...
+//	loopspoof GATEWAY-MAC IP:PORT [IP:PORT]
 package main
 
 import (
@@ -30,7 +30,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("usage: loopspoof GATEWAY-MAC IP:PORT...")
+		return fmt.Errorf("usage: loopspoof GATEWAY-MAC IP:PORT [IP:PORT]")
 	}
 	mac, err := net.ParseMAC(args[0])
 	if err != nil || len(mac) != 6 {
