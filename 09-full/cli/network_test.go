@@ -120,7 +120,7 @@ func countingUpstream(t *testing.T) (string, *atomic.Int32) {
 
 func TestNetworkVerbs(t *testing.T) {
 	h := newHost(t)
-	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+fakeUpstream(t)) // the VM has no resolv.conf
+	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+fakeUpstream(t)) // nothing asked of the host's resolvers
 	h.newNet("net15v", "net15v", "--subnet", "10.91.0.0/24", "--label", "team=a")
 	// Bad input: one line, 125, nothing created.
 	for _, tc := range []struct{ args []string }{
@@ -237,7 +237,7 @@ func TestNetworkInternal(t *testing.T) {
 // neither taken over by a container nor deleted by network rm.
 func TestNetworkForeignBridge(t *testing.T) {
 	h := newHost(t)
-	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+fakeUpstream(t)) // the VM has no resolv.conf
+	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+fakeUpstream(t)) // nothing asked of the host's resolvers
 	adminBridge(t, "net15f")
 	r := h.run("network", "create", "-o", "com.docker.network.bridge.name=net15f", "foreign")
 	assert.Equal(t, 125, r.Code, "%s", r)
