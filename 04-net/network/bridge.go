@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -31,11 +32,18 @@ const ipForward = "/proc/sys/net/ipv4/ip_forward"
 
 // ensureBridge returns the bridge, creating it on first use with the
 // subnet's first address (the containers' gateway), up, with forwarding on.
-// An existing bridge must carry the same subnet.
+// An existing bridge must be one berth made (its alias says so) and carry
+// the same subnet: a bridge of the host's that happens to have the name
+// (`network create -o com.docker.network.bridge.name=br0` on a host whose
+// br0 carries its LAN) is never taken over, nor deleted with the network.
 func ensureBridge(name string, subnet *net.IPNet) (netlink.Link, error) {
 	gw := &net.IPNet{IP: Gateway(subnet), Mask: subnet.Mask}
 	link, err := netlink.LinkByName(name)
-	if err != nil {
+	if err == nil {
+		if err := checkOurs(link); err != nil {
+			return nil, err
+		}
+	} else {
 		var nf netlink.LinkNotFoundError
 		if !errors.As(err, &nf) {
 			return nil, fmt.Errorf("look up bridge %s: %w", name, err)
@@ -54,21 +62,30 @@ func ensureBridge(name string, subnet *net.IPNet) (netlink.Link, error) {
 		// out. A fixed address, derived from the gateway's IP as a
 		// container's is, never changes.
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: macFor(gw.IP)}}
-		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+		err = netlink.LinkAdd(br)
+		switch {
+		case errors.Is(err, unix.EEXIST):
+			// Made meanwhile by another than a berth of this state
+			// root (which holds network.lock): a berth of another
+			// root marks it in a moment; anyone else's is refused.
+			if link, err = awaitOurs(name); err != nil {
+				return nil, err
+			}
+		case err != nil:
 			return nil, fmt.Errorf("create bridge %s: %w", name, err)
-		}
-		if link, err = netlink.LinkByName(name); err != nil {
-			return nil, fmt.Errorf("look up bridge %s: %w", name, err)
-		}
-		if link.Attrs().Alias == "" {
+		default:
+			if link, err = netlink.LinkByName(name); err != nil {
+				return nil, fmt.Errorf("look up bridge %s: %w", name, err)
+			}
+			// The mark of a bridge berth made (checkOurs), and its
+			// memory of the forwarding setting (deleteBridge). The
+			// kernel takes no alias with the link's creation.
 			alias := forwardAliasPrefix + strings.TrimSpace(string(was))
 			if err := netlink.LinkSetAlias(link, alias); err != nil {
+				_ = netlink.LinkDel(link)
 				return nil, fmt.Errorf("set alias of %s: %w", name, err)
 			}
 		}
-	}
-	if link.Type() != "bridge" {
-		return nil, fmt.Errorf("%s exists and is a %s, not a bridge: remove it or run berth where it is not", name, link.Type())
 	}
 	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
@@ -130,23 +147,61 @@ func checkOverlap(subnet *net.IPNet) error {
 
 func overlaps(a, b *net.IPNet) bool { return a.Contains(b.IP) || b.Contains(a.IP) }
 
+// checkOurs refuses a link berth did not make: berth's bridges carry the
+// alias ensureBridge gives them.
+func checkOurs(link netlink.Link) error {
+	name := link.Attrs().Name
+	if link.Type() != "bridge" {
+		return fmt.Errorf("%s exists and is a %s, not a bridge: remove it or run berth where it is not", name, link.Type())
+	}
+	if !strings.HasPrefix(link.Attrs().Alias, forwardAliasPrefix) {
+		return fmt.Errorf("bridge %s exists and is not berth's: berth uses only bridges it made (choose another bridge name, or remove it)", name)
+	}
+	return nil
+}
+
+// awaitOurs waits a second at most for the bridge another berth just made
+// to carry berth's mark.
+func awaitOurs(name string) (netlink.Link, error) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("look up bridge %s: %w", name, err)
+		}
+		err = checkOurs(link)
+		if err == nil || time.Now().After(deadline) {
+			return link, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // deleteBridge removes the bridge, and turns forwarding back off if it was
-// off before berth made the bridge. A missing bridge is not an error.
-func deleteBridge(name string) error {
+// off before berth made the bridge. A missing bridge is not an error, and
+// a link of that name that berth did not make is left alone (removed
+// false).
+func deleteBridge(name string) (removed bool, err error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("look up bridge %s: %w", name, err)
+		return false, fmt.Errorf("look up bridge %s: %w", name, err)
 	}
-	if link.Type() != "bridge" {
-		return fmt.Errorf("%s is a %s, not berth's bridge: not removing it", name, link.Type())
+	if checkOurs(link) != nil {
+		return false, nil
 	}
 	if err := netlink.LinkDel(link); err != nil {
-		return fmt.Errorf("delete bridge %s: %w", name, err)
+		return false, fmt.Errorf("delete bridge %s: %w", name, err)
 	}
+	return true, restoreForwarding(link)
+}
+
+// restoreForwarding turns forwarding back off after the deleted bridge
+// link if berth turned it on, unless another berth bridge remains.
+func restoreForwarding(link netlink.Link) error {
 	if was, ok := strings.CutPrefix(link.Attrs().Alias, forwardAliasPrefix); ok && was == "0" {
 		// With user-defined networks (stage 09) several bridges live at
 		// once, and only the first found forwarding off. While another
@@ -169,6 +224,26 @@ func deleteBridge(name string) error {
 		}
 	}
 	return nil
+}
+
+// CheckBridgeName refuses, for a new user-defined network, a bridge name
+// the host already has a link of (berth would otherwise make it its own
+// and delete it with the network; Docker, given an existing bridge, uses
+// it) or that is the default bridge's.
+func CheckBridgeName(name string) error {
+	if name == DefaultBridge {
+		return fmt.Errorf("bridge name %s is the default network's", name)
+	}
+	_, err := netlink.LinkByName(name)
+	var nf netlink.LinkNotFoundError
+	switch {
+	case err == nil:
+		return fmt.Errorf("bridge name %s is taken: the host has a link of that name, and berth uses only bridges it makes", name)
+	case errors.As(err, &nf):
+		return nil
+	default:
+		return fmt.Errorf("look up link %s: %w", name, err)
+	}
 }
 
 // CheckOverlap refuses a subnet the host already routes some other way

@@ -75,10 +75,9 @@ func Teardown(stateRoot, bridge string, verbose bool) ([]string, error) {
 		}
 		done = append(done, "nftables table ip "+TableOf(bridge))
 	}
-	if _, err := netlink.LinkByName(bridge); err == nil {
-		if err := deleteBridge(bridge); err != nil {
-			return done, err
-		}
+	if removed, err := deleteBridge(bridge); err != nil {
+		return done, err
+	} else if removed {
 		done = append(done, "bridge "+bridge)
 	}
 	if _, err := os.Stat(dir); err == nil {
@@ -122,10 +121,9 @@ func RemoveNetwork(stateRoot, bridge string, subnet *net.IPNet, inUse func(ids [
 		}
 		done = append(done, "nftables table ip "+TableOf(bridge))
 	}
-	if _, err := netlink.LinkByName(bridge); err == nil {
-		if err := deleteBridge(bridge); err != nil {
-			return done, err
-		}
+	if removed, err := deleteBridge(bridge); err != nil {
+		return done, err
+	} else if removed {
 		done = append(done, "bridge "+bridge)
 	}
 	// Leases() dropped dead holders' leases, and an empty lease file is

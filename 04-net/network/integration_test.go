@@ -588,6 +588,25 @@ func TestCleanupVerb(t *testing.T) {
 	mine, err := netlink.LinkByName("bthmine")
 	require.NoError(t, err)
 	require.NoError(t, netlink.LinkDel(mine))
+
+	// A bridge of that name that berth did not make (it has no alias of
+	// berth's: the host's own, say) is neither taken over nor removed.
+	require.NoError(t, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: network.DefaultBridge}}))
+	foreign, err := netlink.LinkByName(network.DefaultBridge)
+	require.NoError(t, err)
+	defer func() { _ = netlink.LinkDel(foreign) }()
+	r = h.run("true")
+	assert.NotEqual(t, 0, r.Code, "%s", r)
+	assert.Contains(t, r.Stderr, "bridge berth0 exists and is not berth's")
+	r = testenv.Run(t, h.env, h.bin, "cleanup")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.NotContains(t, r.Stdout, "bridge")
+	_, err = netlink.LinkByName(network.DefaultBridge)
+	assert.NoError(t, err, "cleanup removed a bridge berth did not make")
+	addrs, err := netlink.AddrList(foreign, netlink.FAMILY_V4)
+	require.NoError(t, err)
+	assert.Empty(t, addrs, "berth gave the host's bridge an address")
+	require.NoError(t, netlink.LinkDel(foreign))
 }
 
 // lanPeer is another machine on the stand-in host's LAN: a network

@@ -34,22 +34,32 @@ type IPAM struct {
 	Range *net.IPNet
 }
 
-// bounds are the first and last address Allocate may hand out.
-func (p *IPAM) bounds() (net.IP, net.IP) {
+// bounds are the first address Allocate may hand out and how many there
+// are, counted signed: an --ip-range without a container address (a /32 on
+// the network's own address) has none, where the unsigned difference of
+// last and first would wrap to four billion and reach past the subnet.
+func (p *IPAM) bounds() (net.IP, int64) {
 	first, last := hostRange(p.Subnet)
-	if p.Range == nil {
-		return first, last
+	if p.Range != nil {
+		ones, bits := p.Range.Mask.Size()
+		lo := p.Range.IP.To4().Mask(p.Range.Mask)
+		hi := addIP(lo, uint32(1)<<uint(bits-ones)-1)
+		if ipToUint(lo) > ipToUint(first) {
+			first = lo
+		}
+		if ipToUint(hi) < ipToUint(last) {
+			last = hi
+		}
 	}
-	ones, bits := p.Range.Mask.Size()
-	lo := p.Range.IP.To4().Mask(p.Range.Mask)
-	hi := addIP(lo, uint32(1)<<uint(bits-ones)-1)
-	if ipToUint(lo) > ipToUint(first) {
-		first = lo
-	}
-	if ipToUint(hi) < ipToUint(last) {
-		last = hi
-	}
-	return first, last
+	return first, max(0, int64(ipToUint(last))-int64(ipToUint(first))+1)
+}
+
+// RangeHasHosts reports whether the range of the subnet holds at least one
+// container address (not the network's, the gateway's or the broadcast
+// address): `network create --ip-range` refuses one that does not.
+func RangeHasHosts(subnet, rng *net.IPNet) bool {
+	_, n := (&IPAM{Subnet: subnet, Range: rng}).bounds()
+	return n > 0
 }
 
 // leaseFile is what the JSON file holds.
@@ -85,14 +95,17 @@ func (p *IPAM) Allocate(id string) (net.IP, error) {
 				delete(lf.Leases, addr)
 			}
 		}
-		first, last := p.bounds()
-		size := ipToUint(last) - ipToUint(first) + 1
-		start := first
-		if prev := net.ParseIP(lf.Last).To4(); prev != nil && ipToUint(prev) >= ipToUint(first) && ipToUint(prev) < ipToUint(last) {
-			start = addIP(prev, 1)
+		first, size := p.bounds()
+		// The search goes on after the address handed out last, if it
+		// is in the bounds (offset from first).
+		start := int64(0)
+		if prev := net.ParseIP(lf.Last).To4(); prev != nil {
+			if off := int64(ipToUint(prev)) - int64(ipToUint(first)); off >= 0 && off < size-1 {
+				start = off + 1
+			}
 		}
-		for i := uint32(0); i < size; i++ {
-			cand := addIP(first, (ipToUint(start)-ipToUint(first)+i)%size)
+		for i := int64(0); i < size; i++ {
+			cand := addIP(first, uint32((start+i)%size))
 			if _, taken := lf.Leases[cand.String()]; !taken {
 				lf.Leases[cand.String()] = id
 				lf.Last = cand.String()

@@ -162,3 +162,26 @@ func TestParseSubnet(t *testing.T) {
 	assert.Equal(t, "10.88.0.2", first.String())
 	assert.Equal(t, "10.88.255.254", last.String())
 }
+
+// An --ip-range with no container address in it (a /32 on the network's
+// own address, below the first container address) gives none, and never
+// one outside the range or the subnet.
+func TestIPAMRangeWithoutHostAddress(t *testing.T) {
+	p := pool(t, "10.97.0.0/24", everyoneAlive)
+	for _, r := range []string{"10.97.0.0/32", "10.97.0.1/32", "10.97.0.255/32", "10.97.0.0/31"} {
+		_, p.Range, _ = net.ParseCIDR(r)
+		assert.False(t, RangeHasHosts(p.Subnet, p.Range), r)
+		ip, err := p.Allocate("c")
+		assert.ErrorIs(t, err, ErrExhausted, "--ip-range %s handed out %s", r, ip)
+	}
+	_, p.Range, _ = net.ParseCIDR("10.97.0.0/30")
+	assert.True(t, RangeHasHosts(p.Subnet, p.Range))
+	ip, err := p.Allocate("c")
+	require.NoError(t, err)
+	assert.Equal(t, "10.97.0.2", ip.String())
+	ip, err = p.Allocate("d")
+	require.NoError(t, err)
+	assert.Equal(t, "10.97.0.3", ip.String())
+	_, err = p.Allocate("e")
+	assert.ErrorIs(t, err, ErrExhausted)
+}

@@ -3,16 +3,12 @@
 package network
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
-	"golang.org/x/sys/unix"
 )
 
 // All of the default bridge's packet rewriting lives in one nftables table,
@@ -38,6 +34,9 @@ import (
 //	    oifname "berth0" ct status dnat accept                # published ports
 //	    oifname "berth0" drop                                 # anything else towards a container
 //	  }
+//	  chain input { type filter hook input priority filter; policy accept  # packets for the host
+//	    iifname "berth0" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state ! established,related ct status ! dnat drop
+//	  }
 //	}
 //
 // Each rule carries a comment (nftables "userdata"): shared rules start
@@ -45,14 +44,14 @@ import (
 // how a later run finds the rules of a killed runtime from its id alone.
 const TableName = "berth"
 
-// natTable is one nftables table of berth's with its four chains: the
+// natTable is one nftables table of berth's with its five chains: the
 // default bridge's is `ip berth`; a user-defined network's (issue 15,
 // 09-full/networks) is `ip berth-BRIDGE`, so that removing the network
 // removes its table and nothing of another's. Rules carry their chain's
 // table, so the same rule builders serve every table.
 type natTable struct {
-	table               *nftables.Table
-	pre, out, post, fwd *nftables.Chain
+	table                   *nftables.Table
+	pre, out, post, fwd, in *nftables.Chain
 }
 
 // policyAccept: the forward chain filters only what is routed towards a
@@ -80,10 +79,14 @@ func natOf(bridge string) *natTable {
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
 		fwd: &nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policyAccept},
+		in: &nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &policyAccept},
 	}
 }
 
-func (n *natTable) chains() []*nftables.Chain { return []*nftables.Chain{n.pre, n.out, n.post, n.fwd} }
+func (n *natTable) chains() []*nftables.Chain {
+	return []*nftables.Chain{n.pre, n.out, n.post, n.fwd, n.in}
+}
 
 // ensureNAT creates the table, its chains, the shared postrouting rules
 // and the forward filter if they are missing, and drops shared rules left
@@ -158,20 +161,28 @@ func ensureNAT(bridge string, subnet *net.IPNet, internal bool) error {
 		}
 	}
 
-	// The forward filter's rules work in order (the drop comes last), so
-	// unless the chain holds exactly them it is emptied and filled again.
-	fwd := forwardRules(fwdChain, bridge, internal)
-	var haveFwd []*nftables.Rule
-	if existing[fwdChain.Name] {
-		if haveFwd, err = conn.GetRules(table, fwdChain); err != nil {
-			return fmt.Errorf("nftables: list chain forward: %w", err)
+	// The filters' rules work in order (the drop comes last), so unless a
+	// chain holds exactly them it is emptied and filled again.
+	for _, f := range []struct {
+		chain *nftables.Chain
+		rules []*nftables.Rule
+	}{
+		{fwdChain, forwardRules(fwdChain, bridge, internal)},
+		{n.in, inputRules(n.in, bridge)},
+	} {
+		var have []*nftables.Rule
+		if existing[f.chain.Name] {
+			if have, err = conn.GetRules(table, f.chain); err != nil {
+				return fmt.Errorf("nftables: list chain %s: %w", f.chain.Name, err)
+			}
 		}
-	}
-	if !sameComments(haveFwd, fwd) {
-		if existing[fwdChain.Name] {
-			conn.FlushChain(fwdChain)
+		if sameComments(have, f.rules) {
+			continue
 		}
-		for _, r := range fwd {
+		if existing[f.chain.Name] {
+			conn.FlushChain(f.chain)
+		}
+		for _, r := range f.rules {
 			conn.AddRule(r)
 		}
 		changed = true
@@ -213,6 +224,27 @@ func forwardRules(fwdChain *nftables.Chain, bridge string, internal bool) []*nft
 		rule(fwdChain, "berth: nothing else reaches a container",
 			toBridge, &expr.Verdict{Kind: expr.VerdictDrop}),
 	)
+}
+
+// inputRules keep the containers away from the host's loopback. The bridge
+// has route_localnet on (ensureBridge: published ports reached through
+// 127.0.0.1 need it), and with it the kernel no longer drops, as martians,
+// packets to 127.0.0.0/8 that arrive on the bridge: a container that can
+// write raw frames (CAP_NET_RAW, in the default set) sends one to the
+// gateway's MAC with destination 127.0.0.1 and reaches every service the
+// host bound to loopback only (CVE-2020-8558, which kube-proxy's
+// route_localnet opened the same way). The rule is kube-proxy's fix: drop
+// what comes to 127.0.0.0/8 from elsewhere unless conntrack knows it. The
+// replies of a published port reached through 127.0.0.1 pass: they are
+// addressed to 127.0.0.1 again (conntrack undoes the masquerade before
+// this hook) and belong to an established connection.
+func inputRules(inChain *nftables.Chain, bridge string) []*nftables.Rule {
+	return []*nftables.Rule{
+		rule(inChain, "berth: no container reaches the host's loopback (CVE-2020-8558)",
+			iifname(bridge), daddrIn(loopbackNet), saddrNotIn(loopbackNet),
+			ctStateNot(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), ctNotDNAT(),
+			&expr.Verdict{Kind: expr.VerdictDrop}),
+	}
 }
 
 func sameComments(have, want []*nftables.Rule) bool {
@@ -349,107 +381,3 @@ func tableExists(conn *nftables.Conn, name string) (bool, error) {
 	}
 	return false, nil
 }
-
-func rule(ch *nftables.Chain, text string, exprs ...any) *nftables.Rule {
-	var flat []expr.Any
-	for _, e := range exprs {
-		switch v := e.(type) {
-		case []expr.Any:
-			flat = append(flat, v...)
-		case expr.Any:
-			flat = append(flat, v)
-		}
-	}
-	return &nftables.Rule{
-		Table:    ch.Table,
-		Chain:    ch,
-		Exprs:    flat,
-		UserData: userdata.AppendString(nil, userdata.TypeComment, text),
-	}
-}
-
-func comment(r *nftables.Rule) string {
-	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-	return s
-}
-
-// ip saddr NET
-func saddrIn(n *net.IPNet) []expr.Any { return addrIn(12, n) }
-
-func addrIn(offset uint32, n *net.IPNet) []expr.Any {
-	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(n.Mask), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.IP.To4().Mask(n.Mask)},
-	}
-}
-
-// oifname ==/!= NAME (interface names compare as 16 NUL-padded bytes)
-func ifname(op expr.CmpOp, name string) []expr.Any {
-	return ifnameKey(expr.MetaKeyOIFNAME, op, name)
-}
-
-// iifname NAME
-func iifname(name string) []expr.Any { return ifnameKey(expr.MetaKeyIIFNAME, expr.CmpOpEq, name) }
-
-func ifnameKey(key expr.MetaKey, op expr.CmpOp, name string) []expr.Any {
-	b := make([]byte, unix.IFNAMSIZ)
-	copy(b, name)
-	return []expr.Any{
-		&expr.Meta{Key: key, Register: 1},
-		&expr.Cmp{Op: op, Register: 1, Data: b},
-	}
-}
-
-// ct state STATES: any of the conntrack state bits
-func ctState(bits uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-	}
-}
-
-func accept() *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictAccept} }
-
-// ipsDstNAT is IPS_DST_NAT of linux/netfilter/nf_conntrack_common.h.
-const ipsDstNAT = 1 << 5
-
-// ct status dnat: the connection was destination-NATed (a published port)
-func ctDNAT() []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
-	}
-}
-
-// [ip daddr HOSTIP | fib daddr type local] PROTO dport HOSTPORT dnat to CTRIP:CTRPORT
-func dnatExprs(p Port, ctrIP net.IP) []expr.Any {
-	var e []expr.Any
-	if p.HostIP != "" {
-		e = addrIn(16, &net.IPNet{IP: net.ParseIP(p.HostIP).To4(), Mask: net.CIDRMask(32, 32)})
-	} else {
-		e = []expr.Any{
-			&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
-		}
-	}
-	proto := byte(unix.IPPROTO_TCP)
-	if p.Proto == "udp" {
-		proto = unix.IPPROTO_UDP
-	}
-	return append(e,
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(p.HostPort)},
-		&expr.Immediate{Register: 1, Data: ctrIP.To4()},
-		&expr.Immediate{Register: 2, Data: be16(p.CtrPort)},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
-	)
-}
-
-func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }

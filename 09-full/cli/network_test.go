@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,9 +78,17 @@ func dnsServers(state string) []string {
 // with NXDOMAIN, on 127.0.0.1 (the stand-in host's), and returns its
 // address for BERTH_DNS_UPSTREAM.
 func fakeUpstream(t *testing.T) string {
+	addr, _ := countingUpstream(t)
+	return addr
+}
+
+// countingUpstream is fakeUpstream that also tells how many queries it
+// received.
+func countingUpstream(t *testing.T) (string, *atomic.Int32) {
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
+	var asked atomic.Int32
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -87,6 +96,7 @@ func fakeUpstream(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			asked.Add(1)
 			var m dnsmessage.Message
 			if m.Unpack(buf[:n]) != nil || len(m.Questions) != 1 {
 				continue
@@ -105,17 +115,19 @@ func fakeUpstream(t *testing.T) string {
 			}
 		}
 	}()
-	return pc.LocalAddr().String()
+	return pc.LocalAddr().String(), &asked
 }
 
 func TestNetworkVerbs(t *testing.T) {
 	h := newHost(t)
+	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+fakeUpstream(t)) // nothing asked of the host's resolvers
 	h.newNet("net15v", "net15v", "--subnet", "10.91.0.0/24", "--label", "team=a")
 	// Bad input: one line, 125, nothing created.
 	for _, tc := range []struct{ args []string }{
 		{[]string{"--subnet", "10.91.0.128/25", "over"}},
 		{[]string{"--subnet", "10.91.0.0/33", "bad"}},
 		{[]string{"--subnet", "10.92.0.0/24", "--gateway", "10.92.0.9", "gw"}},
+		{[]string{"--subnet", "10.92.0.0/24", "--ip-range", "10.92.0.0/32", "norange"}},
 		{[]string{"net15v"}},
 		{[]string{"-d", "overlay", "drv"}},
 		{[]string{"bad/name"}},
@@ -192,9 +204,13 @@ func TestNetworkNames(t *testing.T) {
 
 // An internal network has no way out: a host beyond the stand-in (a
 // namespace behind a veth, routed) is reached from a normal network and
-// not from an internal one.
+// not from an internal one; and its name server, which answers its own
+// names, relays nothing to the upstream (a way out through DNS, Docker's
+// CVE-2024-29018), which the normal network's does.
 func TestNetworkInternal(t *testing.T) {
 	h := newHost(t)
+	up, asked := countingUpstream(t)
+	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+up)
 	outside := outsideHost(t)
 	h.newNet("net15n", "net15n", "--subnet", "10.95.0.0/24")
 	h.newNet("net15i", "net15i", "--subnet", "10.96.0.0/24", "--internal")
@@ -206,6 +222,53 @@ func TestNetworkInternal(t *testing.T) {
 	nft, _ := exec.Command("nft", "list", "table", "ip", "berth-net15i").CombinedOutput()
 	assert.Contains(t, string(nft), `iifname "net15i" oifname != "net15i" drop`)
 	assert.NotContains(t, string(nft), "masquerade comment \"berth: outbound NAT")
+
+	assert.Regexp(t, `Address: 10\.96\.0\.\d+`, h.ok("exec", "closed", "nslookup", "closed"), "its own names are answered")
+	r = h.run("exec", "closed", "nslookup", "secret-data.upstream.test")
+	assert.Contains(t, r.Stdout+r.Stderr, "SERVFAIL", "%s", r)
+	assert.Zero(t, asked.Load(), "the internal network's name server asked the upstream")
+	assert.Contains(t, h.ok("exec", "open", "nslookup", "upstream.test"), "Address: 192.0.2.7")
+	assert.NotZero(t, asked.Load(), "the normal network's name server asks the upstream")
+}
+
+// A bridge of the host's own (an admin's, say, which carries the LAN and
+// has no address) is never berth's: network create refuses its name, and
+// one made under a network's bridge name after the network was created is
+// neither taken over by a container nor deleted by network rm.
+func TestNetworkForeignBridge(t *testing.T) {
+	h := newHost(t)
+	h.env = append(h.env, "BERTH_DNS_UPSTREAM="+fakeUpstream(t)) // nothing asked of the host's resolvers
+	adminBridge(t, "net15f")
+	r := h.run("network", "create", "-o", "com.docker.network.bridge.name=net15f", "foreign")
+	assert.Equal(t, 125, r.Code, "%s", r)
+	assert.Equal(t, "berth: bridge name net15f is taken: the host has a link of that name, and berth uses only bridges it makes\n", r.Stderr)
+	assert.NotContains(t, h.ok("network", "ls", "--format", "{{.Name}}"), "foreign")
+
+	h.ok("network", "create", "--subnet", "10.97.0.0/24", "-o", "com.docker.network.bridge.name=net15g", "late")
+	adminBridge(t, "net15g")
+	r = h.run("run", "--rm", "--rootfs", h.rootf, "--network", "late", "true")
+	assert.NotEqual(t, 0, r.Code, "%s", r)
+	assert.Contains(t, r.Stderr, "bridge net15g exists and is not berth's")
+	h.ok("network", "rm", "late")
+	for _, name := range []string{"net15f", "net15g"} {
+		l, err := netlink.LinkByName(name)
+		if !assert.NoError(t, err, "berth removed the host's bridge %s", name) {
+			continue
+		}
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		require.NoError(t, err)
+		assert.Empty(t, addrs, "berth gave the host's bridge %s an address", name)
+		out, _ := exec.Command("nft", "list", "tables").CombinedOutput()
+		assert.NotContains(t, string(out), "berth-"+name+"\n")
+	}
+}
+
+// adminBridge makes a bridge as an admin would, removed at the end.
+func adminBridge(t *testing.T, name string) {
+	t.Helper()
+	out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", name).Run() })
 }
 
 // outsideHost makes a namespace "beyond" the stand-in host: a veth

@@ -38,10 +38,15 @@ func DNSGate(stateRoot, bridge string) string {
 	return filepath.Join(network.Dir(stateRoot), "dns-"+bridge+".gate")
 }
 
-// DNSLog is where the server writes what it has to say.
+// DNSLog is where the server writes what it has to say, up to DNSLogMax
+// bytes (the state root is in memory); a new server starts it again once
+// it is full.
 func DNSLog(stateRoot, bridge string) string {
 	return filepath.Join(network.Dir(stateRoot), "dns-"+bridge+".log")
 }
+
+// DNSLogMax bounds a network's name server log.
+const DNSLogMax = 1 << 20
 
 // ensureDNS makes sure the network's server runs and answers before the
 // container's command does. The returned function drops the gate: call it
@@ -73,6 +78,13 @@ func (e *Engine) ensureDNS(n *Network) (func(), error) {
 		return nil, fmt.Errorf("open %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	// No server runs (the lock is free), so none is writing.
+	if fi, err := logf.Stat(); err == nil && fi.Size() >= DNSLogMax {
+		if err := logf.Truncate(0); err != nil {
+			gate.Unlock()
+			return nil, fmt.Errorf("truncate %s: %w", logPath, err)
+		}
+	}
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		gate.Unlock()

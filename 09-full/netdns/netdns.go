@@ -6,7 +6,8 @@
 // network's gateway address, port 53, UDP and TCP. It answers the names and
 // aliases of the containers on that network, and only to clients on it;
 // every other name goes to the host's upstream servers, the bytes relayed
-// as they are.
+// as they are (none for an internal network: Server.Upstream empty, every
+// other name gets SERVFAIL).
 //
 // Messages are parsed and built with golang.org/x/net/dns/dnsmessage: a
 // bounds-checked parser and builder already among berth's dependencies
@@ -23,6 +24,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -46,6 +48,13 @@ type Server struct {
 	Logf    func(format string, args ...any)
 
 	tcpSlots chan struct{}
+	// udpSlots bound the UDP queries in flight: each one waiting on an
+	// upstream holds a goroutine and a socket, and a container can send
+	// datagrams faster than an upstream answers. Beyond the bound a
+	// query is dropped (the client asks again), as a busy server does.
+	udpSlots chan struct{}
+	udpLimit int // 0: maxUDPInFlight (the tests set a smaller one)
+	dropped  atomic.Int64
 	once     sync.Once
 }
 
@@ -54,12 +63,20 @@ const (
 	plainUDP   = 512   // the largest UDP answer without EDNS (RFC 1035)
 	maxTCP     = 65535 // a TCP message's length is 16 bits
 	maxTCPConn = 64    // TCP clients served at once
-	ttl        = 0     // containers come and go: no caching of their names
+	// UDP queries answered at once: 256 upstream exchanges of 2 seconds
+	// at most is over a hundred queries a second, far more than a
+	// network of containers asks.
+	maxUDPInFlight = 256
+	ttl            = 0 // containers come and go: no caching of their names
 )
 
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.tcpSlots = make(chan struct{}, maxTCPConn)
+		if s.udpLimit == 0 {
+			s.udpLimit = maxUDPInFlight
+		}
+		s.udpSlots = make(chan struct{}, s.udpLimit)
 		if s.Timeout == 0 {
 			s.Timeout = 2 * time.Second
 		}
@@ -81,8 +98,17 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 			}
 			return err
 		}
+		select {
+		case s.udpSlots <- struct{}{}:
+		default:
+			if d := s.dropped.Add(1); d == 1 || d%10000 == 0 {
+				s.Logf("dns: %d queries in flight: dropping (%d so far)", s.udpLimit, d)
+			}
+			continue
+		}
 		q := append([]byte(nil), buf[:n]...)
 		go func() {
+			defer func() { <-s.udpSlots }()
 			if out := s.Answer(q, from, true); out != nil {
 				_, _ = pc.WriteTo(out, from)
 			}

@@ -5,8 +5,12 @@ package netdns
 import (
 	"crypto/rand"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -112,4 +116,64 @@ func TestHostUpstreamWithoutResolvConf(t *testing.T) {
 	if err != nil || len(up) != 0 {
 		t.Fatalf("HostUpstream of a missing file = %v, %v; want none, nil", up, err)
 	}
+}
+
+// A client that sends faster than the upstream answers holds at most
+// udpLimit queries in flight (each a goroutine and a socket); the rest
+// are dropped, not queued.
+func TestInFlightBounded(t *testing.T) {
+	up, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer up.Close()
+	var asked atomic.Int32
+	go func() { // an upstream that never answers
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := up.ReadFrom(buf); err != nil {
+				return
+			}
+			asked.Add(1)
+		}
+	}()
+	_, lo, _ := net.ParseCIDR("127.0.0.0/8")
+	s := &Server{Subnet: lo, Names: func() map[string][]net.IP { return nil },
+		Upstream: []string{up.LocalAddr().String()}, Timeout: 10 * time.Second, udpLimit: 4}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	go func() { _ = s.ServeUDP(pc) }()
+
+	c, err := net.Dial("udp4", pc.LocalAddr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		_, err := c.Write(query(t, "elsewhere.test.", dnsmessage.TypeA))
+		require.NoError(t, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if s.dropped.Load() == 6 && asked.Load() == 4 {
+			break
+		}
+	}
+	assert.Equal(t, int64(6), s.dropped.Load(), "queries dropped beyond the bound")
+	assert.Equal(t, int32(4), asked.Load(), "queries in flight upstream")
+}
+
+// The log stops at its bound, and says so once.
+func TestLogCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dns.log")
+	require.NoError(t, os.WriteFile(path, []byte("an earlier server's line\n"), 0o600))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	logf := LogTo(f, 1000)
+	for i := 0; i < 100; i++ {
+		logf("dns: upstream 192.0.2.53:53: read udp: i/o timeout (%d)", i)
+	}
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(b), 1000+60)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	assert.Equal(t, "an earlier server's line", lines[0])
+	assert.Equal(t, "dns: the log holds 1000 bytes: nothing more is written", lines[len(lines)-1])
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -179,4 +180,31 @@ func HostUpstream(path string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// LogTo returns a Logf that writes its lines to f until f holds limit bytes,
+// then one line saying so, then nothing. The log lives under /run, in
+// memory, and what it says (an upstream that does not answer, queries
+// dropped) is for a container's queries to multiply.
+func LogTo(f *os.File, limit int64) func(format string, args ...any) {
+	var mu sync.Mutex
+	size := int64(0)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if size >= limit {
+			return
+		}
+		line := fmt.Sprintf(format+"\n", args...)
+		if size+int64(len(line)) > limit {
+			line = fmt.Sprintf("dns: the log holds %d bytes: nothing more is written\n", limit)
+			size = limit
+		} else {
+			size += int64(len(line))
+		}
+		_, _ = f.WriteString(line)
+	}
 }

@@ -53,11 +53,18 @@ func serveDNS(e *engine.Engine, n *networks.Network) error {
 	if err != nil {
 		return err
 	}
-	up, err := upstream()
-	if err != nil {
-		return err
+	// An internal network promises no way out, and a name server that
+	// relays what it does not know would be one: a container could spell
+	// what it wants to send in the names it asks for, and the host would
+	// carry them to its resolvers (Docker's CVE-2024-29018). Its names
+	// are answered; any other gets SERVFAIL.
+	var up []string
+	if !n.Internal {
+		if up, err = upstream(); err != nil {
+			return err
+		}
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	logf := netdns.LogTo(os.Stderr, engine.DNSLogMax)
 	// Bound first: a second server of the same network finds the port
 	// taken, and the first is then the one that answers.
 	pc, l, err := netdns.Listen(n.Gateway)
@@ -90,14 +97,29 @@ func serveDNS(e *engine.Engine, n *networks.Network) error {
 	_ = main
 	pool := &network.IPAM{Dir: network.Dir(e.StateRoot), Subnet: sn, Alive: network.Alive(e.StateRoot)}
 	srv := &netdns.Server{Subnet: sn, Upstream: up, Names: namesOf(e, pool, sn), Logf: logf}
-	go func() { logf("dns: udp: %v", srv.ServeUDP(pc)) }()
-	go func() { logf("dns: tcp: %v", srv.ServeTCP(l)) }()
+	// Either loop ends only on an error of its socket (the sockets are
+	// closed below only on the way out): the process then exits rather
+	// than hold the lock, which tells every container's start that the
+	// network is served, while serving nothing.
+	ended := make(chan error, 2)
+	go func() { ended <- fmt.Errorf("udp: %v", srv.ServeUDP(pc)) }()
+	go func() { ended <- fmt.Errorf("tcp: %v", srv.ServeTCP(l)) }()
 	fmt.Println("ready")
 	os.Stdout.Close()
 	logf("dns: network %s: serving on %s:53, upstream %v", n.Name, n.Gateway, up)
 
 	idle := 0
-	for range time.Tick(500 * time.Millisecond) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-ended:
+			pc.Close()
+			l.Close()
+			logf("dns: network %s: %v, exiting", n.Name, err)
+			return fmt.Errorf("name server of network %s: %w", n.Name, err)
+		case <-tick.C:
+		}
 		if _, err := networks.Open(e.DataRoot).Get(n.ID); err != nil {
 			break // the network was removed
 		}

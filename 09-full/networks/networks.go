@@ -201,6 +201,9 @@ func (s *Store) Create(r Request) (*Network, error) {
 				return nil, fmt.Errorf("bridge name %s is already network %s's", b, o.Name)
 			}
 		}
+		if err := network.CheckBridgeName(b); err != nil {
+			return nil, err
+		}
 		n.Bridge = b
 	}
 	subnet, err := s.subnet(r, all)
@@ -216,6 +219,9 @@ func (s *Store) Create(r Request) (*Network, error) {
 		ip, rng, err := net.ParseCIDR(r.IPRange)
 		if err != nil || !ip.Equal(rng.IP) || !subnet.Contains(rng.IP) || !within(rng, subnet) {
 			return nil, fmt.Errorf("invalid --ip-range %q: want a network inside %s, such as %s", r.IPRange, subnet, subnet)
+		}
+		if !network.RangeHasHosts(subnet, rng) {
+			return nil, fmt.Errorf("invalid --ip-range %q: it holds no container address of %s (not the network's, the gateway's or the broadcast address)", r.IPRange, subnet)
 		}
 		n.IPRange = rng.String()
 	}
