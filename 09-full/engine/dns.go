@@ -108,9 +108,12 @@ func (e *Engine) ensureDNS(n *Network) (func(), error) {
 			gate.Unlock()
 			return nil, fmt.Errorf("the name server of network %s did not start (see %s)", n.Name, logPath)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
+		// A guard against a hang, not a measure: 30 containers starting
+		// at once under the VM suite's emulated CPUs took the server
+		// past 10 s to start.
 		gate.Unlock()
-		return nil, fmt.Errorf("the name server of network %s did not answer in 10s (see %s)", n.Name, logPath)
+		return nil, fmt.Errorf("the name server of network %s did not answer in 60s (see %s)", n.Name, logPath)
 	}
 	return gate.Unlock, nil
 }
