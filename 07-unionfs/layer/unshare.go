@@ -81,6 +81,22 @@ func (s Store) removeInUserns(r *Record, links []string) error {
 // newuidmap and newgidmap (stage 05's step), in the host's other
 // namespaces, and returns its exit code.
 func (s Store) inUserns(r *Record, argv []string, cwd func() (string, error)) (int, error) {
+	return s.inNamespaces(r, argv, cwd, []string{envInside + "=1"}, false)
+}
+
+// RunInUserns runs argv, in directory cwd and with env added to this
+// process's, in a new user namespace with r's maps and a new mount
+// namespace that user namespace owns, and returns its exit code. There
+// the container's root is root and may mount r's overlay (OpenDetached),
+// which a rootless layer's userxattr overlay allows only in a mount
+// namespace of its own user namespace: berth cp of a stopped rootless
+// container runs there. Everything else is the host's: its files are
+// reached with the user's rights, and those of the ids the maps give.
+func (s Store) RunInUserns(r *Record, argv, env []string, cwd string) (int, error) {
+	return s.inNamespaces(r, argv, func() (string, error) { return cwd, nil }, env, true)
+}
+
+func (s Store) inNamespaces(r *Record, argv []string, cwd func() (string, error), env []string, mountns bool) (int, error) {
 	step := &userns.Step{Rootless: true}
 	var err error
 	if step.NewUIDMap, err = exec.LookPath("newuidmap"); err != nil {
@@ -96,9 +112,12 @@ func (s Store) inUserns(r *Record, argv []string, cwd func() (string, error)) (i
 	c.ID = "unshare-" + spine.RandomID()
 	c.State = filepath.Join(s.Root, "unshare") // a killed run's state is collected by the next
 	c.DataRoot = filepath.Dir(s.Root)
-	c.Spec.Process.Env = append(os.Environ(), envInside+"=1")
+	c.Spec.Process.Env = append(os.Environ(), env...)
 	c.Spec.Linux.UIDMappings, c.Spec.Linux.GIDMappings = r.UIDMap, r.GIDMap
 	c.AddNamespace(specs.UserNamespace, "")
+	if mountns {
+		c.AddNamespace(specs.MountNamespace, "")
+	}
 	c.Steps = []spine.Step{step}
 	return spine.Run(c)
 }

@@ -12,7 +12,6 @@ import (
 	"berth/01-uts/spine/roots"
 	"berth/08-image/build"
 	"berth/08-image/image"
-	"berth/08-image/registry"
 	"berth/08-image/store"
 )
 
@@ -49,16 +48,7 @@ func BuildCommand(runVerb []string, pull bool) *cobra.Command {
 			o.Out, o.Err = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if pull {
 				o.Pull = func(ctx context.Context, ref string) (*store.Image, error) {
-					var reg registryFlags // $BERTH_INSECURE_REGISTRIES, the stored login
-					c, err := reg.client(ref)
-					if err != nil {
-						return nil, err
-					}
-					p, err := registry.Pull(ctx, s, c, ref, registry.PullOptions{Out: o.Out})
-					if err != nil {
-						return nil, err
-					}
-					return p.Image, nil
+					return Pull(ctx, s, ref, o.Out)
 				}
 			}
 			if o.StateRoot, err = roots.StateRootOf(cmd); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"berth/01-uts/spine"
 	"berth/08-image/image"
 	"berth/08-image/registry"
+	"berth/08-image/store"
 )
 
 // registryFlags are the flags pull and push share: which registries get
@@ -65,6 +67,23 @@ func (f *registryFlags) client(ref string) (*registry.Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Pull fetches ref into s as pull does without flags, its progress on
+// out: $BERTH_INSECURE_REGISTRIES, $BERTH_REGISTRY_CREDS, else the login
+// config.json holds for the registry (registryFlags.client). A build's
+// FROM and stage 09's run and create of an image the store lacks use it.
+func Pull(ctx context.Context, s *store.Store, ref string, out io.Writer) (*store.Image, error) {
+	var reg registryFlags
+	c, err := reg.client(ref)
+	if err != nil {
+		return nil, err
+	}
+	p, err := registry.Pull(ctx, s, c, ref, registry.PullOptions{Out: out})
+	if err != nil {
+		return nil, err
+	}
+	return p.Image, nil
 }
 
 // interruptible ends the context on Ctrl-C or SIGTERM, so that a transfer

@@ -25,6 +25,8 @@ type createFlags struct {
 	o           specgen.Options
 	entrypoint  string
 	stopTimeout int
+	pull        string // --pull: missing, always, never (pullmissing.go)
+	quiet       bool   // -q: no pull output
 	fs          *pflag.FlagSet
 }
 
@@ -66,6 +68,8 @@ func (f *createFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "mount a volume: NAME:CTRPATH[:ro] (a named one, made on first use), HOSTDIR:CTRPATH[:ro] (a bind), or CTRPATH (an anonymous one)")
 	fs.StringArrayVar(&o.Mounts, "mount", nil, "attach a filesystem mount: type=bind|volume|tmpfs,source=,destination=,readonly,tmpfs-size=,tmpfs-mode=,volume-nocopy")
 	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "mount the volumes of a container: CONTAINER[:ro|rw]")
+	fs.StringVar(&f.pull, "pull", pullMissing, `pull image before running ("always", "missing", "never")`)
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "suppress the pull output")
 	fs.StringVar(&o.StorageDriver, "storage-driver", "auto", "overlay, copy, or auto (overlay if it mounts here)")
 	o.Cgroup.AddFlags(fs)
 	_ = fs.MarkHidden("stats") // 06's live table; berth has its own verb, stats
@@ -83,6 +87,9 @@ func (f *createFlags) options() (*specgen.Options, error) {
 	}
 	if f.fs.Changed("stop-timeout") {
 		o.StopTimeout = &f.stopTimeout
+	}
+	if err := validPull(f.pull); err != nil {
+		return nil, err
 	}
 	if f.fs.Changed("stats") {
 		return nil, errors.New("--stats is stage 06's: use berth stats CONTAINER")
@@ -107,6 +114,9 @@ func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Reco
 			return nil, nil, clikit.Usage("\"berth run\" requires at least 1 argument: berth run [OPTIONS] IMAGE [COMMAND] [ARG...] (or --rootfs DIR COMMAND)")
 		}
 		ref, rest = args[0], args[1:]
+		if err := a.ensureImage(e.DataRoot, ref, f.pull, f.quiet); err != nil {
+			return nil, nil, err
+		}
 	}
 	if other, ok := strings.CutPrefix(o.Network, "container:"); ok {
 		if _, err := e.Store.Get(other); err != nil {

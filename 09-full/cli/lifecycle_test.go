@@ -74,9 +74,9 @@ func TestExitCodes(t *testing.T) {
 			assert.Contains(t, r.Stderr, tc.err, tc.args)
 		}
 	}
-	r := h.run("run", "--network", "none", "nosuchimage")
+	r := h.run("run", "--network", "none", "--pull", "never", "nosuchimage")
 	assert.Equal(t, 125, r.Code)
-	assert.Contains(t, r.Stderr, "Unable to find image 'nosuchimage' locally")
+	assert.Equal(t, "berth: No such image: nosuchimage:latest\n", r.Stderr)
 	r = h.run("stop", "nosuch")
 	assert.Equal(t, 1, r.Code)
 	assert.Equal(t, "berth: No such container: nosuch\n", r.Stderr)

@@ -18,6 +18,7 @@ import (
 	imagestore "berth/08-image/store"
 	"berth/09-full/engine"
 	"berth/09-full/imageverbs"
+	"berth/09-full/netvol"
 	"berth/09-full/store"
 	"berth/09-full/volume"
 )
@@ -215,10 +216,10 @@ func (a *app) systemPruneCommand() *cobra.Command {
 	var force, all, volumes bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
-		Short: "Remove stopped containers, dangling images (-a: every unused image) and, with --volumes, unused anonymous volumes",
+		Short: "Remove stopped containers, unused networks, dangling images (-a: every unused image) and, with --volumes, unused anonymous volumes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			what := []string{"all stopped containers"}
+			what := []string{"all stopped containers", "all networks not used by at least one container"}
 			if volumes {
 				what = append(what, "all anonymous volumes not used by at least one container")
 			}
@@ -236,6 +237,11 @@ func (a *app) systemPruneCommand() *cobra.Command {
 			}
 			ids, total := a.pruneContainers(e)
 			a.Section("Deleted Containers:", ids)
+			nets, err := netvol.PruneNetworks(e)
+			a.Section("Deleted Networks:", nets)
+			if err != nil {
+				return err
+			}
 			if volumes {
 				gone, n, err := pruneVolumes(e)
 				a.Section("Deleted Volumes:", gone)

@@ -4,12 +4,15 @@ package cli_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 )
 
 // dfRow is one row of system df: TOTAL ACTIVE SIZE RECLAIMABLE.
@@ -40,7 +43,7 @@ func TestSystemDfAndPrune(t *testing.T) {
 
 	r := h.runIn("n\n", "system", "prune")
 	require.Equal(t, 0, r.Code, r.String())
-	assert.Contains(t, r.Stdout, "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n")
+	assert.Contains(t, r.Stdout, "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n")
 	assert.Len(t, h.ids(), 2, "n is no")
 
 	out := h.ok("system", "prune", "-f")
@@ -69,4 +72,52 @@ func TestSystemDfAndPrune(t *testing.T) {
 	vols, _ = os.ReadDir(filepath.Join(h.data, "volumes"))
 	require.Len(t, vols, 1)
 	assert.Equal(t, "dfnamed", vols[0].Name())
+}
+
+// system prune removes the user-defined networks no container uses once
+// its containers went, as docker's: one no container ever joined, and
+// one whose only container was stopped (pruned first); one that a created
+// container will join at start stays with it, and so do bridge, host and
+// none.
+func TestSystemPruneNetworks(t *testing.T) {
+	h := newHost(t)
+	h.ok("import", h.rootf, "img")
+	h.newNet("img12b-idle", "img12b-b0")
+	h.newNet("img12b-used", "img12b-b1")
+	h.newNet("img12b-gone", "img12b-b2")
+	h.ok("create", "--name", "img12b-c", "--network", "img12b-used", "img", "true")
+	stopped := h.ok("run", "--name", "img12b-x", "--network", "img12b-gone", "img", "true")
+	assert.Empty(t, stopped)
+	x := h.inspect("img12b-x", "{{.Id}}")
+
+	out := h.ok("system", "prune", "-f")
+	assert.Regexp(t, `^Deleted Containers:\n`+x+`\n\nDeleted Networks:\n(img12b-gone\nimg12b-idle|img12b-idle\nimg12b-gone)\n\nTotal reclaimed space: `, out)
+	assert.Equal(t, "bridge\nhost\nnone\nimg12b-used", h.ok("network", "ls", "--format", "{{.Name}}"))
+	h.assertPrunedNet("img12b-idle", "img12b-b0")
+	h.assertPrunedNet("img12b-gone", "img12b-b2")
+	assert.Equal(t, "created", h.inspect("img12b-c", "{{.State.Status}}"))
+	h.ok("start", "-a", "img12b-c") // its network is still there to join
+
+	// Once no container names it, the next prune takes it.
+	h.ok("rm", "img12b-c")
+	out = h.ok("system", "prune", "-f")
+	assert.Regexp(t, `^Deleted Networks:\nimg12b-used\n\nTotal reclaimed space: 0B$`, out)
+	h.assertNetworkGone("img12b-b1")
+}
+
+// assertPrunedNet: assertNetworkGone's checks for one network while
+// another's name server runs on: no bridge, no table, no file of its
+// bridge, no name server of its own.
+func (h *host) assertPrunedNet(name, bridge string) {
+	t := h.t
+	t.Helper()
+	_, err := netlink.LinkByName(bridge)
+	assert.Error(t, err, "bridge %s is left", bridge)
+	out, _ := exec.Command("nft", "list", "tables").CombinedOutput()
+	assert.NotContains(t, string(out), "berth-"+bridge+"\n", "table ip berth-%s is left", bridge)
+	left, _ := filepath.Glob(filepath.Join(h.state, ".network", "*"+bridge+"*"))
+	assert.Empty(t, left, "files of %s are left", bridge)
+	for _, p := range dnsServers(h.state) {
+		assert.False(t, strings.HasSuffix(strings.TrimSpace(p), "internal dns "+name), "the name server of %s is left: %s", name, p)
+	}
 }

@@ -52,6 +52,9 @@ func (a *app) cpCommand() *cobra.Command {
 				return err
 			}
 			defer release()
+			if root == nil {
+				return nil // copied by this verb's second run (cpInUserns)
+			}
 			root.FollowLink = follow
 			root.Warn = func(format string, args ...any) { fmt.Fprintf(a.Stderr, "berth: "+format+"\n", args...) }
 			// Docker's events: archive-path for a copy out, extract-to-dir in.
@@ -105,9 +108,12 @@ func openCpRoot(e *engine.Engine, rec *store.Record) (*cp.Root, func(), error) {
 		}
 		return root, root.Close, nil
 	}
-	unlock, err := e.Store.Lock(rec.ID)
-	if err != nil {
-		return nil, nil, err
+	inside := cpInsideUserns()
+	unlock := func() {}
+	if !inside { // the second run's first holds the lock for it
+		if unlock, err = e.Store.Lock(rec.ID); err != nil {
+			return nil, nil, err
+		}
 	}
 	if st, err = e.Store.View(rec.ID); err != nil || st.Running() {
 		unlock()
@@ -127,15 +133,20 @@ func openCpRoot(e *engine.Engine, rec *store.Record) (*cp.Root, func(), error) {
 		unlock()
 		return nil, nil, fmt.Errorf("container %s is not running and has no layers of berth's to copy from", rec.ID[:12])
 	}
-	if lrec.Rootless && lrec.Driver != layer.DriverCopy {
+	if lrec.Rootless && lrec.Driver != layer.DriverCopy && !inside {
+		err := cpInUserns(e, layers, lrec)
 		unlock()
-		return nil, nil, fmt.Errorf("container %s is not running: a rootless container's overlay mounts only in its own user namespace; start it to copy", rec.ID[:12])
+		return nil, func() {}, err
 	}
 	fd, err := layers.OpenDetached(lrec)
 	if err != nil {
 		unlock()
 		return nil, nil, err
 	}
-	root := cp.NewRoot(fd, rec.Spec)
+	spec := rec.Spec
+	if inside {
+		spec = nil // the ids here are the container's already: no map
+	}
+	root := cp.NewRoot(fd, spec)
 	return root, func() { root.Close(); unlock() }, nil
 }
