@@ -124,11 +124,16 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 	}
 	// The init runs a sealed copy of this binary, never the host's file,
 	// which root in the container could reach through /proc/1/exe and
-	// write (sealexe says how); made once per process.
-	sealed, err := sealexe.SealedSelf()
+	// write (sealexe says how). A copy of its own, not SealedSelf's,
+	// which would stay in memory for as long as this process lives (a
+	// foreground run: the container's whole life); the init's holds the
+	// memory only until its execve (with stage 02's --init, for the
+	// container's life).
+	sealed, err := sealexe.Seal("/proc/self/exe")
 	if err != nil {
 		return p, fmt.Errorf("container init: %w", err)
 	}
+	defer sealed.Close()
 	exePath, exeDup, err := sealexe.ExecPath(sealed, 3+len(extra))
 	if err != nil {
 		return p, fmt.Errorf("container init: %w", err)

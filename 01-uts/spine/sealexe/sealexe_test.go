@@ -72,3 +72,33 @@ func TestExecPath(t *testing.T) {
 		assert.True(t, strings.HasPrefix(string(out), "/memfd:"+Name+" (deleted)\n"), "%q", out)
 	}
 }
+
+// BenchmarkSeal is what the sealed copy costs each container start: one
+// copy of the runtime's binary (SealedSelf makes it once per process, and
+// berth run, berth-oci create and bin/0N-* run start one container each).
+// The binaries of $BERTH_BIN (make build) when there are, else this test.
+func BenchmarkSeal(b *testing.B) {
+	paths := map[string]string{"test": "/proc/self/exe"}
+	if dir := os.Getenv("BERTH_BIN"); dir != "" {
+		paths = map[string]string{}
+		for _, name := range []string{"01-uts", "berth-oci", "berth"} {
+			paths[name] = dir + "/" + name
+		}
+	}
+	for name, p := range paths {
+		b.Run(name, func(b *testing.B) {
+			st, err := os.Stat(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(st.Size())
+			for b.Loop() {
+				f, err := Seal(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+		})
+	}
+}
