@@ -279,12 +279,12 @@ const envNoDump = "_BERTH_NODUMP"
 
 // setNotDumpable makes the init non-dumpable until it executes the
 // command (the kernel makes a process dumpable again when it executes a
-// file it may read): root in the container can then neither trace it nor
-// open its /proc/PID files (exe, fd, mem, environ) though they share a
-// PID namespace (--pid container:…), and a core dump of it is never
-// written. The files of /proc/PID then belong to root, which is why only
-// a root runtime asks for it: a rootless one must still write the init's
-// uid_map and open its /proc/PID/ns files as itself.
+// file it may read): no core dump of it is written, and only
+// CAP_SYS_PTRACE traces it or opens its /proc/PID files (exe, fd, mem,
+// environ) from a process that can see it. The files of /proc/PID then
+// belong to root, which is why only a root runtime asks for it: a
+// rootless one must still write the init's uid_map and open its
+// /proc/PID/ns files as itself.
 func setNotDumpable() error {
 	if os.Getenv(envNoDump) != "1" {
 		return nil
