@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine/consolesock"
+	"berth/01-uts/spine/sealexe"
 )
 
 // initArg is argv[0] of the re-executed binary: it tells Main to run the
@@ -79,6 +80,9 @@ func runInit() int {
 			fmt.Fprintf(os.Stderr, "berth-init: %v\n", err)
 		}
 		return code
+	}
+	if err := setNotDumpable(); err != nil {
+		return fail(err)
 	}
 
 	c, steps, reexeced, err := readConfig(ch)
@@ -242,9 +246,53 @@ func reexecAsRoot(c *Container, steps []Step) error {
 		}
 	}
 	c.Logf("spine: uid %d in the user namespace, but no capabilities since its execve: executing itself again", os.Getuid())
+	exe, err := sealedExe()
+	if err != nil {
+		return err
+	}
 	env := append(os.Environ(), fmt.Sprintf("%s=%d", envConfigFd, fd))
-	err = unix.Exec("/proc/self/exe", []string{initArg}, env)
-	return fmt.Errorf("re-exec /proc/self/exe: %w", err)
+	err = unix.Exec(exe, []string{initArg}, env)
+	return fmt.Errorf("re-exec %s: %w", exe, err)
+}
+
+// sealedExe is what the init executes itself again from: its own
+// executable, which Create started from a sealed memfd copy (sealexe), so
+// /proc/self/exe is that memfd, never the host's file. It is checked
+// through a descriptor, and the re-exec runs what was checked: execve
+// resolves /proc/self/fd/N before close-on-exec closes it.
+func sealedExe() (string, error) {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return "", fmt.Errorf("re-exec: %w", err)
+	}
+	if !sealexe.IsSealed(f) {
+		f.Close()
+		return "", errors.New("re-exec: the init does not run a sealed copy of its binary")
+	}
+	// Never closed: it must stay open until the execve, which closes it.
+	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())), nil
+}
+
+// envNoDump tells the init to make itself non-dumpable: Create sets it
+// when its caller is root (see initEnv).
+const envNoDump = "_BERTH_NODUMP"
+
+// setNotDumpable makes the init non-dumpable until it executes the
+// command (the kernel makes a process dumpable again when it executes a
+// file it may read): no core dump of it is written, and only
+// CAP_SYS_PTRACE traces it or opens its /proc/PID files (exe, fd, mem,
+// environ) from a process that can see it. The files of /proc/PID then
+// belong to root, which is why only a root runtime asks for it: a
+// rootless one must still write the init's uid_map and open its
+// /proc/PID/ns files as itself.
+func setNotDumpable() error {
+	if os.Getenv(envNoDump) != "1" {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
+	}
+	return nil
 }
 
 // rearmDeathSignal restores the parent-death signal after reexecAsRoot: the

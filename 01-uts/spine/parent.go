@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"berth/01-uts/spine/sealexe"
 )
 
 // A container comes to life in two halves, as with runc: Create does all
@@ -120,8 +122,25 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 		extra = append(extra, o.ConsoleSocket)
 		c.ConsoleSocket = true
 	}
+	// The init runs a sealed copy of this binary, never the host's file,
+	// which root in the container could reach through /proc/1/exe and
+	// write (sealexe says how). A copy of its own, not SealedSelf's,
+	// which would stay in memory for as long as this process lives (a
+	// foreground run: the container's whole life); the init's holds the
+	// memory only until its execve (with stage 02's --init, for the
+	// container's life).
+	sealed, err := sealexe.Seal("/proc/self/exe")
+	if err != nil {
+		return p, fmt.Errorf("container init: %w", err)
+	}
+	defer sealed.Close()
+	exePath, exeDup, err := sealexe.ExecPath(sealed, 3+len(extra))
+	if err != nil {
+		return p, fmt.Errorf("container init: %w", err)
+	}
+	defer exeDup.Close()
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
+		Path:        exePath,
 		Args:        []string{initArg},
 		Env:         initEnv(3 + len(preserved)),
 		ExtraFiles:  extra,
@@ -177,7 +196,13 @@ func initEnv(syncAt int) []string {
 	if v := os.Getenv("GODEBUG"); v != "" {
 		godebug = v + "," + godebug
 	}
-	return []string{"GOMAXPROCS=1", "GODEBUG=" + godebug, fmt.Sprintf("%s=%d", envSyncFd, syncAt)}
+	env := []string{"GOMAXPROCS=1", "GODEBUG=" + godebug, fmt.Sprintf("%s=%d", envSyncFd, syncAt)}
+	if os.Geteuid() == 0 {
+		// A root runtime writes the init's maps and opens its /proc
+		// files as root: the init may be non-dumpable (setNotDumpable).
+		env = append(env, envNoDump+"=1")
+	}
+	return env
 }
 
 func orStd(f, std *os.File) *os.File {

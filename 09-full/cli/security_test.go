@@ -344,7 +344,7 @@ func TestSecurityDefaults(t *testing.T) {
 
 	t.Run("--init is tini, not berth's binary", func(t *testing.T) {
 		if _, err := os.Stat("/usr/bin/tini-static"); err != nil {
-			t.Skip("this host has no /usr/bin/tini-static (Debian's tini): --init falls back to stage 02's init")
+			t.Skip("this host has no /usr/bin/tini-static (Debian's tini): --init is refused (TestInitWithoutTini)")
 		}
 		r := run(t, "--init", "breakcheck", "-k", "pid1")
 		require.Equal(t, 0, r.Code, r.String())

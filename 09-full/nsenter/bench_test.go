@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"berth/09-full/nsenter"
+	"berth/01-uts/spine/sealexe"
 	"berth/internal/testenv"
 )
 
@@ -33,7 +33,7 @@ func BenchmarkSeal(b *testing.B) {
 	b.Logf("sealing %s (%.1f MiB)", src, float64(st.Size())/(1<<20))
 	b.SetBytes(st.Size())
 	for b.Loop() {
-		f, err := nsenter.Seal(src)
+		f, err := sealexe.Seal(src)
 		if err != nil {
 			b.Fatal(err)
 		}

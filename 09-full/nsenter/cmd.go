@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine/proc"
+	"berth/01-uts/spine/sealexe"
 )
 
 // A Namespace is a kind of namespace, named as in /proc/PID/ns.
@@ -248,16 +249,22 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 	}
 	env = withoutVar(env, envName)
 	env = append(env, envName+"="+strconv.Itoa(3+len(c.ExtraFiles)))
+	extra := append(append([]*os.File{}, c.ExtraFiles...), child)
+	// A duplicate of the memfd above the child's descriptors: execve
+	// resolves the path after os/exec has placed them.
+	exePath, exeDup, err := sealexe.ExecPath(exe, 3+len(extra))
+	if err != nil {
+		return fmt.Errorf("nsenter: %w", err)
+	}
+	defer exeDup.Close()
 	c.stage0 = &exec.Cmd{
-		// The memfd's own fd in this process: execve resolves the path
-		// before close-on-exec closes it.
-		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Path:       exePath,
 		Args:       c.Args,
 		Env:        env,
 		Stdin:      c.Stdin,
 		Stdout:     c.Stdout,
 		Stderr:     c.Stderr,
-		ExtraFiles: append(append([]*os.File{}, c.ExtraFiles...), child),
+		ExtraFiles: extra,
 		// Stage 0 lives for a few milliseconds; if we die, so does it.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
@@ -312,9 +319,9 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 // exe is the sealed binary to run.
 func (c *Cmd) exe() (*os.File, error) {
 	if c.Path == "" {
-		return SealedSelf()
+		return sealexe.SealedSelf()
 	}
-	f, err := Seal(c.Path)
+	f, err := sealexe.Seal(c.Path)
 	c.exeCopy = f
 	return f, err
 }

@@ -51,7 +51,7 @@ func TestCmd(t *testing.T) {
 	st, err := c.Wait()
 	require.NoError(t, err)
 	assert.Equal(t, 7, st.ExitCode())
-	assert.Equal(t, fmt.Sprintf("ppid %d exe /memfd:berth-nsenter (deleted) env \"\"", os.Getpid()), string(msg),
+	assert.Equal(t, fmt.Sprintf("ppid %d exe /memfd:berth-sealed (deleted) env \"\"", os.Getpid()), string(msg),
 		"the caller is the parent; a sealed copy runs; the variable is gone")
 	assert.ErrorIs(t, c.Signal(os.Kill), os.ErrProcessDone, "reaped: no signal reaches a reused PID")
 }

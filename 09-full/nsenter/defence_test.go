@@ -27,7 +27,7 @@ func TestExeIsSealedCopy(t *testing.T) {
 	r := join(t, "-probe", "-t", fmt.Sprint(tg.Pid), "--", "true")
 	require.Equal(t, 0, r.Code, r.String())
 	p := probes(r.Stdout)
-	assert.True(t, strings.HasPrefix(p["exe"], "/memfd:berth-nsenter"), "/proc/self/exe is %q", p["exe"])
+	assert.True(t, strings.HasPrefix(p["exe"], "/memfd:berth-sealed"), "/proc/self/exe is %q", p["exe"])
 	assert.Equal(t, "true", p["exe-sealed"])
 	var st unix.Stat_t
 	require.NoError(t, unix.Stat(helper(t), &st))

@@ -9,7 +9,8 @@
 // the process is inside the PID namespace too; Cmd drives it from the
 // caller's side, and Joined, Conn, Chdir and CloseExtraFDs serve the
 // final process. The defences of CVE-2019-5736 are built in: the process
-// runs a sealed memfd copy of the binary (Seal), and is not dumpable until
+// runs a sealed memfd copy of the binary (the spine's sealexe, as every
+// container's init), and is not dumpable until
 // it executes the command.
 //
 // A binary that imports the package needs cgo, and berth links it

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -101,46 +100,6 @@ func TestFrameError(t *testing.T) {
 	err = frameError(append(binary.NativeEndian.AppendUint32(nil, 0), "open x: not a namespace file"...))
 	assert.EqualError(t, err, "nsenter: open x: not a namespace file")
 	assert.Error(t, frameError([]byte{1}))
-}
-
-func TestSeal(t *testing.T) {
-	f, err := Seal("/proc/self/exe")
-	require.NoError(t, err)
-	defer f.Close()
-	assert.True(t, IsSealed(f))
-	exe, err := os.Stat("/proc/self/exe")
-	require.NoError(t, err)
-	st, err := f.Stat()
-	require.NoError(t, err)
-	assert.Equal(t, exe.Size(), st.Size())
-
-	// Not even its creator can change it, through its own descriptor or
-	// a new one.
-	_, err = f.WriteAt([]byte("x"), 0)
-	assert.ErrorIs(t, err, unix.EPERM)
-	assert.ErrorIs(t, f.Truncate(0), unix.EPERM)
-	w, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), os.O_WRONLY, 0)
-	if err == nil {
-		_, err = w.Write([]byte("x"))
-		w.Close()
-	}
-	assert.ErrorIs(t, err, unix.EPERM)
-	_, err = unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, 0) // F_SEAL_SEAL: no more seal changes
-	assert.ErrorIs(t, err, unix.EPERM)
-
-	plain, err := os.Open("/proc/self/exe")
-	require.NoError(t, err)
-	defer plain.Close()
-	assert.False(t, IsSealed(plain), "a file on a filesystem")
-
-	s1, err := SealedSelf()
-	require.NoError(t, err)
-	s2, err := SealedSelf()
-	require.NoError(t, err)
-	assert.Same(t, s1, s2, "one copy per process")
-
-	_, err = Seal(t.TempDir())
-	assert.ErrorContains(t, err, "not a regular file")
 }
 
 func TestCloseExtraFDs(t *testing.T) {

@@ -98,16 +98,18 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	}
 	// --init: Docker's is tini (docker-init), bound read-only, so that
 	// PID 1 is not berth's own binary (which root in the container could
-	// read through /proc/1/exe, or trace); stage 02's init where the host
-	// has no static tini.
+	// read through /proc/1/exe, or trace, for the container's whole life).
+	// A host without a static tini gets a refusal, as Docker without
+	// docker-init does, never stage 02's init in its place.
 	if o.Init {
-		if p, err := security.FindInit(); err == nil {
-			set.InitPath = p
+		p, err := security.FindInit()
+		if err != nil {
+			return nil, err
 		}
+		set.InitPath = p
 	}
-	stage02Init := o.Init && set.InitPath == ""
 	// Stage 02: PID and IPC namespaces, and a mount namespace.
-	if _, err := (&pid.Options{Init: stage02Init}).Configure(c); err != nil {
+	if _, err := (&pid.Options{}).Configure(c); err != nil {
 		return nil, err
 	}
 	c.Spec.Root = &specs.Root{Readonly: o.ReadOnly}
@@ -157,7 +159,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	c.State, c.DataRoot = roots.State, roots.Data
 
 	// Stage 06: the resource limits, and /berth/<id> as cgroupsPath.
-	c.Steps = []spine.Step{&pid.Step{Init: stage02Init}}
+	c.Steps = []spine.Step{&pid.Step{}}
 	if _, err := o.Cgroup.Configure(c); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"berth/01-uts/spine/sealexe"
 )
 
 // RequireRoot skips a test that needs root, saying why. CI runs as root,
@@ -260,14 +262,15 @@ func ContainerPid(t testing.TB, stateRoot, id string) int {
 }
 
 // started: the init has executed the command, or (--init) has a child.
-// Until it names itself berth-init, a re-executed init (stage 05 without
-// root runs /proc/self/exe once more) is called exe.
+// Until then it runs the sealed copy of berth (sealexe), and until it
+// names itself berth-init its name is the last part of the path it was
+// run from, /proc/self/fd/N: a number, which could as well be a command's.
 func started(pid int) bool {
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err != nil {
 		return false
 	}
-	if c := string(bytes.TrimSpace(comm)); c != "berth-init" && c != "exe" {
+	if !strings.HasPrefix(exe, "/memfd:"+sealexe.Name+" ") {
 		return true
 	}
 	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))

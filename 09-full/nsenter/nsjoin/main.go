@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"berth/01-uts/spine"
+	"berth/01-uts/spine/sealexe"
 	"berth/06-cgroups/cgroup"
 	"berth/09-full/nsenter"
 )
@@ -279,7 +280,7 @@ func probe() {
 	}
 	sealed := false
 	if f, err := os.Open("/proc/self/exe"); err == nil {
-		sealed = nsenter.IsSealed(f)
+		sealed = sealexe.IsSealed(f)
 		f.Close()
 	}
 	fmt.Printf("probe exe-sealed %t\n", sealed)

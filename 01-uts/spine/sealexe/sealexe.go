@@ -1,33 +1,51 @@
 //go:build linux
 
-package nsenter
+// Package sealexe is why a container's init must not be the host's file.
+//
+// Every container starts as this runtime's own binary executed once more
+// (the spine's init, berth exec's joining process): it sets up inside the
+// container's namespaces and then execve()s the user's command. Until
+// then the container holds a process whose executable is the HOST's
+// binary. Root in the container can reach that file: /proc/1/exe while the
+// init waits, or the init itself run again through a command that is a
+// script "#!/proc/self/exe" (the kernel runs the interpreter, that is the
+// runtime, inside the container). It opens the file, keeps the descriptor,
+// and once no process executes the binary any more (the kernel refuses a
+// write to a running executable, ETXTBSY) it writes through it: the host's
+// binary, which root runs at the next container. That was runc's
+// CVE-2019-5736.
+//
+// So the init never runs the host's file: it runs a copy in a memfd,
+// sealed so that no one, not even root, can change it. /proc/PID/exe of
+// the init then names "/memfd:berth-sealed (deleted)", and a write to it
+// fails with EPERM.
+//
+// A sealed memfd rather than a read-only bind mount (runc 1.0), runc-dmz or
+// an internal overlayfs (runc 1.2): it needs no mount privilege, so it is
+// the same for root and rootless; whoever holds the file can check that it
+// is sealed (F_GET_SEALS), where a bind mount can be remounted read-write
+// by whoever owns the mount; and it is a few lines. Its cost is the copy
+// (a few milliseconds for berth's 25 MB, BenchmarkSeal) and the copy's
+// memory until the init executes the command: docs/09-security.md has the
+// numbers. The spine makes one per container (the init holds it, the
+// runtime lets go of it after the start); berth exec's joins share one per
+// process (SealedSelf).
+package sealexe
 
 import (
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// The CVE-2019-5736 defence. The process that joins a container runs this
-// binary, and a process in the container that can reach it (its
-// /proc/PID/exe, or a command replaced by a "#!/proc/self/exe" script that
-// makes the container run this binary again) could open the file behind
-// it and, once no process executes it any more, write to it: the host's
-// binary, run by root at the next exec. So the joining process never runs
-// the host's file: it runs a copy in a memfd, sealed so that no one, not
-// even root, can change it. /proc/PID/exe of every stage then names
-// "/memfd:berth-nsenter (deleted)", and a write to it fails with EPERM.
-//
-// A sealed memfd rather than a read-only bind mount (runc 1.0), runc-dmz or
-// an internal overlayfs (runc 1.2): it needs no mount privilege, so it is
-// the same for root and rootless; whoever holds the file can check that it
-// is sealed (F_GET_SEALS), where a bind mount can be remounted read-write
-// by whoever owns the mount; and it is a few lines. Its cost is the copy,
-// once per process (sealedSelf caches it): README.md has the numbers.
+// Name is the memfd's name: /proc/PID/exe of a process that runs a sealed
+// copy reads "/memfd:berth-sealed (deleted)".
+const Name = "berth-sealed"
 
 // sealsWanted are the seals that make a memfd immutable: no write, no
 // resize, no new seals (so none of these can be taken back).
@@ -60,7 +78,7 @@ func Seal(path string) (*os.File, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("seal %s: not a regular file", path)
 	}
-	mem, err := memfd("berth-nsenter")
+	mem, err := memfd(Name)
 	if err != nil {
 		return nil, err
 	}
@@ -124,4 +142,20 @@ func memfd(name string) (*os.File, error) {
 func IsSealed(f *os.File) bool {
 	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
 	return err == nil && seals&sealsWanted == sealsWanted
+}
+
+// ExecPath returns a path by which os/exec starts f in a child that gets
+// nfiles descriptors (stdin, stdout, stderr and the ExtraFiles), and the
+// descriptor behind that path, which the caller closes once the child has
+// started. execve resolves "/proc/self/fd/N" in the child after os/exec
+// has moved the files it passes to 0..nfiles-1, and before close-on-exec:
+// f's own number may be one of those and would name another file by then,
+// so N is a close-on-exec duplicate above them all.
+func ExecPath(f *os.File, nfiles int) (string, *os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, max(nfiles, 3))
+	if err != nil {
+		return "", nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	dup := os.NewFile(uintptr(fd), f.Name())
+	return "/proc/self/fd/" + strconv.Itoa(fd), dup, nil
 }
