@@ -33,9 +33,9 @@ func errorf(code int, format string, args ...any) error {
 	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-func notFound(msg string) error    { return &apiError{code: http.StatusNotFound, msg: msg} }
-func badRequest(msg string) error  { return &apiError{code: http.StatusBadRequest, msg: msg} }
-func conflict(msg string) error    { return &apiError{code: http.StatusConflict, msg: msg} }
+func notFound(msg string) error        { return &apiError{code: http.StatusNotFound, msg: msg} }
+func badRequest(msg string) error      { return &apiError{code: http.StatusBadRequest, msg: msg} }
+func conflict(msg string) error        { return &apiError{code: http.StatusConflict, msg: msg} }
 func noSuchContainer(ref string) error { return notFound("No such container: " + ref) }
 
 // statusOf is the status Docker gives an error: its own, 404 for a

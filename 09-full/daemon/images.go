@@ -19,6 +19,15 @@ func (s *Server) imageRoutes() {
 	// An image's name has slashes (library/busybox), so it cannot be one
 	// path segment: /images/NAME/json is matched by hand.
 	s.handle("GET /images/{rest...}", s.imageInspect)
+	// docker run pulls an image it does not find: say, in one line, what
+	// to do instead, rather than a bare 404.
+	s.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) error {
+		ref := r.URL.Query().Get("fromImage")
+		if tag := r.URL.Query().Get("tag"); tag != "" {
+			ref += ":" + tag
+		}
+		return errorf(http.StatusNotImplemented, "berth daemon cannot pull images yet: run berth pull %s, then try again", imgstore.FamiliarName(ref))
+	})
 }
 
 // images is GET /images/json: one entry per image (by id), with every
