@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/signal"
+	"strconv"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
@@ -28,7 +30,7 @@ const berthVersion = "0.9.0"
 // status, create), so both show and make the same containers. Stopping
 // it stops no container: each has its own monitor.
 func (a *app) daemonCommand() *cobra.Command {
-	var host string
+	var host, pidfile string
 	cmd := &cobra.Command{
 		Use:   "daemon [-H unix:///PATH]",
 		Short: "Serve the Docker Engine API, so the docker CLI and SDKs drive berth",
@@ -41,6 +43,15 @@ func (a *app) daemonCommand() *cobra.Command {
 			l, err := daemon.Listen(host)
 			if err != nil {
 				return clikit.Usage("%v", err)
+			}
+			if pidfile != "" {
+				// As dockerd's --pidfile: who started the daemon in the
+				// background stops it by this pid.
+				if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+					l.Close()
+					return fmt.Errorf("write the pid file: %w", err)
+				}
+				defer os.Remove(pidfile)
 			}
 			s := daemon.New(daemon.Options{
 				Engine:  e,
@@ -61,5 +72,6 @@ func (a *app) daemonCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&host, "host", "H", daemon.DefaultHost, "the socket to listen on: unix:///PATH (TCP is refused: it needs TLS, which is not built yet)")
+	cmd.Flags().StringVarP(&pidfile, "pidfile", "p", "", "write the daemon's pid to this file (removed when it stops)")
 	return cmd
 }

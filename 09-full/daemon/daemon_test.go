@@ -8,6 +8,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -264,4 +265,24 @@ func TestDockerErrors(t *testing.T) {
 		assert.True(t, strings.HasPrefix(body, `{"message":`), "%s: Docker's error shape: %s", c.name, body)
 	}
 	assert.Equal(t, id[:12], h.ok("ps", "-q"), "none of it made a container, and the daemon still answers")
+}
+
+// TestWaitRightAfterTheExit asks for the exit of a container that has
+// just ended: between the init's death and the monitor's exit file, the
+// store's view says 255 (exit unknown); wait must answer the real code.
+// Before the fix about one wait in 20 said 255 here.
+func TestWaitRightAfterTheExit(t *testing.T) {
+	h := startDaemon(t)
+	for i := range 20 {
+		name := fmt.Sprintf("d17-wait%d", i)
+		code, body := h.call("POST", "/v1.44/containers/create?name="+name, `{"Image":"busybox","Cmd":["sh","-c","exit 4"],"HostConfig":{"NetworkMode":"none"}}`)
+		require.Equal(t, 201, code, body)
+		code, body = h.call("POST", "/v1.44/containers/"+name+"/start", "")
+		require.Equal(t, 204, code, body)
+		code, body = h.call("POST", "/v1.44/containers/"+name+"/wait", "")
+		assert.Equal(t, 200, code)
+		assert.Equal(t, `{"StatusCode":4}`, body, "run %d", i)
+		code, body = h.call("DELETE", "/v1.44/containers/"+name, "")
+		require.Equal(t, 204, code, body)
+	}
 }

@@ -273,8 +273,8 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
-	code := st.ExitCode
-	if mon != nil && (active || cond != container.WaitConditionNotRunning) {
+	code := -1
+	if mon != nil {
 		// Closing the monitor's connection when the client leaves ends
 		// the wait.
 		done := make(chan struct{})
@@ -290,10 +290,13 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) error {
 		mon.Close()
 		if err == nil && res.Exited {
 			code = res.Code
-		} else if c, err := s.eng.Wait(rec.ID); err == nil {
-			code = c
 		}
-	} else if active {
+	}
+	if code < 0 {
+		// Not through the monitor: the exit as recorded (engine.Wait waits
+		// for the record: the view alone says 255 in the moment between
+		// the init's death and the monitor's exit file).
+		code = st.ExitCode
 		if c, err := s.eng.Wait(rec.ID); err == nil {
 			code = c
 		}
