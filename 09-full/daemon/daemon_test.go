@@ -286,3 +286,25 @@ func TestWaitRightAfterTheExit(t *testing.T) {
 		require.Equal(t, 204, code, body)
 	}
 }
+
+// TestParallelRuns runs containers at once from an image not unpacked
+// yet: the daemon serves them in one process, so two first unpacks of a
+// layer must not share a private directory (before the fix most of them
+// failed: "unpack …: remove …/.unpack-…-PID: directory not empty").
+func TestParallelRuns(t *testing.T) {
+	h := startDaemon(t)
+	results := make(chan testenv.Result, 6)
+	for i := range 6 {
+		go func() {
+			results <- h.dockerRun("run", "--rm", "--network", "none", "busybox", "sh", "-c", fmt.Sprintf("echo run%d; exit %d", i, 10+i))
+		}()
+	}
+	codes := map[int]bool{}
+	for range 6 {
+		r := <-results
+		assert.Regexp(t, `^run\d\n$`, r.Stdout, "%s", r)
+		codes[r.Code] = true
+	}
+	assert.Len(t, codes, 6, "six runs, six exit codes (10 to 15): %v", codes)
+	assert.Equal(t, "", h.ok("ps", "-a", "-q"))
+}
