@@ -308,3 +308,33 @@ func TestParallelRuns(t *testing.T) {
 	assert.Len(t, codes, 6, "six runs, six exit codes (10 to 15): %v", codes)
 	assert.Equal(t, "", h.ok("ps", "-a", "-q"))
 }
+
+// TestDockerRunMapsHostConfig: what docker run's flags put in Config and
+// HostConfig reaches the container (a published port, a bind mount, a
+// named volume, env, workdir, user, restart policy, entrypoint). Run in
+// the stand-in host's network namespace (make test), as the bridge is.
+func TestDockerRunMapsHostConfig(t *testing.T) {
+	h := startDaemon(t)
+	www := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(www, "index.html"), []byte("hello from d17\n"), 0o644))
+	h.ok("run", "-d", "--name", "d17-web", "-p", "127.0.0.1:18017:80", "-v", www+":/www:ro", "-e", "D17=yes", "-w", "/www",
+		"-u", "0:0", "--restart", "on-failure:2", "busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+	assert.Equal(t, "d17-web 127.0.0.1:18017->80/tcp", h.ok("ps", "--format", "{{.Names}} {{.Ports}}"))
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://127.0.0.1:18017/"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+	}
+	assert.Equal(t, "hello from d17\n", body, "the published port reaches httpd, which serves the bind mount")
+	assert.Equal(t, "["+www+":/www:ro] {on-failure 2} /www 0:0",
+		h.ok("inspect", "-f", "{{.HostConfig.Binds}} {{.HostConfig.RestartPolicy}} {{.Config.WorkingDir}} {{.Config.User}}", "d17-web"))
+	assert.Equal(t, "yes", h.berthOK("exec", "d17-web", "sh", "-c", "echo $D17"), "the env (berth exec: the daemon has no exec yet)")
+	h.ok("rm", "-f", "d17-web")
+	assert.Equal(t, "kept", h.ok("run", "--rm", "-v", "d17-vol:/data", "busybox", "sh", "-c", "echo kept > /data/f; cat /data/f"))
+	h.berthOK("volume", "rm", "d17-vol")
+	assert.Equal(t, "via-entrypoint", h.ok("run", "--rm", "--entrypoint", "echo", "busybox", "via-entrypoint"))
+}
