@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,6 +60,11 @@ func (s *Store) UnpackCounted(ctx context.Context, img *Image) ([]string, int64,
 	return dirs, b.Used, nil
 }
 
+// unpackSeq tells apart the unpacks one process makes at once (berth
+// daemon serves many runs in one process): the pid alone would give two
+// of them one private directory, each removing the other's files.
+var unpackSeq atomic.Uint64
+
 // unpackLayer unpacks a layer unless it is unpacked already, counting its
 // files against b.
 func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest, b *Budget) (string, error) {
@@ -102,7 +108,7 @@ func (s *Store) unpackLayer(blob ocispec.Descriptor, diffID digest.Digest, b *Bu
 	// Apply into a private name first: the diff id is checked only when
 	// the whole stream has been read, and a layer must never appear under
 	// a digest its content does not have.
-	tmp := filepath.Join(filepath.Dir(dir), ".unpack-"+diffID.Encoded()+fmt.Sprint("-", os.Getpid()))
+	tmp := filepath.Join(filepath.Dir(dir), ".unpack-"+diffID.Encoded()+fmt.Sprint("-", os.Getpid(), "-", unpackSeq.Add(1)))
 	os.RemoveAll(tmp)
 	// Device nodes in a layer are made as root (docker does too; a
 	// container still needs the device cgroup's permission to use them) and

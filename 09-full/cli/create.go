@@ -118,32 +118,42 @@ func (a *app) create(f *createFlags, args []string) (*engine.Engine, *store.Reco
 			return nil, nil, err
 		}
 	}
+	rec, err := CreateContainer(e, o, ref, rest)
+	return e, rec, err
+}
+
+// CreateContainer is create's work once the options are known, for the
+// command line and for berth daemon's POST /containers/create alike:
+// the record (bad options: a Usage error), its named volumes, the
+// container. A record whose container could not be made is returned
+// with the error, as run --rm removes it.
+func CreateContainer(e *engine.Engine, o *specgen.Options, ref string, rest []string) (*store.Record, error) {
 	if other, ok := strings.CutPrefix(o.Network, "container:"); ok {
 		if _, err := e.Store.Get(other); err != nil {
-			return nil, nil, clikit.Usage("%s", clikit.Describe(err))
+			return nil, clikit.Usage("%s", clikit.Describe(err))
 		}
 	}
 	rec, err := specgen.Generate(o, ref, rest, specgen.Roots{Data: e.DataRoot, State: e.StateRoot})
 	if err != nil {
-		return nil, nil, clikit.Usage("%v", err)
+		return nil, clikit.Usage("%v", err)
 	}
 	set, err := engine.DecodeSettings(rec.Settings)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	vs := volume.New(e.DataRoot)
 	made, err := makeVolumes(vs, set.Volumes)
 	if err != nil {
-		return nil, nil, clikit.Usage("%v", err)
+		return nil, clikit.Usage("%v", err)
 	}
 	if err := e.Store.Create(rec); err != nil {
 		undoVolumes(vs, made)
-		return nil, nil, clikit.Usage("%v", err)
+		return nil, clikit.Usage("%v", err)
 	}
 	if err := e.Create(rec); err != nil {
-		return e, rec, err
+		return rec, err
 	}
-	return e, rec, nil
+	return rec, nil
 }
 
 func (a *app) createCommand() *cobra.Command {

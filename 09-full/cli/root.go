@@ -64,7 +64,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.runCommand(), a.createCommand(), a.startCommand(), a.psCommand(), a.logsCommand(),
 		a.stopCommand(), a.killCommand(), a.restartCommand(), a.rmCommand(), a.waitCommand(),
 		a.inspectCommand(), a.attachCommand(), a.renameCommand(), a.pauseCommand(true), a.pauseCommand(false),
-		a.containerCommand(), a.systemCommand(),
+		a.containerCommand(), a.systemCommand(), a.daemonCommand(),
 	}
 	root.AddCommand(verbs...)
 	root.AddCommand(inside.Commands(a.App)...)

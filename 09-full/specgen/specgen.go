@@ -54,17 +54,21 @@ type Options struct {
 	DNS                             []string
 	Tty                             bool
 	Interactive                     bool
-	Restart                         string
-	StopSignal                      string
-	StopTimeout                     *int
-	LogDriver                       string
-	LogOpts                         []string
-	Rootfs                          string
-	Volumes                         []string
-	Mounts                          []string // --mount
-	VolumesFrom                     []string // --volumes-from
-	AutoRemove                      bool
-	StorageDriver                   string
+	// KeepStdin keeps an interactive container's stdin open when its
+	// first client leaves: the API's OpenStdin without StdinOnce (docker
+	// run -di); berth run -i closes it then, as docker run -i.
+	KeepStdin     bool
+	Restart       string
+	StopSignal    string
+	StopTimeout   *int
+	LogDriver     string
+	LogOpts       []string
+	Rootfs        string
+	Volumes       []string
+	Mounts        []string // --mount
+	VolumesFrom   []string // --volumes-from
+	AutoRemove    bool
+	StorageDriver string
 	// The flags of stages 05 and 06, with their types and checks:
 	// --memory and its kin, --map-root-user, --uidmap...
 	Cgroup     cgroup.Options
@@ -89,7 +93,7 @@ func Generate(o *Options, ref string, args []string, roots Roots) (*store.Record
 	c.ID, c.DataRoot, c.State = id, roots.Data, roots.State
 	c.Spec.Process.Cwd = "/"
 	set := engine.Settings{Rootless: rootless, StorageDriver: o.StorageDriver, AutoRemove: o.AutoRemove,
-		Init: o.Init, OpenStdin: o.Interactive, StdinOnce: o.Interactive, StopTimeout: o.StopTimeout}
+		Init: o.Init, OpenStdin: o.Interactive, StdinOnce: o.Interactive && !o.KeepStdin, StopTimeout: o.StopTimeout}
 	rec := &store.Record{ID: id, Name: o.Name, Created: time.Now().UTC(), Labels: map[string]string{}}
 
 	// Stage 01: the hostname (the id's first 12 digits, as Docker).
