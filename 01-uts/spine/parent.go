@@ -134,13 +134,7 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 		return p, fmt.Errorf("container init: %w", err)
 	}
 	defer sealed.Close()
-	exePath, exeDup, err := sealexe.ExecPath(sealed, 3+len(extra))
-	if err != nil {
-		return p, fmt.Errorf("container init: %w", err)
-	}
-	defer exeDup.Close()
 	cmd := &exec.Cmd{
-		Path:        exePath,
 		Args:        []string{initArg},
 		Env:         initEnv(3 + len(preserved)),
 		ExtraFiles:  extra,
@@ -164,6 +158,7 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 			}
 		}
 	}
+	sealexe.StartFrom(cmd, sealed) // last: after every step's ExtraFiles
 	if err := cmd.Start(); err != nil {
 		return p, fmt.Errorf("start container init (clone flags %#x): %w", flags, err)
 	}

@@ -250,15 +250,7 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 	env = withoutVar(env, envName)
 	env = append(env, envName+"="+strconv.Itoa(3+len(c.ExtraFiles)))
 	extra := append(append([]*os.File{}, c.ExtraFiles...), child)
-	// A duplicate of the memfd above the child's descriptors: execve
-	// resolves the path after os/exec has placed them.
-	exePath, exeDup, err := sealexe.ExecPath(exe, 3+len(extra))
-	if err != nil {
-		return fmt.Errorf("nsenter: %w", err)
-	}
-	defer exeDup.Close()
 	c.stage0 = &exec.Cmd{
-		Path:       exePath,
 		Args:       c.Args,
 		Env:        env,
 		Stdin:      c.Stdin,
@@ -268,6 +260,9 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 		// Stage 0 lives for a few milliseconds; if we die, so does it.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
+	// The sealed memfd, after the sync socket: execve runs it by its
+	// number in the child (sealexe.StartFrom says why only that one).
+	sealexe.StartFrom(c.stage0, exe)
 	if err := c.stage0.Start(); err != nil {
 		c.stage0 = nil
 		return fmt.Errorf("nsenter: start %s: %w", c.Args[0], err)

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 
@@ -144,18 +145,17 @@ func IsSealed(f *os.File) bool {
 	return err == nil && seals&sealsWanted == sealsWanted
 }
 
-// ExecPath returns a path by which os/exec starts f in a child that gets
-// nfiles descriptors (stdin, stdout, stderr and the ExtraFiles), and the
-// descriptor behind that path, which the caller closes once the child has
-// started. execve resolves "/proc/self/fd/N" in the child after os/exec
-// has moved the files it passes to 0..nfiles-1, and before close-on-exec:
-// f's own number may be one of those and would name another file by then,
-// so N is a close-on-exec duplicate above them all.
-func ExecPath(f *os.File, nfiles int) (string, *os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, max(nfiles, 3))
-	if err != nil {
-		return "", nil, fmt.Errorf("dup %s: %w", f.Name(), err)
-	}
-	dup := os.NewFile(uintptr(fd), f.Name())
-	return "/proc/self/fd/" + strconv.Itoa(fd), dup, nil
+// StartFrom makes cmd execute f: f becomes the child's last descriptor
+// (os/exec places ExtraFiles[i] at 3+i before execve, whatever number f
+// has here) and cmd.Path names it, /proc/self/fd/N, which execve resolves
+// in the child once the descriptors are placed. Call it after every other
+// ExtraFiles entry is added. Any other number is unsafe: the child's fork
+// code dups files it must move up to numbers above its own (syscall's
+// forkAndExecInChild, "nextfd"), and a duplicate of f that happened to
+// sit there named another file at the execve (EACCES, as CI found). The
+// child inherits N open; the spine's init and nsenter's final process mark
+// every descriptor they do not pass close-on-exec before the command runs.
+func StartFrom(cmd *exec.Cmd, f *os.File) {
+	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	cmd.Path = "/proc/self/fd/" + strconv.Itoa(2+len(cmd.ExtraFiles))
 }

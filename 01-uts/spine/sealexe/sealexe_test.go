@@ -54,22 +54,37 @@ func TestSeal(t *testing.T) {
 	assert.ErrorContains(t, err, "not a regular file")
 }
 
-// TestExecPath: a child started by os/exec from the sealed copy runs the
-// copy, even when the copy's own descriptor number is one os/exec gives
-// to a passed file (here fd 3, then 4: each is the child's fd 3 or 4).
-func TestExecPath(t *testing.T) {
+// TestStartFrom: a child started by os/exec from the sealed copy runs the
+// copy, whatever the descriptor layout: files os/exec must move up first
+// (fd[i] < i: os.Stdin passed four times) while the numbers just above the
+// child's are taken here (16 open files), so its fork code dups them to
+// numbers a duplicate of the copy might have had (the old ExecPath took the
+// lowest free number above the child's files: there, with this layout, the
+// child executed the sync pipe instead, EACCES).
+func TestStartFrom(t *testing.T) {
 	sealed, err := Seal("/bin/sh")
 	require.NoError(t, err)
 	defer sealed.Close()
+	var held []*os.File
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
 	for _, extra := range [][]*os.File{nil, {os.Stdin}, {os.Stdin, os.Stdin, os.Stdin, os.Stdin}} {
-		path, dup, err := ExecPath(sealed, 3+len(extra))
-		require.NoError(t, err)
-		cmd := exec.Command(path, "-c", "readlink /proc/$$/exe")
-		cmd.Path, cmd.ExtraFiles = path, extra
-		out, err := cmd.CombinedOutput()
-		dup.Close()
-		require.NoError(t, err, "%s", out)
-		assert.True(t, strings.HasPrefix(string(out), "/memfd:"+Name+" (deleted)\n"), "%q", out)
+		for _, hold := range []int{0, 16} {
+			for len(held) < hold {
+				f, err := os.Open(os.DevNull)
+				require.NoError(t, err)
+				held = append(held, f)
+			}
+			cmd := exec.Command("/nonexistent", "-c", "readlink /proc/$$/exe")
+			cmd.ExtraFiles = append([]*os.File{}, extra...)
+			StartFrom(cmd, sealed)
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%d extra files, %d held: %s", len(extra), hold, out)
+			assert.True(t, strings.HasPrefix(string(out), "/memfd:"+Name+" (deleted)\n"), "%q", out)
+		}
 	}
 }
 
