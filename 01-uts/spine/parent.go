@@ -145,7 +145,7 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 			}
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startInPidns(c, cmd); err != nil {
 		return p, fmt.Errorf("start container init (clone flags %#x): %w", flags, err)
 	}
 	p.cmd = cmd

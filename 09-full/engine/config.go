@@ -265,11 +265,13 @@ func Supported(spec *specs.Spec) error {
 			// containers join its sandbox's network, IPC and UTS
 			// namespaces this way (docs/09-oci.md, "A Kubernetes
 			// node's CRI").
+		case n.Type == specs.PIDNamespace:
+			// Entered only by the children of the caller of setns:
+			// the spine's parent forks the init in it (startInPidns).
 		default:
-			// A PID namespace is entered only by the children of the
-			// caller of setns, and the kernel refuses setns into a
-			// mount or user namespace to a multithreaded process: the
-			// init would need exec's single-threaded nsenter.
+			// The kernel refuses setns into a mount or user namespace
+			// to a multithreaded process: the init would need exec's
+			// single-threaded nsenter.
 			return fmt.Errorf("engine: joining a %s namespace (%s) is not supported", n.Type, n.Path)
 		}
 	}

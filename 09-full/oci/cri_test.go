@@ -203,9 +203,8 @@ func TestCRI(t *testing.T) {
 	require.NoError(t, os.MkdirAll(logs, 0o755))
 	// As kubelet writes them for a pod without shareProcessNamespace: the
 	// PID namespace mode CONTAINER (1), each container a PID namespace of
-	// its own. (The CRI's zero value, POD, would have the containers join
-	// the sandbox's PID namespace, which berth-oci refuses: see
-	// engine.Supported.)
+	// its own. (The CRI's zero value, POD, has the containers join the
+	// sandbox's PID namespace by path: TestJoinNamespacesByPath.)
 	pod := filepath.Join(dir, "pod.json")
 	require.NoError(t, os.WriteFile(pod, []byte(fmt.Sprintf(`{"metadata":{"name":"cri16-pod","namespace":"default","uid":"cri16-uid","attempt":1},
  "hostname":"cri16-pod","log_directory":%q,"linux":{"security_context":{"namespace_options":{"pid":1}}}}`, logs)), 0o644))
