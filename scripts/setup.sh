@@ -43,6 +43,7 @@ PACKAGES=(
 	podman          # make bench: podman run --rm beside berth run --rm (09-full)
 	containerd      # ctr run --runc-binary bin/berth-oci: containerd drives berth-oci as runc (09-full/oci's test)
 	docker.io       # dockerd --add-runtime berth=bin/berth-oci (09-full/oci's test; the docker CLI drives it)
+	containernetworking-plugins # bridge, host-local, loopback: the CNI plugins containerd's CRI plugin gives a pod (09-full/oci's CRI test)
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -139,3 +140,27 @@ if [ "$(id -u)" -eq 0 ] && [ "$owner" != root ] && [ "$owner" != UNKNOWN ]; then
 	runuser -u "$owner" -- "$go" mod download
 fi
 echo "setup: Go modules ready ($version, $go)"
+
+# crictl, the command line of Kubernetes' node interface (CRI), is not in
+# Debian 12: build it from the Go module proxy (09-full/oci's CRI test
+# drives containerd's CRI plugin with it). About 40 MB; the build took
+# 10.5 minutes of wall time (1m47s user) on a loaded 2-core machine with
+# an empty module cache. Skipped when the installed one was built from the
+# same module version (go version -m reads it from the binary: crictl
+# built with go install does not know its own --version).
+crictl_version=v1.37.0
+crictl=/usr/local/bin/crictl
+if [ -x "$crictl" ] && "$go" version -m "$crictl" 2>/dev/null |
+	grep -q "^[[:space:]]*mod[[:space:]]*sigs.k8s.io/cri-tools[[:space:]]*$crictl_version[[:space:]]"; then
+	echo "setup: crictl $crictl_version present ($crictl)"
+elif [ "$(id -u)" -ne 0 ]; then
+	echo "setup: crictl $crictl_version is missing: installing it into $(dirname "$crictl") needs root: run sudo make setup" >&2
+	exit 1
+else
+	echo "setup: building crictl $crictl_version (go install sigs.k8s.io/cri-tools/cmd/crictl)"
+	gobin=$(mktemp -d)
+	GOBIN=$gobin "$go" install "sigs.k8s.io/cri-tools/cmd/crictl@$crictl_version"
+	install -m 0755 "$gobin/crictl" "$crictl"
+	rm -rf "$gobin"
+	echo "setup: crictl $crictl_version installed ($crictl)"
+fi

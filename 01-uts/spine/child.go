@@ -339,10 +339,13 @@ func CloneFlags(spec *specs.Spec) (uintptr, error) {
 // runtime is multithreaded by now, and the kernel refuses setns into a
 // mount or user namespace for a multithreaded process; a network, UTS, IPC
 // or cgroup namespace is per thread and works on our locked main thread.
-// Stage 09 joins the others before the Go runtime starts.
+// A PID namespace the parent has joined for us (startInPidns); stage 09
+// joins the others before the Go runtime starts.
 func joinNamespaces(c *Container) error {
 	for _, ns := range c.Spec.Linux.Namespaces {
-		if ns.Path == "" {
+		// The init was born in a PID namespace given by path
+		// (startInPidns).
+		if ns.Path == "" || ns.Type == specs.PIDNamespace {
 			continue
 		}
 		switch ns.Type {

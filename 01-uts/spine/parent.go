@@ -159,7 +159,7 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 		}
 	}
 	sealexe.StartFrom(cmd, sealed) // last: after every step's ExtraFiles
-	if err := cmd.Start(); err != nil {
+	if err := startInPidns(c, cmd); err != nil {
 		return p, fmt.Errorf("start container init (clone flags %#x): %w", flags, err)
 	}
 	p.cmd = cmd

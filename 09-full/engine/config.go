@@ -255,8 +255,23 @@ func Supported(spec *specs.Spec) error {
 		}
 	}
 	for _, n := range l.Namespaces {
-		if n.Path != "" && n.Type != specs.NetworkNamespace {
-			// Joining a mount, PID or user namespace needs exec's nsenter.
+		switch {
+		case n.Path == "":
+		case n.Type == specs.NetworkNamespace, n.Type == specs.UTSNamespace,
+			n.Type == specs.IPCNamespace, n.Type == specs.CgroupNamespace:
+			// The spine's init joins these itself (spine's
+			// joinNamespaces): they belong to the calling thread, so
+			// setns works in the multithreaded Go runtime. A pod's
+			// containers join its sandbox's network, IPC and UTS
+			// namespaces this way (docs/09-oci.md, "A Kubernetes
+			// node's CRI").
+		case n.Type == specs.PIDNamespace:
+			// Entered only by the children of the caller of setns:
+			// the spine's parent forks the init in it (startInPidns).
+		default:
+			// The kernel refuses setns into a mount or user namespace
+			// to a multithreaded process: the init would need exec's
+			// single-threaded nsenter.
 			return fmt.Errorf("engine: joining a %s namespace (%s) is not supported", n.Type, n.Path)
 		}
 	}

@@ -34,6 +34,7 @@ type ctrd struct {
 	t    *testing.T
 	dir  string
 	sock string
+	ns   string
 }
 
 // startContainerd runs containerd on a private socket in dir.
@@ -58,6 +59,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock, c.sock+".ttrpc")
+	c.serve(cfg)
+	archive := filepath.Join(dir, "busybox.tar")
+	writeOCIArchive(t, testenv.Rootfs(t), archive)
+	r := c.ctr("images", "import", archive)
+	require.Equal(t, 0, r.Code, "import: %s", r)
+	return c
+}
+
+// serve writes cfg as c.dir's config.toml and runs containerd with it
+// until the test ends.
+func (c *ctrd) serve(cfg string) {
+	t, dir := c.t, c.dir
+	t.Helper()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600))
 	log, err := os.Create(filepath.Join(dir, "containerd.log"))
 	require.NoError(t, err)
@@ -81,21 +95,32 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		}
 	})
 	require.Eventually(t, func() bool { return c.ctr("version").Code == 0 }, 20*time.Second, 50*time.Millisecond, "containerd did not come up")
-	archive := filepath.Join(dir, "busybox.tar")
-	writeOCIArchive(t, testenv.Rootfs(t), archive)
-	r := c.ctr("images", "import", archive)
-	require.Equal(t, 0, r.Code, "import: %s", r)
-	return c
 }
 
 func (c *ctrd) ctr(args ...string) testenv.Result {
 	c.t.Helper()
-	return runFiles(c.t, "ctr", append([]string{"-a", c.sock, "-n", "boci"}, args...)...)
+	return runFiles(c.t, "ctr", append([]string{"-a", c.sock, "-n", c.namespace()}, args...)...)
+}
+
+// namespace is containerd's namespace the test works in: its own, or
+// k8s.io, the CRI plugin's.
+func (c *ctrd) namespace() string {
+	if c.ns != "" {
+		return c.ns
+	}
+	return "boci"
 }
 
 // writeOCIArchive writes an OCI image layout of one layer (the tree as a
 // tar) as an archive, named ctrImage.
 func writeOCIArchive(t *testing.T, tree, path string) {
+	t.Helper()
+	writeImageArchive(t, tree, path, ctrImage, "sh")
+}
+
+// writeImageArchive writes tree as the one layer of an image named name
+// whose command is cmd, as an OCI image layout archive.
+func writeImageArchive(t *testing.T, tree, path, name, cmd string) {
 	t.Helper()
 	layer, err := exec.Command("tar", "-C", tree, "-cf", "-", ".").Output()
 	require.NoError(t, err)
@@ -107,11 +132,11 @@ func writeOCIArchive(t *testing.T, tree, path string) {
 		return "sha256:" + d, len(b)
 	}
 	ld, ls := add(layer)
-	cfg := fmt.Sprintf(`{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":[%q]}}`, ld)
+	cfg := fmt.Sprintf(`{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":[%q]},"rootfs":{"type":"layers","diff_ids":[%q]}}`, cmd, ld)
 	cd, cs := add([]byte(cfg))
 	man := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`, cd, cs, ld, ls)
 	md, ms := add([]byte(man))
-	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"annotations":{"io.containerd.image.name":%q,"org.opencontainers.image.ref.name":"latest"}}]}`, md, ms, ctrImage)
+	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"annotations":{"io.containerd.image.name":%q,"org.opencontainers.image.ref.name":"latest"}}]}`, md, ms, name)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	file := func(name string, b []byte) {
