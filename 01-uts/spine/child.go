@@ -59,6 +59,7 @@ func runInit() int {
 		}
 		syncFd = fd
 	}
+	closeExeFd()
 	// Nothing the container starts may inherit the sync socket (the parent
 	// waits for it to close) or the FIFO.
 	unix.CloseOnExec(syncFd)
@@ -271,6 +272,23 @@ func sealedExe() (string, error) {
 	}
 	// Never closed: it must stay open until the execve, which closes it.
 	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())), nil
+}
+
+// envExeFd names the descriptor the init was executed from (the sealed
+// copy, sealexe.StartFrom): once running, it needs no descriptor of it
+// (the kernel keeps the executable mapped; reexecAsRoot opens it again).
+const envExeFd = "_BERTH_EXE_FD"
+
+// closeExeFd closes that descriptor, so that neither PID 1 (stage 02's
+// --init lives on) nor a step holds it, and forgets its number: the
+// re-executed init must not close whatever has that number then.
+func closeExeFd() {
+	if v := os.Getenv(envExeFd); v != "" {
+		if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+			unix.Close(fd)
+		}
+		os.Unsetenv(envExeFd)
+	}
 }
 
 // envNoDump tells the init to make itself non-dumpable: Create sets it

@@ -158,7 +158,10 @@ func Create(c *Container, o CreateOptions) (p *Process, err error) {
 			}
 		}
 	}
-	sealexe.StartFrom(cmd, sealed) // last: after every step's ExtraFiles
+	// Last: after every step's ExtraFiles. The init closes its copy of
+	// the descriptor at once (closeExeFd).
+	exeFd := sealexe.StartFrom(cmd, sealed)
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envExeFd, exeFd))
 	if err := startInPidns(c, cmd); err != nil {
 		return p, fmt.Errorf("start container init (clone flags %#x): %w", flags, err)
 	}

@@ -262,7 +262,7 @@ func (c *Cmd) Start(ctx context.Context) (err error) {
 	}
 	// The sealed memfd, after the sync socket: execve runs it by its
 	// number in the child (sealexe.StartFrom says why only that one).
-	sealexe.StartFrom(c.stage0, exe)
+	_ = sealexe.StartFrom(c.stage0, exe)
 	if err := c.stage0.Start(); err != nil {
 		c.stage0 = nil
 		return fmt.Errorf("nsenter: start %s: %w", c.Args[0], err)

@@ -22,12 +22,12 @@ import (
 // attackInit is what root in container A does to the init of container B
 // (CVE-2019-5736's kind). A shares the host's PID namespace, so it sees
 // B's init (berth-oci's binary executed once more, "berth-init", waiting
-// for start), whose pid the test writes to /mnt/target. A keeps a
+// for start), whose pid the test writes to /home/target. A keeps a
 // descriptor of its executable, and once B has started
 // (its init has executed B's command, and berth-oci has exited: no one
 // executes the binary any more) appends to the file through it. Outcome in
-// /mnt/result: "wrote", "refused: …" or "open failed".
-const attackInit = `out=/mnt
+// /home/result: "wrote", "refused: …" or "open failed".
+const attackInit = `out=/home
 until p=$(cat $out/target 2>/dev/null) && [ -n "$p" ]; do sleep 0.05; done
 readlink /proc/$p/exe >$out/exe
 exec 3</proc/$p/exe || { echo open failed >$out/result; exit 0; }
@@ -62,7 +62,10 @@ func TestInitIsSealedCopy(t *testing.T) {
 		c := s.Process.Capabilities
 		c.Bounding, c.Effective, c.Permitted = append(c.Bounding, "CAP_SYS_PTRACE"), append(c.Effective, "CAP_SYS_PTRACE"), append(c.Permitted, "CAP_SYS_PTRACE")
 		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.PIDNamespace })
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: out, Options: []string{"rbind", "rw"}})
+		// On /home, which the shared busybox tree has: a destination it
+		// lacks would be made in it (/mnt was, and every chapter's ls /
+		// then showed it).
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/home", Type: "bind", Source: out, Options: []string{"rbind", "rw"}})
 	})
 	r.ok("create", "--bundle", a, "o3-attacker")
 	r.ok("start", "o3-attacker")

@@ -153,9 +153,12 @@ func IsSealed(f *os.File) bool {
 // code dups files it must move up to numbers above its own (syscall's
 // forkAndExecInChild, "nextfd"), and a duplicate of f that happened to
 // sit there named another file at the execve (EACCES, as CI found). The
-// child inherits N open; the spine's init and nsenter's final process mark
-// every descriptor they do not pass close-on-exec before the command runs.
-func StartFrom(cmd *exec.Cmd, f *os.File) {
+// child inherits N open, and StartFrom returns N: the spine's init closes
+// it first thing (with --init it lives on as PID 1), and nsenter's final
+// process marks every descriptor it does not pass close-on-exec.
+func StartFrom(cmd *exec.Cmd, f *os.File) int {
 	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-	cmd.Path = "/proc/self/fd/" + strconv.Itoa(2+len(cmd.ExtraFiles))
+	n := 2 + len(cmd.ExtraFiles)
+	cmd.Path = "/proc/self/fd/" + strconv.Itoa(n)
+	return n
 }
