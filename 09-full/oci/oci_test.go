@@ -8,6 +8,7 @@ package oci_test
 // the shared tree, mounted read-only by root.readonly).
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -543,9 +544,18 @@ func TestConsoleSocket(t *testing.T) {
 	r.ok("start", "tty1")
 	read := make(chan string, 1)
 	go func() {
+		// Up to the line's end: the terminal may hand it over in pieces
+		// (the VM's emulated CPUs gave "on a tty", then "\r\n").
+		var line []byte
 		buf := make([]byte, 64)
-		n, _ := master.Read(buf)
-		read <- string(buf[:n])
+		for !bytes.Contains(line, []byte("\n")) && len(line) < 256 {
+			n, err := master.Read(buf)
+			line = append(line, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		read <- string(line)
 	}()
 	select {
 	case s := <-read:

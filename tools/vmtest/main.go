@@ -36,7 +36,7 @@ var (
 	flagHostJSON    = flag.String("host-json", "", "`file` with the host run's go test -json output, for the side-by-side table")
 	flagOut         = flag.String("out", "tmp/vmtest", "`dir` for the VM's console log and test events (kept; overwritten each run)")
 	flagTimeout     = flag.Duration("timeout", 45*time.Minute, "kill the VM if it has not powered off by then")
-	flagTestTimeout = flag.Duration("test-timeout", 10*time.Minute, "-test.timeout for each package in the VM")
+	flagTestTimeout = flag.Duration("test-timeout", 20*time.Minute, "-test.timeout for each package in the VM (09-full/cli took 10 min there under emulation)")
 	flagRun         = flag.String("run", "", "run only tests matching `regexp` in the VM (-test.run)")
 	flagMem         = flag.Int("mem", 0, "guest memory in MiB (0: sized from the initramfs)")
 	flagSMP         = flag.Int("smp", 2, "guest CPUs")
